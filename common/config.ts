@@ -1,0 +1,63 @@
+/**
+ * Readers for service configuration from environment variables. Each reader
+ * throws ConfigError naming the variable and the accepted values, so a bad
+ * setting stops start-up with a message the operator can act on.
+ */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+export function readString(env: Env, name: string, fallback: string): string {
+  const value = env[name];
+  return value === undefined || value === '' ? fallback : value;
+}
+
+export function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name}=${raw} is invalid: expected an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export function readBool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  throw new ConfigError(`${name}=${raw} is invalid: expected true or false`);
+}
+
+const durationUnitsMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses "250ms", "10s", "5m", "1h" or a plain number of milliseconds. */
+export function parseDurationMs(raw: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
+  if (!match) return undefined;
+  return Math.round(Number(match[1]) * durationUnitsMs[match[2] ?? 'ms']);
+}
+
+export function readDurationMs(env: Env, name: string, fallbackMs: number, minMs: number, maxMs: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallbackMs;
+  const value = parseDurationMs(raw);
+  if (value === undefined || value < minMs || value > maxMs) {
+    throw new ConfigError(
+      `${name}=${raw} is invalid: expected a duration such as 500ms, 10s or 5m, from ${minMs} ms to ${maxMs} ms`,
+    );
+  }
+  return value;
+}
+
+/** Reads a gRPC listen or dial address of the form host:port. */
+export function readAddress(env: Env, name: string, fallback: string): string {
+  const value = readString(env, name, fallback);
+  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(value)) {
+    throw new ConfigError(`${name}=${value} is invalid: expected host:port, such as 127.0.0.1:50051`);
+  }
+  return value;
+}

@@ -1,0 +1,109 @@
+import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+
+/** The closed set of error codes; each maps to one gRPC status code. */
+export const ErrorCode = {
+  InvalidArgument: 'invalid_argument',
+  NotFound: 'not_found',
+  AlreadyExists: 'already_exists',
+  PermissionDenied: 'permission_denied',
+  Unauthenticated: 'unauthenticated',
+  ResourceExhausted: 'resource_exhausted',
+  FailedPrecondition: 'failed_precondition',
+  Unavailable: 'unavailable',
+  DeadlineExceeded: 'deadline_exceeded',
+  Cancelled: 'cancelled',
+  Internal: 'internal',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const toGrpc: Record<ErrorCode, GrpcStatus> = {
+  invalid_argument: GrpcStatus.INVALID_ARGUMENT,
+  not_found: GrpcStatus.NOT_FOUND,
+  already_exists: GrpcStatus.ALREADY_EXISTS,
+  permission_denied: GrpcStatus.PERMISSION_DENIED,
+  unauthenticated: GrpcStatus.UNAUTHENTICATED,
+  resource_exhausted: GrpcStatus.RESOURCE_EXHAUSTED,
+  failed_precondition: GrpcStatus.FAILED_PRECONDITION,
+  unavailable: GrpcStatus.UNAVAILABLE,
+  deadline_exceeded: GrpcStatus.DEADLINE_EXCEEDED,
+  cancelled: GrpcStatus.CANCELLED,
+  internal: GrpcStatus.INTERNAL,
+};
+
+const fromGrpc = new Map<number, ErrorCode>(
+  Object.entries(toGrpc).map(([code, grpc]) => [grpc, code as ErrorCode]),
+);
+
+/**
+ * Error with a code that maps to a gRPC status. The message is safe to send
+ * to callers; `cause` stays in the logs and never goes on the wire.
+ */
+export class FaasError extends Error {
+  override readonly name = 'FaasError';
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  get grpcStatus(): GrpcStatus {
+    return toGrpc[this.code];
+  }
+
+  /** Converts anything thrown into a FaasError, keeping the original as cause. */
+  static from(error: unknown): FaasError {
+    if (error instanceof FaasError) return error;
+    if (isServiceError(error)) {
+      const code = fromGrpc.get(error.code) ?? ErrorCode.Internal;
+      // A status from another of our services already carries a safe message.
+      return new FaasError(code, error.details || error.message, { cause: error });
+    }
+    if (isNatsConnectionError(error)) {
+      return new FaasError(ErrorCode.Unavailable, 'the job queue is unavailable; retry shortly', {
+        cause: error,
+      });
+    }
+    return new FaasError(ErrorCode.Internal, 'internal error', { cause: error });
+  }
+
+  /** Returns the object grpc-js sends as a call's final status. */
+  toStatus(): Partial<ServiceError> {
+    return { code: this.grpcStatus, details: this.message, message: this.message };
+  }
+}
+
+export function invalidArgument(field: string, problem: string): FaasError {
+  return new FaasError(ErrorCode.InvalidArgument, `${field}: ${problem}`);
+}
+
+export function isServiceError(error: unknown): error is ServiceError {
+  return (
+    error instanceof Error &&
+    typeof (error as Partial<ServiceError>).code === 'number' &&
+    'metadata' in error
+  );
+}
+
+const natsUnavailableNames = new Set([
+  'ConnectionError',
+  'ClosedConnectionError',
+  'NoRespondersError',
+  'TimeoutError',
+  'RequestError',
+  'DrainingConnectionError',
+]);
+
+// The NATS client marks transport failures with error classes, not codes.
+function isNatsConnectionError(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 4; depth++) {
+    if (natsUnavailableNames.has(current.constructor.name) || natsUnavailableNames.has(current.name)) {
+      return true;
+    }
+    current = current.cause;
+  }
+  return false;
+}

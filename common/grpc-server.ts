@@ -1,0 +1,134 @@
+import {
+  Server,
+  ServerCredentials,
+  type Metadata,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { ErrorCode, FaasError } from './errors.js';
+import type { Logger } from './logger.js';
+
+/** Messages up to 8 MiB: a result carries up to 1 MiB of stdout and of stderr. */
+export const maxMessageBytes = 8 * 1024 * 1024;
+
+export function createServer(): Server {
+  return new Server({
+    'grpc.max_receive_message_length': maxMessageBytes,
+    'grpc.max_send_message_length': maxMessageBytes,
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+}
+
+/** Adds grpc.health.v1 to `server`, reporting SERVING for the named services. */
+export function addHealth(server: Server, services: string[]): HealthImplementation {
+  const statuses: Record<string, 'SERVING'> = { '': 'SERVING' };
+  for (const service of services) statuses[service] = 'SERVING';
+  const health = new HealthImplementation(statuses);
+  health.addToServer(server);
+  return health;
+}
+
+/** Binds `server` to host:port (port 0 picks a free one) and returns the bound port. */
+export function listen(server: Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) => {
+      if (error) reject(error);
+      else resolve(port);
+    });
+  });
+}
+
+/** Stops accepting calls, waits up to `graceMs` for running ones, then cancels them. */
+export function shutdown(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+function logFailure(log: Logger, method: string, error: FaasError): void {
+  if (error.code === ErrorCode.Internal || error.code === ErrorCode.Unavailable) {
+    log.error({ method, err: error.cause ?? error, code: error.code }, `${method} failed`);
+  } else {
+    log.debug({ method, code: error.code, message: error.message }, `${method} rejected`);
+  }
+}
+
+/** Wraps an async unary handler: thrown errors become a status with a safe message. */
+export function unary<Request, Response>(
+  log: Logger,
+  method: string,
+  handler: (request: Request, metadata: Metadata, signal: AbortSignal) => Promise<Response>,
+) {
+  return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>): void => {
+    const controller = new AbortController();
+    call.on('cancelled', () => controller.abort(new FaasError(ErrorCode.Cancelled, 'the caller cancelled the call')));
+    handler(call.request, call.metadata, controller.signal).then(
+      (response) => callback(null, response),
+      (error: unknown) => {
+        const failure = FaasError.from(error);
+        logFailure(log, method, failure);
+        callback(failure.toStatus(), null);
+      },
+    );
+  };
+}
+
+/**
+ * Wraps an async server-streaming handler. The handler writes with `send`,
+ * which waits while the transport's buffer is full, so a slow reader slows
+ * the handler instead of growing memory.
+ */
+export function serverStream<Request, Response>(
+  log: Logger,
+  method: string,
+  handler: (
+    request: Request,
+    metadata: Metadata,
+    send: (message: Response) => Promise<void>,
+    signal: AbortSignal,
+  ) => Promise<void>,
+) {
+  return (call: ServerWritableStream<Request, Response>): void => {
+    const controller = new AbortController();
+    const abort = () => controller.abort(new FaasError(ErrorCode.Cancelled, 'the caller cancelled the call'));
+    call.on('cancelled', abort);
+    call.on('close', abort);
+    const send = (message: Response): Promise<void> => {
+      if (controller.signal.aborted) return Promise.reject(controller.signal.reason);
+      if (call.write(message)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const onDrain = () => {
+          controller.signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        const onAbort = () => {
+          call.off('drain', onDrain);
+          reject(controller.signal.reason);
+        };
+        call.once('drain', onDrain);
+        controller.signal.addEventListener('abort', onAbort, { once: true });
+      });
+    };
+    handler(call.request, call.metadata, send, controller.signal).then(
+      () => {
+        if (!controller.signal.aborted) call.end();
+      },
+      (error: unknown) => {
+        if (controller.signal.aborted) return;
+        const failure = FaasError.from(error);
+        logFailure(log, method, failure);
+        call.emit('error', failure.toStatus());
+      },
+    );
+  };
+}

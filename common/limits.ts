@@ -1,0 +1,15 @@
+/** Limits on a JobSpec, enforced by the gateway and stated in job.proto. */
+export const specLimits = {
+  repositoryUrlChars: 2048,
+  refChars: 255,
+  argvEntries: 64,
+  argvEntryBytes: 4096,
+  envEntries: 64,
+  envNameChars: 128,
+  envTotalBytes: 64 * 1024,
+  inputBytes: 1024 * 1024,
+  idempotencyKeyChars: 128,
+  cancelReasonChars: 256,
+  listPageSizeDefault: 50,
+  listPageSizeMax: 500,
+} as const;

@@ -1,0 +1,40 @@
+/**
+ * Names of the JetStream streams, consumers, buckets and subjects. A prefix
+ * keeps deployments (and tests) that share one NATS server apart.
+ */
+export interface NatsNames {
+  jobStream: string;
+  jobSubject: string;
+  dispatchConsumer: string;
+  logStream: string;
+  logSubjectPrefix: string;
+  logSubject(jobId: string): string;
+  jobsBucket: string;
+  indexBucket: string;
+  blobsBucket: string;
+  cancelSubjectPrefix: string;
+  cancelSubject(jobId: string): string;
+}
+
+export const natsPrefixPattern = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
+
+export function natsNames(prefix: string): NatsNames {
+  if (!natsPrefixPattern.test(prefix)) {
+    throw new Error(`NATS prefix "${prefix}" is invalid: use 1 to 32 letters, digits or _, starting with a letter`);
+  }
+  const upper = prefix.toUpperCase();
+  const lower = prefix.toLowerCase();
+  return {
+    jobStream: `${upper}_JOBS`,
+    jobSubject: `${lower}.jobs.queue`,
+    dispatchConsumer: `${lower}_dispatch`,
+    logStream: `${upper}_LOGS`,
+    logSubjectPrefix: `${lower}.logs`,
+    logSubject: (jobId) => `${lower}.logs.${jobId}`,
+    jobsBucket: `${lower}_jobs`,
+    indexBucket: `${lower}_index`,
+    blobsBucket: `${lower}_blobs`,
+    cancelSubjectPrefix: `${lower}.cancel`,
+    cancelSubject: (jobId) => `${lower}.cancel.${jobId}`,
+  };
+}

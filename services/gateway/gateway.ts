@@ -1,0 +1,127 @@
+import type { Metadata } from '@grpc/grpc-js';
+import {
+  JobServiceService,
+  type CancelRequest,
+  type ListRequest,
+  type LogsRequest,
+  type LogsResponse,
+  type ResultRequest,
+  type StatusRequest,
+  type SubmitRequest,
+  type WatchRequest,
+  type WatchResponse,
+} from '../../gen/faas/v1/job_service.js';
+import { JobState } from '../../gen/faas/v1/job.js';
+import { callerMetadata } from '../../common/caller.js';
+import { invalidArgument } from '../../common/errors.js';
+import { addHealth, createServer, listen, serverStream, shutdown, unary } from '../../common/grpc-server.js';
+import { specLimits } from '../../common/limits.js';
+import type { Logger } from '../../common/logger.js';
+import { validateJobId, validateSpec } from '../../common/validation.js';
+import type { GatewayConfig } from './config.js';
+import { identify } from './identity.js';
+import { callUnary, createSchedulerClient, relayStream } from './scheduler-client.js';
+
+export interface RunningGateway {
+  address: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the public faas.v1.JobService: each call is identified, validated
+ * in full, and then forwarded to the scheduler on the caller's behalf.
+ */
+export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
+  const scheduler = createSchedulerClient(config.schedulerAddress);
+  const policy = { allowHttp: config.allowHttp, maxTimeoutSeconds: config.maxTimeoutSeconds };
+  const forward = (metadata: Metadata) => callerMetadata(identify(metadata, config.devSubject));
+  const timeout = config.callTimeoutMs;
+
+  const server = createServer();
+  server.addService(JobServiceService, {
+    submit: unary(log, 'Submit', async (request: SubmitRequest, metadata, signal) => {
+      validateSpec(request.spec, policy);
+      return callUnary(scheduler.submit.bind(scheduler), request, forward(metadata), timeout, signal);
+    }),
+    status: unary(log, 'Status', async (request: StatusRequest, metadata, signal) => {
+      validateJobId(request.jobId);
+      return callUnary(scheduler.status.bind(scheduler), request, forward(metadata), timeout, signal);
+    }),
+    result: unary(log, 'Result', async (request: ResultRequest, metadata, signal) => {
+      validateJobId(request.jobId);
+      return callUnary(scheduler.result.bind(scheduler), request, forward(metadata), timeout, signal);
+    }),
+    list: unary(log, 'List', async (request: ListRequest, metadata, signal) => {
+      validateListRequest(request);
+      return callUnary(scheduler.list.bind(scheduler), request, forward(metadata), timeout, signal);
+    }),
+    cancel: unary(log, 'Cancel', async (request: CancelRequest, metadata, signal) => {
+      validateJobId(request.jobId);
+      if (request.reason.length > specLimits.cancelReasonChars) {
+        throw invalidArgument('reason', `must be at most ${specLimits.cancelReasonChars} characters`);
+      }
+      return callUnary(scheduler.cancel.bind(scheduler), request, forward(metadata), timeout, signal);
+    }),
+    watch: serverStream(log, 'Watch', async (request: WatchRequest, metadata, send, signal) => {
+      validateJobId(request.jobId);
+      const outgoing = forward(metadata);
+      // Watch replays the job's history from the start, so a resumed stream
+      // skips the records already relayed.
+      let skip = 0;
+      await relayStream<WatchResponse>(
+        (relayed) => {
+          skip = relayed;
+          return scheduler.watch(request, outgoing);
+        },
+        async (message) => {
+          if (skip > 0) {
+            skip--;
+            return;
+          }
+          await send(message);
+        },
+        signal,
+        config.streamResumeMs,
+      );
+    }),
+    logs: serverStream(log, 'Logs', async (request: LogsRequest, metadata, send, signal) => {
+      validateJobId(request.jobId);
+      const outgoing = forward(metadata);
+      let nextOffset = request.offset;
+      await relayStream<LogsResponse>(
+        () => scheduler.logs({ ...request, offset: nextOffset }, outgoing),
+        async (chunk) => {
+          await send(chunk);
+          nextOffset = chunk.offset + chunk.data.length;
+        },
+        signal,
+        config.streamResumeMs,
+      );
+    }),
+  });
+  addHealth(server, ['faas.v1.JobService']);
+
+  const port = await listen(server, config.listenAddress);
+  const host = config.listenAddress.slice(0, config.listenAddress.lastIndexOf(':'));
+  log.info({ address: `${host}:${port}`, scheduler: config.schedulerAddress }, 'gateway started');
+
+  return {
+    address: `${host}:${port}`,
+    async stop() {
+      log.info('gateway stopping');
+      await shutdown(server, config.shutdownGraceMs);
+      scheduler.close();
+      log.info('gateway stopped');
+    },
+  };
+}
+
+function validateListRequest(request: ListRequest): void {
+  if (request.pageSize > specLimits.listPageSizeMax) {
+    throw invalidArgument('page_size', `is ${request.pageSize}; use 1 to ${specLimits.listPageSizeMax}, or 0 for ${specLimits.listPageSizeDefault}`);
+  }
+  if (JobState[request.state] === undefined) {
+    throw invalidArgument('state', `${request.state} is not a job state`);
+  }
+  if (request.pageToken !== '') validateJobId(request.pageToken, 'page_token');
+}

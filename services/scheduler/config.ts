@@ -1,0 +1,49 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { readAddress, readDurationMs, readInt, readString, ConfigError } from '../../common/config.js';
+import { natsPrefixPattern } from '../../common/nats-names.js';
+
+export interface SchedulerConfig {
+  /** SCHEDULER_ADDRESS: where the scheduler listens for the gateway and workers. Default 127.0.0.1:50052. */
+  listenAddress: string;
+  /** NATS_URL: the NATS server with JetStream. Default nats://127.0.0.1:4222. */
+  natsUrl: string;
+  /** FAAS_NATS_PREFIX: prefix of every stream, bucket and subject name. Default FAAS. */
+  natsPrefix: string;
+  /** SCHEDULER_ID: name of this replica in logs and job records. Default hostname-pid-random. */
+  schedulerId: string;
+  /** FAAS_ACK_WAIT: how long JetStream waits for the scheduler to extend a running job before redelivering it. Default 30s. */
+  ackWaitMs: number;
+  /** FAAS_DEFAULT_TIMEOUT: timeout of jobs that set none, in seconds. Default 300. */
+  defaultTimeoutSeconds: number;
+  /** FAAS_MAX_ATTEMPTS: attempts before a job whose worker keeps getting lost is FAILED. Default 3. */
+  maxAttempts: number;
+  /** FAAS_HEARTBEAT_INTERVAL: how often workers send heartbeats. Default 5s; a worker silent for 3 intervals is dropped. */
+  heartbeatIntervalMs: number;
+  /** FAAS_DUPLICATE_WINDOW: how long JetStream de-duplicates Submits by idempotency key. Default 2m (the KV keeps them longer). */
+  duplicateWindowMs: number;
+  /** FAAS_LOG_MAX_AGE: how long job output is kept, in the log stream. Default 7 days. */
+  logMaxAgeMs: number;
+  /** SCHEDULER_SHUTDOWN_GRACE: how long SIGTERM waits for calls to finish. Default 10s. */
+  shutdownGraceMs: number;
+}
+
+export function readSchedulerConfig(env: Record<string, string | undefined> = process.env): SchedulerConfig {
+  const natsPrefix = readString(env, 'FAAS_NATS_PREFIX', 'FAAS');
+  if (!natsPrefixPattern.test(natsPrefix)) {
+    throw new ConfigError(`FAAS_NATS_PREFIX=${natsPrefix} is invalid: use 1 to 32 letters, digits or _, starting with a letter`);
+  }
+  return {
+    listenAddress: readAddress(env, 'SCHEDULER_ADDRESS', '127.0.0.1:50052'),
+    natsUrl: readString(env, 'NATS_URL', 'nats://127.0.0.1:4222'),
+    natsPrefix,
+    schedulerId: readString(env, 'SCHEDULER_ID', `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
+    ackWaitMs: readDurationMs(env, 'FAAS_ACK_WAIT', 30_000, 1_000, 3_600_000),
+    defaultTimeoutSeconds: readInt(env, 'FAAS_DEFAULT_TIMEOUT', 300, 1, 86_400),
+    maxAttempts: readInt(env, 'FAAS_MAX_ATTEMPTS', 3, 1, 20),
+    heartbeatIntervalMs: readDurationMs(env, 'FAAS_HEARTBEAT_INTERVAL', 5_000, 100, 60_000),
+    duplicateWindowMs: readDurationMs(env, 'FAAS_DUPLICATE_WINDOW', 120_000, 1_000, 86_400_000),
+    logMaxAgeMs: readDurationMs(env, 'FAAS_LOG_MAX_AGE', 7 * 86_400_000, 60_000, 365 * 86_400_000),
+    shutdownGraceMs: readDurationMs(env, 'SCHEDULER_SHUTDOWN_GRACE', 10_000, 0, 600_000),
+  };
+}

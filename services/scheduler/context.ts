@@ -1,0 +1,16 @@
+import type { Logger } from '../../common/logger.js';
+import type { SchedulerConfig } from './config.js';
+import type { JetStreamHandles } from './jetstream.js';
+import type { JobStore } from './job-store.js';
+import type { JobBlobs } from './blobs.js';
+import type { WorkerPool } from './pool.js';
+
+/** What the parts of one scheduler replica share. */
+export interface SchedulerContext {
+  config: SchedulerConfig;
+  log: Logger;
+  nats: JetStreamHandles;
+  store: JobStore;
+  blobs: JobBlobs;
+  pool: WorkerPool;
+}

@@ -1,0 +1,160 @@
+import type { Consumer, JsMsg } from '@nats-io/jetstream';
+import { FailureReason, JobPhase, JobState, type Job } from '../../gen/faas/v1/job.js';
+import { isFinal } from '../../common/job-states.js';
+import type { SchedulerContext } from './context.js';
+import { closeLog } from './log-store.js';
+import type { WorkerSession } from './worker-session.js';
+
+/** Body of a queue message. */
+export interface QueuedJobMessage {
+  jobId: string;
+}
+
+const pullExpiresMs = 5_000;
+const retryDelayMs = 1_000;
+
+/**
+ * Pulls jobs from the dispatch consumer while this replica has a free worker
+ * slot, and hands each to a worker. The queue message stays unacknowledged
+ * (extended with `working()`) until the job's outcome is stored.
+ */
+export class Dispatcher {
+  private readonly controller = new AbortController();
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly context: SchedulerContext) {}
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.controller.abort();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { nats, log, pool } = this.context;
+    const signal = this.controller.signal;
+    let consumer: Consumer | undefined;
+    while (!signal.aborted) {
+      try {
+        await pool.waitForFreeSlot(signal);
+        if (signal.aborted) break;
+        consumer ??= await nats.js.consumers.get(nats.names.jobStream, nats.names.dispatchConsumer);
+        const message = await consumer.next({ expires: pullExpiresMs });
+        if (message) await this.dispatch(message);
+      } catch (error) {
+        if (signal.aborted) break;
+        log.warn({ err: error }, 'failed to pull the next job; retrying');
+        consumer = undefined;
+        await sleep(retryDelayMs, signal);
+      }
+    }
+  }
+
+  private async dispatch(message: JsMsg): Promise<void> {
+    const { store, log, config } = this.context;
+    const { jobId } = message.json<QueuedJobMessage>();
+    const stored = await store.get(jobId);
+    if (!stored) {
+      log.error({ jobId }, 'queue message names a job that has no record; dropping it');
+      message.term('job record missing');
+      return;
+    }
+    const job = stored.job;
+    const deliveryCount = message.info.deliveryCount;
+
+    if (isFinal(job.state)) {
+      message.ack();
+      return;
+    }
+    if (job.state === JobState.JOB_STATE_RUNNING) {
+      const holder = this.context.pool.holderOf(jobId);
+      if (holder) {
+        // JetStream redelivered a job this replica still runs: keep the new handle.
+        const held = holder.jobs.get(jobId)!;
+        held.message = message;
+        return;
+      }
+      if (deliveryCount === 1) {
+        // A second queue message for a job that another delivery started.
+        message.ack();
+        return;
+      }
+      // The replica that ran the previous attempt is gone.
+      if (await this.settleLostAttempt(job, message)) return;
+    }
+
+    const worker = this.context.pool.pick();
+    if (!worker) {
+      message.nak(retryDelayMs);
+      return;
+    }
+    const attempt = job.attempt + 1;
+    const input = job.inputSizeBytes > 0 ? await this.context.blobs.getInput(jobId) : Buffer.alloc(0);
+    const timeoutSeconds = job.spec!.timeoutSeconds || config.defaultTimeoutSeconds;
+    worker.jobs.set(jobId, {
+      jobId,
+      attempt,
+      message,
+      extendTimer: setInterval(() => worker.jobs.get(jobId)?.message.working(), Math.max(500, config.ackWaitMs / 3)),
+    });
+    worker.send({
+      assignment: { jobId, attempt, spec: { ...job.spec!, input }, timeoutSeconds },
+    });
+    log.info({ jobId, attempt, workerId: worker.workerId, deliveryCount }, 'assigned job');
+  }
+
+  /**
+   * Ends a job whose previous attempt was lost with its replica, when it
+   * should not run again. Returns false when the job should be assigned.
+   */
+  private async settleLostAttempt(job: Job, message: JsMsg): Promise<boolean> {
+    const { store, config, nats } = this.context;
+    const cancel = job.cancelRequested;
+    if (!cancel && job.attempt < config.maxAttempts) return false;
+    const updated = await store.transition(job.id, (current) => {
+      if (current.state !== JobState.JOB_STATE_RUNNING || current.attempt !== job.attempt) return undefined;
+      return endJob(
+        current,
+        cancel ? JobState.JOB_STATE_CANCELLED : JobState.JOB_STATE_FAILED,
+        cancel ? FailureReason.FAILURE_REASON_CANCELLED : FailureReason.FAILURE_REASON_WORKER_LOST,
+        cancel
+          ? 'cancelled while its worker was lost'
+          : `gave up after ${current.attempt} attempts; the last one lost its worker`,
+      );
+    });
+    if (isFinal(updated.job.state)) await closeLog(nats.js, nats.names, job.id);
+    message.ack();
+    return true;
+  }
+}
+
+/** Returns `job` moved to a final state with a reason. */
+export function endJob(job: Job, state: JobState, reason: FailureReason, message: string): Job {
+  return {
+    ...job,
+    state,
+    phase: JobPhase.JOB_PHASE_UNSPECIFIED,
+    finishedAt: new Date(),
+    error: { reason, message },
+  };
+}
+
+export function releaseJob(session: WorkerSession, jobId: string): void {
+  const held = session.jobs.get(jobId);
+  if (!held) return;
+  clearInterval(held.extendTimer);
+  session.jobs.delete(jobId);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}

@@ -1,0 +1,109 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import { natsNames, type NatsNames } from '../../common/nats-names.js';
+import type { Logger } from '../../common/logger.js';
+import type { SchedulerConfig } from './config.js';
+
+const nanosPerMs = 1_000_000;
+/** Records kept per job key: every state and phase change of a few attempts, for Watch. */
+const jobHistory = 32;
+/** Jobs a dispatch consumer may hold unacknowledged across all replicas. */
+const maxAckPending = 10_000;
+
+export interface JetStreamHandles {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  names: NatsNames;
+  jobs: KV;
+  index: KV;
+  blobs: ObjectStore;
+}
+
+/**
+ * Connects to NATS and creates what the scheduler needs if it is missing:
+ * the job queue (work-queue retention, de-duplicated by message id), its
+ * durable dispatch consumer, the log stream, the job and index buckets and
+ * the object store for inputs and results.
+ */
+export async function openJetStream(config: SchedulerConfig, log: Logger): Promise<JetStreamHandles> {
+  const nc = await connect({
+    servers: config.natsUrl,
+    name: `faas-scheduler-${config.schedulerId}`,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+  });
+  const names = natsNames(config.natsPrefix);
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+
+  await ensureStream(jsm, log, {
+    name: names.jobStream,
+    subjects: [names.jobSubject],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    duplicate_window: config.duplicateWindowMs * nanosPerMs,
+    discard: DiscardPolicy.Old,
+  });
+  await ensureDispatchConsumer(jsm, names, config);
+  await ensureStream(jsm, log, {
+    name: names.logStream,
+    subjects: [`${names.logSubjectPrefix}.*`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: config.logMaxAgeMs * nanosPerMs,
+    discard: DiscardPolicy.Old,
+  });
+
+  const kvm = new Kvm(js);
+  const jobs = await kvm.create(names.jobsBucket, { history: jobHistory, storage: StorageType.File });
+  const index = await kvm.create(names.indexBucket, { history: 1, storage: StorageType.File });
+  const blobs = await new Objm(js).create(names.blobsBucket, { storage: StorageType.File });
+  return { nc, js, jsm, names, jobs, index, blobs };
+}
+
+type StreamSettings = Parameters<JetStreamManager['streams']['add']>[0];
+
+async function ensureStream(jsm: JetStreamManager, log: Logger, settings: StreamSettings): Promise<void> {
+  try {
+    await jsm.streams.info(settings.name!);
+    return;
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError) || error.status !== 404) throw error;
+  }
+  try {
+    await jsm.streams.add(settings);
+    log.info({ stream: settings.name }, 'created stream');
+  } catch (error) {
+    // Another replica may have created it at the same moment.
+    await jsm.streams.info(settings.name!).catch(() => {
+      throw error;
+    });
+  }
+}
+
+async function ensureDispatchConsumer(jsm: JetStreamManager, names: NatsNames, config: SchedulerConfig): Promise<void> {
+  await jsm.consumers.add(names.jobStream, {
+    durable_name: names.dispatchConsumer,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: config.ackWaitMs * nanosPerMs,
+    // Attempts are counted in the job record, not by redeliveries.
+    max_deliver: -1,
+    max_ack_pending: maxAckPending,
+    filter_subject: names.jobSubject,
+  });
+}

@@ -1,0 +1,254 @@
+import type { Metadata } from '@grpc/grpc-js';
+import { KvWatchInclude } from '@nats-io/kv';
+import {
+  FailureReason,
+  Job,
+  JobState,
+  type JobSpec,
+} from '../../gen/faas/v1/job.js';
+import type {
+  CancelRequest,
+  CancelResponse,
+  ListRequest,
+  ListResponse,
+  LogsRequest,
+  LogsResponse,
+  ResultRequest,
+  ResultResponse,
+  StatusRequest,
+  StatusResponse,
+  SubmitRequest,
+  SubmitResponse,
+  WatchRequest,
+  WatchResponse,
+} from '../../gen/faas/v1/job_service.js';
+import { callerFromMetadata, type Caller } from '../../common/caller.js';
+import { ErrorCode, FaasError, invalidArgument } from '../../common/errors.js';
+import { isJobId, newJobId } from '../../common/ids.js';
+import { isFinal, stateName } from '../../common/job-states.js';
+import { specLimits } from '../../common/limits.js';
+import { validateJobId, validateSpec } from '../../common/validation.js';
+import type { SchedulerContext } from './context.js';
+import { endJob, type QueuedJobMessage } from './dispatcher.js';
+import { idempotencyHash, type StoredJob } from './job-store.js';
+import { closeLog, readLogs } from './log-store.js';
+
+/** How long a Submit waits for a concurrent Submit with the same key to store its job. */
+const idempotencyWaitMs = 2_000;
+
+/**
+ * The job API as the scheduler serves it to the gateway: the same contract
+ * as faas.v1.JobService, acting for the caller named in the metadata.
+ */
+export class SchedulerJobService {
+  constructor(
+    private readonly context: SchedulerContext,
+    private readonly publishCancel: (jobId: string, reason: string) => void,
+  ) {}
+
+  async submit(request: SubmitRequest, metadata: Metadata): Promise<SubmitResponse> {
+    const caller = callerFromMetadata(metadata);
+    const spec = request.spec;
+    validateSpec(spec, { allowHttp: true, maxTimeoutSeconds: Number.MAX_SAFE_INTEGER });
+
+    let jobId = newJobId();
+    if (spec.idempotencyKey !== '') {
+      const claim = await this.context.store.claimIdempotencyKey(caller.subject, spec.idempotencyKey, jobId);
+      if (claim.existing) {
+        const existing = await this.waitForJob(claim.jobId);
+        if (existing) {
+          // Publish again in case the first Submit stored the job but failed
+          // to queue it; de-duplication drops the copy otherwise.
+          if (existing.job.state === JobState.JOB_STATE_QUEUED) await this.enqueue(existing.job);
+          return { job: existing.job, existing: true };
+        }
+        // The first Submit stopped before storing its job: finish it here.
+        jobId = claim.jobId;
+      }
+    }
+
+    const job = newJob(jobId, caller.subject, spec);
+    if (spec.input.length > 0) await this.context.blobs.putInput(jobId, spec.input);
+    let stored: StoredJob;
+    try {
+      stored = await this.context.store.create(job);
+    } catch (error) {
+      const existing = await this.context.store.get(jobId);
+      if (!existing) throw error;
+      return { job: existing.job, existing: true };
+    }
+    await this.enqueue(stored.job);
+    this.context.log.info({ jobId, owner: caller.subject, repository: spec.repositoryUrl }, 'job queued');
+    return { job: stored.job, existing: false };
+  }
+
+  async status(request: StatusRequest, metadata: Metadata): Promise<StatusResponse> {
+    const { job } = await this.getOwned(request.jobId, callerFromMetadata(metadata));
+    return { job };
+  }
+
+  async result(request: ResultRequest, metadata: Metadata): Promise<ResultResponse> {
+    const { job } = await this.getOwned(request.jobId, callerFromMetadata(metadata));
+    if (!isFinal(job.state)) {
+      throw new FaasError(
+        ErrorCode.FailedPrecondition,
+        `job ${job.id} is ${stateName(job.state)} and has no result yet; wait for it with Watch`,
+      );
+    }
+    const result = job.attempt > 0 ? await this.context.blobs.getResult(job.id, job.attempt) : undefined;
+    if (!result) {
+      throw new FaasError(
+        ErrorCode.FailedPrecondition,
+        `job ${job.id} ended ${stateName(job.state)} without running, so it has no result: ${job.error?.message ?? 'no details'}`,
+      );
+    }
+    return { job, result };
+  }
+
+  async list(request: ListRequest, metadata: Metadata): Promise<ListResponse> {
+    const caller = callerFromMetadata(metadata);
+    const pageSize = request.pageSize === 0 ? specLimits.listPageSizeDefault : request.pageSize;
+    if (pageSize > specLimits.listPageSizeMax) {
+      throw invalidArgument('page_size', `is ${pageSize}; use 1 to ${specLimits.listPageSizeMax}`);
+    }
+    if (request.pageToken !== '' && !isJobId(request.pageToken)) {
+      throw invalidArgument('page_token', 'is not a token from a previous ListResponse; leave it empty for the first page');
+    }
+    const state = request.state === JobState.JOB_STATE_UNSPECIFIED ? undefined : request.state;
+    if (state !== undefined && JobState[state] === undefined) {
+      throw invalidArgument('state', `${request.state} is not a job state`);
+    }
+
+    const entries = await this.context.store.listIds({
+      owner: caller.admin ? undefined : caller.subject,
+      state,
+      before: request.pageToken || undefined,
+      limit: pageSize + 1,
+    });
+    const jobs: Job[] = [];
+    for (const entry of entries.slice(0, pageSize)) {
+      const stored = await this.context.store.get(entry.jobId);
+      if (!stored || stored.job.state !== entry.state) {
+        await this.context.store.dropStaleIndex(entry.owner, entry.state, entry.jobId);
+        continue;
+      }
+      jobs.push(stored.job);
+    }
+    const nextPageToken = entries.length > pageSize ? entries[pageSize - 1].jobId : '';
+    return { jobs, nextPageToken };
+  }
+
+  async watch(
+    request: WatchRequest,
+    metadata: Metadata,
+    send: (message: WatchResponse) => Promise<void>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    await this.getOwned(request.jobId, callerFromMetadata(metadata));
+    const watcher = await this.context.nats.jobs.watch({ key: request.jobId, include: KvWatchInclude.AllHistory });
+    const stop = () => watcher.stop();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      for await (const entry of watcher) {
+        if (entry.operation !== 'PUT') return;
+        const job = Job.decode(entry.value);
+        await send({ job });
+        if (isFinal(job.state)) return;
+      }
+    } finally {
+      signal.removeEventListener('abort', stop);
+      watcher.stop();
+    }
+  }
+
+  async logs(
+    request: LogsRequest,
+    metadata: Metadata,
+    send: (message: LogsResponse) => Promise<void>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { job } = await this.getOwned(request.jobId, callerFromMetadata(metadata));
+    const { nats, store } = this.context;
+    await readLogs(nats.js, nats.jsm, nats.names, {
+      jobId: job.id,
+      offset: request.offset,
+      follow: request.follow,
+      signal,
+      send,
+      isJobFinal: async () => {
+        const current = await store.get(job.id);
+        return !current || isFinal(current.job.state);
+      },
+    });
+  }
+
+  async cancel(request: CancelRequest, metadata: Metadata): Promise<CancelResponse> {
+    const caller = callerFromMetadata(metadata);
+    if (request.reason.length > specLimits.cancelReasonChars) {
+      throw invalidArgument('reason', `must be at most ${specLimits.cancelReasonChars} characters`);
+    }
+    await this.getOwned(request.jobId, caller);
+    const reason = request.reason || `cancelled by ${caller.subject}`;
+    const stored = await this.context.store.transition(request.jobId, (job) => {
+      if (isFinal(job.state)) {
+        throw new FaasError(
+          ErrorCode.FailedPrecondition,
+          `job ${job.id} already finished as ${stateName(job.state)}; only queued or running jobs can be cancelled`,
+        );
+      }
+      if (job.state === JobState.JOB_STATE_QUEUED) {
+        return endJob(job, JobState.JOB_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, reason);
+      }
+      return job.cancelRequested ? undefined : { ...job, cancelRequested: true };
+    });
+    if (stored.job.state === JobState.JOB_STATE_CANCELLED) {
+      await closeLog(this.context.nats.js, this.context.nats.names, request.jobId);
+    } else {
+      this.publishCancel(request.jobId, reason);
+    }
+    this.context.log.info({ jobId: request.jobId, by: caller.subject, state: JobState[stored.job.state] }, 'cancel requested');
+    return { job: stored.job };
+  }
+
+  private async getOwned(jobId: string, caller: Caller): Promise<StoredJob> {
+    validateJobId(jobId);
+    const stored = await this.context.store.get(jobId);
+    // Another owner's job looks exactly like a missing one, so ids reveal nothing.
+    if (!stored || (!caller.admin && stored.job.owner !== caller.subject)) {
+      throw new FaasError(ErrorCode.NotFound, `job ${jobId} not found`);
+    }
+    return stored;
+  }
+
+  private async waitForJob(jobId: string): Promise<StoredJob | undefined> {
+    const deadline = Date.now() + idempotencyWaitMs;
+    for (;;) {
+      const stored = await this.context.store.get(jobId);
+      if (stored || Date.now() > deadline) return stored;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  private async enqueue(job: Job): Promise<void> {
+    const { nats } = this.context;
+    const key = job.spec!.idempotencyKey;
+    const body: QueuedJobMessage = { jobId: job.id };
+    // NOTE: a job without an idempotency key whose publish fails stays
+    // QUEUED with no queue message; clients always set a key, so a retry
+    // of their Submit queues it.
+    await nats.js.publish(nats.names.jobSubject, JSON.stringify(body), {
+      msgID: key === '' ? job.id : idempotencyHash(job.owner, key),
+    });
+  }
+}
+
+function newJob(id: string, owner: string, spec: JobSpec): Job {
+  return Job.fromPartial({
+    id,
+    owner,
+    spec: { ...spec, input: Buffer.alloc(0) },
+    state: JobState.JOB_STATE_QUEUED,
+    createdAt: new Date(),
+    inputSizeBytes: spec.input.length,
+  });
+}

@@ -1,0 +1,140 @@
+import { headers } from '@nats-io/transport-node';
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { LogsResponse } from '../../gen/faas/v1/job_service.js';
+import type { LogStream } from '../../gen/faas/v1/job.js';
+import type { NatsNames } from '../../common/nats-names.js';
+
+/** Header on the message that closes a job's log once the job is final. */
+const endHeader = 'Faas-Log-End';
+/** Messages fetched per pull while replaying; each holds up to 64 KiB. */
+const replayBatch = 64;
+
+/**
+ * Appends a job's output to its log subject, one message per chunk, each
+ * stamped with its byte offset in the job's combined output. Appends are
+ * serialised, so offsets follow the order the worker sent the bytes.
+ */
+export class LogWriter {
+  private tail: Promise<void> = Promise.resolve();
+  private failure: unknown;
+
+  private constructor(
+    private readonly js: JetStreamClient,
+    private readonly subject: string,
+    private nextOffset: number,
+  ) {}
+
+  /** Opens the writer after the output earlier attempts already stored. */
+  static async open(js: JetStreamClient, jsm: JetStreamManager, names: NatsNames, jobId: string): Promise<LogWriter> {
+    const subject = names.logSubject(jobId);
+    const last = await lastMessage(jsm, names, jobId);
+    const nextOffset = last ? Number(last.offset) + last.data.length : 0;
+    return new LogWriter(js, subject, nextOffset);
+  }
+
+  get offset(): number {
+    return this.nextOffset;
+  }
+
+  append(attempt: number, stream: LogStream, data: Buffer): Promise<void> {
+    if (data.length === 0) return this.tail;
+    const chunk = LogsResponse.encode({ offset: this.nextOffset, stream, attempt, data }).finish();
+    this.nextOffset += data.length;
+    this.tail = this.tail.then(async () => {
+      if (this.failure) return;
+      try {
+        await this.js.publish(this.subject, chunk);
+      } catch (error) {
+        this.failure = error;
+      }
+    });
+    return this.tail;
+  }
+
+  /** Waits for every append so far; throws the first publish failure. */
+  async flush(): Promise<void> {
+    await this.tail;
+    if (this.failure) throw this.failure;
+  }
+}
+
+/** Publishes the marker that tells followers the job's output is complete. */
+export async function closeLog(js: JetStreamClient, names: NatsNames, jobId: string): Promise<void> {
+  const marker = headers();
+  marker.set(endHeader, 'true');
+  await js.publish(names.logSubject(jobId), new Uint8Array(), { headers: marker });
+}
+
+async function lastMessage(jsm: JetStreamManager, names: NatsNames, jobId: string) {
+  const subject = names.logSubject(jobId);
+  const stored = await jsm.streams.getMessage(names.logStream, { last_by_subj: subject }).catch(() => null);
+  if (!stored) return undefined;
+  if (stored.header?.get(endHeader) === 'true') {
+    // The marker holds no bytes; the chunk before it ends the output.
+    const before = await jsm.streams
+      .getMessage(names.logStream, { seq: stored.seq - 1 })
+      .catch(() => null);
+    return before && before.subject === subject ? LogsResponse.decode(before.data) : undefined;
+  }
+  return LogsResponse.decode(stored.data);
+}
+
+export interface ReadLogsOptions {
+  jobId: string;
+  offset: number;
+  follow: boolean;
+  signal: AbortSignal;
+  /** Tells whether the job has reached a final state. */
+  isJobFinal: () => Promise<boolean>;
+  send: (chunk: LogsResponse) => Promise<void>;
+}
+
+/**
+ * Streams a job's output from a byte offset with an ordered consumer on the
+ * job's log subject, fetching in small batches so memory stays bounded.
+ * Without `follow` it stops at the output stored when it started; with it,
+ * it stops at the end marker, or when the job is final and nothing is left.
+ */
+export async function readLogs(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  names: NatsNames,
+  options: ReadLogsOptions,
+): Promise<void> {
+  const subject = names.logSubject(options.jobId);
+  const lastStored = await jsm.streams.getMessage(names.logStream, { last_by_subj: subject }).catch(() => null);
+  if (!options.follow && !lastStored) return;
+  const stopAtSeq = options.follow ? Infinity : lastStored!.seq;
+
+  const consumer = await js.consumers.get(names.logStream, {
+    filter_subjects: subject,
+    deliver_policy: DeliverPolicy.All,
+  });
+  let lastSeq = 0;
+  try {
+    while (!options.signal.aborted) {
+      const batch = await consumer.fetch({ max_messages: replayBatch, expires: options.follow ? 2_000 : 1_000 });
+      let received = 0;
+      for await (const message of batch) {
+        received++;
+        lastSeq = message.seq;
+        if (message.headers?.get(endHeader) === 'true') return;
+        const chunk = LogsResponse.decode(message.data);
+        const end = chunk.offset + chunk.data.length;
+        if (end > options.offset) {
+          const skip = Math.max(0, options.offset - chunk.offset);
+          await options.send({ ...chunk, offset: chunk.offset + skip, data: chunk.data.subarray(skip) });
+        }
+        if (message.seq >= stopAtSeq) return;
+      }
+      if (received === 0 && options.follow && (await options.isJobFinal())) {
+        // The job ended without a marker (a replica stopped before writing
+        // it): stop once nothing newer than what was sent is stored.
+        const latest = await jsm.streams.getMessage(names.logStream, { last_by_subj: subject }).catch(() => null);
+        if (!latest || latest.seq <= lastSeq) return;
+      }
+    }
+  } finally {
+    await consumer.delete().catch(() => undefined);
+  }
+}

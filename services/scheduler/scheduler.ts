@@ -1,0 +1,93 @@
+import type { Server } from '@grpc/grpc-js';
+import { JobServiceService } from '../../gen/faas/v1/job_service.js';
+import { WorkerServiceService } from '../../gen/faas/worker/v1/worker_service.js';
+import { PoolServiceService, type GetPoolResponse } from '../../gen/faas/scheduler/v1/pool_service.js';
+import { addHealth, createServer, listen, serverStream, shutdown, unary } from '../../common/grpc-server.js';
+import type { Logger } from '../../common/logger.js';
+import type { SchedulerConfig } from './config.js';
+import type { SchedulerContext } from './context.js';
+import { Dispatcher } from './dispatcher.js';
+import { openJetStream } from './jetstream.js';
+import { JobStore } from './job-store.js';
+import { JobBlobs } from './blobs.js';
+import { SchedulerJobService } from './job-service.js';
+import { WorkerPool } from './pool.js';
+import { WorkerLinks } from './worker-link.js';
+
+export interface RunningScheduler {
+  /** host:port the scheduler listens on. */
+  address: string;
+  context: SchedulerContext;
+  stop(): Promise<void>;
+}
+
+/** Starts one scheduler replica: JetStream set-up, the gRPC server and dispatch. */
+export async function startScheduler(config: SchedulerConfig, log: Logger): Promise<RunningScheduler> {
+  const nats = await openJetStream(config, log);
+  const pool = new WorkerPool();
+  const context: SchedulerContext = {
+    config,
+    log,
+    nats,
+    pool,
+    store: new JobStore(nats.jobs, nats.index, log),
+    blobs: new JobBlobs(nats.blobs),
+  };
+
+  const links = new WorkerLinks(context);
+  // A cancel reaches every replica; the one holding the job's worker acts on it.
+  const cancelSubscription = nats.nc.subscribe(`${nats.names.cancelSubjectPrefix}.*`, {
+    callback: (error, message) => {
+      if (error) return;
+      links.cancel(message.subject.slice(nats.names.cancelSubjectPrefix.length + 1), message.string());
+    },
+  });
+  const jobs = new SchedulerJobService(context, (jobId, reason) => {
+    nats.nc.publish(nats.names.cancelSubject(jobId), reason);
+  });
+
+  const server: Server = createServer();
+  server.addService(JobServiceService, {
+    submit: unary(log, 'Submit', (request, metadata) => jobs.submit(request, metadata)),
+    status: unary(log, 'Status', (request, metadata) => jobs.status(request, metadata)),
+    result: unary(log, 'Result', (request, metadata) => jobs.result(request, metadata)),
+    list: unary(log, 'List', (request, metadata) => jobs.list(request, metadata)),
+    watch: serverStream(log, 'Watch', (request, metadata, send, signal) => jobs.watch(request, metadata, send, signal)),
+    logs: serverStream(log, 'Logs', (request, metadata, send, signal) => jobs.logs(request, metadata, send, signal)),
+    cancel: unary(log, 'Cancel', (request, metadata) => jobs.cancel(request, metadata)),
+  });
+  server.addService(WorkerServiceService, { connect: links.connect });
+  server.addService(PoolServiceService, {
+    getPool: unary(log, 'GetPool', async (): Promise<GetPoolResponse> => {
+      const sessions = pool.all();
+      const slots = sessions.reduce((sum, session) => sum + session.slots, 0);
+      const busySlots = sessions.reduce((sum, session) => sum + session.jobs.size, 0);
+      return { schedulerId: config.schedulerId, workers: sessions.length, slots, busySlots };
+    }),
+  });
+  addHealth(server, ['faas.v1.JobService', 'faas.worker.v1.WorkerService', 'faas.scheduler.v1.PoolService']);
+
+  const [host] = splitHostPort(config.listenAddress);
+  const port = await listen(server, config.listenAddress);
+  const dispatcher = new Dispatcher(context);
+  dispatcher.start();
+  log.info({ address: `${host}:${port}`, schedulerId: config.schedulerId, nats: config.natsUrl }, 'scheduler started');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      log.info('scheduler stopping');
+      await dispatcher.stop();
+      await links.closeAll();
+      await shutdown(server, config.shutdownGraceMs);
+      cancelSubscription.unsubscribe();
+      await nats.nc.drain().catch(() => nats.nc.close());
+      log.info('scheduler stopped');
+    })());
+  return { address: `${host}:${port}`, context, stop };
+}
+
+export function splitHostPort(address: string): [string, number] {
+  const index = address.lastIndexOf(':');
+  return [address.slice(0, index), Number(address.slice(index + 1))];
+}

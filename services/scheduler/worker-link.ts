@@ -1,0 +1,314 @@
+import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
+import { FailureReason, JobPhase, JobState } from '../../gen/faas/v1/job.js';
+import type {
+  ConnectRequest,
+  ConnectResponse,
+  Heartbeat,
+  JobOutcome,
+  JobRejection,
+  JobUpdate,
+  LogData,
+  WorkerHello,
+} from '../../gen/faas/worker/v1/worker_service.js';
+import { isFinal } from '../../common/job-states.js';
+import type { SchedulerContext } from './context.js';
+import { endJob, releaseJob } from './dispatcher.js';
+import { closeLog, LogWriter } from './log-store.js';
+import { WorkerSession } from './worker-session.js';
+
+export const protocolVersion = 1;
+const maxSlots = 64;
+const workerIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
+/** Heartbeat intervals a worker may miss before it is dropped. */
+const missedHeartbeats = 3;
+/** Reports queued per worker before its stream is paused. */
+const maxQueuedReports = 256;
+
+/**
+ * Serves WorkerService.Connect: registers the worker, applies its reports in
+ * the order it sent them, and hands its jobs back to the queue when the
+ * stream ends.
+ */
+export class WorkerLinks {
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly calls = new Map<WorkerSession, ServerDuplexStream<ConnectRequest, ConnectResponse>>();
+
+  constructor(private readonly context: SchedulerContext) {
+    this.sweepTimer = setInterval(() => this.dropSilentWorkers(), context.config.heartbeatIntervalMs);
+  }
+
+  connect = (call: ServerDuplexStream<ConnectRequest, ConnectResponse>): void => {
+    const { log } = this.context;
+    let session: WorkerSession | undefined;
+    let queue = Promise.resolve();
+    let queued = 0;
+
+    call.on('data', (request: ConnectRequest) => {
+      if (!session) {
+        session = this.register(call, request.hello);
+        return;
+      }
+      session.lastSeenMs = Date.now();
+      const current = session;
+      queued++;
+      if (queued > maxQueuedReports) call.pause();
+      queue = queue
+        .then(() => this.apply(current, request))
+        .catch((error: unknown) => log.error({ err: error, workerId: current.workerId }, 'failed to apply a worker report'))
+        .finally(() => {
+          queued--;
+          if (queued <= maxQueuedReports / 2) call.resume();
+        });
+    });
+    const end = () => {
+      if (!session || session.closed) return;
+      const ended = session;
+      ended.closed = true;
+      queue = queue.then(() => this.disconnect(ended));
+    };
+    call.on('end', () => {
+      end();
+      call.end();
+    });
+    call.on('error', end);
+    call.on('cancelled', end);
+    call.on('close', end);
+  };
+
+  /** Ends every worker stream and hands their jobs back; used at shutdown. */
+  async closeAll(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    const sessions = [...this.calls.keys()];
+    for (const session of sessions) {
+      session.closed = true;
+      await this.disconnect(session);
+      this.calls.get(session)?.emit('error', { code: GrpcStatus.UNAVAILABLE, details: 'the scheduler is shutting down' });
+    }
+  }
+
+  /** Forwards a cancel request to the worker running the job, if it is connected here. */
+  cancel(jobId: string, reason: string): void {
+    const session = this.context.pool.holderOf(jobId);
+    const held = session?.jobs.get(jobId);
+    if (!session || !held) return;
+    session.send({ cancellation: { jobId, attempt: held.attempt, reason } });
+    this.context.log.info({ jobId, attempt: held.attempt, workerId: session.workerId }, 'sent cancellation to worker');
+  }
+
+  private register(
+    call: ServerDuplexStream<ConnectRequest, ConnectResponse>,
+    hello: WorkerHello | undefined,
+  ): WorkerSession | undefined {
+    const { config, log, pool } = this.context;
+    const reject = (code: GrpcStatus, details: string) => {
+      log.warn({ workerId: hello?.workerId, details }, 'rejected worker');
+      call.emit('error', { code, details });
+      return undefined;
+    };
+    if (!hello) return reject(GrpcStatus.INVALID_ARGUMENT, 'the first message on the stream must be hello');
+    if (hello.protocolVersion !== protocolVersion) {
+      return reject(
+        GrpcStatus.FAILED_PRECONDITION,
+        `worker protocol version ${hello.protocolVersion} is not supported; this scheduler speaks version ${protocolVersion}: upgrade the worker`,
+      );
+    }
+    if (!workerIdPattern.test(hello.workerId)) {
+      return reject(GrpcStatus.INVALID_ARGUMENT, 'hello.worker_id must be 1 to 128 characters of A-Z a-z 0-9 . _ -');
+    }
+    if (hello.slots < 1 || hello.slots > maxSlots) {
+      return reject(GrpcStatus.INVALID_ARGUMENT, `hello.slots is ${hello.slots}; use 1 to ${maxSlots}`);
+    }
+    if (pool.has(hello.workerId)) {
+      return reject(GrpcStatus.ALREADY_EXISTS, `a worker with id ${hello.workerId} is already connected`);
+    }
+    const session = new WorkerSession(hello.workerId, hello.slots, hello.hostname, call);
+    this.calls.set(session, call);
+    session.send({
+      hello: {
+        schedulerId: config.schedulerId,
+        protocolVersion,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+      },
+    });
+    pool.add(session);
+    log.info({ workerId: session.workerId, slots: session.slots, hostname: session.hostname }, 'worker connected');
+    return session;
+  }
+
+  private async apply(session: WorkerSession, request: ConnectRequest): Promise<void> {
+    if (request.update) await this.applyUpdate(session, request.update);
+    else if (request.log) await this.applyLog(session, request.log);
+    else if (request.outcome) await this.applyOutcome(session, request.outcome);
+    else if (request.heartbeat) this.applyHeartbeat(session, request.heartbeat);
+    else if (request.rejection) this.applyRejection(session, request.rejection);
+  }
+
+  private applyHeartbeat(session: WorkerSession, heartbeat: Heartbeat): void {
+    if (heartbeat.draining && !session.draining) {
+      session.draining = true;
+      this.context.log.info({ workerId: session.workerId }, 'worker is draining');
+    }
+  }
+
+  private applyRejection(session: WorkerSession, rejection: JobRejection): void {
+    const held = session.jobs.get(rejection.jobId);
+    if (!held || held.attempt !== rejection.attempt || held.log) return;
+    releaseJob(session, rejection.jobId);
+    held.message.nak();
+    this.context.pool.notify();
+    this.context.log.info({ jobId: rejection.jobId, workerId: session.workerId, reason: rejection.reason }, 'worker rejected job');
+  }
+
+  private async applyUpdate(session: WorkerSession, update: JobUpdate): Promise<void> {
+    const { store, nats, log } = this.context;
+    const held = session.jobs.get(update.jobId);
+    if (!held || held.attempt !== update.attempt) return;
+
+    if (!held.log) {
+      // The first update means the worker accepted the job: it is RUNNING now.
+      const stored = await store.transition(update.jobId, (job) => {
+        const startable =
+          job.state === JobState.JOB_STATE_QUEUED ||
+          (job.state === JobState.JOB_STATE_RUNNING && job.attempt < update.attempt);
+        if (!startable) return undefined;
+        return {
+          ...job,
+          state: JobState.JOB_STATE_RUNNING,
+          phase: update.phase,
+          attempt: update.attempt,
+          workerId: session.workerId,
+          startedAt: new Date(),
+          commitSha: update.commitSha,
+          exitCode: undefined,
+          error: undefined,
+        };
+      });
+      if (stored.job.state !== JobState.JOB_STATE_RUNNING || stored.job.attempt !== update.attempt) {
+        // Cancelled or taken by another delivery while it was being assigned.
+        session.send({ cancellation: { jobId: update.jobId, attempt: update.attempt, reason: 'the job is no longer queued' } });
+        releaseJob(session, update.jobId);
+        if (isFinal(stored.job.state)) held.message.ack();
+        this.context.pool.notify();
+        return;
+      }
+      held.log = await LogWriter.open(nats.js, nats.jsm, nats.names, update.jobId);
+      log.info({ jobId: update.jobId, attempt: update.attempt, workerId: session.workerId }, 'job started');
+      return;
+    }
+
+    await store.transition(update.jobId, (job) => {
+      if (job.state !== JobState.JOB_STATE_RUNNING || job.attempt !== update.attempt) return undefined;
+      return { ...job, phase: update.phase, commitSha: update.commitSha || job.commitSha };
+    });
+  }
+
+  private async applyLog(session: WorkerSession, data: LogData): Promise<void> {
+    const held = session.jobs.get(data.jobId);
+    if (!held?.log || held.attempt !== data.attempt) return;
+    await held.log.append(data.attempt, data.stream, data.data);
+  }
+
+  private async applyOutcome(session: WorkerSession, outcome: JobOutcome): Promise<void> {
+    const { store, blobs, nats, log, pool } = this.context;
+    const held = session.jobs.get(outcome.jobId);
+    if (!held || held.attempt !== outcome.attempt) return;
+    if (!isFinal(outcome.state)) {
+      log.warn({ jobId: outcome.jobId, state: outcome.state }, 'worker reported an outcome that is not a final state');
+      return;
+    }
+
+    if (!held.log) {
+      // An outcome before acceptance cannot be recorded; requeue the job.
+      releaseJob(session, outcome.jobId);
+      held.message.nak();
+      pool.notify();
+      return;
+    }
+    await held.log.flush();
+    if (outcome.result) await blobs.putResult(outcome.jobId, outcome.attempt, outcome.result);
+    let ended = false;
+    const stored = await store.transition(outcome.jobId, (job) => {
+      if (job.state !== JobState.JOB_STATE_RUNNING || job.attempt !== outcome.attempt) return undefined;
+      ended = true;
+      return {
+        ...job,
+        state: outcome.state,
+        phase: JobPhase.JOB_PHASE_UNSPECIFIED,
+        finishedAt: new Date(),
+        commitSha: outcome.commitSha || job.commitSha,
+        exitCode: outcome.result?.exitCode,
+        error: outcome.state === JobState.JOB_STATE_SUCCEEDED ? undefined : outcome.error,
+      };
+    });
+    if (ended) await closeLog(nats.js, nats.names, outcome.jobId);
+    held.message.ack();
+    releaseJob(session, outcome.jobId);
+    pool.notify();
+    log.info(
+      { jobId: outcome.jobId, attempt: outcome.attempt, workerId: session.workerId, state: JobState[stored.job.state], recorded: ended },
+      'job finished',
+    );
+  }
+
+  /** Hands every job of a departed worker back to the queue, or ends it. */
+  private async disconnect(session: WorkerSession): Promise<void> {
+    const { store, config, nats, log, pool } = this.context;
+    pool.remove(session);
+    this.calls.delete(session);
+    log.info({ workerId: session.workerId, jobs: session.jobs.size }, 'worker disconnected');
+    for (const held of [...session.jobs.values()]) {
+      releaseJob(session, held.jobId);
+      try {
+        if (!held.log) {
+          held.message.nak();
+          continue;
+        }
+        let outcome = 'moved on' as 'requeued' | 'ended' | 'moved on';
+        await store.transition(held.jobId, (job) => {
+          if (job.state !== JobState.JOB_STATE_RUNNING || job.attempt !== held.attempt) return undefined;
+          if (job.cancelRequested) {
+            outcome = 'ended';
+            return endJob(job, JobState.JOB_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, 'cancelled; its worker disconnected');
+          }
+          if (job.attempt >= config.maxAttempts) {
+            outcome = 'ended';
+            return endJob(
+              job,
+              JobState.JOB_STATE_FAILED,
+              FailureReason.FAILURE_REASON_WORKER_LOST,
+              `gave up after ${job.attempt} attempts; worker ${session.workerId} disconnected during the last one`,
+            );
+          }
+          outcome = 'requeued';
+          return {
+            ...job,
+            state: JobState.JOB_STATE_QUEUED,
+            phase: JobPhase.JOB_PHASE_UNSPECIFIED,
+            workerId: '',
+            error: { reason: FailureReason.FAILURE_REASON_WORKER_LOST, message: `worker ${session.workerId} disconnected during attempt ${job.attempt}` },
+          };
+        });
+        if (outcome === 'requeued') held.message.nak();
+        if (outcome === 'ended') {
+          await closeLog(nats.js, nats.names, held.jobId);
+          held.message.ack();
+        }
+        log.info({ jobId: held.jobId, attempt: held.attempt, workerId: session.workerId, outcome }, 'settled job of departed worker');
+      } catch (error) {
+        // The message is left unacknowledged, so JetStream redelivers it after the ack wait.
+        log.error({ err: error, jobId: held.jobId, workerId: session.workerId }, 'failed to hand a job back to the queue');
+      }
+    }
+    pool.notify();
+  }
+
+  private dropSilentWorkers(): void {
+    const limitMs = this.context.config.heartbeatIntervalMs * missedHeartbeats;
+    for (const [session, call] of this.calls) {
+      if (Date.now() - session.lastSeenMs > limitMs) {
+        this.context.log.warn({ workerId: session.workerId }, 'worker missed its heartbeats; dropping it');
+        call.emit('error', { code: GrpcStatus.DEADLINE_EXCEEDED, details: `no heartbeat for ${limitMs} ms` });
+      }
+    }
+  }
+}

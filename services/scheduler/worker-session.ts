@@ -1,0 +1,40 @@
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { JsMsg } from '@nats-io/jetstream';
+import type { ConnectRequest, ConnectResponse } from '../../gen/faas/worker/v1/worker_service.js';
+import type { LogWriter } from './log-store.js';
+
+/** A job this replica handed to a worker and has not yet settled. */
+export interface HeldJob {
+  jobId: string;
+  attempt: number;
+  /** The queue message, kept unacknowledged until the outcome is stored. */
+  message: JsMsg;
+  /** Extends the message's ack deadline while the job runs. */
+  extendTimer: NodeJS.Timeout;
+  /** Set once the worker accepted the job and the record says RUNNING. */
+  log?: LogWriter;
+}
+
+/** One connected worker: its stream, its slots and the jobs it holds. */
+export class WorkerSession {
+  readonly jobs = new Map<string, HeldJob>();
+  lastSeenMs = Date.now();
+  closed = false;
+  /** The worker finishes its jobs but takes no new ones. */
+  draining = false;
+
+  constructor(
+    readonly workerId: string,
+    readonly slots: number,
+    readonly hostname: string,
+    private readonly call: ServerDuplexStream<ConnectRequest, ConnectResponse>,
+  ) {}
+
+  get freeSlots(): number {
+    return this.closed || this.draining ? 0 : this.slots - this.jobs.size;
+  }
+
+  send(message: ConnectResponse): void {
+    if (!this.closed) this.call.write(message);
+  }
+}

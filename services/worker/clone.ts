@@ -1,0 +1,95 @@
+import { mkdir } from 'node:fs/promises';
+import { GitError, GitPluginError, simpleGit } from 'simple-git';
+
+/** Why a repository could not be fetched; decides what the user is told and whether to retry. */
+export type CloneFailure = 'repository-not-found' | 'authentication-required' | 'ref-not-found' | 'timed-out' | 'network' | 'cancelled';
+
+export class CloneError extends Error {
+  override readonly name = 'CloneError';
+
+  constructor(
+    readonly failure: CloneFailure,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface CloneOptions {
+  url: string;
+  /** Branch, tag or commit SHA; empty for the remote's HEAD. */
+  ref: string;
+  dir: string;
+  timeoutMs: number;
+  allowHttp: boolean;
+  signal: AbortSignal;
+}
+
+/**
+ * Fetches one commit of a repository (depth 1) into `dir` and checks it out.
+ * Returns the commit SHA. Only https (and http when allowed) transports are
+ * enabled and git never prompts for credentials.
+ */
+export async function cloneRepository(options: CloneOptions): Promise<string> {
+  await mkdir(options.dir, { recursive: true });
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const git = simpleGit({
+    baseDir: options.dir,
+    abort: AbortSignal.any([options.signal, timeout]),
+    strict: true,
+    // Each setting named here narrows what git may do; none widens it.
+    allowEnvironment: ['GIT_TERMINAL_PROMPT', 'GIT_ALLOW_PROTOCOL', 'GIT_CONFIG_NOSYSTEM', 'HOME'],
+    allowConfig: ['protocol.allow', 'protocol.*.allow', 'core.hooksPath'],
+    config: [
+      'protocol.allow=never',
+      'protocol.https.allow=always',
+      `protocol.http.allow=${options.allowHttp ? 'always' : 'never'}`,
+      'core.hooksPath=/dev/null',
+      'advice.detachedHead=false',
+      'init.defaultBranch=main',
+    ],
+  }).env({
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    // No user config is read: HOME is the empty job folder.
+    HOME: options.dir,
+    GIT_TERMINAL_PROMPT: '0',
+    // Every transport but these is off, for redirects and submodules too.
+    GIT_ALLOW_PROTOCOL: options.allowHttp ? 'https:http' : 'https',
+    GIT_CONFIG_NOSYSTEM: '1',
+    LANG: 'C',
+  });
+
+  const ref = options.ref === '' ? 'HEAD' : options.ref;
+  try {
+    await git.init();
+    await git.addRemote('origin', options.url);
+    await git.raw(['fetch', '--depth=1', '--no-tags', 'origin', ref]);
+    await git.raw(['checkout', '--detach', '--quiet', 'FETCH_HEAD']);
+    return (await git.revparse(['HEAD'])).trim();
+  } catch (error) {
+    if (options.signal.aborted) throw new CloneError('cancelled', 'cloning was cancelled', { cause: error });
+    if (timeout.aborted) {
+      throw new CloneError('timed-out', `cloning ${options.url} took longer than ${options.timeoutMs} ms`, { cause: error });
+    }
+    throw classifyGitError(error, options.url, ref);
+  }
+}
+
+/** Turns git's error output into a typed failure with a sentence for the user. */
+export function classifyGitError(error: unknown, url: string, ref: string): CloneError {
+  const output = error instanceof GitError && !(error instanceof GitPluginError) ? error.message : String(error);
+  const lastLine = output.trim().split('\n').filter(Boolean).pop() ?? 'no output';
+  if (/couldn't find remote ref|not our ref|unadvertised object|no such remote ref|invalid refspec/i.test(output)) {
+    return new CloneError('ref-not-found', `ref "${ref}" was not found in ${url}`, { cause: error });
+  }
+  if (/authentication failed|could not read username|could not read password|terminal prompts disabled|\b401\b|\b403\b/i.test(output)) {
+    return new CloneError('authentication-required', `${url} requires authentication; only public repositories can be cloned`, {
+      cause: error,
+    });
+  }
+  if (/repository not found|not found|\b404\b|does not appear to be a git repository|not a git repository/i.test(output)) {
+    return new CloneError('repository-not-found', `repository ${url} was not found`, { cause: error });
+  }
+  return new CloneError('network', `could not fetch ${url}: ${lastLine.replace(/^fatal:\s*/, '')}`, { cause: error });
+}

@@ -1,0 +1,209 @@
+import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import {
+  WorkerServiceClient,
+  type ConnectRequest,
+  type ConnectResponse,
+  type JobAssignment,
+} from '../../gen/faas/worker/v1/worker_service.js';
+import type { JobPhase, LogStream } from '../../gen/faas/v1/job.js';
+import type { Logger } from '../../common/logger.js';
+import type { WorkerConfig } from './config.js';
+import { findToolchain, type Toolchain } from './entrypoint.js';
+import { runJob, type JobReporter, type StopReason } from './job-runner.js';
+
+export const protocolVersion = 1;
+const maxReconnectDelayMs = 10_000;
+
+/** Lifecycle of a worker process. */
+export type WorkerState = 'connecting' | 'connected' | 'draining' | 'stopped';
+
+interface ActiveJob {
+  attempt: number;
+  controller: AbortController;
+}
+
+export interface RunningWorker {
+  readonly workerId: string;
+  readonly state: WorkerState;
+  readonly activeJobs: number;
+  /** Drains: takes no new jobs, lets running ones finish within the grace period, then hands the rest back. */
+  stop(): Promise<void>;
+}
+
+export async function startWorker(config: WorkerConfig, log: Logger): Promise<RunningWorker> {
+  await mkdir(config.workDir, { recursive: true });
+  const toolchain = await findToolchain();
+  log.info({ workerId: config.workerId, slots: config.slots, scheduler: config.schedulerAddress, toolchain }, 'worker starting');
+  const agent = new WorkerAgent(config, toolchain, log.child({ workerId: config.workerId }));
+  agent.connect();
+  return agent;
+}
+
+/**
+ * Keeps one Connect stream to the scheduler open, reconnecting with backoff,
+ * and runs the jobs it is assigned. Jobs end with the stream that assigned
+ * them: the scheduler hands them to another worker.
+ */
+class WorkerAgent implements RunningWorker {
+  private readonly client: WorkerServiceClient;
+  private call: ClientDuplexStream<ConnectRequest, ConnectResponse> | undefined;
+  private readonly jobs = new Map<string, ActiveJob>();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private reconnectDelayMs = 250;
+  private idleWaiters: Array<() => void> = [];
+  state: WorkerState = 'connecting';
+
+  constructor(
+    private readonly config: WorkerConfig,
+    private readonly toolchain: Toolchain,
+    private readonly log: Logger,
+  ) {
+    this.client = new WorkerServiceClient(config.schedulerAddress, credentials.createInsecure(), {
+      'grpc.max_receive_message_length': 8 * 1024 * 1024,
+      'grpc.max_send_message_length': 8 * 1024 * 1024,
+      'grpc.keepalive_time_ms': 20_000,
+    });
+  }
+
+  get workerId(): string {
+    return this.config.workerId;
+  }
+
+  get activeJobs(): number {
+    return this.jobs.size;
+  }
+
+  connect(): void {
+    if (this.state === 'stopped') return;
+    const call = this.client.connect();
+    this.call = call;
+    call.write({
+      hello: { workerId: this.config.workerId, protocolVersion, slots: this.config.slots, hostname: hostname() },
+    });
+    call.on('data', (message: ConnectResponse) => this.handle(call, message));
+    call.on('error', (error: Error & { code?: number; details?: string }) => {
+      if (this.state !== 'stopped') this.log.warn({ code: error.code, details: error.details }, 'scheduler stream failed');
+    });
+    call.on('close', () => this.disconnected(call));
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'draining';
+    this.log.info({ running: this.jobs.size, graceMs: this.config.shutdownGraceMs }, 'draining');
+    this.sendHeartbeat();
+    if (this.jobs.size > 0) {
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, this.config.shutdownGraceMs).unref());
+      await Promise.race([this.whenIdle(), grace]);
+    }
+    this.state = 'stopped';
+    for (const job of this.jobs.values()) job.controller.abort('disconnected' satisfies StopReason);
+    await this.whenIdle();
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.reconnectTimer);
+    this.call?.end();
+    this.client.close();
+    this.log.info('worker stopped');
+  }
+
+  private handle(call: ClientDuplexStream<ConnectRequest, ConnectResponse>, message: ConnectResponse): void {
+    if (message.hello) {
+      if (this.state === 'connecting') this.state = 'connected';
+      this.reconnectDelayMs = 250;
+      clearInterval(this.heartbeatTimer);
+      this.heartbeatTimer = setInterval(() => this.sendHeartbeat(), message.hello.heartbeatIntervalMs);
+      this.log.info({ schedulerId: message.hello.schedulerId }, 'connected to scheduler');
+    } else if (message.assignment) {
+      this.start(call, message.assignment);
+    } else if (message.cancellation) {
+      const job = this.jobs.get(message.cancellation.jobId);
+      if (job && job.attempt === message.cancellation.attempt) {
+        this.log.info({ jobId: message.cancellation.jobId, reason: message.cancellation.reason }, 'cancelling job');
+        job.controller.abort('cancelled' satisfies StopReason);
+      }
+    }
+  }
+
+  private start(call: ClientDuplexStream<ConnectRequest, ConnectResponse>, assignment: JobAssignment): void {
+    const { jobId, attempt } = assignment;
+    if (this.state !== 'connected' || this.jobs.size >= this.config.slots || this.jobs.has(jobId)) {
+      const reason = this.state === 'connected' ? 'no free slot' : 'the worker is draining';
+      call.write({ rejection: { jobId, attempt, reason } });
+      return;
+    }
+    const controller = new AbortController();
+    this.jobs.set(jobId, { attempt, controller });
+    const log = this.log.child({ jobId, attempt });
+    log.info({ repository: assignment.spec?.repositoryUrl, ref: assignment.spec?.ref }, 'job accepted');
+
+    const reporter: JobReporter = {
+      update: (phase: JobPhase, commitSha: string) => {
+        call.write({ update: { jobId, attempt, phase, commitSha } });
+      },
+      output: (stream: LogStream, data: Buffer) => writeWithBackpressure(call, { log: { jobId, attempt, stream, data } }),
+    };
+    runJob(assignment, this.config, this.toolchain, reporter, controller.signal, log)
+      .then((outcome) => {
+        if (controller.signal.reason === 'disconnected' || this.call !== call) {
+          log.info('job stopped; the scheduler hands it to another worker');
+          return;
+        }
+        call.write({ outcome });
+        log.info({ state: outcome.state, exitCode: outcome.result?.exitCode, durationMs: outcome.result?.durationMs }, 'job finished');
+      })
+      .catch((error: unknown) => log.error({ err: error }, 'job failed to report'))
+      .finally(() => {
+        this.jobs.delete(jobId);
+        if (this.jobs.size === 0) this.wakeIdleWaiters();
+      });
+  }
+
+  private sendHeartbeat(): void {
+    this.call?.write({
+      heartbeat: { runningJobIds: [...this.jobs.keys()], draining: this.state === 'draining' || this.state === 'stopped' },
+    });
+  }
+
+  private disconnected(call: ClientDuplexStream<ConnectRequest, ConnectResponse>): void {
+    if (this.call !== call) return;
+    this.call = undefined;
+    clearInterval(this.heartbeatTimer);
+    // The scheduler requeues what this stream held, so running copies must stop.
+    for (const job of this.jobs.values()) job.controller.abort('disconnected' satisfies StopReason);
+    if (this.state === 'stopped') return;
+    if (this.state === 'connected') this.state = 'connecting';
+    this.log.info({ retryInMs: this.reconnectDelayMs }, 'disconnected from scheduler; reconnecting');
+    this.reconnectTimer = setTimeout(() => this.connect(), this.reconnectDelayMs);
+    this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, maxReconnectDelayMs);
+  }
+
+  private whenIdle(): Promise<void> {
+    if (this.jobs.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private wakeIdleWaiters(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+function writeWithBackpressure(
+  call: ClientDuplexStream<ConnectRequest, ConnectResponse>,
+  message: ConnectRequest,
+): Promise<void> {
+  if (call.write(message)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      call.off('close', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('close', done);
+  });
+}

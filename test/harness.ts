@@ -1,0 +1,115 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { FaasClient } from '../client/client.js';
+import { createLogger, type Logger } from '../common/logger.js';
+import { startGitHttpServer, type GitHttpServer } from '../dev/git-http-server.js';
+import { createRepository, type CreateRepositoryOptions, type RepositoryFiles } from '../dev/git-repositories.js';
+import { startNatsServer, type NatsServerHandle } from '../dev/nats-server.js';
+import { readGatewayConfig } from '../services/gateway/config.js';
+import { startGateway, type RunningGateway } from '../services/gateway/gateway.js';
+import { readSchedulerConfig, type SchedulerConfig } from '../services/scheduler/config.js';
+import { startScheduler, type RunningScheduler } from '../services/scheduler/scheduler.js';
+import { readWorkerConfig, type WorkerConfig } from '../services/worker/config.js';
+import { startWorker, type RunningWorker } from '../services/worker/worker.js';
+
+export interface MeshOptions {
+  /** Workers to start; 0 leaves jobs queued. Default 1. */
+  workers?: number;
+  slots?: number;
+  scheduler?: Partial<SchedulerConfig>;
+  worker?: Partial<WorkerConfig>;
+}
+
+/**
+ * A whole mesh for end-to-end tests, every part real: nats-server on a free
+ * loopback port with its own store, a git server over HTTP on loopback, and
+ * the scheduler, workers and gateway on real sockets.
+ */
+export class Mesh {
+  readonly log: Logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
+  nats!: NatsServerHandle;
+  git!: GitHttpServer;
+  scheduler!: RunningScheduler;
+  gateway!: RunningGateway;
+  workers: RunningWorker[] = [];
+  client!: FaasClient;
+  private dir!: string;
+  private readonly prefix = `T${randomBytes(4).toString('hex')}`;
+
+  static async start(options: MeshOptions = {}): Promise<Mesh> {
+    const mesh = new Mesh();
+    await mesh.boot(options);
+    return mesh;
+  }
+
+  private async boot(options: MeshOptions): Promise<void> {
+    this.dir = await mkdtemp(join(tmpdir(), 'faas-test-'));
+    this.nats = await startNatsServer({ storeDir: join(this.dir, 'nats') });
+    this.git = await startGitHttpServer(join(this.dir, 'repos'));
+    this.scheduler = await startScheduler(
+      {
+        ...readSchedulerConfig({}),
+        listenAddress: '127.0.0.1:0',
+        natsUrl: this.nats.url,
+        natsPrefix: this.prefix,
+        heartbeatIntervalMs: 500,
+        ackWaitMs: 5_000,
+        ...options.scheduler,
+      },
+      this.log.child({ service: 'scheduler' }),
+    );
+    for (let i = 0; i < (options.workers ?? 1); i++) await this.addWorker(options);
+    this.gateway = await startGateway(
+      { ...readGatewayConfig({}), listenAddress: '127.0.0.1:0', schedulerAddress: this.scheduler.address, allowHttp: true },
+      this.log.child({ service: 'gateway' }),
+    );
+    this.client = new FaasClient({ address: this.gateway.address, deadlineMs: 20_000 });
+  }
+
+  async addWorker(options: MeshOptions = {}): Promise<RunningWorker> {
+    const index = this.workers.length;
+    const worker = await startWorker(
+      {
+        ...readWorkerConfig({}),
+        schedulerAddress: this.scheduler.address,
+        workerId: `worker-${index}-${this.prefix}`,
+        workDir: join(this.dir, `worker-${index}`),
+        slots: options.slots ?? 2,
+        allowHttp: true,
+        shutdownGraceMs: 2_000,
+        ...options.worker,
+      },
+      this.log.child({ service: 'worker' }),
+    );
+    this.workers.push(worker);
+    await waitFor(() => this.scheduler.context.pool.has(worker.workerId), 10_000, 'worker to connect');
+    return worker;
+  }
+
+  /** Creates a repository served by the mesh's git server and returns its URL. */
+  async repository(files: RepositoryFiles, options?: CreateRepositoryOptions): Promise<{ url: string; commitSha: string }> {
+    const name = `repo-${randomBytes(4).toString('hex')}`;
+    const created = await createRepository(join(this.dir, 'repos'), name, files, options);
+    return { url: this.git.repositoryUrl(name), commitSha: created.commitSha };
+  }
+
+  async stop(): Promise<void> {
+    this.client?.close();
+    await this.gateway?.stop();
+    for (const worker of this.workers) await worker.stop();
+    await this.scheduler?.stop();
+    await this.git?.stop();
+    await this.nats?.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
