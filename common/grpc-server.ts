@@ -97,12 +97,23 @@ export function serverStream<Request, Response>(
     send: (message: Response) => Promise<void>,
     signal: AbortSignal,
   ) => Promise<void>,
+  shutdownSignal?: AbortSignal,
 ) {
   return (call: ServerWritableStream<Request, Response>): void => {
     const controller = new AbortController();
     const abort = () => controller.abort(new FaasError(ErrorCode.Cancelled, 'the caller cancelled the call'));
     call.on('cancelled', abort);
     call.on('close', abort);
+    // At shutdown a stream ends with UNAVAILABLE, which tells the caller to
+    // reopen it on another replica instead of failing.
+    const onShutdown = () => {
+      if (controller.signal.aborted) return;
+      controller.abort(new FaasError(ErrorCode.Unavailable, 'the server is shutting down; reopen the stream to resume'));
+      call.emit('error', (controller.signal.reason as FaasError).toStatus());
+    };
+    if (shutdownSignal?.aborted) return onShutdown();
+    shutdownSignal?.addEventListener('abort', onShutdown, { once: true });
+    call.on('close', () => shutdownSignal?.removeEventListener('abort', onShutdown));
     const send = (message: Response): Promise<void> => {
       if (controller.signal.aborted) return Promise.reject(controller.signal.reason);
       if (call.write(message)) return Promise.resolve();

@@ -37,6 +37,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const forward = (metadata: Metadata) => callerMetadata(identify(metadata, config.devSubject));
   const timeout = config.callTimeoutMs;
 
+  const shuttingDown = new AbortController();
   const server = createServer();
   server.addService(JobServiceService, {
     submit: unary(log, 'Submit', async (request: SubmitRequest, metadata, signal) => {
@@ -83,7 +84,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         signal,
         config.streamResumeMs,
       );
-    }),
+    }, shuttingDown.signal),
     logs: serverStream(log, 'Logs', async (request: LogsRequest, metadata, send, signal) => {
       validateJobId(request.jobId);
       const outgoing = forward(metadata);
@@ -97,7 +98,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         signal,
         config.streamResumeMs,
       );
-    }),
+    }, shuttingDown.signal),
   });
   addHealth(server, ['faas.v1.JobService']);
 
@@ -109,6 +110,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     address: `${host}:${port}`,
     async stop() {
       log.info('gateway stopping');
+      shuttingDown.abort();
       await shutdown(server, config.shutdownGraceMs);
       scheduler.close();
       log.info('gateway stopped');

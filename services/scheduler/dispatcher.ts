@@ -10,7 +10,7 @@ export interface QueuedJobMessage {
   jobId: string;
 }
 
-const pullExpiresMs = 5_000;
+const pullExpiresMs = 2_000;
 const retryDelayMs = 1_000;
 
 /**
@@ -20,17 +20,19 @@ const retryDelayMs = 1_000;
  */
 export class Dispatcher {
   private readonly controller = new AbortController();
-  private loop: Promise<void> | undefined;
 
   constructor(private readonly context: SchedulerContext) {}
 
   start(): void {
-    this.loop = this.run();
+    void this.run();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops pulling. A pull in flight is not waited for: a job it returns
+   * after this is handed back to the queue at once.
+   */
+  stop(): void {
     this.controller.abort();
-    await this.loop;
   }
 
   private async run(): Promise<void> {
@@ -43,7 +45,8 @@ export class Dispatcher {
         if (signal.aborted) break;
         consumer ??= await nats.js.consumers.get(nats.names.jobStream, nats.names.dispatchConsumer);
         const message = await consumer.next({ expires: pullExpiresMs });
-        if (message) await this.dispatch(message);
+        if (message && signal.aborted) message.nak();
+        else if (message) await this.dispatch(message);
       } catch (error) {
         if (signal.aborted) break;
         log.warn({ err: error }, 'failed to pull the next job; retrying');

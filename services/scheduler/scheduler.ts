@@ -46,14 +46,15 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
     nats.nc.publish(nats.names.cancelSubject(jobId), reason);
   });
 
+  const shuttingDown = new AbortController();
   const server: Server = createServer();
   server.addService(JobServiceService, {
     submit: unary(log, 'Submit', (request, metadata) => jobs.submit(request, metadata)),
     status: unary(log, 'Status', (request, metadata) => jobs.status(request, metadata)),
     result: unary(log, 'Result', (request, metadata) => jobs.result(request, metadata)),
     list: unary(log, 'List', (request, metadata) => jobs.list(request, metadata)),
-    watch: serverStream(log, 'Watch', (request, metadata, send, signal) => jobs.watch(request, metadata, send, signal)),
-    logs: serverStream(log, 'Logs', (request, metadata, send, signal) => jobs.logs(request, metadata, send, signal)),
+    watch: serverStream(log, 'Watch', (request, metadata, send, signal) => jobs.watch(request, metadata, send, signal), shuttingDown.signal),
+    logs: serverStream(log, 'Logs', (request, metadata, send, signal) => jobs.logs(request, metadata, send, signal), shuttingDown.signal),
     cancel: unary(log, 'Cancel', (request, metadata) => jobs.cancel(request, metadata)),
   });
   server.addService(WorkerServiceService, { connect: links.connect });
@@ -77,7 +78,8 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
   const stop = () =>
     (stopping ??= (async () => {
       log.info('scheduler stopping');
-      await dispatcher.stop();
+      dispatcher.stop();
+      shuttingDown.abort();
       await links.closeAll();
       await shutdown(server, config.shutdownGraceMs);
       cancelSubscription.unsubscribe();

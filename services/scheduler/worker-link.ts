@@ -78,11 +78,10 @@ export class WorkerLinks {
   /** Ends every worker stream and hands their jobs back; used at shutdown. */
   async closeAll(): Promise<void> {
     clearInterval(this.sweepTimer);
-    const sessions = [...this.calls.keys()];
-    for (const session of sessions) {
+    for (const [session, call] of [...this.calls]) {
       session.closed = true;
       await this.disconnect(session);
-      this.calls.get(session)?.emit('error', { code: GrpcStatus.UNAVAILABLE, details: 'the scheduler is shutting down' });
+      call.emit('error', { code: GrpcStatus.UNAVAILABLE, details: 'the scheduler is shutting down' });
     }
   }
 

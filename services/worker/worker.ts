@@ -86,7 +86,9 @@ class WorkerAgent implements RunningWorker {
     call.on('data', (message: ConnectResponse) => this.handle(call, message));
     call.on('error', (error: Error & { code?: number; details?: string }) => {
       if (this.state !== 'stopped') this.log.warn({ code: error.code, details: error.details }, 'scheduler stream failed');
+      this.disconnected(call);
     });
+    call.on('end', () => this.disconnected(call));
     call.on('close', () => this.disconnected(call));
   }
 
@@ -170,6 +172,7 @@ class WorkerAgent implements RunningWorker {
   private disconnected(call: ClientDuplexStream<ConnectRequest, ConnectResponse>): void {
     if (this.call !== call) return;
     this.call = undefined;
+    call.cancel();
     clearInterval(this.heartbeatTimer);
     // The scheduler requeues what this stream held, so running copies must stop.
     for (const job of this.jobs.values()) job.controller.abort('disconnected' satisfies StopReason);

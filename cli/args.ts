@@ -1,0 +1,301 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, readAddress } from '../common/config.js';
+import type { JobState } from '../gen/faas/v1/job.js';
+import { parseEnv, parseLimit, parseState, parseTimeoutSeconds } from './option-values.js';
+import { UsageError } from './usage-error.js';
+
+export const commandNames = ['submit', 'status', 'result', 'logs', 'list', 'watch', 'cancel', 'help'] as const;
+export type CommandName = (typeof commandNames)[number];
+
+export { UsageError };
+
+export interface HelpInvocation {
+  name: 'help';
+  /** Command to describe, or unset for the list of commands. */
+  topic?: CommandName;
+}
+
+interface ServerOption {
+  /** Gateway address from --server, validated as host:port. */
+  server?: string;
+}
+
+export interface SubmitInvocation extends ServerOption {
+  name: 'submit';
+  repositoryUrl: string;
+  ref?: string;
+  env: Record<string, string>;
+  timeoutSeconds?: number;
+  /** File to send as the job's standard input, or "-" for this process's standard input. */
+  input?: string;
+  idempotencyKey?: string;
+  wait: boolean;
+  json: boolean;
+  /** Job's program and arguments: everything after the first `--`. */
+  command: string[];
+}
+
+export interface JobInvocation extends ServerOption {
+  name: 'status' | 'result' | 'watch';
+  jobId: string;
+  json: boolean;
+}
+
+export interface LogsInvocation extends ServerOption {
+  name: 'logs';
+  jobId: string;
+  follow: boolean;
+}
+
+export interface ListInvocation extends ServerOption {
+  name: 'list';
+  state?: JobState;
+  /** Maximum number of jobs to print; all jobs when unset. */
+  limit?: number;
+  json: boolean;
+}
+
+export interface CancelInvocation extends ServerOption {
+  name: 'cancel';
+  jobId: string;
+  reason?: string;
+  json: boolean;
+}
+
+/** A parsed command line: the command and its validated options. */
+export type Invocation =
+  | HelpInvocation
+  | SubmitInvocation
+  | JobInvocation
+  | LogsInvocation
+  | ListInvocation
+  | CancelInvocation;
+
+interface OptionSpec {
+  type: 'string' | 'boolean';
+  multiple?: boolean;
+  short?: string;
+}
+
+type OptionSpecs = Record<string, OptionSpec>;
+type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+const globalOptions: OptionSpecs = {
+  server: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+const json: OptionSpec = { type: 'boolean' };
+
+const commandOptions: Record<CommandName, OptionSpecs> = {
+  submit: {
+    ref: { type: 'string' },
+    env: { type: 'string', multiple: true },
+    timeout: { type: 'string' },
+    input: { type: 'string' },
+    'idempotency-key': { type: 'string' },
+    wait: { type: 'boolean' },
+    json,
+  },
+  status: { json },
+  result: { json },
+  logs: { follow: { type: 'boolean', short: 'f' } },
+  list: { state: { type: 'string' }, limit: { type: 'string' }, json },
+  watch: { json },
+  cancel: { reason: { type: 'string' }, json },
+  help: {},
+};
+
+/** Splits arguments at the first `--`: options before it, the job's command after it. */
+export function splitAtDoubleDash(argv: readonly string[]): { before: string[]; after: string[] | undefined } {
+  const index = argv.indexOf('--');
+  if (index === -1) return { before: [...argv], after: undefined };
+  return { before: argv.slice(0, index), after: argv.slice(index + 1) };
+}
+
+export function isCommandName(value: string): value is CommandName {
+  return (commandNames as readonly string[]).includes(value);
+}
+
+/**
+ * Parses the arguments of `faas` (without the program name) into an
+ * invocation. Throws UsageError naming the argument and the fix.
+ */
+export function parseCommandLine(argv: readonly string[]): Invocation {
+  const { before, after } = splitAtDoubleDash(argv);
+  const commandIndex = findCommandIndex(before);
+
+  if (commandIndex === -1) {
+    const { values } = parseOptions(before, globalOptions, undefined);
+    if (values.help === true) return { name: 'help' };
+    throw new UsageError('missing command');
+  }
+
+  const name = before[commandIndex];
+  if (!isCommandName(name)) {
+    throw new UsageError(`unknown command "${name}"`);
+  }
+
+  const rest = [...before.slice(0, commandIndex), ...before.slice(commandIndex + 1)];
+  const { values, positionals } = parseOptions(rest, { ...globalOptions, ...commandOptions[name] }, name);
+  if (values.help === true) return { name: 'help', topic: name };
+
+  if (after !== undefined && name !== 'submit') {
+    throw new UsageError(`faas ${name} takes no arguments after --`, name);
+  }
+
+  const server = readServer(values);
+  switch (name) {
+    case 'help':
+      return parseHelp(positionals);
+    case 'submit':
+      return parseSubmit(values, positionals, after ?? [], server);
+    case 'status':
+    case 'result':
+    case 'watch':
+      return { name, server, jobId: expectJobId(positionals, name), json: values.json === true };
+    case 'logs':
+      return { name, server, jobId: expectJobId(positionals, name), follow: values.follow === true };
+    case 'list':
+      expectPositionals(positionals, [], name);
+      return {
+        name,
+        server,
+        state: parseState(stringOption(values, 'state')),
+        limit: parseLimit(stringOption(values, 'limit')),
+        json: values.json === true,
+      };
+    case 'cancel':
+      return {
+        name,
+        server,
+        jobId: expectJobId(positionals, name),
+        reason: stringOption(values, 'reason'),
+        json: values.json === true,
+      };
+  }
+}
+
+/** Returns the index of the command word, skipping options given before it and the value of --server. */
+function findCommandIndex(args: readonly string[]): number {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--server') {
+      i++;
+      continue;
+    }
+    if (arg.startsWith('-') && arg !== '-') continue;
+    return i;
+  }
+  return -1;
+}
+
+/**
+ * Parses options with node:util parseArgs in its lenient mode and then checks
+ * each option itself, so that errors use this CLI's wording and `--` keeps
+ * its meaning of "the job's command follows".
+ */
+function parseOptions(
+  args: string[],
+  specs: OptionSpecs,
+  command: CommandName | undefined,
+): { values: OptionValues; positionals: string[] } {
+  const { values, positionals, tokens } = parseArgs({
+    args,
+    options: specs,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+
+    const spec = specs[token.name];
+    if (spec === undefined) {
+      throw new UsageError(`unknown option ${token.rawName}`, command);
+    }
+    if (spec.type === 'boolean' && token.value !== undefined) {
+      throw new UsageError(`${token.rawName} takes no value`, command);
+    }
+    if (spec.type === 'string' && token.value === undefined) {
+      throw new UsageError(`${token.rawName} requires a value`, command);
+    }
+    // parseArgs takes the next argument as the value even when it is another
+    // option, so `--ref --wait` would set ref to "--wait".
+    if (spec.type === 'string' && !token.inlineValue && token.value?.startsWith('-') && token.value !== '-') {
+      throw new UsageError(
+        `${token.rawName} requires a value. To give one that starts with "-", write ${token.rawName}=VALUE`,
+        command,
+      );
+    }
+  }
+
+  return { values, positionals };
+}
+
+function stringOption(values: OptionValues, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function readServer(values: OptionValues): string | undefined {
+  const server = stringOption(values, 'server');
+  if (server === undefined) return undefined;
+  try {
+    return readAddress({ '--server': server }, '--server', server);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+function expectPositionals(positionals: string[], names: string[], command: CommandName): string[] {
+  if (positionals.length < names.length) {
+    throw new UsageError(`missing ${names[positionals.length]}`, command);
+  }
+  if (positionals.length > names.length) {
+    const extra = positionals[names.length];
+    const hint = command === 'submit' ? `. Put the job's command after --, as in: faas submit URL -- ${extra}` : '';
+    throw new UsageError(`unexpected argument "${extra}"${hint}`, command);
+  }
+  return positionals;
+}
+
+function expectJobId(positionals: string[], command: CommandName): string {
+  const [jobId] = expectPositionals(positionals, ['job id'], command);
+  return jobId;
+}
+
+function parseHelp(positionals: string[]): HelpInvocation {
+  if (positionals.length === 0) return { name: 'help' };
+  const [topic] = expectPositionals(positionals, ['command'], 'help');
+  if (!isCommandName(topic)) throw new UsageError(`unknown command "${topic}"`);
+  return { name: 'help', topic };
+}
+
+function parseSubmit(
+  values: OptionValues,
+  positionals: string[],
+  command: string[],
+  server: string | undefined,
+): SubmitInvocation {
+  const [repositoryUrl] = expectPositionals(positionals, ['repository URL'], 'submit');
+  const envValues = values.env;
+  const envEntries = Array.isArray(envValues) ? envValues.filter((value) => typeof value === 'string') : [];
+  const timeout = stringOption(values, 'timeout');
+
+  return {
+    name: 'submit',
+    server,
+    repositoryUrl,
+    ref: stringOption(values, 'ref'),
+    env: parseEnv(envEntries),
+    timeoutSeconds: timeout === undefined ? undefined : parseTimeoutSeconds(timeout),
+    input: stringOption(values, 'input'),
+    idempotencyKey: stringOption(values, 'idempotency-key'),
+    wait: values.wait === true,
+    json: values.json === true,
+    command,
+  };
+}

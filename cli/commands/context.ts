@@ -1,0 +1,9 @@
+import type { FaasClient } from '../../client/client.js';
+import type { CliIo } from '../io.js';
+
+/** Dependencies of every command: the connected client, the I/O and the run's abort signal. */
+export interface CommandContext {
+  client: FaasClient;
+  io: CliIo;
+  signal: AbortSignal;
+}

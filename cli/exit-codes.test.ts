@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict';
+import { Job, JobState } from '../gen/faas/v1/job.js';
+import { jobExitCode } from './exit-codes.js';
+
+describe('jobExitCode', () => {
+  const cases: { state: JobState; exitCode?: number; expected: number }[] = [
+    { state: JobState.JOB_STATE_SUCCEEDED, exitCode: 0, expected: 0 },
+    { state: JobState.JOB_STATE_SUCCEEDED, expected: 0 },
+    { state: JobState.JOB_STATE_FAILED, exitCode: 3, expected: 3 },
+    { state: JobState.JOB_STATE_FAILED, expected: 1 },
+    { state: JobState.JOB_STATE_FAILED, exitCode: 256, expected: 1 },
+    { state: JobState.JOB_STATE_FAILED, exitCode: -1, expected: 1 },
+    { state: JobState.JOB_STATE_TIMED_OUT, expected: 124 },
+    { state: JobState.JOB_STATE_TIMED_OUT, exitCode: 137, expected: 137 },
+    { state: JobState.JOB_STATE_CANCELLED, expected: 130 },
+  ];
+
+  for (const { state, exitCode, expected } of cases) {
+    it(`returns ${expected} for ${JobState[state]} with exit code ${exitCode ?? 'unset'}`, () => {
+      assert.equal(jobExitCode(Job.fromPartial({ state, exitCode })), expected);
+    });
+  }
+});

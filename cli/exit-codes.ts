@@ -1,0 +1,33 @@
+import { JobState, type Job } from '../gen/faas/v1/job.js';
+
+export const ExitCode = {
+  Success: 0,
+  /** A call failed, or a job failed without an exit code. */
+  Failure: 1,
+  /** The command line was invalid. */
+  Usage: 2,
+  /** The job timed out without an exit code, as timeout(1) reports it. */
+  TimedOut: 124,
+  /** The job was cancelled, or the user pressed Ctrl-C: 128 + SIGINT, as shells report it. */
+  Interrupted: 130,
+} as const;
+
+/**
+ * Returns the exit code for a finished job: its program's exit code when it
+ * has one from 0 to 255, else a code for the final state. A process exit
+ * status keeps only the low 8 bits, so a code such as 256 would read as success.
+ */
+export function jobExitCode(job: Job): number {
+  if (job.exitCode !== undefined && job.exitCode >= 0 && job.exitCode <= 255) return job.exitCode;
+
+  switch (job.state) {
+    case JobState.JOB_STATE_SUCCEEDED:
+      return ExitCode.Success;
+    case JobState.JOB_STATE_TIMED_OUT:
+      return ExitCode.TimedOut;
+    case JobState.JOB_STATE_CANCELLED:
+      return ExitCode.Interrupted;
+    default:
+      return ExitCode.Failure;
+  }
+}

@@ -1,0 +1,141 @@
+import type { CommandName } from './args.js';
+
+const serverOption = `  --server HOST:PORT       Gateway address (default: FAAS_SERVER, else 127.0.0.1:50051)
+  -h, --help               Show this help`;
+
+const overview = `faas runs git repositories as jobs on the FaaS platform.
+
+Usage: faas COMMAND [OPTIONS] [ARGUMENTS]
+
+Commands:
+  submit   Submit a repository as a job and print the job id
+  status   Print a job's record
+  result   Print a finished job's output and exit with its exit code
+  logs     Print a job's output, optionally following it
+  list     List your jobs, newest first
+  watch    Print a line for each state or phase change of a job
+  cancel   Cancel a queued or running job
+  help     Show the help of a command
+
+Options of every command:
+${serverOption}
+
+Environment:
+  FAAS_SERVER   Gateway address as HOST:PORT, overridden by --server
+  FAAS_TOKEN    Bearer token sent with every call
+
+Exit codes: 0 on success, 1 when a call fails, 2 for a usage error. "result"
+and "submit --wait" exit with the job's exit code instead; see "faas help submit".
+
+Run "faas help COMMAND" for the options of a command.
+`;
+
+const jobExitCodes = `Exit codes:
+  the job's exit code   when the job's program exited
+  124                   when the job timed out without an exit code
+  130                   when the job was cancelled without an exit code
+  1                     when the job failed without an exit code, or a call failed
+  2                     for a usage error`;
+
+const commandHelp: Record<CommandName, string> = {
+  submit: `Usage: faas submit REPOSITORY_URL [OPTIONS] [-- COMMAND [ARGS...]]
+
+Submits the repository as a job and prints the job id. COMMAND and ARGS after
+"--" are the program the job runs in the repository root. Without them, the job
+runs the first of main.py, main.sh, main.c, main.cpp and main.js it finds there.
+
+Options:
+  --ref REF                Branch, tag or full commit SHA to check out
+                           (default: the remote's HEAD)
+  --env KEY=VALUE          Environment variable of the job; repeat for more.
+                           A later value for the same KEY wins
+  --timeout SECONDS        Wall-clock limit for building and running the job
+                           (default: the operator's limit, 300 s unless changed)
+  --input FILE             Send the file's bytes, at most 1 MiB, to the job's
+                           standard input; "-" sends this command's standard input
+  --idempotency-key KEY    Key that makes a repeated submit return the first job
+                           instead of a new one (default: a random UUID)
+  --wait                   Follow the job until it ends: its standard output goes
+                           to stdout, its standard error to stderr, and the job id
+                           to stderr. A progress line shows on a terminal until
+                           the first output. Ctrl-C stops following, but the
+                           job keeps running
+  --json                   Print the SubmitResponse as JSON. With --wait, print
+                           the final ResultResponse instead of the output
+${serverOption}
+
+${jobExitCodes}
+  130                   also on Ctrl-C while following
+`,
+  status: `Usage: faas status JOB_ID [OPTIONS]
+
+Prints the job's record: state, phase, attempt, times and error.
+
+Options:
+  --json                   Print the StatusResponse as JSON
+${serverOption}
+`,
+  result: `Usage: faas result JOB_ID [OPTIONS]
+
+Prints a finished job's standard output to stdout and its standard error to
+stderr, and exits with the job's exit code. The gateway keeps the first 1 MiB
+of each stream by default; "faas logs" prints all of it.
+
+Options:
+  --json                   Print the ResultResponse as JSON
+${serverOption}
+
+${jobExitCodes}
+`,
+  logs: `Usage: faas logs JOB_ID [OPTIONS]
+
+Prints the job's output as the job wrote it: standard output chunks to stdout
+and standard error chunks to stderr.
+
+Options:
+  -f, --follow             Keep printing new output until the job has ended
+${serverOption}
+`,
+  list: `Usage: faas list [OPTIONS]
+
+Prints a table of your jobs, newest first: id, state, phase, attempt, creation
+time (UTC) and repository. Requests every page unless --limit is given.
+
+Options:
+  --state STATE            Only jobs in STATE: queued, running, succeeded,
+                           failed, timed_out or cancelled
+  --limit N                Print at most N jobs
+  --json                   Print the jobs as one ListResponse in JSON
+${serverOption}
+`,
+  watch: `Usage: faas watch JOB_ID [OPTIONS]
+
+Prints one line per change of the job: time, state, phase and attempt, and
+ends after a final state. TIME is when the change reached faas, so changes made
+before the command started all show the start time. A progress line shows on
+stderr while stderr is a terminal.
+
+Options:
+  --json                   Print each WatchResponse as one line of JSON
+${serverOption}
+`,
+  cancel: `Usage: faas cancel JOB_ID [OPTIONS]
+
+Cancels the job. A queued job is cancelled at once, and a running job is stopped
+by its worker soon after.
+
+Options:
+  --reason TEXT            Note stored with the cancellation, at most 256 characters
+  --json                   Print the CancelResponse as JSON
+${serverOption}
+`,
+  help: `Usage: faas help [COMMAND]
+
+Shows the list of commands, or the options of COMMAND.
+`,
+};
+
+/** Returns the help text of a command, or the overview when `topic` is unset. */
+export function helpText(topic?: CommandName): string {
+  return topic === undefined ? overview : commandHelp[topic];
+}

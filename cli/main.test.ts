@@ -1,0 +1,326 @@
+import assert from 'node:assert/strict';
+import { Readable, Writable } from 'node:stream';
+import { status as GrpcStatus, type ServerErrorResponse, type ServerWritableStream } from '@grpc/grpc-js';
+import { startTestServer, type TestServer } from '../client/test-server.js';
+import { Job, JobPhase, JobState, LogStream } from '../gen/faas/v1/job.js';
+import {
+  CancelResponse,
+  ListResponse,
+  LogsResponse,
+  ResultResponse,
+  StatusResponse,
+  SubmitResponse,
+  type JobServiceServer,
+  type LogsRequest,
+  type SubmitRequest,
+  type WatchRequest,
+  type WatchResponse,
+} from '../gen/faas/v1/job_service.js';
+import { InterruptedError, type CliIo } from './io.js';
+import { main } from './main.js';
+
+const jobId = '01hzzzzzzzzzzzzzzzzzzzzzzz';
+
+class Collector extends Writable {
+  private readonly chunks: Buffer[] = [];
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    this.chunks.push(Buffer.from(chunk));
+    callback();
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString();
+  }
+}
+
+interface TestIo extends CliIo {
+  stdout: Collector;
+  stderr: Collector;
+}
+
+function makeIo(options: { stdin?: string; signal?: AbortSignal } = {}): TestIo {
+  return {
+    stdout: new Collector(),
+    stderr: new Collector(),
+    stdin: Readable.from([Buffer.from(options.stdin ?? '')]),
+    env: {},
+    signal: options.signal,
+  };
+}
+
+function statusError(code: GrpcStatus, details: string): ServerErrorResponse {
+  return Object.assign(new Error(details), { code, details });
+}
+
+function jobIn(state: JobState, fields: Partial<Job> = {}): Job {
+  return Job.fromPartial({
+    id: jobId,
+    state,
+    createdAt: new Date('2025-03-01T10:00:00Z'),
+    spec: { repositoryUrl: 'https://example.com/r.git' },
+    ...fields,
+  });
+}
+
+/** Handlers of a job that runs, writes one line to each stream and ends in `final`. */
+function runningJobHandlers(final: Job, submitted: SubmitRequest[] = []): Partial<JobServiceServer> {
+  return {
+    submit: (call, callback) => {
+      submitted.push(call.request);
+      callback(null, SubmitResponse.fromPartial({ job: jobIn(JobState.JOB_STATE_QUEUED) }));
+    },
+    watch: (call: ServerWritableStream<WatchRequest, WatchResponse>) => {
+      call.write({ job: jobIn(JobState.JOB_STATE_QUEUED) });
+      call.write({ job: jobIn(JobState.JOB_STATE_RUNNING, { phase: JobPhase.JOB_PHASE_CLONING, attempt: 1 }) });
+      call.write({ job: final });
+      call.end();
+    },
+    logs: (call: ServerWritableStream<LogsRequest, LogsResponse>) => {
+      call.write(LogsResponse.fromPartial({ offset: 0, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('out\n') }));
+      call.write(LogsResponse.fromPartial({ offset: 4, stream: LogStream.LOG_STREAM_STDERR, data: Buffer.from('err\n') }));
+      call.end();
+    },
+    status: (_call, callback) => callback(null, StatusResponse.fromPartial({ job: final })),
+    result: (_call, callback) =>
+      callback(
+        null,
+        ResultResponse.fromPartial({
+          job: final,
+          result: { exitCode: final.exitCode, stdout: Buffer.from('out\n'), stderr: Buffer.from('err\n') },
+        }),
+      ),
+  };
+}
+
+describe('faas main', () => {
+  let server: TestServer | undefined;
+
+  afterEach(() => {
+    server?.close();
+    server = undefined;
+  });
+
+  async function serve(handlers: Partial<JobServiceServer>): Promise<string> {
+    server = await startTestServer(handlers);
+    return server.address;
+  }
+
+  describe('submit', () => {
+    it('prints the job id', async () => {
+      const submitted: SubmitRequest[] = [];
+      const address = await serve(runningJobHandlers(jobIn(JobState.JOB_STATE_SUCCEEDED), submitted));
+      const io = makeIo();
+
+      const code = await main(
+        ['submit', 'https://example.com/r.git', '--server', address, '--env', 'A=1', '--', 'bash', 'run.sh'],
+        io,
+      );
+
+      assert.equal(code, 0);
+      assert.equal(io.stdout.text(), `${jobId}\n`);
+      assert.deepEqual(submitted[0].spec?.command, ['bash', 'run.sh']);
+      assert.deepEqual(submitted[0].spec?.env, { A: '1' });
+    });
+
+    it('sends standard input with --input -', async () => {
+      const submitted: SubmitRequest[] = [];
+      const address = await serve(runningJobHandlers(jobIn(JobState.JOB_STATE_SUCCEEDED), submitted));
+
+      const code = await main(
+        ['submit', 'https://example.com/r.git', '--server', address, '--input', '-'],
+        makeIo({ stdin: 'payload' }),
+      );
+
+      assert.equal(code, 0);
+      assert.equal(submitted[0].spec?.input.toString(), 'payload');
+    });
+
+    it('rejects an unreadable --input file', async () => {
+      const io = makeIo();
+
+      const code = await main(['submit', 'https://example.com/r.git', '--input', '/nonexistent/faas-input'], io);
+
+      assert.equal(code, 2);
+      assert.match(io.stderr.text(), /^faas: --input: cannot read "\/nonexistent\/faas-input": ENOENT/);
+    });
+
+    it('follows output and exits with the job exit code', async () => {
+      const final = jobIn(JobState.JOB_STATE_FAILED, {
+        exitCode: 3,
+        error: { reason: 1, message: 'the program exited with code 3' },
+      });
+      const address = await serve(runningJobHandlers(final));
+      const io = makeIo();
+
+      const code = await main(['submit', 'https://example.com/r.git', '--wait', '--server', address], io);
+
+      assert.equal(code, 3);
+      assert.equal(io.stdout.text(), 'out\n');
+      assert.equal(
+        io.stderr.text(),
+        `faas: job ${jobId} submitted\nerr\nfaas: job ${jobId} failed: the program exited with code 3 (exit code 3)\n`,
+      );
+    });
+
+    it('exits 124 for a timed-out job', async () => {
+      const address = await serve(runningJobHandlers(jobIn(JobState.JOB_STATE_TIMED_OUT)));
+
+      const code = await main(['submit', 'https://example.com/r.git', '--wait', '--server', address], makeIo());
+
+      assert.equal(code, 124);
+    });
+
+    it('exits 130 for a cancelled job', async () => {
+      const address = await serve(runningJobHandlers(jobIn(JobState.JOB_STATE_CANCELLED)));
+
+      const code = await main(['submit', 'https://example.com/r.git', '--wait', '--server', address], makeIo());
+
+      assert.equal(code, 130);
+    });
+
+    it('prints the final result as JSON with --wait --json', async () => {
+      const address = await serve(runningJobHandlers(jobIn(JobState.JOB_STATE_SUCCEEDED, { exitCode: 0 })));
+      const io = makeIo();
+
+      const code = await main(['submit', 'https://example.com/r.git', '--wait', '--json', '--server', address], io);
+
+      assert.equal(code, 0);
+      const printed = JSON.parse(io.stdout.text());
+      assert.equal(printed.job.state, 'JOB_STATE_SUCCEEDED');
+      assert.equal(Buffer.from(printed.result.stdout, 'base64').toString(), 'out\n');
+    });
+  });
+
+  describe('result', () => {
+    it('prints both streams and exits with the exit code', async () => {
+      const address = await serve(runningJobHandlers(jobIn(JobState.JOB_STATE_FAILED, { exitCode: 7 })));
+      const io = makeIo();
+
+      const code = await main(['result', jobId, '--server', address], io);
+
+      assert.equal(code, 7);
+      assert.equal(io.stdout.text(), 'out\n');
+      assert.match(io.stderr.text(), /^err\nfaas: job \S+ failed \(exit code 7\)\n$/);
+    });
+
+    it('exits 130 for a job cancelled before it ran', async () => {
+      const address = await serve({
+        result: (_call, callback) =>
+          callback(statusError(GrpcStatus.FAILED_PRECONDITION, 'job was cancelled before it ran')),
+        status: (_call, callback) =>
+          callback(null, StatusResponse.fromPartial({ job: jobIn(JobState.JOB_STATE_CANCELLED) })),
+      });
+      const io = makeIo();
+
+      const code = await main(['result', jobId, '--server', address], io);
+
+      assert.equal(code, 130);
+      assert.match(io.stderr.text(), /has no result because it never ran/);
+    });
+  });
+
+  describe('errors', () => {
+    it('prints NOT_FOUND as one line and exits 1', async () => {
+      const address = await serve({
+        status: (call, callback) => callback(statusError(GrpcStatus.NOT_FOUND, `job ${call.request.jobId} not found`)),
+      });
+      const io = makeIo();
+
+      const code = await main(['status', 'nope', '--server', address], io);
+
+      assert.equal(code, 1);
+      assert.equal(io.stderr.text(), 'faas: NOT_FOUND: job nope not found\n');
+      assert.equal(io.stdout.text(), '');
+    });
+
+    it('exits 2 for a usage error', async () => {
+      const io = makeIo();
+
+      const code = await main(['submit', 'https://example.com/r.git', '--env', 'NOEQUALS'], io);
+
+      assert.equal(code, 2);
+      assert.equal(io.stderr.text(), 'faas: --env: expected KEY=VALUE, got "NOEQUALS"\nRun "faas help submit" for usage.\n');
+    });
+
+    it('exits 2 for an invalid FAAS_SERVER', async () => {
+      const io = makeIo();
+      io.env.FAAS_SERVER = 'nowhere';
+
+      const code = await main(['status', jobId], io);
+
+      assert.equal(code, 2);
+      assert.match(io.stderr.text(), /^faas: FAAS_SERVER=nowhere is invalid/);
+    });
+
+    it('exits 130 when interrupted', async () => {
+      const controller = new AbortController();
+      const address = await serve({
+        logs: (call: ServerWritableStream<LogsRequest, LogsResponse>) => {
+          call.write(LogsResponse.fromPartial({ offset: 0, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('x') }));
+          setTimeout(() => controller.abort(new InterruptedError()), 20);
+        },
+      });
+
+      const code = await main(['logs', jobId, '--follow', '--server', address], makeIo({ signal: controller.signal }));
+
+      assert.equal(code, 130);
+    });
+  });
+
+  describe('list, watch and cancel', () => {
+    it('prints every page as a table', async () => {
+      const address = await serve({
+        list: (call, callback) => {
+          const second = call.request.pageToken === 'page-2';
+          const job = jobIn(JobState.JOB_STATE_RUNNING, {
+            id: second ? 'job-b' : 'job-a',
+            phase: JobPhase.JOB_PHASE_BUILDING,
+            attempt: 2,
+          });
+          callback(null, ListResponse.fromPartial({ jobs: [job], nextPageToken: second ? '' : 'page-2' }));
+        },
+      });
+      const io = makeIo();
+
+      const code = await main(['list', '--server', address], io);
+
+      assert.equal(code, 0);
+      assert.equal(
+        io.stdout.text(),
+        [
+          'ID     STATE    PHASE     ATTEMPT  CREATED               REPOSITORY',
+          'job-a  running  building  2        2025-03-01T10:00:00Z  https://example.com/r.git',
+          'job-b  running  building  2        2025-03-01T10:00:00Z  https://example.com/r.git',
+          '',
+        ].join('\n'),
+      );
+    });
+
+    it('prints one watch line per change', async () => {
+      const address = await serve(runningJobHandlers(jobIn(JobState.JOB_STATE_SUCCEEDED, { attempt: 1 })));
+      const io = makeIo();
+
+      const code = await main(['watch', jobId, '--server', address], io);
+
+      assert.equal(code, 0);
+      const lines = io.stdout.text().trimEnd().split('\n');
+      assert.equal(lines.length, 3);
+      assert.match(lines[1], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ {2}running {4}cloning {3}attempt 1$/);
+      assert.match(lines[2], /succeeded/);
+    });
+
+    it('reports a cancelled job', async () => {
+      const address = await serve({
+        cancel: (_call, callback) =>
+          callback(null, CancelResponse.fromPartial({ job: jobIn(JobState.JOB_STATE_CANCELLED) })),
+      });
+      const io = makeIo();
+
+      const code = await main(['cancel', jobId, '--server', address], io);
+
+      assert.equal(code, 0);
+      assert.equal(io.stdout.text(), `job ${jobId} cancelled\n`);
+    });
+  });
+});

@@ -1,0 +1,112 @@
+import { stateName } from '../common/job-states.js';
+import { FailureReason, JobPhase, JobState, type Job } from '../gen/faas/v1/job.js';
+
+/** Formats a proto JSON value (from a generated `toJSON`) as indented JSON and a newline. */
+export function formatJson(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+/** Formats a proto JSON value as a single line, for one record per line. */
+export function formatJsonLine(value: unknown): string {
+  return `${JSON.stringify(value)}\n`;
+}
+
+/** Returns the short lower-case name of a phase, or "-" when unspecified. */
+export function phaseName(phase: JobPhase): string {
+  if (phase === JobPhase.JOB_PHASE_UNSPECIFIED) return '-';
+  return (JobPhase[phase] ?? 'UNRECOGNIZED').replace('JOB_PHASE_', '').toLowerCase();
+}
+
+export function failureReasonName(reason: FailureReason): string {
+  return (FailureReason[reason] ?? 'UNRECOGNIZED').replace('FAILURE_REASON_', '').toLowerCase();
+}
+
+/** Formats a time as UTC ISO 8601 to the second, or "-" when unset. */
+export function formatTime(date: Date | undefined): string {
+  if (date === undefined) return '-';
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Joins argv for display, quoting the arguments that are empty or contain spaces or quotes. */
+export function formatArgv(argv: readonly string[]): string {
+  return argv.map((arg) => (arg === '' || /[\s"'\\]/.test(arg) ? JSON.stringify(arg) : arg)).join(' ');
+}
+
+/** Formats a job's record as "label: value" lines, leaving out fields that are unset. */
+export function formatJobDetails(job: Job): string {
+  const spec = job.spec;
+  const argv = [...(spec?.command ?? []), ...(spec?.args ?? [])];
+  const rows: [string, string | undefined][] = [
+    ['id', job.id],
+    ['state', stateName(job.state)],
+    ['phase', job.state === JobState.JOB_STATE_RUNNING ? phaseName(job.phase) : undefined],
+    ['attempt', String(job.attempt)],
+    ['repository', spec?.repositoryUrl || undefined],
+    ['ref', spec?.ref || undefined],
+    ['command', argv.length > 0 ? formatArgv(argv) : undefined],
+    ['commit', job.commitSha || undefined],
+    ['created', job.createdAt && formatTime(job.createdAt)],
+    ['started', job.startedAt && formatTime(job.startedAt)],
+    ['finished', job.finishedAt && formatTime(job.finishedAt)],
+    ['worker', job.workerId || undefined],
+    ['exit code', job.exitCode === undefined ? undefined : String(job.exitCode)],
+    ['error', job.error && `${failureReasonName(job.error.reason)}: ${job.error.message}`],
+    ['cancel requested', job.cancelRequested ? 'yes' : undefined],
+    ['input', job.inputSizeBytes > 0 ? `${job.inputSizeBytes} bytes` : undefined],
+  ];
+
+  const setRows = rows.filter((row): row is [string, string] => row[1] !== undefined);
+  const width = Math.max(...setRows.map(([label]) => label.length)) + 1;
+  return setRows.map(([label, value]) => `${`${label}:`.padEnd(width)} ${value}\n`).join('');
+}
+
+/** Formats jobs as a table with a header row and columns padded to their widest cell. */
+export function formatJobTable(jobs: readonly Job[]): string {
+  const header = ['ID', 'STATE', 'PHASE', 'ATTEMPT', 'CREATED', 'REPOSITORY'];
+  const rows = jobs.map((job) => [
+    job.id,
+    stateName(job.state),
+    phaseName(job.phase),
+    String(job.attempt),
+    formatTime(job.createdAt),
+    job.spec?.repositoryUrl ?? '',
+  ]);
+
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
+  const formatRow = (cells: string[]): string =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column])))
+      .join('  ')
+      .trimEnd();
+
+  return [header, ...rows].map((cells) => `${formatRow(cells)}\n`).join('');
+}
+
+/** Formats one change for `faas watch`: time, state, phase and attempt. */
+export function formatWatchLine(receivedAt: Date, job: Job): string {
+  const columns = [formatTime(receivedAt), stateName(job.state).padEnd(9), phaseName(job.phase).padEnd(8)];
+  return `${columns.join('  ')}  attempt ${job.attempt}\n`;
+}
+
+/** Describes where a job is, for the progress line: "job ID: running, cloning, attempt 1". */
+export function describeProgress(job: Job): string {
+  const parts = [stateName(job.state)];
+  if (job.state === JobState.JOB_STATE_RUNNING && job.phase !== JobPhase.JOB_PHASE_UNSPECIFIED) {
+    parts.push(phaseName(job.phase));
+  }
+  if (job.attempt > 0) parts.push(`attempt ${job.attempt}`);
+  return `job ${job.id}: ${parts.join(', ')}`;
+}
+
+/**
+ * Describes how a finished job that did not succeed ended, such as "job ID
+ * failed: repository not found". Returns undefined for a job that succeeded.
+ */
+export function describeOutcome(job: Job): string | undefined {
+  if (job.state === JobState.JOB_STATE_SUCCEEDED) return undefined;
+
+  let text = `job ${job.id} ${stateName(job.state)}`;
+  if (job.error !== undefined && job.error.message !== '') text += `: ${job.error.message}`;
+  if (job.exitCode !== undefined) text += ` (exit code ${job.exitCode})`;
+  return text;
+}

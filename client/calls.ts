@@ -1,0 +1,141 @@
+import {
+  status as GrpcStatus,
+  type CallOptions as GrpcCallOptions,
+  type ClientReadableStream,
+  type ClientUnaryCall,
+  type Metadata,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import { FaasClientError } from './errors.js';
+import { backoffDelayMs, sleep, type BackoffOptions } from './retry.js';
+
+/** Settings shared by every call of one client. */
+export interface CallSettings {
+  /** Deadline of a unary call in milliseconds, covering all its attempts. */
+  deadlineMs: number;
+  /** Retries after UNAVAILABLE, counted as FaasClientOptions.retries describes. */
+  retries: number;
+  backoff: BackoffOptions;
+  /** Creates the request metadata of one call, such as the authorization header. */
+  metadata: () => Metadata;
+}
+
+/** A generated unary method in its (request, metadata, options, callback) form. */
+export type UnaryMethod<Request, Response> = (
+  request: Request,
+  metadata: Metadata,
+  options: Partial<GrpcCallOptions>,
+  callback: (error: ServiceError | null, response: Response) => void,
+) => ClientUnaryCall;
+
+/** Opens a server stream with the given request metadata. */
+export type OpenStream<Message> = (metadata: Metadata) => ClientReadableStream<Message>;
+
+function isUnavailable(error: unknown): boolean {
+  return error instanceof FaasClientError && error.code === GrpcStatus.UNAVAILABLE;
+}
+
+/**
+ * Sends a unary call and retries it after UNAVAILABLE with backoff, until
+ * `settings.retries` is used up or the next attempt would start past the
+ * deadline. One deadline, `settings.deadlineMs` from now, covers all attempts.
+ */
+export async function callUnary<Request, Response>(
+  settings: CallSettings,
+  method: UnaryMethod<Request, Response>,
+  request: Request,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
+  const deadline = new Date(Date.now() + settings.deadlineMs);
+
+  for (let retry = 0; ; retry++) {
+    try {
+      return await callUnaryOnce(settings, method, request, deadline, signal);
+    } catch (error) {
+      if (!isUnavailable(error) || retry >= settings.retries) throw error;
+
+      const delayMs = backoffDelayMs(retry, settings.backoff);
+      if (Date.now() + delayMs >= deadline.getTime()) throw error;
+      await sleep(delayMs, signal);
+    }
+  }
+}
+
+function callUnaryOnce<Request, Response>(
+  settings: CallSettings,
+  method: UnaryMethod<Request, Response>,
+  request: Request,
+  deadline: Date,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+
+    const onAbort = (): void => call.cancel();
+    const call = method(request, settings.metadata(), { deadline }, (error, response) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (signal?.aborted) reject(signal.reason);
+      else if (error) reject(FaasClientError.from(error));
+      else resolve(response);
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Yields what `accept` returns for each message of a server stream, skipping
+ * undefined, and reopens the stream after UNAVAILABLE. `open` is called again
+ * for each reconnect, so it can pick up state that `accept` updated.
+ */
+export async function* readResumable<Message, Item>(
+  settings: CallSettings,
+  open: OpenStream<Message>,
+  accept: (message: Message) => Item | undefined,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Item> {
+  // Counts reconnects since the last new item, so a stream that keeps making
+  // progress is never given up, and one that makes none ends after `retries`.
+  let failuresInARow = 0;
+
+  for (;;) {
+    try {
+      for await (const message of readStream(settings, open, signal)) {
+        const item = accept(message);
+        if (item === undefined) continue;
+        failuresInARow = 0;
+        yield item;
+      }
+      return;
+    } catch (error) {
+      if (!isUnavailable(error) || failuresInARow >= settings.retries) throw error;
+      await sleep(backoffDelayMs(failuresInARow, settings.backoff), signal);
+      failuresInARow++;
+    }
+  }
+}
+
+/** Yields the messages of one server stream and cancels the call when the reader stops early. */
+async function* readStream<Message>(
+  settings: CallSettings,
+  open: OpenStream<Message>,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Message> {
+  signal?.throwIfAborted();
+  const call = open(settings.metadata());
+  const onAbort = (): void => call.cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    for await (const message of call) yield message as Message;
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    throw FaasClientError.from(error);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    // Does nothing when the call has already ended.
+    call.cancel();
+  }
+}

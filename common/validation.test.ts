@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { JobSpec } from '../gen/faas/v1/job.js';
+import { FaasError } from './errors.js';
+import { validateJobId, validateRef, validateSpec } from './validation.js';
+import { newJobId } from './ids.js';
+
+const policy = { allowHttp: false, maxTimeoutSeconds: 3600 };
+
+function problem(action: () => void): string {
+  try {
+    action();
+  } catch (error) {
+    assert.ok(error instanceof FaasError);
+    assert.equal(error.code, 'invalid_argument');
+    return error.message;
+  }
+  assert.fail('expected INVALID_ARGUMENT');
+}
+
+describe('validateSpec', () => {
+  const spec = (fields: Partial<JobSpec>) => JobSpec.fromPartial({ repositoryUrl: 'https://example.com/r.git', ...fields });
+
+  it('accepts a minimal https spec', () => {
+    validateSpec(spec({}), policy);
+  });
+
+  it('rejects a missing spec and URL', () => {
+    assert.match(problem(() => validateSpec(undefined, policy)), /^spec: is required/);
+    assert.match(problem(() => validateSpec(spec({ repositoryUrl: '' }), policy)), /repository_url: is required/);
+  });
+
+  it('accepts http only when the policy allows it', () => {
+    assert.match(problem(() => validateSpec(spec({ repositoryUrl: 'http://example.com/r.git' }), policy)), /use https$/);
+    validateSpec(spec({ repositoryUrl: 'http://example.com/r.git' }), { ...policy, allowHttp: true });
+  });
+
+  it('rejects other schemes, credentials and non-URLs', () => {
+    for (const url of ['ssh://example.com/r.git', 'git://example.com/r', 'file:///srv/r', 'ext::sh -c id', '/srv/repo', '--upload-pack=x']) {
+      assert.match(problem(() => validateSpec(spec({ repositoryUrl: url }), policy)), /spec\.repository_url/, url);
+    }
+    assert.match(problem(() => validateSpec(spec({ repositoryUrl: 'https://token@example.com/r.git' }), policy)), /credentials/);
+  });
+
+  it('enforces sizes', () => {
+    assert.match(problem(() => validateSpec(spec({ input: Buffer.alloc(1024 * 1024 + 1) }), policy)), /spec\.input/);
+    assert.match(problem(() => validateSpec(spec({ command: Array(65).fill('x') }), policy)), /spec\.command: has 65/);
+    assert.match(problem(() => validateSpec(spec({ env: { A: 'x'.repeat(70_000) } }), policy)), /spec\.env: names and values/);
+    assert.match(problem(() => validateSpec(spec({ repositoryUrl: `https://example.com/${'a'.repeat(2100)}` }), policy)), /2048/);
+  });
+
+  it('rejects a timeout above the maximum', () => {
+    assert.match(problem(() => validateSpec(spec({ timeoutSeconds: 3601 }), policy)), /timeout_seconds: is 3601; use 1 to 3600/);
+  });
+
+  it('rejects an empty program name', () => {
+    assert.match(problem(() => validateSpec(spec({ command: [''] }), policy)), /spec\.command\[0\]/);
+  });
+});
+
+describe('validateRef', () => {
+  it('accepts branches, tags and commits', () => {
+    for (const ref of ['', 'main', 'feature/x-1', 'v1.2.3', 'a'.repeat(40).replace(/a/g, 'f')]) validateRef(ref);
+  });
+
+  it('rejects what git check-ref-format rejects', () => {
+    for (const ref of ['-x', 'a..b', 'a b', 'a~1', 'a^', 'a:b', 'a?', 'a*', 'a[', 'a\\b', '/a', 'a/', 'a//b', 'a.', '.a', 'a/.b', 'a.lock', '@', 'a@{1}']) {
+      assert.match(problem(() => validateRef(ref)), /spec\.ref/, ref);
+    }
+  });
+});
+
+describe('validateJobId', () => {
+  it('accepts a new id', () => {
+    validateJobId(newJobId());
+  });
+
+  it('rejects malformed ids with the field name', () => {
+    for (const id of ['', 'x', newJobId().toUpperCase(), `${newJobId()}a`, '01m91b01wz8s5a18m05n5v22t.', '01m91b01wz8s5a18m05n5v22tu']) {
+      assert.match(problem(() => validateJobId(id)), /^job_id/, id);
+    }
+  });
+});

@@ -1,0 +1,156 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { connect as connectTcp } from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect as connectNats } from '@nats-io/transport-node';
+import { findFreePort, startNatsServer, type NatsServerHandle } from './nats-server.js';
+
+const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+
+export interface StackOptions {
+  /** Folder for the NATS store (when the stack starts its own server) and the service logs. */
+  dataDir: string;
+  /** A NATS server to use when it answers; otherwise the stack starts its own. */
+  natsUrl?: string;
+  /** Always start a private nats-server, even when `natsUrl` answers. */
+  privateNats?: boolean;
+  /** Fixed ports; 0 or unset picks free ones. */
+  gatewayPort?: number;
+  schedulerPort?: number;
+  observerPort?: number;
+  /** Worker processes to start. Default 2. */
+  workers?: number;
+  /** Job slots per worker. Default 2. */
+  slotsPerWorker?: number;
+  /** Prefix of the JetStream names. Default FAAS. */
+  natsPrefix?: string;
+  /** Extra environment for every service. */
+  env?: Record<string, string>;
+}
+
+export interface Stack {
+  gatewayAddress: string;
+  schedulerAddress: string;
+  observerAddress: string;
+  natsUrl: string;
+  /** True when the stack started its own nats-server. */
+  ownsNats: boolean;
+  logDir: string;
+  stop(): Promise<void>;
+}
+
+interface ServiceProcess {
+  name: string;
+  child: ChildProcess;
+  exited: Promise<void>;
+}
+
+/**
+ * Starts the whole mesh as separate processes on loopback: NATS (unless one
+ * answers at `natsUrl`), the scheduler, the workers, the observer and the
+ * gateway. Each service logs to `<dataDir>/logs/<name>.log`.
+ */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const logDir = join(options.dataDir, 'logs');
+  await mkdir(logDir, { recursive: true });
+  const services: ServiceProcess[] = [];
+  let nats: NatsServerHandle | undefined;
+
+  const stop = async () => {
+    for (const service of [...services].reverse()) await stopProcess(service);
+    await nats?.stop({ keepStoreDir: true });
+  };
+
+  try {
+    let natsUrl = options.natsUrl ?? 'nats://127.0.0.1:4222';
+    if (options.privateNats || !(await natsAnswers(natsUrl))) {
+      nats = await startNatsServer({ storeDir: join(options.dataDir, 'nats'), logFile: join(logDir, 'nats-server.log') });
+      natsUrl = nats.url;
+    }
+    const port = async (fixed?: number) => (fixed ? fixed : await findFreePort());
+    const schedulerAddress = `127.0.0.1:${await port(options.schedulerPort)}`;
+    const gatewayAddress = `127.0.0.1:${await port(options.gatewayPort)}`;
+    const observerAddress = `127.0.0.1:${await port(options.observerPort)}`;
+    const slots = options.slotsPerWorker ?? 2;
+    const env: Record<string, string> = {
+      NATS_URL: natsUrl,
+      FAAS_NATS_PREFIX: options.natsPrefix ?? 'FAAS',
+      FAAS_SCHEDULER: schedulerAddress,
+      // The local stack clones from git servers on this machine over plain http.
+      FAAS_ALLOW_HTTP: 'true',
+      ...options.env,
+    };
+
+    services.push(launch('scheduler', 'services/scheduler/main.ts', { ...env, SCHEDULER_ADDRESS: schedulerAddress }, logDir));
+    await waitForPort(schedulerAddress, services.at(-1)!);
+    for (let i = 0; i < (options.workers ?? 2); i++) {
+      const workerEnv = { ...env, WORKER_SLOTS: String(slots), WORKER_WORK_DIR: join(options.dataDir, `worker-${i}`) };
+      services.push(launch(`worker-${i}`, 'services/worker/main.ts', workerEnv, logDir));
+    }
+    services.push(
+      launch('observer', 'services/observer/main.ts', { ...env, OBSERVER_ADDRESS: observerAddress, OBSERVER_SLOTS_PER_WORKER: String(slots) }, logDir),
+    );
+    services.push(launch('gateway', 'services/gateway/main.ts', { ...env, GATEWAY_ADDRESS: gatewayAddress }, logDir));
+    await waitForPort(observerAddress, services.at(-2)!);
+    await waitForPort(gatewayAddress, services.at(-1)!);
+    return { gatewayAddress, schedulerAddress, observerAddress, natsUrl, ownsNats: nats !== undefined, logDir, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function launch(name: string, entry: string, env: Record<string, string>, logDir: string): ServiceProcess {
+  const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, entry)], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.pipe(log, { end: false });
+  child.stderr!.pipe(log, { end: false });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  process.once('exit', () => child.kill('SIGKILL'));
+  return { name, child, exited };
+}
+
+async function stopProcess(service: ServiceProcess): Promise<void> {
+  if (service.child.exitCode !== null || service.child.signalCode !== null) return;
+  service.child.kill('SIGTERM');
+  const killTimer = setTimeout(() => service.child.kill('SIGKILL'), 15_000);
+  await service.exited;
+  clearTimeout(killTimer);
+}
+
+async function natsAnswers(url: string): Promise<boolean> {
+  try {
+    const nc = await connectNats({ servers: url, timeout: 1_000, reconnect: false });
+    await nc.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until `address` accepts TCP connections, failing early if the service exits. */
+async function waitForPort(address: string, service: ServiceProcess, timeoutMs = 30_000): Promise<void> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (service.child.exitCode !== null) {
+      throw new Error(`${service.name} exited with code ${service.child.exitCode} during start-up; see its log`);
+    }
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connectTcp({ host, port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${service.name} did not listen on ${address} within ${timeoutMs} ms; see its log`);
+}

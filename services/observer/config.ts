@@ -1,0 +1,43 @@
+import { readAddress, readDurationMs, readInt, readString, ConfigError } from '../../common/config.js';
+import { natsPrefixPattern } from '../../common/nats-names.js';
+
+export interface ObserverConfig {
+  /** OBSERVER_ADDRESS: where the Scale RPC listens. Default 127.0.0.1:50053. */
+  listenAddress: string;
+  /** NATS_URL: the NATS server the scheduler uses. Default nats://127.0.0.1:4222. */
+  natsUrl: string;
+  /** FAAS_NATS_PREFIX: prefix of the scheduler's stream and consumer names. Default FAAS. */
+  natsPrefix: string;
+  /** FAAS_SCHEDULER: scheduler whose worker pool is reported. Default 127.0.0.1:50052. */
+  schedulerAddress: string;
+  /** OBSERVER_INTERVAL: how often the queue is read. Default 5s. */
+  intervalMs: number;
+  /** OBSERVER_SLOTS_PER_WORKER: jobs one worker runs at once. Default 2. */
+  slotsPerWorker: number;
+  /** OBSERVER_MIN_WORKERS: fewest workers to ask for. Default 1. */
+  minWorkers: number;
+  /** OBSERVER_MAX_WORKERS: most workers to ask for. Default 8. */
+  maxWorkers: number;
+}
+
+export function readObserverConfig(env: Record<string, string | undefined> = process.env): ObserverConfig {
+  const natsPrefix = readString(env, 'FAAS_NATS_PREFIX', 'FAAS');
+  if (!natsPrefixPattern.test(natsPrefix)) {
+    throw new ConfigError(`FAAS_NATS_PREFIX=${natsPrefix} is invalid: use 1 to 32 letters, digits or _, starting with a letter`);
+  }
+  const minWorkers = readInt(env, 'OBSERVER_MIN_WORKERS', 1, 0, 1000);
+  const maxWorkers = readInt(env, 'OBSERVER_MAX_WORKERS', 8, 1, 1000);
+  if (maxWorkers < minWorkers) {
+    throw new ConfigError(`OBSERVER_MAX_WORKERS=${maxWorkers} is below OBSERVER_MIN_WORKERS=${minWorkers}; raise the maximum`);
+  }
+  return {
+    listenAddress: readAddress(env, 'OBSERVER_ADDRESS', '127.0.0.1:50053'),
+    natsUrl: readString(env, 'NATS_URL', 'nats://127.0.0.1:4222'),
+    natsPrefix,
+    schedulerAddress: readAddress(env, 'FAAS_SCHEDULER', '127.0.0.1:50052'),
+    intervalMs: readDurationMs(env, 'OBSERVER_INTERVAL', 5_000, 100, 600_000),
+    slotsPerWorker: readInt(env, 'OBSERVER_SLOTS_PER_WORKER', 2, 1, 64),
+    minWorkers,
+    maxWorkers,
+  };
+}

@@ -1,0 +1,99 @@
+import { Metadata, credentials } from '@grpc/grpc-js';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { ObserverServiceService, type ScaleResponse } from '../../gen/faas/observer/v1/observer_service.js';
+import { PoolServiceClient, type GetPoolResponse } from '../../gen/faas/scheduler/v1/pool_service.js';
+import { ErrorCode, FaasError } from '../../common/errors.js';
+import { addHealth, createServer, listen, shutdown, unary } from '../../common/grpc-server.js';
+import type { Logger } from '../../common/logger.js';
+import { natsNames } from '../../common/nats-names.js';
+import type { ObserverConfig } from './config.js';
+import { decideWorkers } from './policy.js';
+
+export interface RunningObserver {
+  address: string;
+  /** Reads the queue and decides now, instead of waiting for the next interval. */
+  refresh(): Promise<ScaleResponse>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the observer: every interval it reads the dispatch consumer's info
+ * from JetStream and the scheduler's worker pool, and decides how many
+ * workers the queue needs. The Scale RPC returns the latest decision.
+ */
+export async function startObserver(config: ObserverConfig, log: Logger): Promise<RunningObserver> {
+  const nc = await connect({ servers: config.natsUrl, name: 'faas-observer', maxReconnectAttempts: -1 });
+  const jsm = await jetstreamManager(nc);
+  const names = natsNames(config.natsPrefix);
+  const pool = new PoolServiceClient(config.schedulerAddress, credentials.createInsecure());
+  let latest: ScaleResponse | undefined;
+  let lastError: FaasError | undefined;
+
+  const readPool = () =>
+    new Promise<GetPoolResponse | undefined>((resolve) => {
+      pool.getPool({}, new Metadata(), { deadline: new Date(Date.now() + 2_000) }, (error, response) => resolve(error ? undefined : response));
+    });
+
+  const refresh = async (): Promise<ScaleResponse> => {
+    let info;
+    try {
+      info = await jsm.consumers.info(names.jobStream, names.dispatchConsumer);
+    } catch (error) {
+      // Hold the previous decision rather than guess from a missing consumer.
+      lastError = new FaasError(
+        ErrorCode.Unavailable,
+        `cannot read consumer ${names.dispatchConsumer} of stream ${names.jobStream}; keeping the previous decision`,
+        { cause: error },
+      );
+      log.warn({ err: error }, lastError.message);
+      throw lastError;
+    }
+    const metrics = {
+      pending: info.num_pending,
+      ackPending: info.num_ack_pending,
+      redelivered: info.num_redelivered,
+      waiting: info.num_waiting,
+    };
+    const decision = decideWorkers(metrics, config);
+    const current = await readPool();
+    lastError = undefined;
+    latest = {
+      desiredWorkers: decision.desiredWorkers,
+      currentWorkers: current?.workers ?? 0,
+      metrics,
+      reason: decision.reason,
+      decidedAt: new Date(),
+      slotsPerWorker: config.slotsPerWorker,
+    };
+    log.debug({ ...latest }, 'scale decision');
+    return latest;
+  };
+
+  const timer = setInterval(() => refresh().catch(() => undefined), config.intervalMs);
+  await refresh().catch(() => undefined);
+
+  const server = createServer();
+  server.addService(ObserverServiceService, {
+    scale: unary(log, 'Scale', async () => {
+      if (latest) return latest;
+      throw lastError ?? new FaasError(ErrorCode.Unavailable, 'no scaling decision has been made yet; retry shortly');
+    }),
+  });
+  addHealth(server, ['faas.observer.v1.ObserverService']);
+  const port = await listen(server, config.listenAddress);
+  const host = config.listenAddress.slice(0, config.listenAddress.lastIndexOf(':'));
+  log.info({ address: `${host}:${port}`, minWorkers: config.minWorkers, maxWorkers: config.maxWorkers }, 'observer started');
+
+  return {
+    address: `${host}:${port}`,
+    refresh,
+    async stop() {
+      clearInterval(timer);
+      await shutdown(server, 2_000);
+      pool.close();
+      await nc.drain().catch(() => nc.close());
+      log.info('observer stopped');
+    },
+  };
+}

@@ -1,0 +1,370 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { FaasClientError } from '../client/errors.js';
+import { FailureReason, JobPhase, JobState, LogStream, type Job } from '../gen/faas/v1/job.js';
+import { Mesh } from './harness.js';
+
+/** Waits for a job to reach a final state by following Watch. */
+async function finished(mesh: Mesh, jobId: string): Promise<Job> {
+  let last: Job | undefined;
+  for await (const job of mesh.client.watch(jobId)) last = job;
+  assert.ok(last, 'watch yielded no record');
+  return last;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<FaasClientError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof FaasClientError, `expected FaasClientError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected the call to fail');
+}
+
+async function isAlive(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function logText(mesh: Mesh, jobId: string, offset = 0): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const chunk of mesh.client.logs(jobId, { offset })) parts.push(chunk.data);
+  return Buffer.concat(parts).toString();
+}
+
+describe('jobs end to end', function () {
+  this.timeout(60_000);
+  let mesh: Mesh;
+
+  before(async () => {
+    mesh = await Mesh.start({ workers: 2, slots: 2 });
+  });
+  after(async () => {
+    await mesh?.stop();
+  });
+
+  describe('convention entrypoints', () => {
+    const cases: Array<[string, Record<string, string>, string]> = [
+      ['main.py', { 'main.py': 'import sys\nprint("py", sys.argv[1:])\n' }, "py ['a1']"],
+      ['main.sh', { 'main.sh': 'echo "sh $1"\n' }, 'sh a1'],
+      ['main.c', { 'main.c': '#include <stdio.h>\nint main(int c, char **v) { printf("c %s\\n", v[1]); return 0; }\n' }, 'c a1'],
+      [
+        'main.cpp',
+        { 'main.cpp': '#include <iostream>\nint main(int c, char **v) { std::cout << "cpp " << v[1] << std::endl; }\n' },
+        'cpp a1',
+      ],
+      ['main.js', { 'main.js': 'console.log("js", process.argv[2]);\n' }, 'js a1'],
+    ];
+    for (const [name, files, expected] of cases) {
+      it(`runs ${name}`, async () => {
+        const repo = await mesh.repository(files);
+        const { job } = await mesh.client.submit({ repositoryUrl: repo.url, args: ['a1'] });
+        const done = await finished(mesh, job!.id);
+        assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, done.error?.message);
+        assert.equal(done.commitSha, repo.commitSha);
+        const { result } = await mesh.client.result(job!.id);
+        assert.equal(result!.stdout.toString().trim(), expected);
+        assert.equal(result!.exitCode, 0);
+      });
+    }
+
+    it('builds C before running it', async () => {
+      const repo = await mesh.repository({ 'main.c': 'int main(void) { return 0; }\n' });
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+      const phases: JobPhase[] = [];
+      for await (const update of mesh.client.watch(job!.id)) {
+        if (update.state === JobState.JOB_STATE_RUNNING) phases.push(update.phase);
+      }
+      assert.ok(phases.includes(JobPhase.JOB_PHASE_BUILDING), `phases were ${phases.join(',')}`);
+      assert.ok(phases.indexOf(JobPhase.JOB_PHASE_BUILDING) < phases.lastIndexOf(JobPhase.JOB_PHASE_RUNNING));
+      const { result } = await mesh.client.result(job!.id);
+      assert.ok(result!.buildMs > 0);
+    });
+
+    it('fails a C build with the compiler output', async () => {
+      const repo = await mesh.repository({ 'main.c': 'int main(void) { return missing; }\n' });
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+      const done = await finished(mesh, job!.id);
+      assert.equal(done.state, JobState.JOB_STATE_FAILED);
+      assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_BUILD_FAILED);
+      const { result } = await mesh.client.result(job!.id);
+      assert.match(result!.stderr.toString(), /missing/);
+    });
+
+    it('fails without an entrypoint and lists what it looked for', async () => {
+      const repo = await mesh.repository({ 'README.md': 'nothing to run\n' });
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+      const done = await finished(mesh, job!.id);
+      assert.equal(done.state, JobState.JOB_STATE_FAILED);
+      assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_NO_ENTRYPOINT);
+      for (const name of ['main.py', 'main.sh', 'main.c', 'main.cpp', 'main.js']) assert.match(done.error!.message, new RegExp(name));
+    });
+  });
+
+  describe('job spec', () => {
+    it('runs a command with arguments and environment', async () => {
+      const repo = await mesh.repository({ 'tool.sh': 'echo "$GREETING, $1 and $2"\n', 'main.py': 'print("not me")\n' });
+      const { job } = await mesh.client.submit({
+        repositoryUrl: repo.url,
+        command: ['bash', 'tool.sh', 'first'],
+        args: ['second'],
+        env: { GREETING: 'hello' },
+      });
+      const done = await finished(mesh, job!.id);
+      assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, done.error?.message);
+      const { result } = await mesh.client.result(job!.id);
+      assert.equal(result!.stdout.toString(), 'hello, first and second\n');
+    });
+
+    it('passes the input on stdin', async () => {
+      const repo = await mesh.repository({ 'main.py': 'import sys, json\nprint(json.load(sys.stdin)["n"] * 2)\n' });
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url, input: Buffer.from('{"n": 21}') });
+      assert.equal(job!.inputSizeBytes, 9);
+      await finished(mesh, job!.id);
+      const { result } = await mesh.client.result(job!.id);
+      assert.equal(result!.stdout.toString(), '42\n');
+    });
+
+    it('checks out a branch, a tag and a commit', async () => {
+      const repo = await mesh.repository(
+        { 'main.sh': 'echo main\n' },
+        { tags: ['v1.0'], extraBranches: { feature: { 'main.sh': 'echo feature\n' } } },
+      );
+      for (const [ref, expected] of [['feature', 'feature'], ['v1.0', 'main'], [repo.commitSha, 'main'], ['', 'main']]) {
+        const { job } = await mesh.client.submit({ repositoryUrl: repo.url, ref });
+        const done = await finished(mesh, job!.id);
+        assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, `ref ${ref}: ${done.error?.message}`);
+        const { result } = await mesh.client.result(job!.id);
+        assert.equal(result!.stdout.toString().trim(), expected, `ref ${ref}`);
+      }
+    });
+
+    it('reports a non-zero exit as FAILED with its code', async () => {
+      const repo = await mesh.repository({ 'main.sh': 'echo oops >&2\nexit 3\n' });
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+      const done = await finished(mesh, job!.id);
+      assert.equal(done.state, JobState.JOB_STATE_FAILED);
+      assert.equal(done.exitCode, 3);
+      assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_NON_ZERO_EXIT);
+      const { result } = await mesh.client.result(job!.id);
+      assert.equal(result!.exitCode, 3);
+      assert.equal(result!.stderr.toString(), 'oops\n');
+    });
+
+    it('times out and leaves no process behind', async () => {
+      const repo = await mesh.repository({ 'main.sh': 'sleep 300 &\necho "pids $$ $!"\nsleep 300\n' });
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url, timeoutSeconds: 1 });
+      const done = await finished(mesh, job!.id);
+      assert.equal(done.state, JobState.JOB_STATE_TIMED_OUT);
+      assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_TIMED_OUT);
+      const match = /pids (\d+) (\d+)/.exec(await logText(mesh, job!.id));
+      assert.ok(match, 'the job printed no pids');
+      for (const pid of [Number(match[1]), Number(match[2])]) assert.equal(await isAlive(pid), false, `process ${pid} is still running`);
+    });
+
+    it('fails a repository that cannot be cloned', async () => {
+      const { job } = await mesh.client.submit({ repositoryUrl: `${mesh.git.url}/missing.git` });
+      const done = await finished(mesh, job!.id);
+      assert.equal(done.state, JobState.JOB_STATE_FAILED);
+      assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_CLONE_FAILED);
+      assert.match(done.error!.message, /missing\.git/);
+    });
+
+    it('fails a ref that does not exist', async () => {
+      const repo = await mesh.repository({ 'main.sh': 'echo hi\n' });
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url, ref: 'no-such-branch' });
+      const done = await finished(mesh, job!.id);
+      assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_CLONE_FAILED);
+      assert.match(done.error!.message, /ref "no-such-branch" was not found/);
+    });
+  });
+
+  describe('validation', () => {
+    const bad: Array<[string, Record<string, unknown>, RegExp]> = [
+      ['unsupported scheme', { repositoryUrl: 'ftp://example.com/repo.git' }, /repository_url.*scheme "ftp"/],
+      ['file URL', { repositoryUrl: 'file:///etc/repo' }, /repository_url/],
+      ['credentials in URL', { repositoryUrl: 'https://user:secret@example.com/r.git' }, /credentials/],
+      ['malformed ref', { ref: 'bad..ref' }, /spec\.ref/],
+      ['option-like ref', { ref: '--upload-pack=evil' }, /spec\.ref/],
+      ['oversized input', { input: Buffer.alloc(1024 * 1024 + 1) }, /spec\.input/],
+      ['oversized argument', { args: ['x'.repeat(5000)] }, /spec\.args\[0\]/],
+      ['bad environment name', { env: { 'BAD-NAME': 'x' } }, /spec\.env/],
+      ['excessive timeout', { timeoutSeconds: 100_000 }, /timeout_seconds/],
+      ['bad idempotency key', { idempotencyKey: 'has space' }, /idempotency_key/],
+    ];
+    for (const [name, fields, message] of bad) {
+      it(`rejects ${name} and queues nothing`, async () => {
+        const { jsm, names } = mesh.scheduler.context.nats;
+        const before = await jsm.streams.info(names.jobStream);
+        const error = await rejection(mesh.client.submit({ repositoryUrl: 'https://example.com/repo.git', ...fields }));
+        assert.equal(error.codeName, 'INVALID_ARGUMENT');
+        assert.match(error.message, message);
+        const after = await jsm.streams.info(names.jobStream);
+        assert.equal(after.state.last_seq, before.state.last_seq);
+      });
+    }
+
+    it('returns NOT_FOUND for an unknown id', async () => {
+      const error = await rejection(mesh.client.status('01m91b01wz8s5a18m05n5v22tt'));
+      assert.equal(error.codeName, 'NOT_FOUND');
+    });
+
+    it('returns INVALID_ARGUMENT for a malformed id', async () => {
+      for (const id of ['not-an-id', '../../etc', 'a..b', '']) {
+        const error = await rejection(mesh.client.status(id));
+        assert.equal(error.codeName, 'INVALID_ARGUMENT', `id ${JSON.stringify(id)}`);
+        assert.match(error.message, /job_id/);
+      }
+    });
+  });
+
+  describe('following a job', () => {
+    it('watch sees QUEUED, RUNNING and SUCCEEDED in order', async () => {
+      const repo = await mesh.repository({ 'main.sh': 'echo done\n' });
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+      const states: JobState[] = [];
+      for await (const update of mesh.client.watch(job!.id)) {
+        if (states.at(-1) !== update.state) states.push(update.state);
+      }
+      assert.deepEqual(states, [JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_SUCCEEDED]);
+    });
+
+    it('logs replay the whole output and resume from an offset', async () => {
+      const script = 'for i in $(seq 1 200); do echo "out line $i"; echo "err line $i" >&2; done\n';
+      const repo = await mesh.repository({ 'main.sh': script });
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+      await finished(mesh, job!.id);
+
+      const chunks = [];
+      for await (const chunk of mesh.client.logs(job!.id)) chunks.push(chunk);
+      let expectedOffset = 0;
+      for (const chunk of chunks) {
+        assert.equal(chunk.offset, expectedOffset);
+        assert.equal(chunk.attempt, 1);
+        expectedOffset += chunk.data.length;
+      }
+      const stdout = Buffer.concat(chunks.filter((c) => c.stream === LogStream.LOG_STREAM_STDOUT).map((c) => c.data)).toString();
+      const stderr = Buffer.concat(chunks.filter((c) => c.stream === LogStream.LOG_STREAM_STDERR).map((c) => c.data)).toString();
+      const { result } = await mesh.client.result(job!.id);
+      assert.equal(stdout, result!.stdout.toString());
+      assert.equal(stderr, result!.stderr.toString());
+      assert.equal(expectedOffset, Number(result!.outputBytes));
+
+      const whole = Buffer.concat(chunks.map((c) => c.data));
+      const middle = Math.floor(whole.length / 2) + 3;
+      assert.equal(await logText(mesh, job!.id, middle), whole.subarray(middle).toString());
+    });
+
+    it('follows logs live until the job ends', async () => {
+      const repo = await mesh.repository({ 'main.sh': 'echo first\nsleep 1\necho second\n' });
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+      const seen: string[] = [];
+      for await (const chunk of mesh.client.logs(job!.id, { follow: true })) seen.push(chunk.data.toString());
+      assert.equal(seen.join(''), 'first\nsecond\n');
+      const status = await mesh.client.status(job!.id);
+      assert.equal(status.state, JobState.JOB_STATE_SUCCEEDED);
+    });
+
+    it('returns FAILED_PRECONDITION for the result of a running job', async () => {
+      const repo = await mesh.repository({ 'main.sh': 'sleep 30\n' });
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+      const error = await rejection(mesh.client.result(job!.id));
+      assert.equal(error.codeName, 'FAILED_PRECONDITION');
+      await mesh.client.cancel(job!.id);
+      await finished(mesh, job!.id);
+    });
+  });
+
+  describe('idempotency', () => {
+    it('returns one job for two submits with the same key', async () => {
+      const repo = await mesh.repository({ 'main.sh': 'echo once\n' });
+      const spec = { repositoryUrl: repo.url, idempotencyKey: 'order-1234' };
+      const first = await mesh.client.submit(spec);
+      const second = await mesh.client.submit(spec);
+      assert.equal(second.job!.id, first.job!.id);
+      assert.equal(first.existing, false);
+      assert.equal(second.existing, true);
+      await finished(mesh, first.job!.id);
+      const third = await mesh.client.submit(spec);
+      assert.equal(third.job!.id, first.job!.id);
+    });
+  });
+
+  describe('cancel', () => {
+    it('kills a running job', async () => {
+      const repo = await mesh.repository({ 'main.sh': 'echo started\nsleep 300\n' });
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+      for await (const chunk of mesh.client.logs(job!.id, { follow: true })) {
+        if (chunk.data.toString().includes('started')) break;
+      }
+      const cancelled = await mesh.client.cancel(job!.id, 'no longer needed');
+      assert.equal(cancelled.cancelRequested || cancelled.state === JobState.JOB_STATE_CANCELLED, true);
+      const done = await finished(mesh, job!.id);
+      assert.equal(done.state, JobState.JOB_STATE_CANCELLED);
+      assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_CANCELLED);
+    });
+
+    it('rejects cancelling a finished job', async () => {
+      const repo = await mesh.repository({ 'main.sh': 'true\n' });
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+      await finished(mesh, job!.id);
+      const error = await rejection(mesh.client.cancel(job!.id));
+      assert.equal(error.codeName, 'FAILED_PRECONDITION');
+    });
+  });
+
+  describe('list', () => {
+    it('pages through jobs newest first and filters by state', async () => {
+      const repo = await mesh.repository({ 'main.sh': 'exit 0\n' });
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await mesh.client.submit({ repositoryUrl: repo.url })).job!.id);
+      for (const id of ids) await finished(mesh, id);
+
+      const first = await mesh.client.list({ pageSize: 2 });
+      assert.equal(first.jobs.length, 2);
+      assert.deepEqual(first.jobs.map((j) => j.id), [ids[4], ids[3]]);
+      const second = await mesh.client.list({ pageSize: 2, pageToken: first.nextPageToken });
+      assert.deepEqual(second.jobs.map((j) => j.id), [ids[2], ids[1]]);
+
+      const failed = await mesh.client.list({ state: JobState.JOB_STATE_FAILED, pageSize: 500 });
+      assert.ok(failed.jobs.length > 0);
+      assert.ok(failed.jobs.every((j) => j.state === JobState.JOB_STATE_FAILED));
+      assert.ok(!failed.jobs.some((j) => ids.includes(j.id)));
+    });
+  });
+});
+
+describe('queued jobs', function () {
+  this.timeout(60_000);
+  let mesh: Mesh;
+
+  before(async () => {
+    mesh = await Mesh.start({ workers: 0 });
+  });
+  after(async () => {
+    await mesh?.stop();
+  });
+
+  it('cancels a queued job, which never starts', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'echo ran\n' });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+    const cancelled = await mesh.client.cancel(job!.id);
+    assert.equal(cancelled.state, JobState.JOB_STATE_CANCELLED);
+
+    await mesh.addWorker();
+    const other = await mesh.client.submit({ repositoryUrl: repo.url });
+    const done = await finished(mesh, other.job!.id);
+    assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED);
+    const status = await mesh.client.status(job!.id);
+    assert.equal(status.state, JobState.JOB_STATE_CANCELLED);
+    assert.equal(status.attempt, 0);
+    assert.equal(await logText(mesh, job!.id), '');
+    const error = await rejection(mesh.client.result(job!.id));
+    assert.equal(error.codeName, 'FAILED_PRECONDITION');
+  });
+});

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { JobState } from '../gen/faas/v1/job.js';
+import type { LogsResponse } from '../gen/faas/v1/job_service.js';
+import { startScheduler } from '../services/scheduler/scheduler.js';
+import { Mesh, waitFor } from './harness.js';
+
+describe('scheduler restart', function () {
+  this.timeout(30_000);
+  let mesh: Mesh;
+
+  before(async () => {
+    mesh = await Mesh.start({ workers: 1 });
+  });
+  after(async () => {
+    await mesh?.stop();
+  });
+
+  it('keeps jobs and a live Logs follower across a restart', async () => {
+    const repo = await mesh.repository({
+      'main.sh': 'for i in $(seq 1 60); do echo "line $i"; sleep 0.1; done\n',
+    });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+    const chunks: LogsResponse[] = [];
+    const follower = (async () => {
+      for await (const chunk of mesh.client.logs(job!.id, { follow: true })) chunks.push(chunk);
+    })();
+    await waitFor(() => chunks.some((c) => c.data.toString().includes('line 5')), 20_000, 'output before the restart');
+
+    // Stop the only replica and start a new one on the same address.
+    const previous = mesh.scheduler;
+    await previous.stop();
+    mesh.scheduler = await startScheduler({ ...previous.context.config, listenAddress: previous.address }, mesh.log);
+    await follower;
+
+    const status = await mesh.client.status(job!.id);
+    assert.equal(status.state, JobState.JOB_STATE_SUCCEEDED, status.error?.message);
+    assert.equal(status.attempt, 2, 'the interrupted attempt runs again');
+
+    let offset = 0;
+    for (const chunk of chunks) {
+      assert.equal(chunk.offset, offset, 'no gap and no duplicate');
+      offset += chunk.data.length;
+    }
+    const followed = Buffer.concat(chunks.map((c) => c.data)).toString();
+    const replayed: Buffer[] = [];
+    for await (const chunk of mesh.client.logs(job!.id)) replayed.push(chunk.data);
+    assert.equal(Buffer.concat(replayed).toString(), followed);
+    assert.ok(chunks.some((c) => c.attempt === 1) && chunks.some((c) => c.attempt === 2));
+    assert.match(followed, /line 60\n$/);
+  });
+});

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { credentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { JobPhase, JobState, type Job } from '../gen/faas/v1/job.js';
+import {
+  WorkerServiceClient,
+  type ConnectRequest,
+  type ConnectResponse,
+} from '../gen/faas/worker/v1/worker_service.js';
+import { Mesh, waitFor } from './harness.js';
+
+type WorkerStream = ClientDuplexStream<ConnectRequest, ConnectResponse>;
+
+/** Opens a worker stream by hand, speaking the protocol directly. */
+function openStream(mesh: Mesh): { client: WorkerServiceClient; stream: WorkerStream; messages: ConnectResponse[]; ended: Promise<ServiceError | undefined> } {
+  const client = new WorkerServiceClient(mesh.scheduler.address, credentials.createInsecure());
+  const stream = client.connect();
+  const messages: ConnectResponse[] = [];
+  stream.on('data', (message: ConnectResponse) => messages.push(message));
+  const ended = new Promise<ServiceError | undefined>((resolve) => {
+    stream.on('error', (error: ServiceError) => resolve(error));
+    stream.on('end', () => resolve(undefined));
+  });
+  return { client, stream, messages, ended };
+}
+
+async function finalState(mesh: Mesh, jobId: string): Promise<Job> {
+  let last: Job | undefined;
+  for await (const job of mesh.client.watch(jobId)) last = job;
+  return last!;
+}
+
+describe('worker protocol', function () {
+  this.timeout(60_000);
+  let mesh: Mesh;
+
+  before(async () => {
+    mesh = await Mesh.start({ workers: 0 });
+  });
+  after(async () => {
+    await mesh?.stop();
+  });
+
+  it('rejects an incompatible protocol version', async () => {
+    const { client, stream, ended } = openStream(mesh);
+    stream.write({ hello: { workerId: 'old-worker', protocolVersion: 99, slots: 1, hostname: 'test' } });
+    const error = await ended;
+    client.close();
+    assert.equal(error?.code, 9, 'FAILED_PRECONDITION');
+    assert.match(error!.details, /version 99 is not supported; this scheduler speaks version 1/);
+  });
+
+  it('requires hello first', async () => {
+    const { client, stream, ended } = openStream(mesh);
+    stream.write({ heartbeat: { runningJobIds: [], draining: false } });
+    const error = await ended;
+    client.close();
+    assert.equal(error?.code, 3, 'INVALID_ARGUMENT');
+    assert.match(error!.details, /first message/);
+  });
+
+  it('rejects invalid slots and duplicate ids', async () => {
+    const bad = openStream(mesh);
+    bad.stream.write({ hello: { workerId: 'w-slots', protocolVersion: 1, slots: 0, hostname: 'test' } });
+    assert.match((await bad.ended)!.details, /hello\.slots is 0; use 1 to 64/);
+    bad.client.close();
+
+    const first = openStream(mesh);
+    first.stream.write({ hello: { workerId: 'w-dup', protocolVersion: 1, slots: 1, hostname: 'test' } });
+    await waitFor(() => first.messages.length > 0, 5_000, 'scheduler hello');
+    const second = openStream(mesh);
+    second.stream.write({ hello: { workerId: 'w-dup', protocolVersion: 1, slots: 1, hostname: 'test' } });
+    const error = await second.ended;
+    assert.equal(error?.code, 6, 'ALREADY_EXISTS');
+    first.stream.end();
+    await first.ended;
+    first.client.close();
+    second.client.close();
+  });
+
+  it('requeues the job of a worker that disconnects mid-job', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'echo "ran on a real worker"\n' });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+
+    // A hand-made worker accepts the job and then goes away.
+    const lost = openStream(mesh);
+    lost.stream.write({ hello: { workerId: 'w-lost', protocolVersion: 1, slots: 1, hostname: 'test' } });
+    await waitFor(() => lost.messages.some((m) => m.assignment), 10_000, 'assignment');
+    const assignment = lost.messages.find((m) => m.assignment)!.assignment!;
+    assert.equal(assignment.jobId, job!.id);
+    assert.equal(assignment.attempt, 1);
+    lost.stream.write({ update: { jobId: job!.id, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '' } });
+    await waitFor(async () => (await mesh.client.status(job!.id)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
+    lost.stream.end();
+    await lost.ended;
+    lost.client.close();
+
+    await mesh.addWorker();
+    const done = await finalState(mesh, job!.id);
+    assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, done.error?.message);
+    assert.equal(done.attempt, 2);
+    const { result } = await mesh.client.result(job!.id);
+    assert.equal(result!.stdout.toString(), 'ran on a real worker\n');
+  });
+
+  it('ignores reports from a superseded attempt', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'echo fine\n' });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+    const done = await finalState(mesh, job!.id);
+    assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED);
+
+    // A late worker reports a different outcome for attempt 1 of a finished job.
+    const late = openStream(mesh);
+    late.stream.write({ hello: { workerId: 'w-late', protocolVersion: 1, slots: 1, hostname: 'test' } });
+    await waitFor(() => late.messages.length > 0, 5_000, 'scheduler hello');
+    late.stream.write({
+      outcome: { jobId: job!.id, attempt: done.attempt, state: JobState.JOB_STATE_FAILED, commitSha: '' },
+    });
+    late.stream.end();
+    await late.ended;
+    late.client.close();
+    const status = await mesh.client.status(job!.id);
+    assert.equal(status.state, JobState.JOB_STATE_SUCCEEDED);
+  });
+});
