@@ -104,7 +104,7 @@ export function serverStream<Request, Response>(
     const abort = () => controller.abort(new FaasError(ErrorCode.Cancelled, 'the caller cancelled the call'));
     call.on('cancelled', abort);
     call.on('close', abort);
-    // At shutdown a stream ends with UNAVAILABLE, which tells the caller to
+    // At shutdown a stream ends with UNAVAILABLE, which signals the caller to
     // reopen it on another replica instead of failing.
     const onShutdown = () => {
       if (controller.signal.aborted) return;

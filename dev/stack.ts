@@ -12,9 +12,9 @@ const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export interface StackOptions {
   /** Folder for the NATS store (when the stack starts its own server) and the service logs. */
   dataDir: string;
-  /** A NATS server to use when it answers; otherwise the stack starts its own. */
+  /** A NATS server to use when it responds; otherwise the stack starts its own. */
   natsUrl?: string;
-  /** Always start a private nats-server, even when `natsUrl` answers. */
+  /** Always start a private nats-server, even when `natsUrl` responds. */
   privateNats?: boolean;
   /** Fixed ports; 0 or unset picks free ones. */
   gatewayPort?: number;

@@ -76,8 +76,8 @@ export class Dispatcher {
       const holder = this.context.pool.holderOf(jobId);
       if (holder) {
         // JetStream redelivered a job this replica still runs: keep the new handle.
-        const held = holder.jobs.get(jobId)!;
-        held.message = message;
+        const heldJob = holder.jobs.get(jobId)!;
+        heldJob.message = message;
         return;
       }
       if (deliveryCount === 1) {
@@ -146,9 +146,9 @@ export function endJob(job: Job, state: JobState, reason: FailureReason, message
 }
 
 export function releaseJob(session: WorkerSession, jobId: string): void {
-  const held = session.jobs.get(jobId);
-  if (!held) return;
-  clearInterval(held.extendTimer);
+  const heldJob = session.jobs.get(jobId);
+  if (!heldJob) return;
+  clearInterval(heldJob.extendTimer);
   session.jobs.delete(jobId);
 }
 

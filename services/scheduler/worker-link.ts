@@ -88,10 +88,10 @@ export class WorkerLinks {
   /** Forwards a cancel request to the worker running the job, if it is connected here. */
   cancel(jobId: string, reason: string): void {
     const session = this.context.pool.holderOf(jobId);
-    const held = session?.jobs.get(jobId);
-    if (!session || !held) return;
-    session.send({ cancellation: { jobId, attempt: held.attempt, reason } });
-    this.context.log.info({ jobId, attempt: held.attempt, workerId: session.workerId }, 'sent cancellation to worker');
+    const heldJob = session?.jobs.get(jobId);
+    if (!session || !heldJob) return;
+    session.send({ cancellation: { jobId, attempt: heldJob.attempt, reason } });
+    this.context.log.info({ jobId, attempt: heldJob.attempt, workerId: session.workerId }, 'sent cancellation to worker');
   }
 
   private register(
@@ -150,20 +150,20 @@ export class WorkerLinks {
   }
 
   private applyRejection(session: WorkerSession, rejection: JobRejection): void {
-    const held = session.jobs.get(rejection.jobId);
-    if (!held || held.attempt !== rejection.attempt || held.log) return;
+    const heldJob = session.jobs.get(rejection.jobId);
+    if (!heldJob || heldJob.attempt !== rejection.attempt || heldJob.log) return;
     releaseJob(session, rejection.jobId);
-    held.message.nak();
+    heldJob.message.nak();
     this.context.pool.notify();
     this.context.log.info({ jobId: rejection.jobId, workerId: session.workerId, reason: rejection.reason }, 'worker rejected job');
   }
 
   private async applyUpdate(session: WorkerSession, update: JobUpdate): Promise<void> {
     const { store, nats, log } = this.context;
-    const held = session.jobs.get(update.jobId);
-    if (!held || held.attempt !== update.attempt) return;
+    const heldJob = session.jobs.get(update.jobId);
+    if (!heldJob || heldJob.attempt !== update.attempt) return;
 
-    if (!held.log) {
+    if (!heldJob.log) {
       // The first update means the worker accepted the job: it is RUNNING now.
       const stored = await store.transition(update.jobId, (job) => {
         const startable =
@@ -186,11 +186,11 @@ export class WorkerLinks {
         // Cancelled or taken by another delivery while it was being assigned.
         session.send({ cancellation: { jobId: update.jobId, attempt: update.attempt, reason: 'the job is no longer queued' } });
         releaseJob(session, update.jobId);
-        if (isFinal(stored.job.state)) held.message.ack();
+        if (isFinal(stored.job.state)) heldJob.message.ack();
         this.context.pool.notify();
         return;
       }
-      held.log = await LogWriter.open(nats.js, nats.jsm, nats.names, update.jobId);
+      heldJob.log = await LogWriter.open(nats.js, nats.jsm, nats.names, update.jobId);
       log.info({ jobId: update.jobId, attempt: update.attempt, workerId: session.workerId }, 'job started');
       return;
     }
@@ -202,28 +202,28 @@ export class WorkerLinks {
   }
 
   private async applyLog(session: WorkerSession, data: LogData): Promise<void> {
-    const held = session.jobs.get(data.jobId);
-    if (!held?.log || held.attempt !== data.attempt) return;
-    await held.log.append(data.attempt, data.stream, data.data);
+    const heldJob = session.jobs.get(data.jobId);
+    if (!heldJob?.log || heldJob.attempt !== data.attempt) return;
+    await heldJob.log.append(data.attempt, data.stream, data.data);
   }
 
   private async applyOutcome(session: WorkerSession, outcome: JobOutcome): Promise<void> {
     const { store, blobs, nats, log, pool } = this.context;
-    const held = session.jobs.get(outcome.jobId);
-    if (!held || held.attempt !== outcome.attempt) return;
+    const heldJob = session.jobs.get(outcome.jobId);
+    if (!heldJob || heldJob.attempt !== outcome.attempt) return;
     if (!isFinal(outcome.state)) {
       log.warn({ jobId: outcome.jobId, state: outcome.state }, 'worker reported an outcome that is not a final state');
       return;
     }
 
-    if (!held.log) {
+    if (!heldJob.log) {
       // An outcome before acceptance cannot be recorded; requeue the job.
       releaseJob(session, outcome.jobId);
-      held.message.nak();
+      heldJob.message.nak();
       pool.notify();
       return;
     }
-    await held.log.flush();
+    await heldJob.log.flush();
     if (outcome.result) await blobs.putResult(outcome.jobId, outcome.attempt, outcome.result);
     let ended = false;
     const stored = await store.transition(outcome.jobId, (job) => {
@@ -240,7 +240,7 @@ export class WorkerLinks {
       };
     });
     if (ended) await closeLog(nats.js, nats.names, outcome.jobId);
-    held.message.ack();
+    heldJob.message.ack();
     releaseJob(session, outcome.jobId);
     pool.notify();
     log.info(
@@ -255,16 +255,16 @@ export class WorkerLinks {
     pool.remove(session);
     this.calls.delete(session);
     log.info({ workerId: session.workerId, jobs: session.jobs.size }, 'worker disconnected');
-    for (const held of [...session.jobs.values()]) {
-      releaseJob(session, held.jobId);
+    for (const heldJob of [...session.jobs.values()]) {
+      releaseJob(session, heldJob.jobId);
       try {
-        if (!held.log) {
-          held.message.nak();
+        if (!heldJob.log) {
+          heldJob.message.nak();
           continue;
         }
         let outcome = 'moved on' as 'requeued' | 'ended' | 'moved on';
-        await store.transition(held.jobId, (job) => {
-          if (job.state !== JobState.JOB_STATE_RUNNING || job.attempt !== held.attempt) return undefined;
+        await store.transition(heldJob.jobId, (job) => {
+          if (job.state !== JobState.JOB_STATE_RUNNING || job.attempt !== heldJob.attempt) return undefined;
           if (job.cancelRequested) {
             outcome = 'ended';
             return endJob(job, JobState.JOB_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, 'cancelled; its worker disconnected');
@@ -287,15 +287,15 @@ export class WorkerLinks {
             error: { reason: FailureReason.FAILURE_REASON_WORKER_LOST, message: `worker ${session.workerId} disconnected during attempt ${job.attempt}` },
           };
         });
-        if (outcome === 'requeued') held.message.nak();
+        if (outcome === 'requeued') heldJob.message.nak();
         if (outcome === 'ended') {
-          await closeLog(nats.js, nats.names, held.jobId);
-          held.message.ack();
+          await closeLog(nats.js, nats.names, heldJob.jobId);
+          heldJob.message.ack();
         }
-        log.info({ jobId: held.jobId, attempt: held.attempt, workerId: session.workerId, outcome }, 'settled job of departed worker');
+        log.info({ jobId: heldJob.jobId, attempt: heldJob.attempt, workerId: session.workerId, outcome }, 'settled job of departed worker');
       } catch (error) {
         // The message is left unacknowledged, so JetStream redelivers it after the ack wait.
-        log.error({ err: error, jobId: held.jobId, workerId: session.workerId }, 'failed to hand a job back to the queue');
+        log.error({ err: error, jobId: heldJob.jobId, workerId: session.workerId }, 'failed to hand a job back to the queue');
       }
     }
     pool.notify();

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { GitError, GitPluginError, simpleGit } from 'simple-git';
 
-/** Why a repository could not be fetched; decides what the user is told and whether to retry. */
+/** Cause of a failed fetch; it decides the message the user sees and whether a retry can help. */
 export type CloneFailure = 'repository-not-found' | 'authentication-required' | 'ref-not-found' | 'timed-out' | 'network' | 'cancelled';
 
 export class CloneError extends Error {

@@ -8,10 +8,10 @@ import type { WorkerConfig } from './config.js';
 import { NoEntrypointError, planLaunch, type Toolchain } from './entrypoint.js';
 import { runProcess, type ProcessResult } from './process.js';
 
-/** Why a job was stopped before it finished on its own. */
+/** Cause of stopping a job before it finished on its own. */
 export type StopReason = 'cancelled' | 'timed-out' | 'disconnected';
 
-/** How a running job reports to the scheduler. */
+/** Channel through which a running job reports to the scheduler. */
 export interface JobReporter {
   update(phase: JobPhase, commitSha: string): void;
   /** Resolves once the transport can take more output. */

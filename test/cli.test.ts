@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { JobState } from '../gen/faas/v1/job.js';
+import { Mesh } from './harness.js';
+
+const bin = join(resolve(fileURLToPath(new URL('..', import.meta.url))), 'bin', 'faas.js');
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `faas` executable against the mesh's gateway. */
+function faas(mesh: Mesh, args: string[], stdin = ''): Promise<CliRun> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, FAAS_SERVER: mesh.gateway.address },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
+    child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+describe('faas CLI against the mesh', function () {
+  this.timeout(60_000);
+  let mesh: Mesh;
+
+  before(async () => {
+    mesh = await Mesh.start({ workers: 1 });
+  });
+  after(async () => {
+    await mesh?.stop();
+  });
+
+  it('submit --wait streams output and exits with the job exit code', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'read line\necho "got $line"\necho warn >&2\nexit 7\n' });
+    const run = await faas(mesh, ['submit', repo.url, '--wait', '--input', '-'], 'payload\n');
+    assert.equal(run.code, 7, run.stderr);
+    assert.equal(run.stdout, 'got payload\n');
+    assert.match(run.stderr, /warn/);
+  });
+
+  it('submit --wait exits 0 for a succeeded command with arguments', async () => {
+    const repo = await mesh.repository({ 'hello.py': 'import os, sys\nprint(os.environ["WHO"], *sys.argv[1:])\n' });
+    const run = await faas(mesh, ['submit', repo.url, '--env', 'WHO=cli', '--wait', '--', 'python3', 'hello.py', 'a', 'b']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'cli a b\n');
+  });
+
+  it('submit prints an id that status and result read back', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'echo from-result\n' });
+    const submitted = await faas(mesh, ['submit', repo.url]);
+    assert.equal(submitted.code, 0, submitted.stderr);
+    const jobId = submitted.stdout.trim();
+    assert.match(jobId, /^[0-9a-z]{26}$/);
+
+    for await (const job of mesh.client.watch(jobId)) if (job.state === JobState.JOB_STATE_SUCCEEDED) break;
+    const status = await faas(mesh, ['status', jobId, '--json']);
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal(JSON.parse(status.stdout).job.state, 'JOB_STATE_SUCCEEDED');
+    const result = await faas(mesh, ['result', jobId]);
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout, 'from-result\n');
+  });
+
+  it('reports a rejected submit as one line with the status', async () => {
+    const run = await faas(mesh, ['submit', 'ftp://example.com/repo.git']);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /^faas: INVALID_ARGUMENT: spec\.repository_url: scheme "ftp" is not supported/);
+    assert.equal(run.stderr.trim().split('\n').length, 1);
+  });
+});
