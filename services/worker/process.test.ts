@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { LogStream } from '../../gen/faas/v1/job.js';
+import { runProcess } from './process.js';
+
+function run(script: string, options: { input?: string; captureBytes?: number; signal?: AbortSignal } = {}) {
+  const chunks: Array<[LogStream, string]> = [];
+  const result = runProcess({
+    file: '/bin/sh',
+    args: ['-c', script],
+    cwd: '/',
+    env: { PATH: '/usr/bin:/bin' },
+    input: Buffer.from(options.input ?? ''),
+    signal: options.signal ?? new AbortController().signal,
+    captureBytes: options.captureBytes ?? 1024,
+    onOutput: async (stream, data) => {
+      chunks.push([stream, data.toString()]);
+    },
+  });
+  return { result, chunks };
+}
+
+describe('runProcess', () => {
+  it('feeds stdin and captures both streams', async () => {
+    const { result, chunks } = run('cat; echo err >&2; exit 4', { input: 'in\n' });
+    const done = await result;
+    assert.equal(done.exitCode, 4);
+    assert.equal(done.stdout.toString(), 'in\n');
+    assert.equal(done.stderr.toString(), 'err\n');
+    assert.deepEqual(chunks.filter(([s]) => s === LogStream.LOG_STREAM_STDERR).map(([, d]) => d).join(''), 'err\n');
+  });
+
+  it('caps captured output and flags it', async () => {
+    const { result, chunks } = run('head -c 5000 /dev/zero', { captureBytes: 100 });
+    const done = await result;
+    assert.equal(done.stdout.length, 100);
+    assert.equal(done.stdoutTruncated, true);
+    assert.equal(done.outputBytes, 5000);
+    assert.equal(chunks.reduce((sum, [, d]) => sum + d.length, 0), 5000);
+  });
+
+  it('kills the process group on abort', async () => {
+    const controller = new AbortController();
+    const { result } = run('sleep 30 & sleep 30', { signal: controller.signal });
+    setTimeout(() => controller.abort('cancelled'), 200);
+    const done = await result;
+    assert.equal(done.signal, 'SIGKILL');
+    assert.equal(done.exitCode, undefined);
+  });
+
+  it('reports a program that cannot start', async () => {
+    const done = await runProcess({
+      file: '/no/such/program',
+      args: [],
+      cwd: '/',
+      env: {},
+      input: Buffer.alloc(0),
+      signal: new AbortController().signal,
+      captureBytes: 10,
+      onOutput: async () => undefined,
+    });
+    assert.equal(done.startError?.code, 'ENOENT');
+  });
+});
