@@ -32,9 +32,13 @@ export function addHealth(server: Server, services: string[]): HealthImplementat
 }
 
 /** Binds `server` to host:port (port 0 picks a free one) and returns the bound port. */
-export function listen(server: Server, address: string): Promise<number> {
+export function listen(
+  server: Server,
+  address: string,
+  credentials: ServerCredentials = ServerCredentials.createInsecure(),
+): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) => {
+    server.bindAsync(address, credentials, (error, port) => {
       if (error) reject(error);
       else resolve(port);
     });

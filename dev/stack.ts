@@ -5,6 +5,7 @@ import { connect as connectTcp } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect as connectNats } from '@nats-io/transport-node';
+import { ensureDevCertificates } from './certificates.js';
 import { findFreePort, startNatsServer, type NatsServerHandle } from './nats-server.js';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -83,16 +84,20 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ...options.env,
     };
 
-    services.push(launch('scheduler', 'services/scheduler/main.ts', { ...env, SCHEDULER_ADDRESS: schedulerAddress }, logDir));
+    // Services talk mutual TLS with certificates of a development CA, made on first start.
+    const certificates = await ensureDevCertificates(join(options.dataDir, 'certs'));
+    services.push(
+      launch('scheduler', 'services/scheduler/main.ts', { ...env, ...certificates.env('scheduler'), SCHEDULER_ADDRESS: schedulerAddress }, logDir),
+    );
     await waitForPort(schedulerAddress, services.at(-1)!);
     for (let i = 0; i < (options.workers ?? 2); i++) {
-      const workerEnv = { ...env, WORKER_SLOTS: String(slots), WORKER_WORK_DIR: join(options.dataDir, `worker-${i}`) };
+      const workerEnv = { ...env, ...certificates.env('worker'), WORKER_SLOTS: String(slots), WORKER_WORK_DIR: join(options.dataDir, `worker-${i}`) };
       services.push(launch(`worker-${i}`, 'services/worker/main.ts', workerEnv, logDir));
     }
     services.push(
-      launch('observer', 'services/observer/main.ts', { ...env, OBSERVER_ADDRESS: observerAddress, OBSERVER_SLOTS_PER_WORKER: String(slots) }, logDir),
+      launch('observer', 'services/observer/main.ts', { ...env, ...certificates.env('observer'), OBSERVER_ADDRESS: observerAddress, OBSERVER_SLOTS_PER_WORKER: String(slots) }, logDir),
     );
-    services.push(launch('gateway', 'services/gateway/main.ts', { ...env, GATEWAY_ADDRESS: gatewayAddress }, logDir));
+    services.push(launch('gateway', 'services/gateway/main.ts', { ...env, ...certificates.env('gateway'), GATEWAY_ADDRESS: gatewayAddress }, logDir));
     await waitForPort(observerAddress, services.at(-2)!);
     await waitForPort(gatewayAddress, services.at(-1)!);
     return { gatewayAddress, schedulerAddress, observerAddress, natsUrl, ownsNats: nats !== undefined, logDir, stop };

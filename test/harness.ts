@@ -1,9 +1,11 @@
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FaasClient } from '../client/client.js';
 import { createLogger, type Logger } from '../common/logger.js';
+import { ensureDevCertificates, type DevCertificates } from '../dev/certificates.js';
 import { startGitHttpServer, type GitHttpServer } from '../dev/git-http-server.js';
 import { createRepository, type CreateRepositoryOptions, type RepositoryFiles } from '../dev/git-repositories.js';
 import { startNatsServer, type NatsServerHandle } from '../dev/nats-server.js';
@@ -12,7 +14,20 @@ import { startGateway, type RunningGateway } from '../services/gateway/gateway.j
 import { readSchedulerConfig, type SchedulerConfig } from '../services/scheduler/config.js';
 import { startScheduler, type RunningScheduler } from '../services/scheduler/scheduler.js';
 import { readWorkerConfig, type WorkerConfig } from '../services/worker/config.js';
+import { readMeshTls } from '../common/tls.js';
 import { startWorker, type RunningWorker } from '../services/worker/worker.js';
+
+let certificates: Promise<DevCertificates> | undefined;
+
+/** Returns the development certificates, made once per test process. */
+export function testCertificates(): Promise<DevCertificates> {
+  if (!certificates) {
+    const dir = join(tmpdir(), `faas-test-certs-${process.pid}`);
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    certificates = ensureDevCertificates(dir);
+  }
+  return certificates;
+}
 
 export interface MeshOptions {
   /** Workers to start; 0 leaves jobs queued. Default 1. */
@@ -30,6 +45,7 @@ export interface MeshOptions {
 export class Mesh {
   readonly log: Logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
   nats!: NatsServerHandle;
+  certificates!: DevCertificates;
   git!: GitHttpServer;
   scheduler!: RunningScheduler;
   gateway!: RunningGateway;
@@ -48,9 +64,11 @@ export class Mesh {
     this.dir = await mkdtemp(join(tmpdir(), 'faas-test-'));
     this.nats = await startNatsServer({ storeDir: join(this.dir, 'nats') });
     this.git = await startGitHttpServer(join(this.dir, 'repos'));
+    this.certificates = await testCertificates();
     this.scheduler = await startScheduler(
       {
         ...readSchedulerConfig({}),
+        tls: readMeshTls(this.certificates.env('scheduler')),
         listenAddress: '127.0.0.1:0',
         natsUrl: this.nats.url,
         natsPrefix: this.prefix,
@@ -62,7 +80,13 @@ export class Mesh {
     );
     for (let i = 0; i < (options.workers ?? 1); i++) await this.addWorker(options);
     this.gateway = await startGateway(
-      { ...readGatewayConfig({}), listenAddress: '127.0.0.1:0', schedulerAddress: this.scheduler.address, allowHttp: true },
+      {
+        ...readGatewayConfig({}),
+        listenAddress: '127.0.0.1:0',
+        schedulerAddress: this.scheduler.address,
+        allowHttp: true,
+        meshTls: readMeshTls(this.certificates.env('gateway')),
+      },
       this.log.child({ service: 'gateway' }),
     );
     this.client = new FaasClient({ address: this.gateway.address, deadlineMs: 20_000 });
@@ -74,6 +98,7 @@ export class Mesh {
       {
         ...readWorkerConfig({}),
         schedulerAddress: this.scheduler.address,
+        tls: readMeshTls(this.certificates.env('worker')),
         workerId: `worker-${index}-${this.prefix}`,
         workDir: join(this.dir, `worker-${index}`),
         slots: options.slots ?? 2,

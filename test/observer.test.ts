@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
+import { meshChannelCredentials, meshChannelOptions, readMeshTls } from '../common/tls.js';
 import { ObserverServiceClient, type ScaleResponse } from '../gen/faas/observer/v1/observer_service.js';
 import { readObserverConfig } from '../services/observer/config.js';
 import { startObserver, type RunningObserver } from '../services/observer/observer.js';
@@ -23,6 +24,7 @@ describe('observer', function () {
         slotsPerWorker: 2,
         minWorkers: 0,
         maxWorkers: 10,
+        tls: readMeshTls(mesh.certificates.env('observer')),
       },
       mesh.log,
     );
@@ -37,7 +39,8 @@ describe('observer', function () {
     for (let i = 0; i < 5; i++) await mesh.client.submit({ repositoryUrl: repo.url });
     await observer.refresh();
 
-    const client = new ObserverServiceClient(observer.address, credentials.createInsecure());
+    const tls = readMeshTls(mesh.certificates.env('gateway'));
+    const client = new ObserverServiceClient(observer.address, meshChannelCredentials(tls), meshChannelOptions(tls, observer.address));
     const response = await new Promise<ScaleResponse>((resolve, reject) =>
       client.scale({}, new Metadata(), (error, value) => (error ? reject(error) : resolve(value))),
     );

@@ -1,18 +1,26 @@
 import assert from 'node:assert/strict';
-import { credentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureDevCertificates } from '../dev/certificates.js';
+import { credentials, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { JobPhase, JobState, type Job } from '../gen/faas/v1/job.js';
 import {
   WorkerServiceClient,
   type ConnectRequest,
   type ConnectResponse,
 } from '../gen/faas/worker/v1/worker_service.js';
+import { meshChannelCredentials, meshChannelOptions, readMeshTls } from '../common/tls.js';
 import { Mesh, waitFor } from './harness.js';
 
 type WorkerStream = ClientDuplexStream<ConnectRequest, ConnectResponse>;
 
 /** Opens a worker stream by hand, speaking the protocol directly. */
-function openStream(mesh: Mesh): { client: WorkerServiceClient; stream: WorkerStream; messages: ConnectResponse[]; ended: Promise<ServiceError | undefined> } {
-  const client = new WorkerServiceClient(mesh.scheduler.address, credentials.createInsecure());
+function openStream(
+  mesh: Mesh,
+  channel: ChannelCredentials = meshChannelCredentials(readMeshTls(mesh.certificates.env('worker'))),
+): { client: WorkerServiceClient; stream: WorkerStream; messages: ConnectResponse[]; ended: Promise<ServiceError | undefined> } {
+  const client = new WorkerServiceClient(mesh.scheduler.address, channel, meshChannelOptions(readMeshTls(mesh.certificates.env('worker')), mesh.scheduler.address));
   const stream = client.connect();
   const messages: ConnectResponse[] = [];
   stream.on('data', (message: ConnectResponse) => messages.push(message));
@@ -38,6 +46,26 @@ describe('worker protocol', function () {
   });
   after(async () => {
     await mesh?.stop();
+  });
+
+  it('rejects a worker without a client certificate', async () => {
+    const { client, stream, ended } = openStream(mesh, credentials.createInsecure());
+    stream.write({ hello: { workerId: 'no-certificate', protocolVersion: 1, slots: 1, hostname: 'test' } });
+    const error = await ended;
+    client.close();
+    assert.equal(error?.code, 14, `expected UNAVAILABLE, got ${error?.code} ${error?.details}`);
+    assert.equal(mesh.scheduler.context.pool.has('no-certificate'), false);
+  });
+
+  it('rejects a worker whose certificate another CA signed', async () => {
+    const foreign = await ensureDevCertificates(await mkdtemp(join(tmpdir(), 'faas-foreign-ca-')));
+    const channel = meshChannelCredentials(readMeshTls(foreign.env('worker')));
+    const { client, stream, ended } = openStream(mesh, channel);
+    stream.write({ hello: { workerId: 'foreign-ca', protocolVersion: 1, slots: 1, hostname: 'test' } });
+    const error = await ended;
+    client.close();
+    assert.equal(error?.code, 14, `expected UNAVAILABLE, got ${error?.code} ${error?.details}`);
+    assert.equal(mesh.scheduler.context.pool.has('foreign-ca'), false);
   });
 
   it('rejects an incompatible protocol version', async () => {

@@ -1,4 +1,5 @@
-import { readAddress, readBool, readDurationMs, readInt, readString } from '../../common/config.js';
+import { ConfigError, readAddress, readBool, readDurationMs, readInt, readString } from '../../common/config.js';
+import { checkPlaintext, readMeshTls, type MeshTlsConfig } from '../../common/tls.js';
 
 export interface GatewayConfig {
   /** GATEWAY_ADDRESS: where the public API listens. Default 127.0.0.1:50051. */
@@ -17,12 +18,28 @@ export interface GatewayConfig {
   streamResumeMs: number;
   /** GATEWAY_SHUTDOWN_GRACE: how long SIGTERM waits for calls to finish. Default 10s. */
   shutdownGraceMs: number;
+  /** GATEWAY_TLS_CERT and GATEWAY_TLS_KEY: PEM files for TLS on the public port; plaintext when unset. */
+  publicTls?: { certFile: string; keyFile: string };
+  /** FAAS_TLS_CA, FAAS_TLS_CERT, FAAS_TLS_KEY: mutual TLS towards the scheduler. */
+  meshTls?: MeshTlsConfig;
 }
 
 export function readGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
+  const listenAddress = readAddress(env, 'GATEWAY_ADDRESS', '127.0.0.1:50051');
+  const schedulerAddress = readAddress(env, 'FAAS_SCHEDULER', '127.0.0.1:50052');
+  const certFile = readString(env, 'GATEWAY_TLS_CERT', '');
+  const keyFile = readString(env, 'GATEWAY_TLS_KEY', '');
+  if ((certFile === '') !== (keyFile === '')) {
+    throw new ConfigError('GATEWAY_TLS_CERT and GATEWAY_TLS_KEY must be set together; set both or neither');
+  }
+  if (certFile === '') checkPlaintext(env, 'GATEWAY_ADDRESS', listenAddress);
+  const meshTls = readMeshTls(env);
+  if (!meshTls) checkPlaintext(env, 'FAAS_SCHEDULER', schedulerAddress);
   return {
-    listenAddress: readAddress(env, 'GATEWAY_ADDRESS', '127.0.0.1:50051'),
-    schedulerAddress: readAddress(env, 'FAAS_SCHEDULER', '127.0.0.1:50052'),
+    listenAddress,
+    schedulerAddress,
+    publicTls: certFile === '' ? undefined : { certFile, keyFile },
+    meshTls,
     allowHttp: readBool(env, 'FAAS_ALLOW_HTTP', false),
     maxTimeoutSeconds: readInt(env, 'FAAS_MAX_TIMEOUT', 3600, 1, 86_400),
     devSubject: readString(env, 'FAAS_DEV_SUBJECT', 'developer'),

@@ -1,4 +1,5 @@
-import type { Metadata } from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { ServerCredentials, type Metadata } from '@grpc/grpc-js';
 import {
   JobServiceService,
   type CancelRequest,
@@ -32,7 +33,7 @@ export interface RunningGateway {
  * in full, and then forwarded to the scheduler on the caller's behalf.
  */
 export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
-  const scheduler = createSchedulerClient(config.schedulerAddress);
+  const scheduler = createSchedulerClient(config.schedulerAddress, config.meshTls);
   const policy = { allowHttp: config.allowHttp, maxTimeoutSeconds: config.maxTimeoutSeconds };
   const forward = (metadata: Metadata) => callerMetadata(identify(metadata, config.devSubject));
   const timeout = config.callTimeoutMs;
@@ -102,9 +103,12 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
   addHealth(server, ['faas.v1.JobService']);
 
-  const port = await listen(server, config.listenAddress);
+  const port = await listen(server, config.listenAddress, publicCredentials(config));
   const host = config.listenAddress.slice(0, config.listenAddress.lastIndexOf(':'));
-  log.info({ address: `${host}:${port}`, scheduler: config.schedulerAddress }, 'gateway started');
+  log.info(
+    { address: `${host}:${port}`, scheduler: config.schedulerAddress, transport: config.publicTls ? 'TLS' : 'plaintext' },
+    'gateway started',
+  );
 
   return {
     address: `${host}:${port}`,
@@ -116,6 +120,13 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       log.info('gateway stopped');
     },
   };
+}
+
+function publicCredentials(config: GatewayConfig): ServerCredentials {
+  if (!config.publicTls) return ServerCredentials.createInsecure();
+  return ServerCredentials.createSsl(null, [
+    { cert_chain: readFileSync(config.publicTls.certFile), private_key: readFileSync(config.publicTls.keyFile) },
+  ]);
 }
 
 function validateListRequest(request: ListRequest): void {

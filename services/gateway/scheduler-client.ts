@@ -1,9 +1,11 @@
-import { credentials, status as GrpcStatus, type ClientReadableStream, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import { status as GrpcStatus, type ClientReadableStream, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { JobServiceClient } from '../../gen/faas/v1/job_service.js';
 import { maxMessageBytes } from '../../common/grpc-server.js';
+import { meshChannelCredentials, meshChannelOptions, type MeshTlsConfig } from '../../common/tls.js';
 
-export function createSchedulerClient(address: string): JobServiceClient {
-  return new JobServiceClient(address, credentials.createInsecure(), {
+export function createSchedulerClient(address: string, tls: MeshTlsConfig | undefined): JobServiceClient {
+  return new JobServiceClient(address, meshChannelCredentials(tls), {
+    ...meshChannelOptions(tls, address),
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
     'grpc.keepalive_time_ms': 30_000,

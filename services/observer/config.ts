@@ -1,5 +1,6 @@
 import { readAddress, readDurationMs, readInt, readString, ConfigError } from '../../common/config.js';
 import { natsPrefixPattern } from '../../common/nats-names.js';
+import { checkPlaintext, readMeshTls, type MeshTlsConfig } from '../../common/tls.js';
 
 export interface ObserverConfig {
   /** OBSERVER_ADDRESS: where the Scale RPC listens. Default 127.0.0.1:50053. */
@@ -18,6 +19,8 @@ export interface ObserverConfig {
   minWorkers: number;
   /** OBSERVER_MAX_WORKERS: most workers to ask for. Default 8. */
   maxWorkers: number;
+  /** FAAS_TLS_CA, FAAS_TLS_CERT, FAAS_TLS_KEY: mutual TLS for the Scale RPC and towards the scheduler. */
+  tls?: MeshTlsConfig;
 }
 
 export function readObserverConfig(env: Record<string, string | undefined> = process.env): ObserverConfig {
@@ -30,8 +33,12 @@ export function readObserverConfig(env: Record<string, string | undefined> = pro
   if (maxWorkers < minWorkers) {
     throw new ConfigError(`OBSERVER_MAX_WORKERS=${maxWorkers} is below OBSERVER_MIN_WORKERS=${minWorkers}; raise the maximum`);
   }
+  const listenAddress = readAddress(env, 'OBSERVER_ADDRESS', '127.0.0.1:50053');
+  const tls = readMeshTls(env);
+  if (!tls) checkPlaintext(env, 'OBSERVER_ADDRESS', listenAddress);
   return {
-    listenAddress: readAddress(env, 'OBSERVER_ADDRESS', '127.0.0.1:50053'),
+    listenAddress,
+    tls,
     natsUrl: readString(env, 'NATS_URL', 'nats://127.0.0.1:4222'),
     natsPrefix,
     schedulerAddress: readAddress(env, 'FAAS_SCHEDULER', '127.0.0.1:50052'),

@@ -1,4 +1,4 @@
-import { Metadata, credentials } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { ObserverServiceService, type ScaleResponse } from '../../gen/faas/observer/v1/observer_service.js';
@@ -6,6 +6,7 @@ import { PoolServiceClient, type GetPoolResponse } from '../../gen/faas/schedule
 import { ErrorCode, FaasError } from '../../common/errors.js';
 import { addHealth, createServer, listen, shutdown, unary } from '../../common/grpc-server.js';
 import type { Logger } from '../../common/logger.js';
+import { meshChannelCredentials, meshChannelOptions, meshServerCredentials } from '../../common/tls.js';
 import { natsNames } from '../../common/nats-names.js';
 import type { ObserverConfig } from './config.js';
 import { decideWorkers } from './policy.js';
@@ -26,7 +27,11 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
   const nc = await connect({ servers: config.natsUrl, name: 'faas-observer', maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nc);
   const names = natsNames(config.natsPrefix);
-  const pool = new PoolServiceClient(config.schedulerAddress, credentials.createInsecure());
+  const pool = new PoolServiceClient(
+    config.schedulerAddress,
+    meshChannelCredentials(config.tls),
+    meshChannelOptions(config.tls, config.schedulerAddress),
+  );
   let latest: ScaleResponse | undefined;
   let lastError: FaasError | undefined;
 
@@ -81,7 +86,7 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
     }),
   });
   addHealth(server, ['faas.observer.v1.ObserverService']);
-  const port = await listen(server, config.listenAddress);
+  const port = await listen(server, config.listenAddress, meshServerCredentials(config.tls));
   const host = config.listenAddress.slice(0, config.listenAddress.lastIndexOf(':'));
   log.info({ address: `${host}:${port}`, minWorkers: config.minWorkers, maxWorkers: config.maxWorkers }, 'observer started');
 

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { readAddress, readDurationMs, readInt, readString, ConfigError } from '../../common/config.js';
 import { natsPrefixPattern } from '../../common/nats-names.js';
+import { checkPlaintext, readMeshTls, type MeshTlsConfig } from '../../common/tls.js';
 
 export interface SchedulerConfig {
   /** SCHEDULER_ADDRESS: where the scheduler listens for the gateway and workers. Default 127.0.0.1:50052. */
@@ -26,6 +27,10 @@ export interface SchedulerConfig {
   logMaxAgeMs: number;
   /** SCHEDULER_SHUTDOWN_GRACE: how long SIGTERM waits for calls to finish. Default 10s. */
   shutdownGraceMs: number;
+  /** FAAS_MAX_ACTIVE_JOBS: queued and running jobs one owner may have at once. Default 20. */
+  maxActiveJobsPerOwner: number;
+  /** FAAS_TLS_CA, FAAS_TLS_CERT, FAAS_TLS_KEY: mutual TLS; every caller must present a certificate of the CA. */
+  tls?: MeshTlsConfig;
 }
 
 export function readSchedulerConfig(env: Record<string, string | undefined> = process.env): SchedulerConfig {
@@ -33,8 +38,13 @@ export function readSchedulerConfig(env: Record<string, string | undefined> = pr
   if (!natsPrefixPattern.test(natsPrefix)) {
     throw new ConfigError(`FAAS_NATS_PREFIX=${natsPrefix} is invalid: use 1 to 32 letters, digits or _, starting with a letter`);
   }
+  const listenAddress = readAddress(env, 'SCHEDULER_ADDRESS', '127.0.0.1:50052');
+  const tls = readMeshTls(env);
+  if (!tls) checkPlaintext(env, 'SCHEDULER_ADDRESS', listenAddress);
   return {
-    listenAddress: readAddress(env, 'SCHEDULER_ADDRESS', '127.0.0.1:50052'),
+    listenAddress,
+    tls,
+    maxActiveJobsPerOwner: readInt(env, 'FAAS_MAX_ACTIVE_JOBS', 20, 1, 100_000),
     natsUrl: readString(env, 'NATS_URL', 'nats://127.0.0.1:4222'),
     natsPrefix,
     schedulerId: readString(env, 'SCHEDULER_ID', `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),

@@ -4,6 +4,7 @@ import { WorkerServiceService } from '../../gen/faas/worker/v1/worker_service.js
 import { PoolServiceService, type GetPoolResponse } from '../../gen/faas/scheduler/v1/pool_service.js';
 import { addHealth, createServer, listen, serverStream, shutdown, unary } from '../../common/grpc-server.js';
 import type { Logger } from '../../common/logger.js';
+import { meshServerCredentials } from '../../common/tls.js';
 import type { SchedulerConfig } from './config.js';
 import type { SchedulerContext } from './context.js';
 import { Dispatcher } from './dispatcher.js';
@@ -69,10 +70,13 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
   addHealth(server, ['faas.v1.JobService', 'faas.worker.v1.WorkerService', 'faas.scheduler.v1.PoolService']);
 
   const [host] = splitHostPort(config.listenAddress);
-  const port = await listen(server, config.listenAddress);
+  const port = await listen(server, config.listenAddress, meshServerCredentials(config.tls));
   const dispatcher = new Dispatcher(context);
   dispatcher.start();
-  log.info({ address: `${host}:${port}`, schedulerId: config.schedulerId, nats: config.natsUrl }, 'scheduler started');
+  log.info(
+    { address: `${host}:${port}`, schedulerId: config.schedulerId, nats: config.natsUrl, transport: config.tls ? 'mutual TLS' : 'plaintext' },
+    'scheduler started',
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = () =>

@@ -2,6 +2,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { readAddress, readBool, readDurationMs, readInt, readString } from '../../common/config.js';
+import { checkPlaintext, readMeshTls, type MeshTlsConfig } from '../../common/tls.js';
 
 export interface WorkerConfig {
   /** FAAS_SCHEDULER: scheduler address to connect to. Default 127.0.0.1:50052. */
@@ -22,11 +23,17 @@ export interface WorkerConfig {
   shutdownGraceMs: number;
   /** WORKER_KEEP_JOB_DIRS: keep job folders after the job, for debugging. Default false. */
   keepJobDirs: boolean;
+  /** FAAS_TLS_CA, FAAS_TLS_CERT, FAAS_TLS_KEY: the certificate the worker presents to the scheduler. */
+  tls?: MeshTlsConfig;
 }
 
 export function readWorkerConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
+  const schedulerAddress = readAddress(env, 'FAAS_SCHEDULER', '127.0.0.1:50052');
+  const tls = readMeshTls(env);
+  if (!tls) checkPlaintext(env, 'FAAS_SCHEDULER', schedulerAddress);
   return {
-    schedulerAddress: readAddress(env, 'FAAS_SCHEDULER', '127.0.0.1:50052'),
+    schedulerAddress,
+    tls,
     workerId: readString(env, 'WORKER_ID', `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
     slots: readInt(env, 'WORKER_SLOTS', 2, 1, 64),
     workDir: readString(env, 'WORKER_WORK_DIR', join(tmpdir(), 'faas-worker')),

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import type { ClientDuplexStream } from '@grpc/grpc-js';
 import {
   WorkerServiceClient,
   type ConnectRequest,
@@ -9,6 +9,7 @@ import {
 } from '../../gen/faas/worker/v1/worker_service.js';
 import type { JobPhase, LogStream } from '../../gen/faas/v1/job.js';
 import type { Logger } from '../../common/logger.js';
+import { meshChannelCredentials, meshChannelOptions } from '../../common/tls.js';
 import type { WorkerConfig } from './config.js';
 import { findToolchain, type Toolchain } from './entrypoint.js';
 import { runJob, type JobReporter, type StopReason } from './job-runner.js';
@@ -61,7 +62,8 @@ class WorkerAgent implements RunningWorker {
     private readonly toolchain: Toolchain,
     private readonly log: Logger,
   ) {
-    this.client = new WorkerServiceClient(config.schedulerAddress, credentials.createInsecure(), {
+    this.client = new WorkerServiceClient(config.schedulerAddress, meshChannelCredentials(config.tls), {
+      ...meshChannelOptions(config.tls, config.schedulerAddress),
       'grpc.max_receive_message_length': 8 * 1024 * 1024,
       'grpc.max_send_message_length': 8 * 1024 * 1024,
       'grpc.keepalive_time_ms': 20_000,
