@@ -58,7 +58,15 @@ export class FaasError extends Error {
     if (error instanceof FaasError) return error;
     if (isServiceError(error)) {
       const code = fromGrpc.get(error.code) ?? ErrorCode.Internal;
-      // A status from another of our services already carries a safe message.
+      // Transport failures carry grpc-js's own text, with internal addresses
+      // in it; the other codes come from our services with safe messages.
+      if (code === ErrorCode.Unavailable) {
+        return new FaasError(code, 'a platform service is unavailable; retry shortly', { cause: error });
+      }
+      if (code === ErrorCode.Internal) return new FaasError(code, 'internal error', { cause: error });
+      if (code === ErrorCode.DeadlineExceeded) {
+        return new FaasError(code, 'a platform service did not respond in time; retry shortly', { cause: error });
+      }
       return new FaasError(code, error.details || error.message, { cause: error });
     }
     if (isNatsConnectionError(error)) {

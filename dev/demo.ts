@@ -12,6 +12,7 @@ import { FaasClient } from '../client/client.js';
 import { JobState, LogStream } from '../gen/faas/v1/job.js';
 import { stateName } from '../common/job-states.js';
 import { startGitHttpServer } from './git-http-server.js';
+import { defaultDevServiceAccounts } from './identity-provider.js';
 import { createRepository, readFolder } from './git-repositories.js';
 import { ensureSystemPackages, testRequirements } from './system-packages.js';
 import { startStack } from './stack.js';
@@ -28,10 +29,15 @@ const demoInput = JSON.stringify({
 
 ensureSystemPackages(testRequirements, (line) => console.error(line));
 const dataDir = await mkdtemp(join(tmpdir(), 'faas-demo-'));
-console.log('Starting the local stack (NATS, scheduler, 2 workers, observer, gateway)...');
+console.log('Starting the local stack (NATS, identity provider, scheduler, 2 workers, observer, gateway)...');
 const stack = await startStack({ dataDir, privateNats: true, workers: 2 });
 const git = await startGitHttpServer(join(dataDir, 'repos'));
-const client = new FaasClient({ address: stack.gatewayAddress });
+// The demo acts as the service account of the development provider.
+const account = defaultDevServiceAccounts[0];
+const client = new FaasClient({
+  address: stack.gatewayAddress,
+  token: await stack.identity.serviceToken(account.clientId, account.secret),
+});
 let failures = 0;
 
 try {

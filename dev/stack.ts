@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect as connectNats } from '@nats-io/transport-node';
 import { ensureDevCertificates } from './certificates.js';
+import { startDevIdentityProvider, type DevIdentityProvider } from './identity-provider.js';
 import { findFreePort, startNatsServer, type NatsServerHandle } from './nats-server.js';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -21,6 +22,10 @@ export interface StackOptions {
   gatewayPort?: number;
   schedulerPort?: number;
   observerPort?: number;
+  /** Port of the development OpenID Provider; 0 or unset picks a free one. */
+  identityPort?: number;
+  /** Approve every device login of the CLI as this user, with no browser step. */
+  autoApproveDeviceAs?: string;
   /** Worker processes to start. Default 2. */
   workers?: number;
   /** Job slots per worker. Default 2. */
@@ -36,6 +41,8 @@ export interface Stack {
   schedulerAddress: string;
   observerAddress: string;
   natsUrl: string;
+  /** The development OpenID Provider that issues the tokens the gateway accepts. */
+  identity: DevIdentityProvider;
   /** True when the stack started its own nats-server. */
   ownsNats: boolean;
   logDir: string;
@@ -58,9 +65,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   await mkdir(logDir, { recursive: true });
   const services: ServiceProcess[] = [];
   let nats: NatsServerHandle | undefined;
+  let identity: DevIdentityProvider | undefined;
 
   const stop = async () => {
     for (const service of [...services].reverse()) await stopProcess(service);
+    await identity?.stop();
     await nats?.stop({ keepStoreDir: true });
   };
 
@@ -70,11 +79,21 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       nats = await startNatsServer({ storeDir: join(options.dataDir, 'nats'), logFile: join(logDir, 'nats-server.log') });
       natsUrl = nats.url;
     }
-    const port = async (fixed?: number) => (fixed ? fixed : await findFreePort());
+    const port = async (fixed?: number) => {
+      if (!fixed) return await findFreePort();
+      if (await portAnswers('127.0.0.1', fixed)) {
+        throw new Error(`port ${fixed} is already in use; is another stack running? Stop it, or pick other ports`);
+      }
+      return fixed;
+    };
     const schedulerAddress = `127.0.0.1:${await port(options.schedulerPort)}`;
     const gatewayAddress = `127.0.0.1:${await port(options.gatewayPort)}`;
     const observerAddress = `127.0.0.1:${await port(options.observerPort)}`;
     const slots = options.slotsPerWorker ?? 2;
+    identity = await startDevIdentityProvider({
+      port: await port(options.identityPort),
+      autoApproveDeviceAs: options.autoApproveDeviceAs,
+    });
     const env: Record<string, string> = {
       NATS_URL: natsUrl,
       FAAS_NATS_PREFIX: options.natsPrefix ?? 'FAAS',
@@ -97,10 +116,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     services.push(
       launch('observer', 'services/observer/main.ts', { ...env, ...certificates.env('observer'), OBSERVER_ADDRESS: observerAddress, OBSERVER_SLOTS_PER_WORKER: String(slots) }, logDir),
     );
-    services.push(launch('gateway', 'services/gateway/main.ts', { ...env, ...certificates.env('gateway'), GATEWAY_ADDRESS: gatewayAddress }, logDir));
+    const gatewayEnv = { ...env, ...certificates.env('gateway'), GATEWAY_ADDRESS: gatewayAddress, FAAS_OIDC_ISSUER: identity.issuer };
+    services.push(launch('gateway', 'services/gateway/main.ts', gatewayEnv, logDir));
     await waitForPort(observerAddress, services.at(-2)!);
     await waitForPort(gatewayAddress, services.at(-1)!);
-    return { gatewayAddress, schedulerAddress, observerAddress, natsUrl, ownsNats: nats !== undefined, logDir, stop };
+    return { gatewayAddress, schedulerAddress, observerAddress, natsUrl, identity, ownsNats: nats !== undefined, logDir, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -129,6 +149,16 @@ async function stopProcess(service: ServiceProcess): Promise<void> {
   clearTimeout(killTimer);
 }
 
+function portAnswers(host: string, port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = connectTcp({ host, port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+}
+
 async function natsAnswers(url: string): Promise<boolean> {
   try {
     const nc = await connectNats({ servers: url, timeout: 1_000, reconnect: false });
@@ -147,14 +177,7 @@ async function waitForPort(address: string, service: ServiceProcess, timeoutMs =
     if (service.child.exitCode !== null) {
       throw new Error(`${service.name} exited with code ${service.child.exitCode} during start-up; see its log`);
     }
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connectTcp({ host, port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (open) return;
+    if (await portAnswers(host, port)) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`${service.name} did not listen on ${address} within ${timeoutMs} ms; see its log`);

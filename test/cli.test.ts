@@ -14,10 +14,11 @@ interface CliRun {
 }
 
 /** Runs the real `faas` executable against the mesh's gateway. */
-function faas(mesh: Mesh, args: string[], stdin = ''): Promise<CliRun> {
+async function faas(mesh: Mesh, args: string[], stdin = ''): Promise<CliRun> {
+  const token = await mesh.identity.userToken('alice');
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...process.env, FAAS_SERVER: mesh.gateway.address },
+      env: { ...process.env, FAAS_SERVER: mesh.gateway.address, FAAS_TOKEN: token, FAAS_CONFIG_DIR: '/nonexistent/faas-test' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -7,9 +7,16 @@ import { FaasClient } from '../client/client.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { ensureDevCertificates, type DevCertificates } from '../dev/certificates.js';
 import { startGitHttpServer, type GitHttpServer } from '../dev/git-http-server.js';
+import {
+  defaultDevServiceAccounts,
+  defaultDevUsers,
+  startDevIdentityProvider,
+  type DevIdentityProvider,
+} from '../dev/identity-provider.js';
+import { identityDefaults } from '../common/identity-defaults.js';
 import { createRepository, type CreateRepositoryOptions, type RepositoryFiles } from '../dev/git-repositories.js';
 import { startNatsServer, type NatsServerHandle } from '../dev/nats-server.js';
-import { readGatewayConfig } from '../services/gateway/config.js';
+import { readGatewayConfig, type GatewayConfig } from '../services/gateway/config.js';
 import { startGateway, type RunningGateway } from '../services/gateway/gateway.js';
 import { readSchedulerConfig, type SchedulerConfig } from '../services/scheduler/config.js';
 import { startScheduler, type RunningScheduler } from '../services/scheduler/scheduler.js';
@@ -29,12 +36,19 @@ export function testCertificates(): Promise<DevCertificates> {
   return certificates;
 }
 
+/** Users the test provider knows besides alice and admin: bob is a second user, carol has no role. */
+export const testUsers = [
+  { username: 'bob', roles: [identityDefaults.userRole] },
+  { username: 'carol', roles: [] as string[] },
+];
+
 export interface MeshOptions {
   /** Workers to start; 0 leaves jobs queued. Default 1. */
   workers?: number;
   slots?: number;
   scheduler?: Partial<SchedulerConfig>;
   worker?: Partial<WorkerConfig>;
+  auth?: Partial<GatewayConfig['auth']>;
 }
 
 /**
@@ -46,6 +60,8 @@ export class Mesh {
   readonly log: Logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
   nats!: NatsServerHandle;
   certificates!: DevCertificates;
+  identity!: DevIdentityProvider;
+  private readonly clients: FaasClient[] = [];
   git!: GitHttpServer;
   scheduler!: RunningScheduler;
   gateway!: RunningGateway;
@@ -65,6 +81,7 @@ export class Mesh {
     this.nats = await startNatsServer({ storeDir: join(this.dir, 'nats') });
     this.git = await startGitHttpServer(join(this.dir, 'repos'));
     this.certificates = await testCertificates();
+    this.identity = await startDevIdentityProvider({ users: [...defaultDevUsers, ...testUsers] });
     this.scheduler = await startScheduler(
       {
         ...readSchedulerConfig({}),
@@ -81,15 +98,33 @@ export class Mesh {
     for (let i = 0; i < (options.workers ?? 1); i++) await this.addWorker(options);
     this.gateway = await startGateway(
       {
-        ...readGatewayConfig({}),
+        ...readGatewayConfig({ FAAS_OIDC_ISSUER: this.identity.issuer }),
         listenAddress: '127.0.0.1:0',
         schedulerAddress: this.scheduler.address,
         allowHttp: true,
         meshTls: readMeshTls(this.certificates.env('gateway')),
+        auth: { ...readGatewayConfig({ FAAS_OIDC_ISSUER: this.identity.issuer }).auth, ...options.auth },
       },
       this.log.child({ service: 'gateway' }),
     );
-    this.client = new FaasClient({ address: this.gateway.address, deadlineMs: 20_000 });
+    this.client = await this.clientFor('alice');
+  }
+
+  /** Returns a client that calls the gateway with `username`'s access token from the provider. */
+  async clientFor(username: string): Promise<FaasClient> {
+    return this.clientWithToken(await this.identity.userToken(username));
+  }
+
+  /** Returns a client that calls the gateway with the service account's token. */
+  async serviceClient(): Promise<FaasClient> {
+    const account = defaultDevServiceAccounts[0];
+    return this.clientWithToken(await this.identity.serviceToken(account.clientId, account.secret));
+  }
+
+  clientWithToken(token: string | undefined): FaasClient {
+    const client = new FaasClient({ address: this.gateway.address, deadlineMs: 20_000, token, retries: 2 });
+    this.clients.push(client);
+    return client;
   }
 
   async addWorker(options: MeshOptions = {}): Promise<RunningWorker> {
@@ -121,11 +156,12 @@ export class Mesh {
   }
 
   async stop(): Promise<void> {
-    this.client?.close();
+    for (const client of this.clients) client.close();
     await this.gateway?.stop();
     for (const worker of this.workers) await worker.stop();
     await this.scheduler?.stop();
     await this.git?.stop();
+    await this.identity?.stop();
     await this.nats?.stop();
     await rm(this.dir, { recursive: true, force: true });
   }

@@ -1,5 +1,7 @@
 import { ConfigError, readAddress, readBool, readDurationMs, readInt, readString } from '../../common/config.js';
-import { checkPlaintext, readMeshTls, type MeshTlsConfig } from '../../common/tls.js';
+import { checkPlaintext, isLoopbackAddress, readMeshTls, type MeshTlsConfig } from '../../common/tls.js';
+import { identityDefaults } from '../../common/identity-defaults.js';
+import type { AuthConfig } from './auth.js';
 
 export interface GatewayConfig {
   /** GATEWAY_ADDRESS: where the public API listens. Default 127.0.0.1:50051. */
@@ -10,8 +12,6 @@ export interface GatewayConfig {
   allowHttp: boolean;
   /** FAAS_MAX_TIMEOUT: largest timeout a job may ask for, in seconds. Default 3600. */
   maxTimeoutSeconds: number;
-  /** FAAS_DEV_SUBJECT: identity every call acts for until token checks are added. Default "developer". */
-  devSubject: string;
   /** GATEWAY_CALL_TIMEOUT: deadline of each unary call to the scheduler. Default 15s. */
   callTimeoutMs: number;
   /** GATEWAY_STREAM_RESUME: how long a Watch or Logs stream keeps trying to resume after losing the scheduler. Default 30s. */
@@ -22,6 +22,48 @@ export interface GatewayConfig {
   publicTls?: { certFile: string; keyFile: string };
   /** FAAS_TLS_CA, FAAS_TLS_CERT, FAAS_TLS_KEY: mutual TLS towards the scheduler. */
   meshTls?: MeshTlsConfig;
+  /**
+   * Token checks. FAAS_OIDC_ISSUER (required), FAAS_OIDC_AUDIENCE (default
+   * faas), FAAS_OIDC_ALGORITHMS (default RS256,PS256,ES256,EdDSA),
+   * FAAS_CLOCK_TOLERANCE (default 30s), FAAS_JWKS_COOLDOWN (default 30s),
+   * FAAS_JWKS_MAX_AGE (default 10m), FAAS_USER_ROLE (default faas-user),
+   * FAAS_ADMIN_ROLE (default faas-admin).
+   */
+  auth: AuthConfig;
+}
+
+const asymmetricAlgorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+function readAuth(env: Record<string, string | undefined>): AuthConfig {
+  const issuer = readString(env, 'FAAS_OIDC_ISSUER', '');
+  if (issuer === '') {
+    throw new ConfigError('FAAS_OIDC_ISSUER is required: set it to the token issuer, such as https://keycloak.example.com/realms/faas');
+  }
+  let url: URL;
+  try {
+    url = new URL(issuer);
+  } catch {
+    throw new ConfigError(`FAAS_OIDC_ISSUER=${issuer} is not a URL`);
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackAddress(`${url.hostname}:0`))) {
+    throw new ConfigError(`FAAS_OIDC_ISSUER=${issuer} must use https (plain http is accepted only on loopback)`);
+  }
+  const algorithms = readString(env, 'FAAS_OIDC_ALGORITHMS', 'RS256,PS256,ES256,EdDSA').split(',').map((name) => name.trim());
+  for (const algorithm of algorithms) {
+    if (!asymmetricAlgorithms.includes(algorithm)) {
+      throw new ConfigError(`FAAS_OIDC_ALGORITHMS contains ${algorithm}; use asymmetric algorithms from ${asymmetricAlgorithms.join(', ')}`);
+    }
+  }
+  return {
+    issuer,
+    audience: readString(env, 'FAAS_OIDC_AUDIENCE', identityDefaults.audience),
+    algorithms,
+    clockToleranceSeconds: Math.round(readDurationMs(env, 'FAAS_CLOCK_TOLERANCE', 30_000, 0, 300_000) / 1000),
+    jwksCooldownMs: readDurationMs(env, 'FAAS_JWKS_COOLDOWN', 30_000, 1_000, 3_600_000),
+    jwksCacheMaxAgeMs: readDurationMs(env, 'FAAS_JWKS_MAX_AGE', 600_000, 1_000, 86_400_000),
+    userRole: readString(env, 'FAAS_USER_ROLE', identityDefaults.userRole),
+    adminRole: readString(env, 'FAAS_ADMIN_ROLE', identityDefaults.adminRole),
+  };
 }
 
 export function readGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
@@ -40,9 +82,9 @@ export function readGatewayConfig(env: Record<string, string | undefined> = proc
     schedulerAddress,
     publicTls: certFile === '' ? undefined : { certFile, keyFile },
     meshTls,
+    auth: readAuth(env),
     allowHttp: readBool(env, 'FAAS_ALLOW_HTTP', false),
     maxTimeoutSeconds: readInt(env, 'FAAS_MAX_TIMEOUT', 3600, 1, 86_400),
-    devSubject: readString(env, 'FAAS_DEV_SUBJECT', 'developer'),
     callTimeoutMs: readDurationMs(env, 'GATEWAY_CALL_TIMEOUT', 15_000, 100, 600_000),
     streamResumeMs: readDurationMs(env, 'GATEWAY_STREAM_RESUME', 30_000, 0, 600_000),
     shutdownGraceMs: readDurationMs(env, 'GATEWAY_SHUTDOWN_GRACE', 10_000, 0, 600_000),

@@ -20,7 +20,7 @@ import { specLimits } from '../../common/limits.js';
 import type { Logger } from '../../common/logger.js';
 import { validateJobId, validateSpec } from '../../common/validation.js';
 import type { GatewayConfig } from './config.js';
-import { identify } from './identity.js';
+import { TokenVerifier, type Permission } from './auth.js';
 import { callUnary, createSchedulerClient, relayStream } from './scheduler-client.js';
 
 export interface RunningGateway {
@@ -35,38 +35,50 @@ export interface RunningGateway {
 export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
   const scheduler = createSchedulerClient(config.schedulerAddress, config.meshTls);
   const policy = { allowHttp: config.allowHttp, maxTimeoutSeconds: config.maxTimeoutSeconds };
-  const forward = (metadata: Metadata) => callerMetadata(identify(metadata, config.devSubject));
+  const verifier = new TokenVerifier(config.auth, log);
+  // Identity comes only from the verified token; headers such as a proxy's
+  // forwarded claims are never read.
+  const forward = async (metadata: Metadata, permission: Permission) => {
+    const identity = await verifier.authenticate(metadata);
+    verifier.authorize(identity, permission);
+    return callerMetadata(identity);
+  };
   const timeout = config.callTimeoutMs;
 
   const shuttingDown = new AbortController();
   const server = createServer();
   server.addService(JobServiceService, {
     submit: unary(log, 'Submit', async (request: SubmitRequest, metadata, signal) => {
+      const outgoing = await forward(metadata, 'submit');
       validateSpec(request.spec, policy);
-      return callUnary(scheduler.submit.bind(scheduler), request, forward(metadata), timeout, signal);
+      return callUnary(scheduler.submit.bind(scheduler), request, outgoing, timeout, signal);
     }),
     status: unary(log, 'Status', async (request: StatusRequest, metadata, signal) => {
+      const outgoing = await forward(metadata, 'read');
       validateJobId(request.jobId);
-      return callUnary(scheduler.status.bind(scheduler), request, forward(metadata), timeout, signal);
+      return callUnary(scheduler.status.bind(scheduler), request, outgoing, timeout, signal);
     }),
     result: unary(log, 'Result', async (request: ResultRequest, metadata, signal) => {
+      const outgoing = await forward(metadata, 'read');
       validateJobId(request.jobId);
-      return callUnary(scheduler.result.bind(scheduler), request, forward(metadata), timeout, signal);
+      return callUnary(scheduler.result.bind(scheduler), request, outgoing, timeout, signal);
     }),
     list: unary(log, 'List', async (request: ListRequest, metadata, signal) => {
+      const outgoing = await forward(metadata, 'read');
       validateListRequest(request);
-      return callUnary(scheduler.list.bind(scheduler), request, forward(metadata), timeout, signal);
+      return callUnary(scheduler.list.bind(scheduler), request, outgoing, timeout, signal);
     }),
     cancel: unary(log, 'Cancel', async (request: CancelRequest, metadata, signal) => {
+      const outgoing = await forward(metadata, 'cancel');
       validateJobId(request.jobId);
       if (request.reason.length > specLimits.cancelReasonChars) {
         throw invalidArgument('reason', `must be at most ${specLimits.cancelReasonChars} characters`);
       }
-      return callUnary(scheduler.cancel.bind(scheduler), request, forward(metadata), timeout, signal);
+      return callUnary(scheduler.cancel.bind(scheduler), request, outgoing, timeout, signal);
     }),
     watch: serverStream(log, 'Watch', async (request: WatchRequest, metadata, send, signal) => {
+      const outgoing = await forward(metadata, 'read');
       validateJobId(request.jobId);
-      const outgoing = forward(metadata);
       // Watch replays the job's history from the start, so a resumed stream
       // skips the records already relayed.
       let skip = 0;
@@ -87,8 +99,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       );
     }, shuttingDown.signal),
     logs: serverStream(log, 'Logs', async (request: LogsRequest, metadata, send, signal) => {
+      const outgoing = await forward(metadata, 'read');
       validateJobId(request.jobId);
-      const outgoing = forward(metadata);
       let nextOffset = request.offset;
       await relayStream<LogsResponse>(
         () => scheduler.logs({ ...request, offset: nextOffset }, outgoing),

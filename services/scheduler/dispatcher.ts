@@ -72,14 +72,19 @@ export class Dispatcher {
       message.ack();
       return;
     }
-    if (job.state === JobState.JOB_STATE_RUNNING) {
-      const holder = this.context.pool.holderOf(jobId);
-      if (holder) {
+    const holder = this.context.pool.holderOf(jobId);
+    if (holder) {
+      const heldJob = holder.jobs.get(jobId)!;
+      if (heldJob.message.seq === message.seq) {
         // JetStream redelivered a job this replica still runs: keep the new handle.
-        const heldJob = holder.jobs.get(jobId)!;
         heldJob.message = message;
-        return;
+      } else {
+        // A second queue message for a job this replica already handed out.
+        message.ack();
       }
+      return;
+    }
+    if (job.state === JobState.JOB_STATE_RUNNING) {
       if (deliveryCount === 1) {
         // A second queue message for a job that another delivery started.
         message.ack();
@@ -96,6 +101,11 @@ export class Dispatcher {
     }
     const attempt = job.attempt + 1;
     const input = job.inputSizeBytes > 0 ? await this.context.blobs.getInput(jobId) : Buffer.alloc(0);
+    if (worker.freeSlots === 0 || this.context.pool.holderOf(jobId)) {
+      // The worker left, or the job was handed out, while the input was read.
+      message.nak(retryDelayMs);
+      return;
+    }
     const timeoutSeconds = job.spec!.timeoutSeconds || config.defaultTimeoutSeconds;
     worker.jobs.set(jobId, {
       jobId,

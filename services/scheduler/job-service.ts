@@ -52,9 +52,12 @@ export class SchedulerJobService {
     validateSpec(spec, { allowHttp: true, maxTimeoutSeconds: Number.MAX_SAFE_INTEGER });
 
     let jobId = newJobId();
+    const { store, config } = this.context;
+    await store.reserveActiveSlot(caller.subject, jobId, config.maxActiveJobsPerOwner);
     if (spec.idempotencyKey !== '') {
-      const claim = await this.context.store.claimIdempotencyKey(caller.subject, spec.idempotencyKey, jobId);
+      const claim = await store.claimIdempotencyKey(caller.subject, spec.idempotencyKey, jobId);
       if (claim.existing) {
+        await store.releaseActiveSlot(caller.subject, jobId);
         const existing = await this.waitForJob(claim.jobId);
         if (existing) {
           // Publish again in case the first Submit stored the job but failed
@@ -64,6 +67,7 @@ export class SchedulerJobService {
         }
         // The first Submit stopped before storing its job: finish it here.
         jobId = claim.jobId;
+        await store.reserveActiveSlot(caller.subject, jobId, config.maxActiveJobsPerOwner);
       }
     }
 

@@ -3,12 +3,22 @@ import { JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { Job, JobState } from '../../gen/faas/v1/job.js';
 import { ErrorCode, FaasError } from '../../common/errors.js';
-import { canTransition, parseStateName, stateName } from '../../common/job-states.js';
+import { canTransition, isFinal, parseStateName, stateName } from '../../common/job-states.js';
 import type { Logger } from '../../common/logger.js';
 
 /** JetStream's "wrong last sequence": a compare-and-set lost to another writer. */
 const wrongLastSequence = 10071;
 const maxCasRetries = 50;
+
+/** A job counted against its owner's limit of active jobs. */
+interface ActiveEntry {
+  id: string;
+  /** When the slot was reserved, in ms since the epoch. */
+  at: number;
+}
+
+/** How long a reserved slot counts while its job record is not written yet. */
+const reservationGraceMs = 60_000;
 
 /** One owner index entry, as List reads it. */
 export interface IndexEntry {
@@ -77,6 +87,11 @@ export class JobStore {
       try {
         const revision = await this.jobs.update(jobId, Job.encode(next).finish(), current.revision);
         if (next.state !== current.job.state) await this.moveIndex(current.job, next);
+        if (isFinal(next.state)) {
+          await this.releaseActiveSlot(next.owner, next.id).catch((error: unknown) => {
+            this.log.warn({ err: error, jobId }, 'failed to release the owner slot; the next full check frees it');
+          });
+        }
         return { job: next, revision };
       } catch (error) {
         if (!isCasConflict(error)) throw error;
@@ -124,6 +139,66 @@ export class JobStore {
     return entries.slice(0, options.limit);
   }
 
+  /**
+   * Counts `jobId` against its owner's limit of queued and running jobs, or
+   * throws RESOURCE_EXHAUSTED. The owner's list of active jobs is one KV
+   * entry changed by compare-and-set, so replicas cannot both take the last
+   * slot. Entries of finished jobs are dropped when the list is full, so a
+   * crash that skipped a release cannot leak a slot.
+   */
+  async reserveActiveSlot(owner: string, jobId: string, limit: number): Promise<void> {
+    const key = activeKey(owner);
+    for (let attempt = 0; attempt < maxCasRetries; attempt++) {
+      const entry = await this.index.get(key);
+      const present = entry !== null && entry.operation === 'PUT';
+      let active: ActiveEntry[] = present ? entry.json<ActiveEntry[]>() : [];
+      if (active.length >= limit) active = await this.stillActive(active);
+      if (active.length >= limit) {
+        throw new FaasError(
+          ErrorCode.ResourceExhausted,
+          `you have ${active.length} queued or running jobs and the limit is ${limit}; wait for one to finish or cancel one`,
+        );
+      }
+      const next = new TextEncoder().encode(JSON.stringify([...active, { id: jobId, at: Date.now() }]));
+      try {
+        if (present) await this.index.update(key, next, entry.revision);
+        else await this.index.create(key, next);
+        return;
+      } catch (error) {
+        if (!isCasConflict(error)) throw error;
+      }
+    }
+    throw new FaasError(ErrorCode.Unavailable, 'too many submits at once for this owner; retry shortly');
+  }
+
+  /** Frees the slot of a job that finished or was never created. Failures only delay the release. */
+  async releaseActiveSlot(owner: string, jobId: string): Promise<void> {
+    const key = activeKey(owner);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const entry = await this.index.get(key);
+      if (!entry || entry.operation !== 'PUT') return;
+      const active = entry.json<ActiveEntry[]>();
+      const next = active.filter((item) => item.id !== jobId);
+      if (next.length === active.length) return;
+      try {
+        await this.index.update(key, new TextEncoder().encode(JSON.stringify(next)), entry.revision);
+        return;
+      } catch (error) {
+        if (!isCasConflict(error)) throw error;
+      }
+    }
+  }
+
+  private async stillActive(active: ActiveEntry[]): Promise<ActiveEntry[]> {
+    const kept: ActiveEntry[] = [];
+    for (const item of active) {
+      const stored = await this.get(item.id);
+      const pending = !stored && Date.now() - item.at < reservationGraceMs;
+      if (pending || (stored && !isFinal(stored.job.state))) kept.push(item);
+    }
+    return kept;
+  }
+
   /** Removes an index entry that no longer matches its job (see List). */
   async dropStaleIndex(owner: string, state: JobState, jobId: string): Promise<void> {
     await this.index.purge(indexKey(owner, state, jobId));
@@ -149,6 +224,10 @@ export class JobStore {
 /** Encodes an owner as one KV key token: base64url has no "." or "*". */
 function ownerToken(owner: string): string {
   return Buffer.from(owner).toString('base64url');
+}
+
+function activeKey(owner: string): string {
+  return `a.${ownerToken(owner)}`;
 }
 
 function indexKey(owner: string, state: JobState, jobId: string): string {

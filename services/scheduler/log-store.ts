@@ -6,8 +6,10 @@ import type { NatsNames } from '../../common/nats-names.js';
 
 /** Header on the message that closes a job's log once the job is final. */
 const endHeader = 'Faas-Log-End';
-/** Messages fetched per pull while replaying; each holds up to 64 KiB. */
+/** Messages fetched per pull while replaying; each holds up to `maxChunkBytes`. */
 const replayBatch = 64;
+/** Largest chunk stored as one message, well under NATS's default 1 MiB max payload. */
+const maxChunkBytes = 128 * 1024;
 
 /**
  * Appends a job's output to its log subject, one message per chunk, each
@@ -37,17 +39,19 @@ export class LogWriter {
   }
 
   append(attempt: number, stream: LogStream, data: Buffer): Promise<void> {
-    if (data.length === 0) return this.tail;
-    const chunk = LogsResponse.encode({ offset: this.nextOffset, stream, attempt, data }).finish();
-    this.nextOffset += data.length;
-    this.tail = this.tail.then(async () => {
-      if (this.failure) return;
-      try {
-        await this.js.publish(this.subject, chunk);
-      } catch (error) {
-        this.failure = error;
-      }
-    });
+    for (let start = 0; start < data.length; start += maxChunkBytes) {
+      const piece = data.subarray(start, start + maxChunkBytes);
+      const chunk = LogsResponse.encode({ offset: this.nextOffset, stream, attempt, data: piece }).finish();
+      this.nextOffset += piece.length;
+      this.tail = this.tail.then(async () => {
+        if (this.failure) return;
+        try {
+          await this.js.publish(this.subject, chunk);
+        } catch (error) {
+          this.failure = error;
+        }
+      });
+    }
     return this.tail;
   }
 

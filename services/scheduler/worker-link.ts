@@ -21,6 +21,8 @@ const maxSlots = 64;
 const workerIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
 /** Heartbeat intervals a worker may miss before it is dropped. */
 const missedHeartbeats = 3;
+/** How long a rejected job waits before it is offered again. */
+const rejectionDelayMs = 1_000;
 /** Reports queued per worker before its stream is paused. */
 const maxQueuedReports = 256;
 
@@ -153,7 +155,7 @@ export class WorkerLinks {
     const heldJob = session.jobs.get(rejection.jobId);
     if (!heldJob || heldJob.attempt !== rejection.attempt || heldJob.log) return;
     releaseJob(session, rejection.jobId);
-    heldJob.message.nak();
+    heldJob.message.nak(rejectionDelayMs);
     this.context.pool.notify();
     this.context.log.info({ jobId: rejection.jobId, workerId: session.workerId, reason: rejection.reason }, 'worker rejected job');
   }
@@ -182,7 +184,11 @@ export class WorkerLinks {
           error: undefined,
         };
       });
-      if (stored.job.state !== JobState.JOB_STATE_RUNNING || stored.job.attempt !== update.attempt) {
+      const won =
+        stored.job.state === JobState.JOB_STATE_RUNNING &&
+        stored.job.attempt === update.attempt &&
+        stored.job.workerId === session.workerId;
+      if (!won) {
         // Cancelled or taken by another delivery while it was being assigned.
         session.send({ cancellation: { jobId: update.jobId, attempt: update.attempt, reason: 'the job is no longer queued' } });
         releaseJob(session, update.jobId);
@@ -223,10 +229,16 @@ export class WorkerLinks {
       pool.notify();
       return;
     }
-    await heldJob.log.flush();
+    try {
+      await heldJob.log.flush();
+    } catch (error) {
+      // The outcome still counts; only some output is missing from Logs.
+      log.error({ err: error, jobId: outcome.jobId, attempt: outcome.attempt }, 'failed to store part of the job output');
+    }
     if (outcome.result) await blobs.putResult(outcome.jobId, outcome.attempt, outcome.result);
     let ended = false;
     const stored = await store.transition(outcome.jobId, (job) => {
+      ended = false;
       if (job.state !== JobState.JOB_STATE_RUNNING || job.attempt !== outcome.attempt) return undefined;
       ended = true;
       return {
@@ -264,6 +276,7 @@ export class WorkerLinks {
         }
         let outcome = 'moved on' as 'requeued' | 'ended' | 'moved on';
         await store.transition(heldJob.jobId, (job) => {
+          outcome = 'moved on';
           if (job.state !== JobState.JOB_STATE_RUNNING || job.attempt !== heldJob.attempt) return undefined;
           if (job.cancelRequested) {
             outcome = 'ended';

@@ -4,6 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { readAddress, readBool, readDurationMs, readInt, readString } from '../../common/config.js';
 import { checkPlaintext, readMeshTls, type MeshTlsConfig } from '../../common/tls.js';
 
+/** Largest FAAS_OUTPUT_CAP: stdout and stderr at this size still fit in one 8 MiB message. */
+export const maxOutputCapBytes = 2 * 1024 * 1024;
+
 export interface WorkerConfig {
   /** FAAS_SCHEDULER: scheduler address to connect to. Default 127.0.0.1:50052. */
   schedulerAddress: string;
@@ -15,7 +18,7 @@ export interface WorkerConfig {
   workDir: string;
   /** FAAS_CLONE_TIMEOUT: limit for fetching a repository. Default 120s. */
   cloneTimeoutMs: number;
-  /** FAAS_OUTPUT_CAP: bytes of stdout and of stderr kept in a result. Default 1 MiB. */
+  /** FAAS_OUTPUT_CAP: bytes of stdout and of stderr kept in a result. Default 1 MiB, at most 2 MiB so a result fits in one message. */
   outputCapBytes: number;
   /** FAAS_ALLOW_HTTP: clone plain http:// URLs, not only https://. Default false. */
   allowHttp: boolean;
@@ -38,7 +41,7 @@ export function readWorkerConfig(env: Record<string, string | undefined> = proce
     slots: readInt(env, 'WORKER_SLOTS', 2, 1, 64),
     workDir: readString(env, 'WORKER_WORK_DIR', join(tmpdir(), 'faas-worker')),
     cloneTimeoutMs: readDurationMs(env, 'FAAS_CLONE_TIMEOUT', 120_000, 1_000, 3_600_000),
-    outputCapBytes: readInt(env, 'FAAS_OUTPUT_CAP', 1024 * 1024, 1024, 4 * 1024 * 1024),
+    outputCapBytes: readInt(env, 'FAAS_OUTPUT_CAP', 1024 * 1024, 1024, maxOutputCapBytes),
     allowHttp: readBool(env, 'FAAS_ALLOW_HTTP', false),
     shutdownGraceMs: readDurationMs(env, 'WORKER_SHUTDOWN_GRACE', 30_000, 0, 86_400_000),
     keepJobDirs: readBool(env, 'WORKER_KEEP_JOB_DIRS', false),

@@ -156,7 +156,7 @@ export async function runJob(
         result.buildMs = Date.now() - buildStarted;
         if (signal.aborted) return stoppedHere();
         if (build.startError || build.exitCode !== 0) {
-          copyOutput(result, build);
+          copyOutput(result, build, config.outputCapBytes);
           const message = `building ${plan.source} failed${build.exitCode === undefined ? '' : ` with exit code ${build.exitCode}`}; the compiler's messages are in stderr`;
           return outcome(JobState.JOB_STATE_FAILED, FailureReason.FAILURE_REASON_BUILD_FAILED, message);
         }
@@ -166,7 +166,7 @@ export async function runJob(
       const runStarted = Date.now();
       const run = await runProcess({ ...common, ...plan.run, input: spec.input });
       result.runMs = Date.now() - runStarted;
-      copyOutput(result, run);
+      copyOutput(result, run, config.outputCapBytes);
       if (signal.aborted) return stoppedHere();
       if (run.startError) {
         const message = `could not start ${plan.run.file}: ${run.startError.code === 'ENOENT' ? 'no such program' : run.startError.message}`;
@@ -187,12 +187,15 @@ export async function runJob(
   }
 }
 
-function copyOutput(result: JobResult, process: ProcessResult): void {
+/** Adds a process's output to the result, keeping each stream within `capBytes` across build and run. */
+function copyOutput(result: JobResult, process: ProcessResult, capBytes: number): void {
+  const stdout = Buffer.concat([result.stdout, process.stdout]);
+  const stderr = Buffer.concat([result.stderr, process.stderr]);
   result.exitCode = process.exitCode;
   result.signal = process.signal ?? '';
-  result.stdout = Buffer.concat([result.stdout, process.stdout]);
-  result.stderr = Buffer.concat([result.stderr, process.stderr]);
-  result.stdoutTruncated ||= process.stdoutTruncated;
-  result.stderrTruncated ||= process.stderrTruncated;
+  result.stdout = stdout.subarray(0, capBytes);
+  result.stderr = stderr.subarray(0, capBytes);
+  result.stdoutTruncated ||= process.stdoutTruncated || stdout.length > capBytes;
+  result.stderrTruncated ||= process.stderrTruncated || stderr.length > capBytes;
   result.outputBytes += process.outputBytes;
 }

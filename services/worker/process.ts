@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { LogStream } from '../../gen/faas/v1/job.js';
 
@@ -73,12 +73,18 @@ export function runProcess(options: ProcessOptions): Promise<ProcessResult> {
       });
 
     if (options.signal.aborted) return finish({ signal: 'SIGKILL' });
-    const child = spawn(options.file, options.args, {
-      cwd: options.cwd,
-      env: options.env,
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    let child: ChildProcessWithoutNullStreams;
+    try {
+      child = spawn(options.file, options.args, {
+        cwd: options.cwd,
+        env: options.env,
+        detached: true,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+    } catch (error) {
+      // Some bad paths (ENOTDIR, ENAMETOOLONG) throw here instead of emitting 'error'.
+      return finish({ startError: error as NodeJS.ErrnoException });
+    }
     const killGroup = () => {
       if (child.pid === undefined) return;
       try {
