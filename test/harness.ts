@@ -49,6 +49,8 @@ export interface MeshOptions {
   scheduler?: Partial<SchedulerConfig>;
   worker?: Partial<WorkerConfig>;
   auth?: Partial<GatewayConfig['auth']>;
+  /** Serve the public port with TLS, using the development gateway certificate. */
+  gatewayTls?: boolean;
 }
 
 /**
@@ -103,11 +105,12 @@ export class Mesh {
         schedulerAddress: this.scheduler.address,
         allowHttp: true,
         meshTls: readMeshTls(this.certificates.env('gateway')),
+        publicTls: options.gatewayTls ? this.certificates.services.gateway : undefined,
         auth: { ...readGatewayConfig({ FAAS_OIDC_ISSUER: this.identity.issuer }).auth, ...options.auth },
       },
       this.log.child({ service: 'gateway' }),
     );
-    this.client = await this.clientFor('alice');
+    if (!options.gatewayTls) this.client = await this.clientFor('alice');
   }
 
   /** Returns a client that calls the gateway with `username`'s access token from the provider. */

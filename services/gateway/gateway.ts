@@ -21,6 +21,7 @@ import type { Logger } from '../../common/logger.js';
 import { validateJobId, validateSpec } from '../../common/validation.js';
 import type { GatewayConfig } from './config.js';
 import { TokenVerifier, type Permission } from './auth.js';
+import { addReflection } from './reflection.js';
 import { callUnary, createSchedulerClient, relayStream } from './scheduler-client.js';
 
 export interface RunningGateway {
@@ -114,6 +115,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     }, shuttingDown.signal),
   });
   addHealth(server, ['faas.v1.JobService']);
+  addReflection(server, ['faas.v1.JobService', 'grpc.health.v1.Health']);
 
   const port = await listen(server, config.listenAddress, publicCredentials(config));
   const host = config.listenAddress.slice(0, config.listenAddress.lastIndexOf(':'));
