@@ -293,6 +293,23 @@ describe('jobs end to end', function () {
       const third = await mesh.client.submit(spec);
       assert.equal(third.job!.id, first.job!.id);
     });
+
+    it('rejects the same key with a different spec', async () => {
+      const repo = await mesh.repository({ 'main.sh': 'echo once\n' });
+      const first = await mesh.client.submit({ repositoryUrl: repo.url, idempotencyKey: 'order-5678' });
+      const error = await rejection(mesh.client.submit({ repositoryUrl: repo.url, idempotencyKey: 'order-5678', args: ['other'] }));
+      assert.equal(error.codeName, 'ALREADY_EXISTS');
+      assert.match(error.message, new RegExp(`already used for job ${first.job!.id} with a different spec`));
+    });
+
+    it('keeps keys of different owners apart', async () => {
+      const repo = await mesh.repository({ 'main.sh': 'echo once\n' });
+      const spec = { repositoryUrl: repo.url, idempotencyKey: 'shared-key' };
+      const mine = await mesh.client.submit(spec);
+      const theirs = await (await mesh.clientFor('bob')).submit(spec);
+      assert.notEqual(theirs.job!.id, mine.job!.id);
+      assert.equal(theirs.existing, false);
+    });
   });
 
   describe('cancel', () => {

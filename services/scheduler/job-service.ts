@@ -1,11 +1,6 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { KvWatchInclude } from '@nats-io/kv';
-import {
-  FailureReason,
-  Job,
-  JobState,
-  type JobSpec,
-} from '../../gen/faas/v1/job.js';
+import { FailureReason, Job, JobSpec, JobState } from '../../gen/faas/v1/job.js';
 import type {
   CancelRequest,
   CancelResponse,
@@ -59,6 +54,12 @@ export class SchedulerJobService {
       if (claim.existing) {
         await store.releaseActiveSlot(caller.subject, jobId);
         const existing = await this.waitForJob(claim.jobId);
+        if (existing && !sameSpec(existing.job, spec)) {
+          throw new FaasError(
+            ErrorCode.AlreadyExists,
+            `idempotency key "${spec.idempotencyKey}" was already used for job ${existing.job.id} with a different spec; use a new key`,
+          );
+        }
         if (existing) {
           // Publish again in case the first Submit stored the job but failed
           // to queue it; de-duplication drops the copy otherwise.
@@ -244,6 +245,13 @@ export class SchedulerJobService {
       msgID: key === '' ? job.id : idempotencyHash(job.owner, key),
     });
   }
+}
+
+/** Tells whether a repeated Submit asks for the same job as the stored one. */
+function sameSpec(job: Job, spec: JobSpec): boolean {
+  const stored = JobSpec.encode({ ...job.spec!, input: Buffer.alloc(0) }).finish();
+  const requested = JobSpec.encode({ ...spec, input: Buffer.alloc(0) }).finish();
+  return job.inputSizeBytes === spec.input.length && Buffer.from(stored).equals(Buffer.from(requested));
 }
 
 function newJob(id: string, owner: string, spec: JobSpec): Job {
