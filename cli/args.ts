@@ -4,7 +4,19 @@ import type { JobState } from '../gen/faas/v1/job.js';
 import { parseEnv, parseLimit, parseState, parseTimeoutSeconds } from './option-values.js';
 import { UsageError } from './usage-error.js';
 
-export const commandNames = ['submit', 'status', 'result', 'logs', 'list', 'watch', 'cancel', 'help'] as const;
+export const commandNames = [
+  'submit',
+  'status',
+  'result',
+  'logs',
+  'list',
+  'watch',
+  'cancel',
+  'login',
+  'logout',
+  'whoami',
+  'help',
+] as const;
 export type CommandName = (typeof commandNames)[number];
 
 export { UsageError };
@@ -62,6 +74,28 @@ export interface CancelInvocation extends ServerOption {
   json: boolean;
 }
 
+export interface LoginInvocation {
+  name: 'login';
+  /** Issuer URL from --issuer; unset means FAAS_ISSUER or the local stack's provider. */
+  issuer?: string;
+  /** Client id from --client-id; unset means faas-cli. */
+  clientId?: string;
+  /** File with the client secret; set for the client credentials grant. */
+  clientSecretFile?: string;
+}
+
+export interface LogoutInvocation {
+  name: 'logout';
+}
+
+export interface WhoamiInvocation {
+  name: 'whoami';
+  json: boolean;
+}
+
+/** Commands that talk to the identity provider or the credentials file, never to the gateway. */
+export type AccountInvocation = LoginInvocation | LogoutInvocation | WhoamiInvocation;
+
 /** A parsed command line: the command and its validated options. */
 export type Invocation =
   | HelpInvocation
@@ -69,7 +103,8 @@ export type Invocation =
   | JobInvocation
   | LogsInvocation
   | ListInvocation
-  | CancelInvocation;
+  | CancelInvocation
+  | AccountInvocation;
 
 interface OptionSpec {
   type: 'string' | 'boolean';
@@ -103,8 +138,14 @@ const commandOptions: Record<CommandName, OptionSpecs> = {
   list: { state: { type: 'string' }, limit: { type: 'string' }, json },
   watch: { json },
   cancel: { reason: { type: 'string' }, json },
+  login: { issuer: { type: 'string' }, 'client-id': { type: 'string' }, 'client-secret-file': { type: 'string' } },
+  logout: {},
+  whoami: { json },
   help: {},
 };
+
+/** Commands that never call the gateway, so --server means nothing to them. */
+const commandsWithoutServer: readonly CommandName[] = ['login', 'logout', 'whoami'];
 
 /** Splits arguments at the first `--`: options before it, the job's command after it. */
 export function splitAtDoubleDash(argv: readonly string[]): { before: string[]; after: string[] | undefined } {
@@ -144,6 +185,10 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
     throw new UsageError(`faas ${name} takes no arguments after --`, name);
   }
 
+  if (values.server !== undefined && commandsWithoutServer.includes(name)) {
+    throw new UsageError(`faas ${name} does not call the gateway, so it takes no --server`, name);
+  }
+
   const server = readServer(values);
   switch (name) {
     case 'help':
@@ -173,6 +218,15 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
         reason: stringOption(values, 'reason'),
         json: values.json === true,
       };
+    case 'login':
+      expectPositionals(positionals, [], name);
+      return parseLogin(values);
+    case 'logout':
+      expectPositionals(positionals, [], name);
+      return { name };
+    case 'whoami':
+      expectPositionals(positionals, [], name);
+      return { name, json: values.json === true };
   }
 }
 
@@ -298,4 +352,22 @@ function parseSubmit(
     json: values.json === true,
     command,
   };
+}
+
+function parseLogin(values: OptionValues): LoginInvocation {
+  const issuer = stringOption(values, 'issuer');
+  const clientId = stringOption(values, 'client-id');
+  const clientSecretFile = stringOption(values, 'client-secret-file');
+
+  if (issuer !== undefined) {
+    const url = URL.parse(issuer);
+    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw new UsageError(`invalid --issuer ${issuer}: expected an http or https URL`, 'login');
+    }
+  }
+  if (clientId === '') throw new UsageError('--client-id must not be empty', 'login');
+  if (clientSecretFile !== undefined && clientId === undefined) {
+    throw new UsageError('--client-secret-file requires --client-id, the confidential client the secret belongs to', 'login');
+  }
+  return { name: 'login', issuer, clientId, clientSecretFile };
 }

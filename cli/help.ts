@@ -15,14 +15,25 @@ Commands:
   list     List your jobs, newest first
   watch    Print a line for each state or phase change of a job
   cancel   Cancel a queued or running job
+  login    Log in at the identity provider and store the tokens
+  logout   Delete the stored tokens and revoke the refresh token
+  whoami   Print the user, roles and expiry of the current token
   help     Show the help of a command
 
-Options of every command:
+Options of the job commands:
 ${serverOption}
 
 Environment:
-  FAAS_SERVER   Gateway address as HOST:PORT, overridden by --server
-  FAAS_TOKEN    Bearer token sent with every call
+  FAAS_SERVER       Gateway address as HOST:PORT, overridden by --server
+  FAAS_TOKEN        Bearer token sent with every call, instead of the stored one
+  FAAS_ISSUER       Identity provider for "faas login"
+                    (default http://127.0.0.1:50080/realms/faas)
+  FAAS_CONFIG_DIR   Folder of credentials.json (default
+                    $XDG_CONFIG_HOME/faas, else ~/.config/faas)
+
+Every job command sends FAAS_TOKEN when it is set, else the access token
+stored by "faas login", which it renews first when it expires within 30 s.
+Without either, it sends no token.
 
 Exit codes: 0 on success, 1 when a call fails, 2 for a usage error. "result"
 and "submit --wait" exit with the job's exit code instead; see "faas help submit".
@@ -128,6 +139,56 @@ Options:
   --reason TEXT            Note stored with the cancellation, at most 256 characters
   --json                   Print the CancelResponse as JSON
 ${serverOption}
+`,
+  login: `Usage: faas login [--issuer URL] [--client-id ID]
+       faas login --client-id ID --client-secret-file FILE [--issuer URL]
+
+Logs in at the OpenID Provider and stores the tokens in credentials.json,
+readable by you only (mode 0600), in FAAS_CONFIG_DIR, else
+$XDG_CONFIG_HOME/faas, else ~/.config/faas.
+
+Without --client-secret-file, it uses the device authorization grant: it prints
+a URL and a code on stderr and waits until you approve the request in a
+browser, or until the code expires. The stored refresh token renews the access
+token; the provider replaces it on every use, and the file keeps the newest.
+
+With --client-secret-file, it uses the client credentials grant of a
+confidential client, such as a service account. The file stores the absolute
+path of FILE, never the secret, and commands read FILE again to get a new
+token when the old one expires. Keep FILE in place and readable.
+
+Options:
+  --issuer URL                Issuer URL of the provider (default: FAAS_ISSUER,
+                              else http://127.0.0.1:50080/realms/faas). Plain
+                              http is accepted only for loopback addresses
+  --client-id ID              OAuth client id (default: faas-cli, the public
+                              client with the device authorization grant)
+  --client-secret-file FILE   File with the secret of client ID; surrounding
+                              white space is ignored. Requires --client-id
+  -h, --help                  Show this help
+`,
+  logout: `Usage: faas logout
+
+Deletes credentials.json and revokes its refresh token at the provider's
+revocation endpoint, when the provider lists one. A failed revocation prints a
+warning, and the command still succeeds. FAAS_TOKEN is not affected.
+
+Options:
+  -h, --help               Show this help
+`,
+  whoami: `Usage: faas whoami [--json]
+
+Prints the user (preferred_username), subject (sub), realm roles
+(realm_access.roles), client (azp), issuer (iss) and expiry (exp) of the token
+that job commands would send: FAAS_TOKEN when set, else the stored token,
+renewed first when it expires within 30 s.
+
+The claims are decoded without verifying the token's signature. They show what
+the token states; only the gateway decides whether it accepts the token.
+
+Options:
+  --json                   Print the fields as a JSON object
+  -h, --help               Show this help
 `,
   help: `Usage: faas help [COMMAND]
 

@@ -2,15 +2,19 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { defaultAddress, FaasClient } from '../client/client.js';
 import { FaasClientError } from '../client/errors.js';
 import { ConfigError, readAddress } from '../common/config.js';
-import { parseCommandLine, UsageError, type Invocation } from './args.js';
+import { parseCommandLine, UsageError, type AccountInvocation, type Invocation } from './args.js';
+import { createAccessTokenSource, type TokenOrigin } from './auth.js';
 import { runCancel } from './commands/cancel.js';
-import type { CommandContext } from './commands/context.js';
+import type { AccountCommandContext, CommandContext } from './commands/context.js';
 import { runList } from './commands/list.js';
+import { runLogin } from './commands/login.js';
+import { runLogout } from './commands/logout.js';
 import { runLogs } from './commands/logs.js';
 import { runResult } from './commands/result.js';
 import { runStatus } from './commands/status.js';
 import { runSubmit } from './commands/submit.js';
 import { runWatch } from './commands/watch.js';
+import { runWhoami } from './commands/whoami.js';
 import { ExitCode } from './exit-codes.js';
 import { helpText } from './help.js';
 import { InterruptedError, processIo, writeAll, type CliIo } from './io.js';
@@ -22,30 +26,65 @@ import { InterruptedError, processIo, writeAll, type CliIo } from './io.js';
  */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   let invocation: Invocation;
-  let address: string;
   try {
     invocation = parseCommandLine(argv);
     if (invocation.name === 'help') {
       await writeAll(io.stdout, helpText(invocation.topic));
       return ExitCode.Success;
     }
-    address = invocation.server ?? readAddress(io.env, 'FAAS_SERVER', defaultAddress);
   } catch (error) {
     return reportStartError(io, error);
   }
 
   const signal = io.signal ?? new AbortController().signal;
-  const client = new FaasClient({ address, token: io.env.FAAS_TOKEN || undefined });
+  if (isAccountInvocation(invocation)) {
+    try {
+      return await runAccountCommand(invocation, { io, signal });
+    } catch (error) {
+      return reportCommandError(io, error, signal);
+    }
+  }
+
+  let address: string;
   try {
+    address = invocation.server ?? readAddress(io.env, 'FAAS_SERVER', defaultAddress);
+  } catch (error) {
+    return reportStartError(io, error);
+  }
+
+  let tokenOrigin: TokenOrigin | undefined;
+  let client: FaasClient | undefined;
+  try {
+    // The token source renews a stored token before any call that would send it expiring.
+    const tokens = await createAccessTokenSource(io.env, signal);
+    tokenOrigin = tokens.origin;
+    client = new FaasClient({ address, token: () => tokens.token() });
     return await runCommand(invocation, { client, io, signal });
   } catch (error) {
-    return reportCommandError(io, error, signal, address);
+    return reportCommandError(io, error, signal, { address, tokenOrigin });
   } finally {
-    client.close();
+    client?.close();
   }
 }
 
-function runCommand(invocation: Exclude<Invocation, { name: 'help' }>, context: CommandContext): Promise<number> {
+type GatewayInvocation = Exclude<Invocation, { name: 'help' } | AccountInvocation>;
+
+function isAccountInvocation(invocation: Exclude<Invocation, { name: 'help' }>): invocation is AccountInvocation {
+  return invocation.name === 'login' || invocation.name === 'logout' || invocation.name === 'whoami';
+}
+
+function runAccountCommand(invocation: AccountInvocation, context: AccountCommandContext): Promise<number> {
+  switch (invocation.name) {
+    case 'login':
+      return runLogin(invocation, context);
+    case 'logout':
+      return runLogout(invocation, context);
+    case 'whoami':
+      return runWhoami(invocation, context);
+  }
+}
+
+function runCommand(invocation: GatewayInvocation, context: CommandContext): Promise<number> {
   switch (invocation.name) {
     case 'submit':
       return runSubmit(invocation, context);
@@ -79,7 +118,14 @@ function reportUsageError(io: CliIo, error: UsageError): number {
   return ExitCode.Usage;
 }
 
-function reportCommandError(io: CliIo, error: unknown, signal: AbortSignal, address: string): number {
+/** Gateway call details that make an error message actionable. */
+interface GatewayDetails {
+  address: string;
+  /** Origin of the sent token, or unset when the failure came before the token source was read. */
+  tokenOrigin: TokenOrigin | undefined;
+}
+
+function reportCommandError(io: CliIo, error: unknown, signal: AbortSignal, gateway?: GatewayDetails): number {
   if (signal.aborted) {
     if (signal.reason instanceof InterruptedError) return ExitCode.Interrupted;
     io.stderr.write(`faas: stopped: ${describeReason(signal.reason)}\n`);
@@ -87,17 +133,29 @@ function reportCommandError(io: CliIo, error: unknown, signal: AbortSignal, addr
   }
   if (error instanceof UsageError) return reportUsageError(io, error);
 
-  if (error instanceof FaasClientError) {
-    // grpc-js reports a gateway that it cannot reach, or that does not
-    // respond in time, with these codes, and its messages do not name the address.
-    const unreachable = error.code === GrpcStatus.UNAVAILABLE || error.code === GrpcStatus.DEADLINE_EXCEEDED;
-    const where = unreachable ? ` (gateway ${address}; set --server or FAAS_SERVER to use another)` : '';
-    io.stderr.write(`faas: ${error.codeName}: ${error.message}${where}\n`);
+  if (error instanceof FaasClientError && gateway !== undefined) {
+    io.stderr.write(`faas: ${error.codeName}: ${error.message}${gatewayHint(error, gateway)}\n`);
     return ExitCode.Failure;
   }
 
   io.stderr.write(`faas: ${describeReason(error)}\n`);
   return ExitCode.Failure;
+}
+
+/** Returns a hint to append to a gateway error: where the gateway is, or how to get a valid token. */
+function gatewayHint(error: FaasClientError, gateway: GatewayDetails): string {
+  // grpc-js reports a gateway that it cannot reach, or that does not
+  // respond in time, with these codes, and its messages do not name the address.
+  if (error.code === GrpcStatus.UNAVAILABLE || error.code === GrpcStatus.DEADLINE_EXCEEDED) {
+    return ` (gateway ${gateway.address}; set --server or FAAS_SERVER to use another)`;
+  }
+  if (error.code !== GrpcStatus.UNAUTHENTICATED) return '';
+
+  if (gateway.tokenOrigin === 'FAAS_TOKEN') {
+    return ' (the token came from FAAS_TOKEN; set a valid one, or unset it and run "faas login")';
+  }
+  // The gateway's own message may already contain the faas login hint.
+  return error.message.includes('faas login') ? '' : ' (run "faas login")';
 }
 
 function describeReason(reason: unknown): string {

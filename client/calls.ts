@@ -16,8 +16,11 @@ export interface CallSettings {
   /** Retries after UNAVAILABLE, counted as FaasClientOptions.retries describes. */
   retries: number;
   backoff: BackoffOptions;
-  /** Creates the request metadata of one call, such as the authorization header. */
-  metadata: () => Metadata;
+  /**
+   * Creates the request metadata of one call, such as the authorization
+   * header. A rejection fails the call with that error, without a retry.
+   */
+  metadata: () => Promise<Metadata>;
 }
 
 /** A generated unary method in its (request, metadata, options, callback) form. */
@@ -61,13 +64,16 @@ export async function callUnary<Request, Response>(
   }
 }
 
-function callUnaryOnce<Request, Response>(
+async function callUnaryOnce<Request, Response>(
   settings: CallSettings,
   method: UnaryMethod<Request, Response>,
   request: Request,
   deadline: Date,
   signal: AbortSignal | undefined,
 ): Promise<Response> {
+  signal?.throwIfAborted();
+  const metadata = await settings.metadata();
+
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(signal.reason);
@@ -75,7 +81,7 @@ function callUnaryOnce<Request, Response>(
     }
 
     const onAbort = (): void => call.cancel();
-    const call = method(request, settings.metadata(), { deadline }, (error, response) => {
+    const call = method(request, metadata, { deadline }, (error, response) => {
       signal?.removeEventListener('abort', onAbort);
       if (signal?.aborted) reject(signal.reason);
       else if (error) reject(FaasClientError.from(error));
@@ -124,7 +130,9 @@ async function* readStream<Message>(
   signal: AbortSignal | undefined,
 ): AsyncGenerator<Message> {
   signal?.throwIfAborted();
-  const call = open(settings.metadata());
+  const metadata = await settings.metadata();
+  signal?.throwIfAborted();
+  const call = open(metadata);
   const onAbort = (): void => call.cancel();
   signal?.addEventListener('abort', onAbort, { once: true });
 

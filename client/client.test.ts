@@ -164,6 +164,68 @@ describe('FaasClient', () => {
 
       assert.equal(authorization, 'Bearer secret-token');
     });
+
+    it('asks a token function before each call', async () => {
+      const received: unknown[] = [];
+      let issued = 0;
+      const faas = await connect(
+        {
+          status: (call, callback) => {
+            received.push(call.metadata.get('authorization')[0]);
+            callback(null, StatusResponse.fromPartial({ job: { id: jobId } }));
+          },
+        },
+        { token: async () => `token-${++issued}` },
+      );
+
+      await faas.status(jobId);
+      await faas.status(jobId);
+
+      assert.deepEqual(received, ['Bearer token-1', 'Bearer token-2']);
+    });
+
+    it('sends no header when the token function returns undefined', async () => {
+      let headers: unknown[] | undefined;
+      const faas = await connect(
+        {
+          status: (call, callback) => {
+            headers = call.metadata.get('authorization');
+            callback(null, StatusResponse.fromPartial({ job: { id: jobId } }));
+          },
+        },
+        { token: async () => undefined },
+      );
+
+      await faas.status(jobId);
+
+      assert.deepEqual(headers, []);
+    });
+
+    it('fails the call when the token function rejects', async () => {
+      let calls = 0;
+      const renewalFailure = new Error('renewal failed');
+      const faas = await connect(
+        {
+          status: (_call, callback) => {
+            calls++;
+            callback(null, StatusResponse.fromPartial({ job: { id: jobId } }));
+          },
+          logs: (call: ServerWritableStream<LogsRequest, LogsResponse>) => {
+            calls++;
+            call.end();
+          },
+        },
+        {
+          token: async () => {
+            throw renewalFailure;
+          },
+        },
+      );
+
+      await assert.rejects(faas.status(jobId), (error: unknown) => error === renewalFailure);
+      await assert.rejects(collect(faas.logs(jobId)), (error: unknown) => error === renewalFailure);
+      assert.equal(calls, 0);
+    });
   });
 
   describe('unary errors', () => {

@@ -48,14 +48,20 @@ export interface FaasClientOptions {
   retries?: number;
   /**
    * Bearer token, sent as `authorization: Bearer <token>` with every call. It
-   * travels in clear text unless `channelCredentials` sets up TLS.
+   * travels in clear text unless `channelCredentials` sets up TLS. A function
+   * is called before each call and each stream reconnect, so it can renew an
+   * expiring token. It returns undefined to send no token, and a rejection
+   * fails that call with the same error.
    */
-  token?: string;
+  token?: string | TokenSource;
   /** Channel credentials. Default: plaintext, which suits a gateway on loopback only. */
   channelCredentials?: ChannelCredentials;
   /** Backoff between retries. Default: 100 ms, doubling up to 5 s, minus up to half at random. */
   backoff?: BackoffOptions;
 }
+
+/** Returns the bearer token for the next call, or undefined to send none. */
+export type TokenSource = () => Promise<string | undefined>;
 
 export interface RequestOptions {
   /** Aborts the call, and the promise or iterator then rejects with the signal's reason. */
@@ -117,9 +123,10 @@ export class FaasClient {
       deadlineMs,
       retries,
       backoff: options.backoff ?? defaultBackoff,
-      metadata: () => {
+      metadata: async () => {
         const metadata = new Metadata();
-        if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
+        const value = typeof token === 'function' ? await token() : token;
+        if (value !== undefined) metadata.set('authorization', `Bearer ${value}`);
         return metadata;
       },
     };

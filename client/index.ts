@@ -9,6 +9,7 @@ export {
   type LogsOptions,
   type RequestOptions,
   type SubmitSpec,
+  type TokenSource,
 } from './client.js';
 export { FaasClientError, statusCodeName, type StatusCodeName } from './errors.js';
 export type { BackoffOptions } from './retry.js';

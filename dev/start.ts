@@ -7,6 +7,11 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureSystemPackages, testRequirements } from './system-packages.js';
 import { startStack } from './stack.js';
+import { loginWithDeviceFlow } from '../cli/auth.js';
+import { credentialsPath, loadCredentials } from '../cli/credentials.js';
+
+/** The user every CLI login against the local stack signs in as. */
+const devUser = 'alice';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
@@ -17,15 +22,31 @@ const stack = await startStack({
   gatewayPort: Number(process.env.GATEWAY_PORT ?? 50051),
   schedulerPort: Number(process.env.SCHEDULER_PORT ?? 50052),
   observerPort: Number(process.env.OBSERVER_PORT ?? 50053),
+  identityPort: Number(process.env.IDENTITY_PORT ?? 50080),
+  autoApproveDeviceAs: devUser,
   workers: Number(process.env.FAAS_WORKERS ?? 2),
 });
+
+// The provider's sessions live in memory, so earlier local logins are void:
+// log the CLI in again, unless its file holds another issuer's login.
+const stored = await loadCredentials().catch(() => undefined);
+let login: string;
+if (stored && stored.issuer !== stack.identity.issuer) {
+  login = `the CLI stays logged in to ${stored.issuer}; run "npx faas login" to use this stack`;
+} else {
+  await loginWithDeviceFlow({ issuer: stack.identity.issuer });
+  login = `the CLI is logged in as ${devUser} (${credentialsPath()})`;
+}
 
 console.log(`faas is running.
   gateway   ${stack.gatewayAddress}   (faas CLI default; FAAS_SERVER overrides)
   scheduler ${stack.schedulerAddress}
   observer  ${stack.observerAddress}
   nats      ${stack.natsUrl}${stack.ownsNats ? ' (started by this stack)' : ''}
+  identity  ${stack.identity.issuer} (development provider; every login signs in as ${devUser})
   logs      ${stack.logDir}
+
+${login}.
 
 Try:  npx faas submit https://host/team/repo.git --wait
 Press Ctrl-C to stop.`);

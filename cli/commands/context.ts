@@ -7,3 +7,9 @@ export interface CommandContext {
   io: CliIo;
   signal: AbortSignal;
 }
+
+/** Dependencies of the commands that never call the gateway: login, logout and whoami. */
+export interface AccountCommandContext {
+  io: CliIo;
+  signal: AbortSignal;
+}
