@@ -41,6 +41,7 @@ export function formatJobDetails(job: Job): string {
     ['state', stateName(job.state)],
     ['phase', job.state === JobState.JOB_STATE_RUNNING ? phaseName(job.phase) : undefined],
     ['attempt', String(job.attempt)],
+    ['owner', job.ownerName && job.ownerName !== job.owner ? `${job.ownerName} (${job.owner})` : job.owner || undefined],
     ['repository', spec?.repositoryUrl || undefined],
     ['ref', spec?.ref || undefined],
     ['command', argv.length > 0 ? formatArgv(argv) : undefined],

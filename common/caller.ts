@@ -7,10 +7,13 @@ export interface Caller {
   subject: string;
   /** May read and cancel every job. */
   admin: boolean;
+  /** Display name, such as the token's `preferred_username`; defaults to the subject. */
+  name?: string;
 }
 
 const subjectKey = 'x-faas-caller-subject';
 const adminKey = 'x-faas-caller-admin';
+const nameKey = 'x-faas-caller-name';
 
 /**
  * Builds the metadata the gateway sends to the scheduler. The scheduler is
@@ -21,6 +24,8 @@ export function callerMetadata(caller: Caller): Metadata {
   const metadata = new Metadata();
   metadata.set(subjectKey, caller.subject);
   metadata.set(adminKey, caller.admin ? 'true' : 'false');
+  // Binary metadata, because a display name need not be ASCII.
+  if (caller.name) metadata.set(`${nameKey}-bin`, Buffer.from(caller.name));
   return metadata;
 }
 
@@ -29,5 +34,6 @@ export function callerFromMetadata(metadata: Metadata): Caller {
   if (typeof subject !== 'string' || subject === '') {
     throw new FaasError(ErrorCode.Unauthenticated, `the call carries no ${subjectKey} header; call the gateway instead`);
   }
-  return { subject, admin: metadata.get(adminKey)[0] === 'true' };
+  const name = metadata.get(`${nameKey}-bin`)[0];
+  return { subject, admin: metadata.get(adminKey)[0] === 'true', name: Buffer.isBuffer(name) ? name.toString() : subject };
 }

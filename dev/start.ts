@@ -1,6 +1,6 @@
 /**
  * `npm start`: runs the whole mesh on this machine until Ctrl-C. Uses the
- * NATS server at NATS_URL (default nats://127.0.0.1:4222) when it answers,
+ * NATS server at NATS_URL (default nats://127.0.0.1:4222) when it responds,
  * and otherwise starts nats-server with its store under .data/.
  */
 import { join, resolve } from 'node:path';
@@ -28,7 +28,7 @@ const stack = await startStack({
 });
 
 // The provider's sessions live in memory, so earlier local logins are void:
-// log the CLI in again, unless its file holds another issuer's login.
+// log the CLI in again, unless its file contains another issuer's login.
 const stored = await loadCredentials().catch(() => undefined);
 let login: string;
 if (stored && stored.issuer !== stack.identity.issuer) {

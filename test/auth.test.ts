@@ -55,6 +55,7 @@ describe('authentication and ownership', function () {
       const token = await mesh.identity.userToken('alice');
       const { job } = await mesh.clientWithToken(token).submit({ repositoryUrl: repoUrl });
       assert.equal(job!.owner, decodeJwt(token).sub);
+      assert.equal(job!.ownerName, 'alice');
     });
 
     it('accepts a service-account token', async () => {

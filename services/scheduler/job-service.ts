@@ -72,7 +72,7 @@ export class SchedulerJobService {
       }
     }
 
-    const job = newJob(jobId, caller.subject, spec);
+    const job = newJob(jobId, caller, spec);
     if (spec.input.length > 0) await this.context.blobs.putInput(jobId, spec.input);
     let stored: StoredJob;
     try {
@@ -254,10 +254,11 @@ function sameSpec(job: Job, spec: JobSpec): boolean {
   return job.inputSizeBytes === spec.input.length && Buffer.from(stored).equals(Buffer.from(requested));
 }
 
-function newJob(id: string, owner: string, spec: JobSpec): Job {
+function newJob(id: string, owner: Caller, spec: JobSpec): Job {
   return Job.fromPartial({
     id,
-    owner,
+    owner: owner.subject,
+    ownerName: owner.name ?? owner.subject,
     spec: { ...spec, input: Buffer.alloc(0) },
     state: JobState.JOB_STATE_QUEUED,
     createdAt: new Date(),
