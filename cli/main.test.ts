@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
 import { status as GrpcStatus, type ServerErrorResponse, type ServerWritableStream } from '@grpc/grpc-js';
@@ -44,7 +46,8 @@ function makeIo(options: { stdin?: string; signal?: AbortSignal } = {}): TestIo 
     stdout: new Collector(),
     stderr: new Collector(),
     stdin: Readable.from([Buffer.from(options.stdin ?? '')]),
-    env: {},
+    // A folder that never exists, so no stored login of the person running the tests is used.
+    env: { FAAS_CONFIG_DIR: join(tmpdir(), 'faas-cli-test-no-credentials') },
     signal: options.signal,
   };
 }

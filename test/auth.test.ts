@@ -7,17 +7,7 @@ import type { FaasClient } from '../client/client.js';
 import { JobState } from '../gen/faas/v1/job.js';
 import { JobServiceClient, type StatusResponse } from '../gen/faas/v1/job_service.js';
 import { identityDefaults } from '../common/identity-defaults.js';
-import { Mesh } from './harness.js';
-
-async function rejection(promise: Promise<unknown>): Promise<FaasClientError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof FaasClientError, `expected FaasClientError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the call to fail');
-}
+import { Mesh, rejection } from './harness.js';
 
 async function drain<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const items: T[] = [];

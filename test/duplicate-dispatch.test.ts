@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
-import { JobPhase, JobState, LogStream, type Job } from '../gen/faas/v1/job.js';
+import { JobPhase, JobState, LogStream } from '../gen/faas/v1/job.js';
 import type { LogsResponse } from '../gen/faas/v1/job_service.js';
 import {
   WorkerServiceClient,
@@ -9,7 +9,7 @@ import {
   type ConnectResponse,
 } from '../gen/faas/worker/v1/worker_service.js';
 import { meshChannelCredentials, meshChannelOptions, readMeshTls } from '../common/tls.js';
-import { Mesh, waitFor } from './harness.js';
+import { Mesh, finalRecord, waitFor } from './harness.js';
 
 /** Returns a WorkerService client with the worker's mesh certificate. */
 function workerClient(mesh: Mesh): WorkerServiceClient {
@@ -54,13 +54,6 @@ async function closeWorker(worker: ScriptedWorker): Promise<void> {
 
 function assignmentsOf(worker: ScriptedWorker, jobId: string) {
   return worker.messages.filter((m) => m.assignment?.jobId === jobId).map((m) => m.assignment!);
-}
-
-async function finalRecord(mesh: Mesh, jobId: string): Promise<Job> {
-  let last: Job | undefined;
-  for await (const job of mesh.client.watch(jobId)) last = job;
-  assert.ok(last, 'watch yielded no record');
-  return last;
 }
 
 async function logChunks(mesh: Mesh, jobId: string): Promise<LogsResponse[]> {

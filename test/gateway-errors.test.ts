@@ -1,17 +1,6 @@
 import assert from 'node:assert/strict';
 import { FaasClient } from '../client/client.js';
-import { FaasClientError } from '../client/errors.js';
-import { Mesh } from './harness.js';
-
-async function rejection(promise: Promise<unknown>): Promise<FaasClientError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof FaasClientError, `expected FaasClientError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the call to fail');
-}
+import { Mesh, rejection } from './harness.js';
 
 // The gateway forwards the details of a failed scheduler call to its caller.
 // When grpc-js itself produced the status (no connection, deadline), those

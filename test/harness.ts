@@ -3,7 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import assert from 'node:assert/strict';
 import { FaasClient } from '../client/client.js';
+import { FaasClientError } from '../client/errors.js';
+import type { Job } from '../gen/faas/v1/job.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { ensureDevCertificates, type DevCertificates } from '../dev/certificates.js';
 import { startGitHttpServer, type GitHttpServer } from '../dev/git-http-server.js';
@@ -176,4 +179,23 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, timeo
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+/** Follows a job with Watch and returns its last record, in a final state. */
+export async function finalRecord(mesh: Mesh, jobId: string): Promise<Job> {
+  let last: Job | undefined;
+  for await (const job of mesh.client.watch(jobId)) last = job;
+  assert.ok(last, 'watch yielded no record');
+  return last;
+}
+
+/** Returns the FaasClientError a call fails with, and fails the test if it succeeds. */
+export async function rejection(promise: Promise<unknown>): Promise<FaasClientError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof FaasClientError, `expected FaasClientError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected the call to fail');
 }

@@ -1,26 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { FaasClientError } from '../client/errors.js';
-import { FailureReason, JobPhase, JobState, LogStream, type Job } from '../gen/faas/v1/job.js';
-import { Mesh } from './harness.js';
-
-/** Waits for a job to reach a final state by following Watch. */
-async function finished(mesh: Mesh, jobId: string): Promise<Job> {
-  let last: Job | undefined;
-  for await (const job of mesh.client.watch(jobId)) last = job;
-  assert.ok(last, 'watch yielded no record');
-  return last;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<FaasClientError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof FaasClientError, `expected FaasClientError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the call to fail');
-}
+import { FailureReason, JobPhase, JobState, LogStream } from '../gen/faas/v1/job.js';
+import { Mesh, finalRecord, rejection } from './harness.js';
 
 async function isAlive(pid: number): Promise<boolean> {
   try {
@@ -64,7 +45,7 @@ describe('jobs end to end', function () {
       it(`runs ${name}`, async () => {
         const repo = await mesh.repository(files);
         const { job } = await mesh.client.submit({ repositoryUrl: repo.url, args: ['a1'] });
-        const done = await finished(mesh, job!.id);
+        const done = await finalRecord(mesh, job!.id);
         assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, done.error?.message);
         assert.equal(done.commitSha, repo.commitSha);
         const { result } = await mesh.client.result(job!.id);
@@ -89,7 +70,7 @@ describe('jobs end to end', function () {
     it('fails a C build with the compiler output', async () => {
       const repo = await mesh.repository({ 'main.c': 'int main(void) { return missing; }\n' });
       const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
-      const done = await finished(mesh, job!.id);
+      const done = await finalRecord(mesh, job!.id);
       assert.equal(done.state, JobState.JOB_STATE_FAILED);
       assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_BUILD_FAILED);
       const { result } = await mesh.client.result(job!.id);
@@ -99,7 +80,7 @@ describe('jobs end to end', function () {
     it('fails without an entrypoint and lists what it looked for', async () => {
       const repo = await mesh.repository({ 'README.md': 'nothing to run\n' });
       const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
-      const done = await finished(mesh, job!.id);
+      const done = await finalRecord(mesh, job!.id);
       assert.equal(done.state, JobState.JOB_STATE_FAILED);
       assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_NO_ENTRYPOINT);
       for (const name of ['main.py', 'main.sh', 'main.c', 'main.cpp', 'main.js']) assert.match(done.error!.message, new RegExp(name));
@@ -115,7 +96,7 @@ describe('jobs end to end', function () {
         args: ['second'],
         env: { GREETING: 'hello' },
       });
-      const done = await finished(mesh, job!.id);
+      const done = await finalRecord(mesh, job!.id);
       assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, done.error?.message);
       const { result } = await mesh.client.result(job!.id);
       assert.equal(result!.stdout.toString(), 'hello, first and second\n');
@@ -125,7 +106,7 @@ describe('jobs end to end', function () {
       const repo = await mesh.repository({ 'main.py': 'import sys, json\nprint(json.load(sys.stdin)["n"] * 2)\n' });
       const { job } = await mesh.client.submit({ repositoryUrl: repo.url, input: Buffer.from('{"n": 21}') });
       assert.equal(job!.inputSizeBytes, 9);
-      await finished(mesh, job!.id);
+      await finalRecord(mesh, job!.id);
       const { result } = await mesh.client.result(job!.id);
       assert.equal(result!.stdout.toString(), '42\n');
     });
@@ -137,7 +118,7 @@ describe('jobs end to end', function () {
       );
       for (const [ref, expected] of [['feature', 'feature'], ['v1.0', 'main'], [repo.commitSha, 'main'], ['', 'main']]) {
         const { job } = await mesh.client.submit({ repositoryUrl: repo.url, ref });
-        const done = await finished(mesh, job!.id);
+        const done = await finalRecord(mesh, job!.id);
         assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, `ref ${ref}: ${done.error?.message}`);
         const { result } = await mesh.client.result(job!.id);
         assert.equal(result!.stdout.toString().trim(), expected, `ref ${ref}`);
@@ -147,7 +128,7 @@ describe('jobs end to end', function () {
     it('reports a non-zero exit as FAILED with its code', async () => {
       const repo = await mesh.repository({ 'main.sh': 'echo oops >&2\nexit 3\n' });
       const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
-      const done = await finished(mesh, job!.id);
+      const done = await finalRecord(mesh, job!.id);
       assert.equal(done.state, JobState.JOB_STATE_FAILED);
       assert.equal(done.exitCode, 3);
       assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_NON_ZERO_EXIT);
@@ -159,7 +140,7 @@ describe('jobs end to end', function () {
     it('times out and leaves no process behind', async () => {
       const repo = await mesh.repository({ 'main.sh': 'sleep 300 &\necho "pids $$ $!"\nsleep 300\n' });
       const { job } = await mesh.client.submit({ repositoryUrl: repo.url, timeoutSeconds: 1 });
-      const done = await finished(mesh, job!.id);
+      const done = await finalRecord(mesh, job!.id);
       assert.equal(done.state, JobState.JOB_STATE_TIMED_OUT);
       assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_TIMED_OUT);
       const match = /pids (\d+) (\d+)/.exec(await logText(mesh, job!.id));
@@ -169,7 +150,7 @@ describe('jobs end to end', function () {
 
     it('fails a repository that cannot be cloned', async () => {
       const { job } = await mesh.client.submit({ repositoryUrl: `${mesh.git.url}/missing.git` });
-      const done = await finished(mesh, job!.id);
+      const done = await finalRecord(mesh, job!.id);
       assert.equal(done.state, JobState.JOB_STATE_FAILED);
       assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_CLONE_FAILED);
       assert.match(done.error!.message, /missing\.git/);
@@ -178,7 +159,7 @@ describe('jobs end to end', function () {
     it('fails a ref that does not exist', async () => {
       const repo = await mesh.repository({ 'main.sh': 'echo hi\n' });
       const { job } = await mesh.client.submit({ repositoryUrl: repo.url, ref: 'no-such-branch' });
-      const done = await finished(mesh, job!.id);
+      const done = await finalRecord(mesh, job!.id);
       assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_CLONE_FAILED);
       assert.match(done.error!.message, /ref "no-such-branch" was not found/);
     });
@@ -238,7 +219,7 @@ describe('jobs end to end', function () {
       const script = 'for i in $(seq 1 200); do echo "out line $i"; echo "err line $i" >&2; done\n';
       const repo = await mesh.repository({ 'main.sh': script });
       const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
-      await finished(mesh, job!.id);
+      await finalRecord(mesh, job!.id);
 
       const chunks = [];
       for await (const chunk of mesh.client.logs(job!.id)) chunks.push(chunk);
@@ -276,7 +257,7 @@ describe('jobs end to end', function () {
       const error = await rejection(mesh.client.result(job!.id));
       assert.equal(error.codeName, 'FAILED_PRECONDITION');
       await mesh.client.cancel(job!.id);
-      await finished(mesh, job!.id);
+      await finalRecord(mesh, job!.id);
     });
   });
 
@@ -289,7 +270,7 @@ describe('jobs end to end', function () {
       assert.equal(second.job!.id, first.job!.id);
       assert.equal(first.existing, false);
       assert.equal(second.existing, true);
-      await finished(mesh, first.job!.id);
+      await finalRecord(mesh, first.job!.id);
       const third = await mesh.client.submit(spec);
       assert.equal(third.job!.id, first.job!.id);
     });
@@ -321,7 +302,7 @@ describe('jobs end to end', function () {
       }
       const cancelled = await mesh.client.cancel(job!.id, 'no longer needed');
       assert.equal(cancelled.cancelRequested || cancelled.state === JobState.JOB_STATE_CANCELLED, true);
-      const done = await finished(mesh, job!.id);
+      const done = await finalRecord(mesh, job!.id);
       assert.equal(done.state, JobState.JOB_STATE_CANCELLED);
       assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_CANCELLED);
     });
@@ -329,7 +310,7 @@ describe('jobs end to end', function () {
     it('rejects cancelling a finished job', async () => {
       const repo = await mesh.repository({ 'main.sh': 'true\n' });
       const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
-      await finished(mesh, job!.id);
+      await finalRecord(mesh, job!.id);
       const error = await rejection(mesh.client.cancel(job!.id));
       assert.equal(error.codeName, 'FAILED_PRECONDITION');
     });
@@ -340,7 +321,7 @@ describe('jobs end to end', function () {
       const repo = await mesh.repository({ 'main.sh': 'exit 0\n' });
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) ids.push((await mesh.client.submit({ repositoryUrl: repo.url })).job!.id);
-      for (const id of ids) await finished(mesh, id);
+      for (const id of ids) await finalRecord(mesh, id);
 
       const first = await mesh.client.list({ pageSize: 2 });
       assert.equal(first.jobs.length, 2);
@@ -375,7 +356,7 @@ describe('queued jobs', function () {
 
     await mesh.addWorker();
     const other = await mesh.client.submit({ repositoryUrl: repo.url });
-    const done = await finished(mesh, other.job!.id);
+    const done = await finalRecord(mesh, other.job!.id);
     assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED);
     const status = await mesh.client.status(job!.id);
     assert.equal(status.state, JobState.JOB_STATE_CANCELLED);

@@ -1,14 +1,7 @@
 import assert from 'node:assert/strict';
-import { JobState, type Job } from '../gen/faas/v1/job.js';
+import { JobState } from '../gen/faas/v1/job.js';
 import { maxOutputCapBytes } from '../services/worker/config.js';
-import { Mesh } from './harness.js';
-
-async function finalRecord(mesh: Mesh, jobId: string): Promise<Job> {
-  let last: Job | undefined;
-  for await (const job of mesh.client.watch(jobId)) last = job;
-  assert.ok(last, 'watch yielded no record');
-  return last;
-}
+import { Mesh, finalRecord } from './harness.js';
 
 // At the largest FAAS_OUTPUT_CAP a result holds that much stdout and as much
 // stderr, and the worker sends it in one JobOutcome message, whose gRPC limit

@@ -1,13 +1,6 @@
 import assert from 'node:assert/strict';
-import { FailureReason, JobState, type Job } from '../gen/faas/v1/job.js';
-import { Mesh } from './harness.js';
-
-async function finalRecord(mesh: Mesh, jobId: string): Promise<Job> {
-  let last: Job | undefined;
-  for await (const job of mesh.client.watch(jobId)) last = job;
-  assert.ok(last, 'watch yielded no record');
-  return last;
-}
+import { FailureReason, JobState } from '../gen/faas/v1/job.js';
+import { Mesh, finalRecord } from './harness.js';
 
 // Node's spawn() reports ENOENT and EACCES with an 'error' event, but throws
 // at once for other errors of execve, such as ENOTDIR and ENAMETOOLONG.

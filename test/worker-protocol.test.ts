@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDevCertificates } from '../dev/certificates.js';
 import { credentials, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
-import { JobPhase, JobState, type Job } from '../gen/faas/v1/job.js';
+import { JobPhase, JobState } from '../gen/faas/v1/job.js';
 import {
   WorkerServiceClient,
   type ConnectRequest,
   type ConnectResponse,
 } from '../gen/faas/worker/v1/worker_service.js';
 import { meshChannelCredentials, meshChannelOptions, readMeshTls } from '../common/tls.js';
-import { Mesh, waitFor } from './harness.js';
+import { Mesh, finalRecord, waitFor } from './harness.js';
 
 type WorkerStream = ClientDuplexStream<ConnectRequest, ConnectResponse>;
 
@@ -29,12 +29,6 @@ function openStream(
     stream.on('end', () => resolve(undefined));
   });
   return { client, stream, messages, ended };
-}
-
-async function finalState(mesh: Mesh, jobId: string): Promise<Job> {
-  let last: Job | undefined;
-  for await (const job of mesh.client.watch(jobId)) last = job;
-  return last!;
 }
 
 describe('worker protocol', function () {
@@ -123,7 +117,7 @@ describe('worker protocol', function () {
     lost.client.close();
 
     await mesh.addWorker();
-    const done = await finalState(mesh, job!.id);
+    const done = await finalRecord(mesh, job!.id);
     assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, done.error?.message);
     assert.equal(done.attempt, 2);
     const { result } = await mesh.client.result(job!.id);
@@ -133,7 +127,7 @@ describe('worker protocol', function () {
   it('ignores reports from a superseded attempt', async () => {
     const repo = await mesh.repository({ 'main.sh': 'echo fine\n' });
     const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
-    const done = await finalState(mesh, job!.id);
+    const done = await finalRecord(mesh, job!.id);
     assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED);
 
     // A late worker reports a different outcome for attempt 1 of a finished job.
