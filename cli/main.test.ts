@@ -162,7 +162,7 @@ describe('faas main', () => {
       assert.equal(io.stdout.text(), 'out\n');
       assert.equal(
         io.stderr.text(),
-        `faas: job ${jobId} submitted\nerr\nfaas: job ${jobId} failed: the program exited with code 3 (exit code 3)\n`,
+        `faas: job ${jobId} submitted\nerr\nfaas: job ${jobId} failed with exit code 3\n`,
       );
     });
 
@@ -204,7 +204,7 @@ describe('faas main', () => {
 
       assert.equal(code, 7);
       assert.equal(io.stdout.text(), 'out\n');
-      assert.match(io.stderr.text(), /^err\nfaas: job \S+ failed \(exit code 7\)\n$/);
+      assert.match(io.stderr.text(), /^err\nfaas: job \S+ failed with exit code 7\n$/);
     });
 
     it('exits 130 for a job cancelled before it ran', async () => {

@@ -106,8 +106,14 @@ export function describeProgress(job: Job): string {
 export function describeOutcome(job: Job): string | undefined {
   if (job.state === JobState.JOB_STATE_SUCCEEDED) return undefined;
 
-  let text = `job ${job.id} ${stateName(job.state)}`;
-  if (job.error !== undefined && job.error.message !== '') text += `: ${job.error.message}`;
-  if (job.exitCode !== undefined) text += ` (exit code ${job.exitCode})`;
-  return text;
+  const reason = job.error?.reason;
+  const message = job.error?.message ?? '';
+  if (reason === FailureReason.FAILURE_REASON_NON_ZERO_EXIT || (message === '' && job.exitCode !== undefined)) {
+    return `job ${job.id} failed with exit code ${job.exitCode}`;
+  }
+  // These messages already say how the job ended, such as "timed out after 2 s".
+  if (job.state === JobState.JOB_STATE_TIMED_OUT || job.state === JobState.JOB_STATE_CANCELLED) {
+    return `job ${job.id} ${message || stateName(job.state).replace('_', ' ')}`;
+  }
+  return message === '' ? `job ${job.id} failed` : `job ${job.id} failed: ${message}`;
 }

@@ -97,7 +97,7 @@ export class SchedulerJobService {
     if (!isFinal(job.state)) {
       throw new FaasError(
         ErrorCode.FailedPrecondition,
-        `job ${job.id} is ${stateName(job.state)} and has no result yet; wait for it with Watch`,
+        `job ${job.id} is ${stateName(job.state)} and has no result yet; wait until it finishes (faas watch ${job.id})`,
       );
     }
     const result = job.attempt > 0 ? await this.context.blobs.getResult(job.id, job.attempt) : undefined;
