@@ -61,3 +61,23 @@ export function readAddress(env: Env, name: string, fallback: string): string {
   }
   return value;
 }
+
+const byteUnits: Record<string, number> = { '': 1, b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3 };
+
+/** Parses "512MiB", "1GiB", "64KiB" (or KB, MB, GB in powers of 1000) or a plain number of bytes. */
+export function parseBytes(raw: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(raw.trim());
+  if (!match) return undefined;
+  const unit = byteUnits[match[2].toLowerCase()];
+  return unit === undefined ? undefined : Math.round(Number(match[1]) * unit);
+}
+
+export function readBytes(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = parseBytes(raw);
+  if (value === undefined || value < min || value > max) {
+    throw new ConfigError(`${name}=${raw} is invalid: expected a size such as 512MiB or 2GiB, from ${min} to ${max} bytes`);
+  }
+  return value;
+}

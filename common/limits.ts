@@ -13,3 +13,13 @@ export const specLimits = {
   listPageSizeDefault: 50,
   listPageSizeMax: 500,
 } as const;
+
+/** Largest resource limits a job may ask for; workers may cap them lower. */
+export const jobLimitMaximums = {
+  memoryBytes: 16 * 1024 ** 3,
+  pids: 4096,
+  cpuPercent: 1600,
+  fileSizeBytes: 16 * 1024 ** 3,
+  openFiles: 65_536,
+  diskBytes: 64 * 1024 ** 3,
+} as const;

@@ -1,6 +1,6 @@
 import { invalidArgument } from './errors.js';
 import { isJobId } from './ids.js';
-import { specLimits } from './limits.js';
+import { jobLimitMaximums, specLimits } from './limits.js';
 import type { JobSpec } from '../gen/faas/v1/job.js';
 
 export interface SpecPolicy {
@@ -32,11 +32,30 @@ export function validateSpec(spec: JobSpec | undefined, policy: SpecPolicy): ass
       `is ${spec.timeoutSeconds}; use 1 to ${policy.maxTimeoutSeconds}, or 0 for the default`,
     );
   }
+  validateLimits(spec);
   if (spec.idempotencyKey.length > specLimits.idempotencyKeyChars) {
     throw invalidArgument('spec.idempotency_key', `must be at most ${specLimits.idempotencyKeyChars} characters`);
   }
   if (spec.idempotencyKey !== '' && !idempotencyKeyPattern.test(spec.idempotencyKey)) {
     throw invalidArgument('spec.idempotency_key', 'may contain only letters, digits and . _ : -');
+  }
+}
+
+function validateLimits(spec: JobSpec): void {
+  if (!spec.limits) return;
+  const fields: Array<[keyof typeof jobLimitMaximums, string]> = [
+    ['memoryBytes', 'memory_bytes'],
+    ['pids', 'pids'],
+    ['cpuPercent', 'cpu_percent'],
+    ['fileSizeBytes', 'file_size_bytes'],
+    ['openFiles', 'open_files'],
+    ['diskBytes', 'disk_bytes'],
+  ];
+  for (const [key, name] of fields) {
+    const value = spec.limits[key];
+    if (value > jobLimitMaximums[key]) {
+      throw invalidArgument(`spec.limits.${name}`, `is ${value}; the maximum is ${jobLimitMaximums[key]}, or 0 for the default`);
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { connect as connectTcp } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +63,8 @@ interface ServiceProcess {
 export async function startStack(options: StackOptions): Promise<Stack> {
   const logDir = join(options.dataDir, 'logs');
   await mkdir(logDir, { recursive: true });
+  // Sandboxed jobs run as unprivileged users, who must be able to reach the workers' folders.
+  await chmod(options.dataDir, 0o711);
   const services: ServiceProcess[] = [];
   let nats: NatsServerHandle | undefined;
   let identity: DevIdentityProvider | undefined;
@@ -100,6 +102,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       FAAS_SCHEDULER: schedulerAddress,
       // The local stack clones from git servers on this machine over plain http.
       FAAS_ALLOW_HTTP: 'true',
+      FAAS_ALLOWED_ADDRESSES: '127.0.0.0/8,::1/128',
       ...options.env,
     };
 

@@ -15,6 +15,8 @@ export const testRequirements: SystemRequirement[] = [
   { command: 'g++', debianPackage: 'g++' },
   { command: 'python3', debianPackage: 'python3' },
   { command: 'bash', debianPackage: 'bash' },
+  { command: 'bwrap', debianPackage: 'bubblewrap' },
+  { command: 'openssl', debianPackage: 'openssl' },
 ];
 
 // Debian installs nats-server into /usr/sbin, which the PATH of a non-root user often lacks.

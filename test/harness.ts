@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -83,6 +83,8 @@ export class Mesh {
 
   private async boot(options: MeshOptions): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'faas-test-'));
+    // Sandboxed jobs run as unprivileged users, who must be able to reach their folders.
+    await chmod(this.dir, 0o711);
     this.nats = await startNatsServer({ storeDir: join(this.dir, 'nats') });
     this.git = await startGitHttpServer(join(this.dir, 'repos'));
     this.certificates = await testCertificates();
@@ -144,6 +146,8 @@ export class Mesh {
         workDir: join(this.dir, `worker-${index}`),
         slots: options.slots ?? 2,
         allowHttp: true,
+        // The test git server is on loopback.
+        allowedAddresses: ['127.0.0.0/8', '::1/128'],
         shutdownGraceMs: 2_000,
         ...options.worker,
       },

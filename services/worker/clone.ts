@@ -1,8 +1,25 @@
 import { mkdir } from 'node:fs/promises';
 import { GitError, GitPluginError, simpleGit } from 'simple-git';
+import {
+  RepositoryAddressError,
+  checkRepositoryUrl,
+  curlResolveEntry,
+  type AddressPolicy,
+  type PinnedAddress,
+  type Resolver,
+} from './address-guard.js';
+import { watchDiskUsage } from './sandbox/disk.js';
 
 /** Cause of a failed fetch; it decides the message the user sees and whether a retry can help. */
-export type CloneFailure = 'repository-not-found' | 'authentication-required' | 'ref-not-found' | 'timed-out' | 'network' | 'cancelled';
+export type CloneFailure =
+  | 'repository-not-found'
+  | 'authentication-required'
+  | 'ref-not-found'
+  | 'timed-out'
+  | 'network'
+  | 'cancelled'
+  | 'address-not-allowed'
+  | 'too-large';
 
 export class CloneError extends Error {
   override readonly name = 'CloneError';
@@ -24,6 +41,12 @@ export interface CloneOptions {
   timeoutMs: number;
   allowHttp: boolean;
   signal: AbortSignal;
+  /** Address ranges allowed besides public addresses, such as 127.0.0.0/8 for a local stack. */
+  addressPolicy: AddressPolicy;
+  /** Largest checkout, in bytes; the fetch is stopped past it. */
+  maxBytes: number;
+  /** Resolves host names; the system resolver by default. */
+  resolve?: Resolver;
 }
 
 /**
@@ -33,15 +56,42 @@ export interface CloneOptions {
  */
 export async function cloneRepository(options: CloneOptions): Promise<string> {
   await mkdir(options.dir, { recursive: true });
+
+  // Refuse internal addresses, then pin git's connection to the address that
+  // was checked, so a second DNS answer cannot send it elsewhere.
+  let pinned: PinnedAddress;
+  try {
+    pinned = await checkRepositoryUrl(options.url, options.addressPolicy, options.resolve);
+  } catch (error) {
+    if (error instanceof RepositoryAddressError && error.category !== undefined) {
+      throw new CloneError('address-not-allowed', error.message, { cause: error });
+    }
+    throw new CloneError('network', error instanceof Error ? error.message : String(error), { cause: error });
+  }
+  const pinConfig = pinned.literal ? [] : [`http.curloptResolve=${curlResolveEntry(pinned)}`];
+
   const timeout = AbortSignal.timeout(options.timeoutMs);
+  const tooLarge = new AbortController();
+  const sizeWatch = watchDiskUsage({ dir: options.dir, limitBytes: options.maxBytes, onExceeded: () => tooLarge.abort() });
   const git = simpleGit({
     baseDir: options.dir,
-    abort: AbortSignal.any([options.signal, timeout]),
+    abort: AbortSignal.any([options.signal, timeout, tooLarge.signal]),
     strict: true,
     // Each setting named here narrows what git may do; none widens it.
-    allowEnvironment: ['GIT_TERMINAL_PROMPT', 'GIT_ALLOW_PROTOCOL', 'GIT_CONFIG_NOSYSTEM', 'HOME'],
-    allowConfig: ['protocol.allow', 'protocol.*.allow', 'core.hooksPath'],
+    allowEnvironment: ['GIT_TERMINAL_PROMPT', 'GIT_ALLOW_PROTOCOL', 'GIT_CONFIG_NOSYSTEM', 'GIT_LFS_SKIP_SMUDGE', 'HOME'],
+    allowConfig: [
+      'protocol.allow',
+      'protocol.*.allow',
+      'core.hooksPath',
+      'http.curloptResolve',
+      'http.followRedirects',
+      'submodule.recurse',
+    ],
     config: [
+      ...pinConfig,
+      // A redirect would reach a host that was never checked.
+      'http.followRedirects=false',
+      'submodule.recurse=false',
       'protocol.allow=never',
       'protocol.https.allow=always',
       `protocol.http.allow=${options.allowHttp ? 'always' : 'never'}`,
@@ -54,6 +104,7 @@ export async function cloneRepository(options: CloneOptions): Promise<string> {
     // No user config is read: HOME is the empty job folder.
     HOME: options.dir,
     GIT_TERMINAL_PROMPT: '0',
+    GIT_LFS_SKIP_SMUDGE: '1',
     // Every transport but these is off, for redirects and submodules too.
     GIT_ALLOW_PROTOCOL: options.allowHttp ? 'https:http' : 'https',
     GIT_CONFIG_NOSYSTEM: '1',
@@ -69,10 +120,15 @@ export async function cloneRepository(options: CloneOptions): Promise<string> {
     return (await git.revparse(['HEAD'])).trim();
   } catch (error) {
     if (options.signal.aborted) throw new CloneError('cancelled', 'cloning was cancelled', { cause: error });
+    if (tooLarge.signal.aborted) {
+      throw new CloneError('too-large', `the repository is larger than the ${options.maxBytes}-byte limit for a checkout`, { cause: error });
+    }
     if (timeout.aborted) {
       throw new CloneError('timed-out', `cloning ${options.url} took longer than ${options.timeoutMs} ms`, { cause: error });
     }
     throw classifyGitError(error, options.url, ref);
+  } finally {
+    sizeWatch.stop();
   }
 }
 

@@ -1,7 +1,8 @@
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { readAddress, readBool, readDurationMs, readInt, readString } from '../../common/config.js';
+import { ConfigError, readAddress, readBool, readBytes, readDurationMs, readInt, readString } from '../../common/config.js';
+import { parseCidr } from './address-guard.js';
 import { checkPlaintext, readMeshTls, type MeshTlsConfig } from '../../common/tls.js';
 
 /** Largest FAAS_OUTPUT_CAP: stdout and stderr at this size still fit in one 8 MiB message. */
@@ -28,6 +29,65 @@ export interface WorkerConfig {
   keepJobDirs: boolean;
   /** FAAS_TLS_CA, FAAS_TLS_CERT, FAAS_TLS_KEY: the certificate the worker presents to the scheduler. */
   tls?: MeshTlsConfig;
+  /** FAAS_ALLOWED_ADDRESSES: comma-separated CIDRs a repository may resolve to besides public addresses. Default none; the local stack allows loopback. */
+  allowedAddresses: string[];
+  /** FAAS_CLONE_MAX_BYTES: largest checkout. Default 512MiB. */
+  cloneMaxBytes: number;
+  /** FAAS_OUTPUT_LIMIT: output a job may write before it is stopped. Default 64MiB. */
+  outputLimitBytes: number;
+  /** FAAS_ALLOW_NETWORK: grant network to jobs that ask for it. Default false. */
+  allowNetwork: boolean;
+  /** FAAS_ALLOW_UNSANDBOXED: start and run jobs without a sandbox where none works. Default false. */
+  allowUnsandboxed: boolean;
+  /** FAAS_SANDBOX_UID_BASE: host uid of slot 0; slot N runs as base + N. Default 61000. */
+  sandboxUidBase: number;
+  /** Defaults (FAAS_DEFAULT_*) and maximums (FAAS_MAX_*) of the per-job limits. */
+  limits: { defaults: ResourceLimits; maximums: ResourceLimits };
+}
+
+/** Resource limits of one job, in the units of their names. */
+export interface ResourceLimits {
+  memoryBytes: number;
+  pids: number;
+  cpuPercent: number;
+  fileSizeBytes: number;
+  openFiles: number;
+  diskBytes: number;
+}
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+function readLimits(env: Record<string, string | undefined>): WorkerConfig['limits'] {
+  const maximums: ResourceLimits = {
+    memoryBytes: readBytes(env, 'FAAS_MAX_MEMORY', 4 * GiB, 16 * MiB, 1024 * GiB),
+    pids: readInt(env, 'FAAS_MAX_PIDS', 4096, 8, 1_000_000),
+    cpuPercent: readInt(env, 'FAAS_MAX_CPU_PERCENT', 400, 1, 100_000),
+    fileSizeBytes: readBytes(env, 'FAAS_MAX_FILE_SIZE', 4 * GiB, MiB, 1024 * GiB),
+    openFiles: readInt(env, 'FAAS_MAX_OPEN_FILES', 65_536, 64, 1_048_576),
+    diskBytes: readBytes(env, 'FAAS_MAX_DISK', 16 * GiB, 16 * MiB, 1024 * GiB),
+  };
+  const defaults: ResourceLimits = {
+    memoryBytes: readBytes(env, 'FAAS_DEFAULT_MEMORY', 512 * MiB, 16 * MiB, maximums.memoryBytes),
+    pids: readInt(env, 'FAAS_DEFAULT_PIDS', 256, 8, maximums.pids),
+    cpuPercent: readInt(env, 'FAAS_DEFAULT_CPU_PERCENT', 100, 1, maximums.cpuPercent),
+    fileSizeBytes: readBytes(env, 'FAAS_DEFAULT_FILE_SIZE', 256 * MiB, MiB, maximums.fileSizeBytes),
+    openFiles: readInt(env, 'FAAS_DEFAULT_OPEN_FILES', 1024, 64, maximums.openFiles),
+    diskBytes: readBytes(env, 'FAAS_DEFAULT_DISK', GiB, 16 * MiB, maximums.diskBytes),
+  };
+  return { defaults, maximums };
+}
+
+function readCidrs(env: Record<string, string | undefined>, name: string): string[] {
+  const cidrs = readString(env, name, '').split(',').map((cidr) => cidr.trim()).filter(Boolean);
+  for (const cidr of cidrs) {
+    try {
+      parseCidr(cidr);
+    } catch {
+      throw new ConfigError(`${name} contains "${cidr}", which is not an address range; use CIDRs such as 127.0.0.0/8,::1/128`);
+    }
+  }
+  return cidrs;
 }
 
 export function readWorkerConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
@@ -37,6 +97,13 @@ export function readWorkerConfig(env: Record<string, string | undefined> = proce
   return {
     schedulerAddress,
     tls,
+    allowedAddresses: readCidrs(env, 'FAAS_ALLOWED_ADDRESSES'),
+    cloneMaxBytes: readBytes(env, 'FAAS_CLONE_MAX_BYTES', 512 * MiB, MiB, 1024 * GiB),
+    outputLimitBytes: readBytes(env, 'FAAS_OUTPUT_LIMIT', 64 * MiB, 64 * 1024, 64 * GiB),
+    allowNetwork: readBool(env, 'FAAS_ALLOW_NETWORK', false),
+    allowUnsandboxed: readBool(env, 'FAAS_ALLOW_UNSANDBOXED', false),
+    sandboxUidBase: readInt(env, 'FAAS_SANDBOX_UID_BASE', 61_000, 1_000, 4_000_000_000),
+    limits: readLimits(env),
     workerId: readString(env, 'WORKER_ID', `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
     slots: readInt(env, 'WORKER_SLOTS', 2, 1, 64),
     workDir: readString(env, 'WORKER_WORK_DIR', join(tmpdir(), 'faas-worker')),

@@ -1,15 +1,17 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FailureReason, JobPhase, JobState, LogStream, type JobResult } from '../../gen/faas/v1/job.js';
+import { FailureReason, JobPhase, JobState, LogStream, type JobLimits, type JobResult } from '../../gen/faas/v1/job.js';
 import type { JobAssignment, JobOutcome } from '../../gen/faas/worker/v1/worker_service.js';
 import type { Logger } from '../../common/logger.js';
 import { CloneError, cloneRepository } from './clone.js';
-import type { WorkerConfig } from './config.js';
+import type { ResourceLimits, WorkerConfig } from './config.js';
 import { NoEntrypointError, planLaunch, type Toolchain } from './entrypoint.js';
-import { runProcess, type ProcessResult } from './process.js';
+import { stepEnding, stoppedEnding, type Ending, type Limits, type StopReason } from './job-outcome.js';
+import { openStepRunner, type IsolationLevel, type StepResult } from './job-steps.js';
+import type { ProcessResult } from './process.js';
+import { watchDiskUsage } from './sandbox/disk.js';
 
-/** Cause of stopping a job before it finished on its own. */
-export type StopReason = 'cancelled' | 'timed-out' | 'disconnected';
+export type { StopReason } from './job-outcome.js';
 
 /** Channel through which a running job reports to the scheduler. */
 export interface JobReporter {
@@ -18,7 +20,15 @@ export interface JobReporter {
   output(stream: LogStream, data: Buffer): Promise<void>;
 }
 
-const systemPath = '/usr/local/bin:/usr/bin:/bin';
+/** What a job runs with on this worker. */
+export interface RunContext {
+  config: WorkerConfig;
+  toolchain: Toolchain;
+  isolation: IsolationLevel;
+  /** Worker slot of the job, which picks its sandbox user. */
+  slot: number;
+  log: Logger;
+}
 
 /**
  * Runs one assignment: fetch the repository, build the convention
@@ -26,18 +36,14 @@ const systemPath = '/usr/local/bin:/usr/bin:/bin';
  * The job's timeout covers building and running; cloning has its own limit.
  * `stop` aborts with a StopReason.
  */
-export async function runJob(
-  assignment: JobAssignment,
-  config: WorkerConfig,
-  toolchain: Toolchain,
-  reporter: JobReporter,
-  stop: AbortSignal,
-  log: Logger,
-): Promise<JobOutcome> {
+export async function runJob(assignment: JobAssignment, context: RunContext, reporter: JobReporter, stop: AbortSignal): Promise<JobOutcome> {
+  const { config, log } = context;
   const spec = assignment.spec!;
   const jobDir = join(config.workDir, `${assignment.jobId}-${assignment.attempt}`);
   const repoDir = join(jobDir, 'src');
   const startedMs = Date.now();
+  const limits = resolveLimits(spec.limits, config.limits);
+  const bounds: Limits = { ...limits, outputBytes: config.outputLimitBytes, timeoutSeconds: assignment.timeoutSeconds };
   const result: JobResult = {
     stdout: Buffer.alloc(0),
     stderr: Buffer.alloc(0),
@@ -49,39 +55,38 @@ export async function runJob(
     buildMs: 0,
     runMs: 0,
     outputBytes: 0,
+    cpuTimeMs: 0,
+    peakMemoryBytes: 0,
+    isolation: context.isolation,
   };
   let commitSha = '';
-  const outcome = (state: JobState, reason?: FailureReason, message?: string): JobOutcome => {
+  const outcome = (ending: Ending): JobOutcome => {
     result.durationMs = Date.now() - startedMs;
     return {
       jobId: assignment.jobId,
       attempt: assignment.attempt,
-      state,
-      error: reason === undefined ? undefined : { reason, message: message ?? '' },
+      state: ending.state,
+      error: ending.reason === undefined ? undefined : { reason: ending.reason, message: ending.message ?? '' },
       result,
       commitSha,
     };
   };
-  const stopped = (): JobOutcome | undefined => {
-    const reason = stop.reason as StopReason | undefined;
-    if (reason === 'timed-out') {
-      return outcome(JobState.JOB_STATE_TIMED_OUT, FailureReason.FAILURE_REASON_TIMED_OUT, `timed out after ${assignment.timeoutSeconds} s`);
-    }
-    if (reason === 'cancelled' || reason === 'disconnected') {
-      return outcome(JobState.JOB_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, 'cancelled while running');
-    }
-    return undefined;
-  };
-
   // Messages from the worker itself go to the job's stderr, in the log and the result.
   const note = async (message: string) => {
     const line = Buffer.from(`faas: ${message}\n`);
     result.stderr = Buffer.concat([result.stderr, line]);
     await reporter.output(LogStream.LOG_STREAM_STDERR, line);
   };
+  const fail = async (reason: FailureReason, message: string) => {
+    await note(message);
+    return outcome({ state: JobState.JOB_STATE_FAILED, reason, message });
+  };
 
   reporter.update(JobPhase.JOB_PHASE_CLONING, '');
   try {
+    if (spec.network && !config.allowNetwork) {
+      return await fail(FailureReason.FAILURE_REASON_NETWORK_NOT_ALLOWED, 'the job asks for network access, which this worker does not grant');
+    }
     await mkdir(join(jobDir, 'home'), { recursive: true });
     await mkdir(join(jobDir, 'tmp'), { recursive: true });
 
@@ -94,101 +99,123 @@ export async function runJob(
         timeoutMs: config.cloneTimeoutMs,
         allowHttp: config.allowHttp,
         signal: stop,
+        addressPolicy: { allow: config.allowedAddresses },
+        maxBytes: config.cloneMaxBytes,
       });
     } catch (error) {
       if (!(error instanceof CloneError)) throw error;
-      if (error.failure === 'cancelled') return stopped() ?? outcome(JobState.JOB_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, error.message);
-      await note(error.message);
-      return outcome(JobState.JOB_STATE_FAILED, FailureReason.FAILURE_REASON_CLONE_FAILED, error.message);
+      if (error.failure === 'cancelled') return outcome(stoppedEnding(stop.reason as StopReason, bounds) ?? stoppedEnding('cancelled', bounds)!);
+      const reason =
+        error.failure === 'address-not-allowed' ? FailureReason.FAILURE_REASON_ADDRESS_NOT_ALLOWED : FailureReason.FAILURE_REASON_CLONE_FAILED;
+      return await fail(reason, error.message);
     } finally {
       result.cloneMs = Date.now() - cloneStarted;
     }
 
+    const runner = await openStepRunner({
+      isolation: context.isolation,
+      config,
+      slot: context.slot,
+      cgroupPrefix: `${assignment.jobId}-${assignment.attempt}`,
+      jobDir,
+      repoDir,
+      env: spec.env,
+      network: spec.network,
+      limits,
+    });
+
     // The job's timeout starts once the code is there.
     const stopController = new AbortController();
-    const deadline = setTimeout(() => stopController.abort('timed-out'), assignment.timeoutSeconds * 1000);
-    const forward = () => stopController.abort(stop.reason);
+    const halt = (reason: StopReason) => {
+      if (!stopController.signal.aborted) stopController.abort(reason);
+    };
+    const deadline = setTimeout(() => halt('timed-out'), assignment.timeoutSeconds * 1000);
+    const forward = () => halt(stop.reason as StopReason);
     if (stop.aborted) forward();
     else stop.addEventListener('abort', forward, { once: true });
-    try {
-      return await buildAndRun();
-    } finally {
-      clearTimeout(deadline);
-      stop.removeEventListener('abort', forward);
-    }
+    const disk = watchDiskUsage({ dir: jobDir, limitBytes: limits.diskBytes, onExceeded: () => halt('disk-limit') });
+    const signal = stopController.signal;
+    const onOutput = async (stream: LogStream, data: Buffer) => {
+      result.outputBytes += data.length;
+      if (result.outputBytes > config.outputLimitBytes) {
+        halt('output-limit');
+        return;
+      }
+      await reporter.output(stream, data);
+    };
+    const common = { signal, onOutput, captureBytes: config.outputCapBytes };
 
-    async function buildAndRun(): Promise<JobOutcome> {
-      const signal = stopController.signal;
-      const stoppedHere = () => {
-        const reason = signal.reason as StopReason;
-        if (reason === 'timed-out') {
-          return outcome(JobState.JOB_STATE_TIMED_OUT, FailureReason.FAILURE_REASON_TIMED_OUT, `timed out after ${assignment.timeoutSeconds} s`);
-        }
-        return outcome(JobState.JOB_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, 'cancelled while running');
-      };
+    try {
       let plan;
       try {
-        plan = await planLaunch(repoDir, spec.command, spec.args, toolchain, join(jobDir, 'main'));
+        plan = await planLaunch(repoDir, spec.command, spec.args, context.toolchain, runner.jobPath('main'));
       } catch (error) {
         if (!(error instanceof NoEntrypointError)) throw error;
-        await note(error.message);
-        return outcome(JobState.JOB_STATE_FAILED, FailureReason.FAILURE_REASON_NO_ENTRYPOINT, error.message);
+        return await fail(FailureReason.FAILURE_REASON_NO_ENTRYPOINT, error.message);
       }
-      const env: Record<string, string> = {
-        PATH: systemPath,
-        HOME: join(jobDir, 'home'),
-        TMPDIR: join(jobDir, 'tmp'),
-        LANG: 'C.UTF-8',
-        ...spec.env,
-      };
-      const common = {
-        cwd: repoDir,
-        env,
-        signal,
-        captureBytes: config.outputCapBytes,
-        onOutput: (stream: LogStream, data: Buffer) => reporter.output(stream, data),
-      };
 
       if (plan.build) {
         reporter.update(JobPhase.JOB_PHASE_BUILDING, commitSha);
         const buildStarted = Date.now();
-        const build = await runProcess({ ...common, ...plan.build, input: Buffer.alloc(0) });
+        const build = await runner.run({ ...common, name: 'build', argv: [plan.build.file, ...plan.build.args], input: Buffer.alloc(0) });
         result.buildMs = Date.now() - buildStarted;
-        if (signal.aborted) return stoppedHere();
-        if (build.startError || build.exitCode !== 0) {
-          copyOutput(result, build, config.outputCapBytes);
-          const message = `building ${plan.source} failed${build.exitCode === undefined ? '' : ` with exit code ${build.exitCode}`}; the compiler's messages are in stderr`;
-          return outcome(JobState.JOB_STATE_FAILED, FailureReason.FAILURE_REASON_BUILD_FAILED, message);
+        addStep(result, build, config.outputCapBytes);
+        const stopped = stoppedEnding(signal.reason as StopReason | undefined, bounds);
+        if (stopped) return outcome(stopped);
+        const ending = stepEnding(build, plan.build.file, bounds);
+        if (ending.state !== JobState.JOB_STATE_SUCCEEDED) {
+          if (ending.reason !== FailureReason.FAILURE_REASON_NON_ZERO_EXIT) return outcome(ending);
+          return outcome({
+            state: JobState.JOB_STATE_FAILED,
+            reason: FailureReason.FAILURE_REASON_BUILD_FAILED,
+            message: `building ${plan.source} failed with exit code ${build.process.exitCode}; the compiler's messages are in stderr`,
+          });
         }
       }
 
       reporter.update(JobPhase.JOB_PHASE_RUNNING, commitSha);
       const runStarted = Date.now();
-      const run = await runProcess({ ...common, ...plan.run, input: spec.input });
+      const run = await runner.run({ ...common, name: 'run', argv: [plan.run.file, ...plan.run.args], input: spec.input });
       result.runMs = Date.now() - runStarted;
-      copyOutput(result, run, config.outputCapBytes);
-      if (signal.aborted) return stoppedHere();
-      if (run.startError) {
-        const message = `could not start ${plan.run.file}: ${run.startError.code === 'ENOENT' ? 'no such program' : run.startError.message}`;
-        await note(message);
-        return outcome(JobState.JOB_STATE_FAILED, FailureReason.FAILURE_REASON_START_FAILED, message);
-      }
-      if (run.exitCode === 0) return outcome(JobState.JOB_STATE_SUCCEEDED);
-      if (run.exitCode !== undefined) {
-        return outcome(JobState.JOB_STATE_FAILED, FailureReason.FAILURE_REASON_NON_ZERO_EXIT, `exited with code ${run.exitCode}`);
-      }
-      return outcome(JobState.JOB_STATE_FAILED, FailureReason.FAILURE_REASON_SIGNALED, `ended by signal ${run.signal}`);
+      addStep(result, run, config.outputCapBytes);
+      const ending = stoppedEnding(signal.reason as StopReason | undefined, bounds) ?? stepEnding(run, plan.run.file, bounds);
+      if (ending.reason === FailureReason.FAILURE_REASON_START_FAILED && run.process.startError) await note(ending.message!);
+      return outcome(ending);
+    } finally {
+      clearTimeout(deadline);
+      disk.stop();
+      stop.removeEventListener('abort', forward);
     }
   } catch (error) {
     log.error({ err: error, jobId: assignment.jobId, attempt: assignment.attempt }, 'job failed inside the worker');
-    return stopped() ?? outcome(JobState.JOB_STATE_FAILED, FailureReason.FAILURE_REASON_INTERNAL, 'the worker failed while running the job');
+    return outcome(
+      stoppedEnding(stop.reason as StopReason | undefined, bounds) ?? {
+        state: JobState.JOB_STATE_FAILED,
+        reason: FailureReason.FAILURE_REASON_INTERNAL,
+        message: 'the worker failed while running the job',
+      },
+    );
   } finally {
     if (!config.keepJobDirs) await rm(jobDir, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
-/** Adds a process's output to the result, keeping each stream within `capBytes` across build and run. */
-function copyOutput(result: JobResult, process: ProcessResult, capBytes: number): void {
+/** Applies the operator's defaults to unset limits and caps every limit at the operator's maximum. */
+export function resolveLimits(requested: JobLimits | undefined, operator: WorkerConfig['limits']): ResourceLimits {
+  const pick = (key: keyof ResourceLimits) => Math.min(requested?.[key] || operator.defaults[key], operator.maximums[key]);
+  return {
+    memoryBytes: pick('memoryBytes'),
+    pids: pick('pids'),
+    cpuPercent: pick('cpuPercent'),
+    fileSizeBytes: pick('fileSizeBytes'),
+    openFiles: pick('openFiles'),
+    diskBytes: pick('diskBytes'),
+  };
+}
+
+/** Adds a step's output and resource use to the result, keeping each stream within `capBytes` across steps. */
+function addStep(result: JobResult, step: StepResult, capBytes: number): void {
+  const process: ProcessResult = step.process;
   const stdout = Buffer.concat([result.stdout, process.stdout]);
   const stderr = Buffer.concat([result.stderr, process.stderr]);
   result.exitCode = process.exitCode;
@@ -197,5 +224,8 @@ function copyOutput(result: JobResult, process: ProcessResult, capBytes: number)
   result.stderr = stderr.subarray(0, capBytes);
   result.stdoutTruncated ||= process.stdoutTruncated || stdout.length > capBytes;
   result.stderrTruncated ||= process.stderrTruncated || stderr.length > capBytes;
-  result.outputBytes += process.outputBytes;
+  if (step.stats) {
+    result.cpuTimeMs += step.stats.cpuTimeMs;
+    result.peakMemoryBytes = Math.max(result.peakMemoryBytes, step.stats.peakMemoryBytes);
+  }
 }

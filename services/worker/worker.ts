@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import {
@@ -13,6 +13,10 @@ import { meshChannelCredentials, meshChannelOptions } from '../../common/tls.js'
 import type { WorkerConfig } from './config.js';
 import { findToolchain, type Toolchain } from './entrypoint.js';
 import { runJob, type JobReporter, type StopReason } from './job-runner.js';
+import type { IsolationLevel } from './job-steps.js';
+import { probeIsolation } from './sandbox/probe.js';
+import { sandboxUser } from './sandbox/users.js';
+import { ConfigError } from '../../common/config.js';
 
 export const protocolVersion = 1;
 const maxReconnectDelayMs = 10_000;
@@ -23,6 +27,8 @@ export type WorkerState = 'connecting' | 'connected' | 'draining' | 'stopped';
 interface ActiveJob {
   attempt: number;
   controller: AbortController;
+  /** Slot the job runs in; it picks the job's sandbox user. */
+  slot: number;
 }
 
 export interface RunningWorker {
@@ -37,7 +43,8 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Ru
   await mkdir(config.workDir, { recursive: true });
   const toolchain = await findToolchain();
   log.info({ workerId: config.workerId, slots: config.slots, scheduler: config.schedulerAddress, toolchain }, 'worker starting');
-  const agent = new WorkerAgent(config, toolchain, log.child({ workerId: config.workerId }));
+  const isolation = await checkIsolation(config, log);
+  const agent = new WorkerAgent(config, toolchain, isolation, log.child({ workerId: config.workerId }));
   agent.connect();
   return agent;
 }
@@ -60,6 +67,7 @@ class WorkerAgent implements RunningWorker {
   constructor(
     private readonly config: WorkerConfig,
     private readonly toolchain: Toolchain,
+    private readonly isolation: IsolationLevel,
     private readonly log: Logger,
   ) {
     this.client = new WorkerServiceClient(config.schedulerAddress, meshChannelCredentials(config.tls), {
@@ -139,7 +147,8 @@ class WorkerAgent implements RunningWorker {
       return;
     }
     const controller = new AbortController();
-    this.jobs.set(jobId, { attempt, controller });
+    const slot = this.freeSlot();
+    this.jobs.set(jobId, { attempt, controller, slot });
     const log = this.log.child({ jobId, attempt });
     log.info({ repository: assignment.spec?.repositoryUrl, ref: assignment.spec?.ref }, 'job accepted');
 
@@ -149,7 +158,7 @@ class WorkerAgent implements RunningWorker {
       },
       output: (stream: LogStream, data: Buffer) => writeWithBackpressure(call, { log: { jobId, attempt, stream, data } }),
     };
-    runJob(assignment, this.config, this.toolchain, reporter, controller.signal, log)
+    runJob(assignment, { config: this.config, toolchain: this.toolchain, isolation: this.isolation, slot, log }, reporter, controller.signal)
       .then((outcome) => {
         if (controller.signal.reason === 'disconnected' || this.call !== call) {
           log.info('job stopped; the scheduler hands it to another worker');
@@ -163,6 +172,14 @@ class WorkerAgent implements RunningWorker {
         this.jobs.delete(jobId);
         if (this.jobs.size === 0) this.wakeIdleWaiters();
       });
+  }
+
+  /** Returns the lowest slot number no running job uses. */
+  private freeSlot(): number {
+    const used = new Set([...this.jobs.values()].map((job) => job.slot));
+    let slot = 0;
+    while (used.has(slot)) slot++;
+    return slot;
   }
 
   private sendHeartbeat(): void {
@@ -211,4 +228,26 @@ function writeWithBackpressure(
     call.on('drain', done);
     call.on('close', done);
   });
+}
+
+/**
+ * Runs the sandbox probe and returns the isolation jobs will get. Throws
+ * when the sandbox does not work, unless FAAS_ALLOW_UNSANDBOXED accepts
+ * running jobs without one, which is logged as a warning.
+ */
+async function checkIsolation(config: WorkerConfig, log: Logger): Promise<IsolationLevel> {
+  // Sandboxed jobs run as other users, who must be able to reach the job folders.
+  await chmod(config.workDir, 0o711);
+  const report = await probeIsolation({ workRoot: config.workDir, user: sandboxUser(0, config.sandboxUidBase) });
+  if (report.level === 'sandboxed') {
+    log.info({ isolation: report.level, checks: report.checks }, 'sandbox probe passed');
+    return 'sandboxed';
+  }
+  if (!config.allowUnsandboxed) {
+    throw new ConfigError(
+      `the job sandbox does not work on this machine (${report.problems.join('; ')}); fix it, or set FAAS_ALLOW_UNSANDBOXED=true to run jobs without isolation`,
+    );
+  }
+  log.warn({ isolation: 'none', problems: report.problems }, 'jobs run WITHOUT a sandbox, because FAAS_ALLOW_UNSANDBOXED=true and the probe failed');
+  return 'none';
 }

@@ -1,0 +1,121 @@
+import { mkdir, realpath } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  cpuPeriodUs,
+  cpuQuotaUs,
+  fileExists,
+  groupFolder,
+  killPids,
+  parseKeyValues,
+  parsePids,
+  readOptional,
+  readText,
+  removeCgroupFolder,
+  waitUntilEmpty,
+  writeText,
+  type CgroupLimits,
+  type CgroupStats,
+  type JobCgroup,
+} from './cgroup-files.js';
+
+/** cgroup v1 controllers the sandbox needs, each mounted as its own folder under the cgroup root. */
+export const v1Controllers = ['memory', 'pids', 'cpu', 'cpuacct', 'freezer'] as const;
+type Controller = (typeof v1Controllers)[number];
+
+/** How long `killAll` waits for the freezer to report FROZEN and for the cgroup to empty. */
+const settleMs = 2_000;
+
+/**
+ * Creates `<root>/<controller>/faas/<name>` for each controller and writes
+ * the limits. Where two controllers share one hierarchy (a `cpu,cpuacct`
+ * mount with `cpu` and `cpuacct` links to it), the folder is made once.
+ */
+export async function createV1Cgroup(root: string, name: string, limits: CgroupLimits): Promise<JobCgroup> {
+  const folders = {} as Record<Controller, string>;
+  const created: string[] = [];
+  try {
+    for (const controller of v1Controllers) {
+      const hierarchy = await realpath(join(root, controller));
+      const folder = join(hierarchy, groupFolder, name);
+      folders[controller] = folder;
+      if (created.includes(folder)) continue;
+      await mkdir(join(hierarchy, groupFolder), { recursive: true });
+      await mkdir(folder);
+      created.push(folder);
+    }
+
+    // The memory+swap limit must not be below the memory limit, so it is written second.
+    await writeText(join(folders.memory, 'memory.limit_in_bytes'), limits.memoryBytes);
+    const memsw = join(folders.memory, 'memory.memsw.limit_in_bytes');
+    if (await fileExists(memsw)) await writeText(memsw, limits.memoryBytes);
+    await writeText(join(folders.pids, 'pids.max'), limits.pids);
+    await writeText(join(folders.cpu, 'cpu.cfs_period_us'), cpuPeriodUs);
+    await writeText(join(folders.cpu, 'cpu.cfs_quota_us'), cpuQuotaUs(limits.cpuPercent));
+  } catch (error) {
+    for (const folder of created.reverse()) await removeCgroupFolder(folder).catch(() => undefined);
+    throw error;
+  }
+  return new V1Cgroup(folders, created);
+}
+
+class V1Cgroup implements JobCgroup {
+  readonly procsFiles: string[];
+
+  constructor(
+    private readonly folders: Record<Controller, string>,
+    private readonly created: string[],
+  ) {
+    this.procsFiles = created.map((folder) => join(folder, 'cgroup.procs'));
+  }
+
+  async stats(): Promise<CgroupStats> {
+    const usageNs = Number(await readText(join(this.folders.cpuacct, 'cpuacct.usage')));
+    const peak = Number(await readText(join(this.folders.memory, 'memory.max_usage_in_bytes')));
+    const oom = parseKeyValues(await readOptional(join(this.folders.memory, 'memory.oom_control')));
+    const pidsEvents = parseKeyValues(await readOptional(join(this.folders.pids, 'pids.events')));
+    return {
+      cpuTimeMs: Math.round(usageNs / 1e6),
+      peakMemoryBytes: peak,
+      oomKilled: (oom.get('oom_kill') ?? 0) > 0,
+      pidsLimitHit: (pidsEvents.get('max') ?? 0) > 0,
+    };
+  }
+
+  /**
+   * Freezes the cgroup so no process can fork while the list is read,
+   * sends SIGKILL to every pid, then thaws it so the signals are delivered.
+   */
+  async killAll(): Promise<void> {
+    const procs = join(this.folders.freezer, 'cgroup.procs');
+    const state = join(this.folders.freezer, 'freezer.state');
+    if (parsePids(await readOptional(procs)).length === 0) return;
+
+    await writeText(state, 'FROZEN');
+    try {
+      await waitForFrozen(state);
+      killPids(parsePids(await readOptional(procs)));
+    } finally {
+      await writeText(state, 'THAWED');
+    }
+    if (!(await waitUntilEmpty(procs, settleMs))) {
+      // A process that was forking while the freezer settled can survive one pass.
+      killPids(parsePids(await readOptional(procs)));
+      if (!(await waitUntilEmpty(procs, settleMs))) {
+        throw new Error(`processes are still in ${procs} after SIGKILL`);
+      }
+    }
+  }
+
+  async remove(): Promise<void> {
+    for (const folder of this.created) await removeCgroupFolder(folder);
+  }
+}
+
+async function waitForFrozen(stateFile: string): Promise<void> {
+  const deadline = Date.now() + settleMs;
+  // The state reads FREEZING until every task has stopped.
+  while ((await readText(stateFile)) !== 'FROZEN' && Date.now() < deadline) {
+    await sleep(2);
+  }
+}

@@ -1,0 +1,129 @@
+import { lstat, opendir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Result of one walk over a folder. */
+export interface DiskUsage {
+  /** Space allocated to the files, from their block counts (a sparse file counts only its written blocks). */
+  bytes: number;
+  /** Files, folders and links seen. */
+  entries: number;
+  /** True when the walk stopped at `maxEntries`; `bytes` then covers only part of the folder. */
+  truncated: boolean;
+}
+
+export interface DiskWatchOptions {
+  dir: string;
+  /** Usage above this many bytes calls `onExceeded`. */
+  limitBytes: number;
+  /** More entries than this calls `onExceeded` too, since a walk past it would cost too much. Default 100,000. */
+  maxEntries?: number;
+  /** Time from the end of one walk to the start of the next, in ms. Default 500. */
+  intervalMs?: number;
+  /** Called once, with the walk that went over a limit; the watcher stops itself first. */
+  onExceeded: (usage: DiskUsage) => void;
+}
+
+export interface DiskWatcher {
+  /** Most recent complete walk, if one finished. */
+  readonly lastUsage: DiskUsage | undefined;
+  stop(): void;
+}
+
+/**
+ * Measures the disk space used below `dir`. Links are not followed, each
+ * inode is counted once (hard links), and entries that vanish during the
+ * walk are skipped. The walk stops after `maxEntries` entries.
+ */
+export async function measureDiskUsage(dir: string, maxEntries = 100_000): Promise<DiskUsage> {
+  const usage: DiskUsage = { bytes: 0, entries: 0, truncated: false };
+  const seen = new Set<string>();
+  const pending = [dir];
+
+  while (pending.length > 0) {
+    const path = pending.pop()!;
+    if (usage.entries >= maxEntries) {
+      usage.truncated = true;
+      break;
+    }
+    let info;
+    try {
+      info = await lstat(path, { bigint: true });
+    } catch (error) {
+      if (isGone(error)) continue;
+      throw error;
+    }
+    usage.entries += 1;
+    const inode = `${info.dev}:${info.ino}`;
+    if (!seen.has(inode)) {
+      seen.add(inode);
+      usage.bytes += Number(info.blocks) * 512;
+    }
+    if (!info.isDirectory()) continue;
+    try {
+      const folder = await opendir(path);
+      for await (const entry of folder) {
+        // Names waiting in `pending` count too, so one huge folder cannot fill memory.
+        if (usage.entries + pending.length >= maxEntries) {
+          usage.truncated = true;
+          return usage;
+        }
+        pending.push(join(path, entry.name));
+      }
+    } catch (error) {
+      if (!isGone(error)) throw error;
+    }
+  }
+  return usage;
+}
+
+/**
+ * Walks `dir` every `intervalMs` and calls `onExceeded` the first time it
+ * uses more than `limitBytes` or holds more than `maxEntries` entries.
+ * A job can go over the limit by what it writes between two walks, so pair
+ * this with an RLIMIT_FSIZE that bounds any one file. A walk that fails is
+ * retried at the next interval.
+ */
+export function watchDiskUsage(options: DiskWatchOptions): DiskWatcher {
+  const maxEntries = options.maxEntries ?? 100_000;
+  const intervalMs = options.intervalMs ?? 500;
+  if (!Number.isSafeInteger(options.limitBytes) || options.limitBytes < 0) {
+    throw new RangeError(`invalid limitBytes ${options.limitBytes}: expected a non-negative integer`);
+  }
+  if (!Number.isSafeInteger(intervalMs) || intervalMs < 1) throw new RangeError(`invalid intervalMs ${intervalMs}: expected at least 1`);
+
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const watcher: DiskWatcher & { lastUsage: DiskUsage | undefined } = {
+    lastUsage: undefined,
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+
+  const walk = async () => {
+    let usage: DiskUsage | undefined;
+    try {
+      usage = await measureDiskUsage(options.dir, maxEntries);
+    } catch {
+      // The folder may not exist yet or may be being removed; the next walk tries again.
+    }
+    if (stopped) return;
+    if (usage) {
+      watcher.lastUsage = usage;
+      if (usage.bytes > options.limitBytes || usage.truncated) {
+        watcher.stop();
+        options.onExceeded(usage);
+        return;
+      }
+    }
+    timer = setTimeout(walk, intervalMs);
+  };
+  timer = setTimeout(walk, 0);
+  return watcher;
+}
+
+function isGone(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}

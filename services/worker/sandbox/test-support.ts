@@ -1,0 +1,132 @@
+import { access, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runProcess, type ProcessResult } from '../process.js';
+import { createJobCgroup, detectCgroups, type CgroupLimits, type JobCgroup } from './cgroups.js';
+import { buildSandboxCommand, type IdentityFiles, type SandboxOptions } from './command.js';
+import { runSandboxed, type SandboxedRunResult } from './run.js';
+import { prepareJobDir, sandboxUser, type SandboxUser } from './users.js';
+
+/** Shared by the sandbox tests: temporary job folders and one-call sandboxed runs. */
+
+export const testLimits: CgroupLimits = { memoryBytes: 128 << 20, pids: 64, cpuPercent: 100 };
+
+/** Hard ceiling on any test job, in ms. */
+export const testTimeoutMs = 10_000;
+
+/** Returns why the sandbox tests cannot run on this machine, or undefined when they can. */
+export async function sandboxUnavailable(): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return 'the sandbox tests must run as root';
+  for (const tool of ['/usr/bin/bwrap', '/usr/bin/setpriv', '/usr/bin/prlimit']) {
+    try {
+      await access(tool);
+    } catch {
+      return `${tool} is not installed`;
+    }
+  }
+  const support = await detectCgroups();
+  return support.usable ? undefined : `cgroups are not usable: ${support.problem}`;
+}
+
+export interface TestJob {
+  user: SandboxUser;
+  jobDir: string;
+  /** `<jobDir>/src`, where programs start. */
+  workDir: string;
+}
+
+/** Makes a job folder with a `src` folder, owned by the user of `slot`. Files can be added through `setup` before the hand-over. */
+export async function makeTestJob(root: string, slot: number, setup?: (workDir: string) => Promise<void>): Promise<TestJob> {
+  await mkdir(root, { recursive: true, mode: 0o755 });
+  const jobDir = await mkdtemp(join(root, 'job-'));
+  const workDir = join(jobDir, 'src');
+  await mkdir(workDir);
+  await mkdir(join(jobDir, 'home'));
+  if (setup) await setup(workDir);
+  const user = sandboxUser(slot);
+  await prepareJobDir(jobDir, user.uid, user.gid);
+  return { user, jobDir, workDir };
+}
+
+export interface TestRunOptions {
+  limits?: CgroupLimits;
+  network?: boolean;
+  fileSizeBytes?: number;
+  env?: Record<string, string>;
+  /** Abort after this many ms; at most `testTimeoutMs`. */
+  timeoutMs?: number;
+  input?: string;
+  identityFiles?: IdentityFiles;
+}
+
+let runCount = 0;
+
+function sandboxOptions(job: TestJob, argv: string[], options: TestRunOptions): Omit<SandboxOptions, 'procsFiles'> {
+  return {
+    uid: job.user.uid,
+    gid: job.user.gid,
+    jobDir: job.jobDir,
+    workDir: job.workDir,
+    env: { PATH: '/usr/bin:/bin', HOME: '/job/home', LANG: 'C.UTF-8', ...options.env },
+    network: options.network ?? false,
+    rlimits: { fileSizeBytes: options.fileSizeBytes ?? 64 << 20, openFiles: 256 },
+    argv,
+    identityFiles: options.identityFiles,
+  };
+}
+
+/** A sandboxed program started in a job cgroup that the test manages itself. */
+export interface StartedJob {
+  cgroup: JobCgroup;
+  /** Settles when the program and its output pipes have closed. */
+  done: Promise<ProcessResult>;
+  /** Aborts the run (kills the process group); the cgroup is left to the test. */
+  abort(): void;
+}
+
+/** Starts `argv` through buildSandboxCommand and runProcess in a new job cgroup, aborted after at most `testTimeoutMs`. */
+export async function startInCgroup(job: TestJob, argv: string[], options: TestRunOptions = {}): Promise<StartedJob> {
+  runCount += 1;
+  const cgroup = await createJobCgroup(`test-${process.pid}-${runCount}`, options.limits ?? testLimits);
+  const command = buildSandboxCommand({ ...sandboxOptions(job, argv, options), procsFiles: cgroup.procsFiles });
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), Math.min(options.timeoutMs ?? testTimeoutMs, testTimeoutMs));
+  const done = runProcess({
+    file: command.file,
+    args: command.args,
+    cwd: '/',
+    env: command.env,
+    input: Buffer.from(options.input ?? ''),
+    signal: controller.signal,
+    onOutput: async () => undefined,
+    captureBytes: 256 * 1024,
+  }).finally(() => clearTimeout(timer));
+  return { cgroup, done, abort: () => controller.abort() };
+}
+
+/** Runs `argv` in the sandbox inside a fresh job cgroup, always killed within `testTimeoutMs`. */
+export async function runInSandbox(job: TestJob, argv: string[], options: TestRunOptions = {}): Promise<SandboxedRunResult> {
+  runCount += 1;
+  const signal = AbortSignal.timeout(Math.min(options.timeoutMs ?? testTimeoutMs, testTimeoutMs));
+  return runSandboxed({
+    cgroupName: `test-${process.pid}-${runCount}`,
+    limits: options.limits ?? testLimits,
+    sandbox: sandboxOptions(job, argv, options),
+    input: Buffer.from(options.input ?? ''),
+    signal,
+    onOutput: async () => undefined,
+    captureBytes: 256 * 1024,
+  });
+}
+
+/** Removes the test folders and the shared `faas` cgroup parents when no other job uses them. */
+export async function cleanUpTests(root: string): Promise<void> {
+  await rm(root, { recursive: true, force: true });
+  await removeCgroupParents();
+}
+
+/** Removes the shared v1 `faas` cgroup folders unless a job still uses them. */
+export async function removeCgroupParents(): Promise<void> {
+  for (const controller of ['memory', 'pids', 'cpu', 'cpuacct', 'freezer']) {
+    await rmdir(join('/sys/fs/cgroup', controller, 'faas')).catch(() => undefined);
+  }
+}
