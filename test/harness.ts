@@ -143,7 +143,7 @@ export class Mesh {
         schedulerAddress: this.scheduler.address,
         tls: readMeshTls(this.certificates.env('worker')),
         workerId: `worker-${index}-${this.prefix}`,
-        workDir: join(this.dir, `worker-${index}`),
+        workDir: this.workerDir(index),
         slots: options.slots ?? 2,
         allowHttp: true,
         // The test git server is on loopback.
@@ -156,6 +156,11 @@ export class Mesh {
     this.workers.push(worker);
     await waitFor(() => this.scheduler.context.pool.has(worker.workerId), 10_000, 'worker to connect');
     return worker;
+  }
+
+  /** Returns the work folder of worker `index`, where its job folders are. */
+  workerDir(index: number): string {
+    return join(this.dir, `worker-${index}`);
   }
 
   /** Creates a repository served by the mesh's git server and returns its URL. */

@@ -8,12 +8,12 @@ export type { CgroupLimits, CgroupStats, JobCgroup } from './cgroup-files.js';
 
 export const defaultCgroupRoot = '/sys/fs/cgroup';
 
-/** Which cgroup layout a root holds, and whether job cgroups can be made under it. */
+/** Layout of the cgroup file system at a root, and whether job cgroups can be made under it. */
 export interface CgroupSupport {
-  /** 2 when `root` holds `cgroup.controllers` (unified layout) or no cgroup file system at all, otherwise 1. */
+  /** 2 when `root` contains `cgroup.controllers` (unified layout) or no cgroup file system at all, otherwise 1. */
   version: 1 | 2;
   usable: boolean;
-  /** Why job cgroups cannot be made, when `usable` is false. */
+  /** Reason job cgroups cannot be made, when `usable` is false. */
   problem?: string;
 }
 

@@ -48,15 +48,15 @@ export interface SandboxCommand {
 }
 
 /**
- * Files from the host's /etc that every job sees. `ld.so.cache` lets the
+ * Files from the host's /etc mounted into every job. `ld.so.cache` lets the
  * dynamic loader find libraries without scanning every folder, and
- * `alternatives` holds the links behind names such as `cc`, `c++` and `awk`.
+ * `alternatives` contains the links behind names such as `cc`, `c++` and `awk`.
  */
 const etcFiles = ['/etc/ld.so.cache', '/etc/alternatives'];
 
 /**
  * Files a job with network access needs for name resolution and TLS.
- * /etc/ssl/certs holds only public CA certificates; /etc/ssl/private is not bound.
+ * /etc/ssl/certs contains only public CA certificates; /etc/ssl/private is not bound.
  */
 const networkEtcFiles = ['/etc/resolv.conf', '/etc/hosts', '/etc/nsswitch.conf', '/etc/gai.conf', '/etc/ssl/certs', '/etc/ca-certificates.conf'];
 
@@ -75,9 +75,9 @@ const joinCgroupsScript = [
 ].join('\n');
 
 /**
- * Builds the command that runs `argv` in a sandbox: a root shell joins the
- * job's cgroups, prlimit sets rlimits, setpriv drops to `uid` with no
- * capabilities, and bubblewrap (0.8) starts the program in new user, pid,
+ * Builds the command that runs `argv` in a sandbox. A root shell joins the
+ * job's cgroups, prlimit sets rlimits, and setpriv drops to `uid` with no
+ * capabilities. Then bubblewrap (0.8) starts the program in new user, pid,
  * ipc, uts, cgroup and (unless `network`) network namespaces, with a
  * read-only root and /usr, a private /tmp, a private /dev and the job
  * folder at `/job`.

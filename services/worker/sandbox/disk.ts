@@ -78,7 +78,7 @@ export async function measureDiskUsage(dir: string, maxEntries = 100_000): Promi
 
 /**
  * Walks `dir` every `intervalMs` and calls `onExceeded` the first time it
- * uses more than `limitBytes` or holds more than `maxEntries` entries.
+ * uses more than `limitBytes` or contains more than `maxEntries` entries.
  * A job can go over the limit by what it writes between two walks, so pair
  * this with an RLIMIT_FSIZE that bounds any one file. A walk that fails is
  * retried at the next interval.

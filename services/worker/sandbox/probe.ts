@@ -11,7 +11,7 @@ export interface IsolationReport {
   level: 'sandboxed' | 'none';
   /** Result of each check, by name: started, unprivilegedUser, noNetwork, pidNamespace, hostRootHidden, cgroupLimits. */
   checks: Record<string, boolean>;
-  /** What failed, in words an operator can act on. */
+  /** Failed checks, described in words an operator can act on. */
   problems: string[];
 }
 
@@ -29,7 +29,7 @@ export interface ProbeOptions {
 /** Limits of the probe's cgroup; the probe checks that the memory limit reads back. */
 const probeLimits: CgroupLimits = { memoryBytes: 64 << 20, pids: 16, cpuPercent: 50 };
 
-/** Prints what the probe sees as `key=value` lines and writes a file whose host owner is checked. */
+/** Prints the probe's view of the system as `key=value` lines and writes a file whose host owner is checked. */
 const probeScript = [
   'echo "uid=$(id -u)"',
   'echo "pid=$$"',
@@ -40,11 +40,12 @@ const probeScript = [
 ].join('\n');
 
 /**
- * Runs a tiny job through the full sandbox and checks what it could see and
- * do: it must run as the unprivileged slot uid on the host, see only `lo`,
- * be pid 1 or 2 in its own pid namespace, not see /root, and be charged to a
- * cgroup whose memory limit reads back as set. Never throws for a failed
- * check; a failure to even create the probe folder does throw.
+ * Runs a tiny job through the full sandbox and checks its view. The job must
+ * run as the unprivileged slot uid on the host and see only `lo`. It must be
+ * pid 1 or 2 in its own pid namespace and not see /root. Its cgroup's memory
+ * limit must read back as set, and the job must be charged to that cgroup.
+ * A failed check goes into the report; only a failure to create or prepare
+ * the probe folder throws.
  */
 export async function probeIsolation(options: ProbeOptions): Promise<IsolationReport> {
   const checks: Record<string, boolean> = {

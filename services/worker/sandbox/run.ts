@@ -27,11 +27,11 @@ export interface SandboxedRunResult {
  * Runs one program in the sandbox inside a fresh job cgroup. Once the
  * program exits or `signal` aborts, every process left in the cgroup is
  * killed, then the cgroup is read and removed. Processes that started a new
- * session still die, because the cgroup holds them all.
+ * session still die, because they stay in the cgroup.
  *
- * The exit code is the program's; a program killed by a signal shows as
- * 128 + the signal number (137 for SIGKILL), because bubblewrap reports it
- * that way. Throws when the cgroup cannot be created or removed.
+ * The exit code is the program's own. bubblewrap reports a program killed
+ * by a signal as exit code 128 + the signal number (137 for SIGKILL).
+ * Throws when the cgroup cannot be created or removed.
  */
 export async function runSandboxed(options: SandboxedRunOptions): Promise<SandboxedRunResult> {
   const cgroup = await createJobCgroup(options.cgroupName, options.limits, options.cgroupRoot ?? defaultCgroupRoot);
