@@ -78,6 +78,9 @@ describe('parseCommandLine', () => {
         '-',
         '--idempotency-key',
         'build-7',
+        '--network',
+        '--memory',
+        '256MiB',
         '--json',
       ]);
 
@@ -90,10 +93,16 @@ describe('parseCommandLine', () => {
         timeoutSeconds: 90,
         input: '-',
         idempotencyKey: 'build-7',
+        network: true,
+        memoryBytes: 256 * 1024 * 1024,
         wait: false,
         json: true,
         command: [],
       });
+    });
+
+    it('rejects a --memory that is not a size', () => {
+      assert.throws(() => parse(['submit', 'https://example.com/r.git', '--memory', 'lots']), /--memory: expected a size such as 256MiB/);
     });
 
     it('rejects --env without =', () => {

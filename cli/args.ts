@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, readAddress } from '../common/config.js';
+import { ConfigError, parseBytes, readAddress } from '../common/config.js';
 import type { JobState } from '../gen/faas/v1/job.js';
 import { parseEnv, parseLimit, parseState, parseTimeoutSeconds } from './option-values.js';
 import { UsageError } from './usage-error.js';
@@ -41,6 +41,10 @@ export interface SubmitInvocation extends ServerOption {
   /** File to send as the job's standard input, or "-" for this process's standard input. */
   input?: string;
   idempotencyKey?: string;
+  /** Ask for network access, which the worker grants only where its operator allows it. */
+  network: boolean;
+  /** Memory limit in bytes, from --memory. */
+  memoryBytes?: number;
   wait: boolean;
   json: boolean;
   /** Job's program and arguments: everything after the first `--`. */
@@ -129,6 +133,8 @@ const commandOptions: Record<CommandName, OptionSpecs> = {
     timeout: { type: 'string' },
     input: { type: 'string' },
     'idempotency-key': { type: 'string' },
+    network: { type: 'boolean' },
+    memory: { type: 'string' },
     wait: { type: 'boolean' },
     json,
   },
@@ -348,6 +354,8 @@ function parseSubmit(
     timeoutSeconds: timeout === undefined ? undefined : parseTimeoutSeconds(timeout),
     input: stringOption(values, 'input'),
     idempotencyKey: stringOption(values, 'idempotency-key'),
+    network: values.network === true,
+    memoryBytes: parseMemory(stringOption(values, 'memory')),
     wait: values.wait === true,
     json: values.json === true,
     command,
@@ -370,4 +378,12 @@ function parseLogin(values: OptionValues): LoginInvocation {
     throw new UsageError('--client-secret-file requires --client-id, the confidential client the secret belongs to', 'login');
   }
   return { name: 'login', issuer, clientId, clientSecretFile };
+}
+
+/** Parses --memory such as 256MiB or 1GiB into bytes. */
+function parseMemory(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const bytes = parseBytes(raw);
+  if (bytes === undefined || bytes < 1) throw new UsageError(`--memory: expected a size such as 256MiB or 1GiB, got "${raw}"`, 'submit');
+  return bytes;
 }

@@ -1,4 +1,5 @@
 import { SubmitResponse } from '../../gen/faas/v1/job_service.js';
+import { JobLimits } from '../../gen/faas/v1/job.js';
 import type { SubmitInvocation } from '../args.js';
 import { ExitCode } from '../exit-codes.js';
 import { followJob, waitForJob } from '../follow-job.js';
@@ -26,6 +27,8 @@ export async function runSubmit(invocation: SubmitInvocation, context: CommandCo
       input,
       timeoutSeconds: invocation.timeoutSeconds,
       idempotencyKey: invocation.idempotencyKey,
+      network: invocation.network,
+      limits: invocation.memoryBytes === undefined ? undefined : JobLimits.fromPartial({ memoryBytes: invocation.memoryBytes }),
     },
     { signal },
   );
