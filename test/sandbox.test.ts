@@ -94,6 +94,15 @@ describe('sandboxed jobs through the worker', function () {
     assert.ok(Number(stdout.trim()) <= MiB, `the file grew to ${stdout.trim()} bytes`);
   });
 
+  it('stops a job that fills its disk limit', async () => {
+    // Four 8 MiB files, each under the file size limit, then a pause for the disk watcher.
+    const script = 'for i in 1 2 3 4; do head -c 8388608 /dev/zero > "fill-$i"; done\nsleep 5\necho finished\n';
+    const { done, stdout } = await run(mesh, { 'main.sh': script }, { limits: { diskBytes: 16 * MiB, fileSizeBytes: 16 * MiB } });
+    assert.equal(done.state, JobState.JOB_STATE_FAILED);
+    assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_DISK_LIMIT, done.error!.message);
+    assert.doesNotMatch(stdout, /finished/);
+  });
+
   it('cannot reach a listener on the host loopback', async () => {
     const probe = [
       'import socket',
