@@ -33,6 +33,9 @@ export function validateSpec(spec: JobSpec | undefined, policy: SpecPolicy): ass
     );
   }
   validateLimits(spec);
+  if (spec.retry && spec.retry.maxAttempts > specLimits.maxAttempts) {
+    throw invalidArgument('spec.retry.max_attempts', `is ${spec.retry.maxAttempts}; use 1 to ${specLimits.maxAttempts}, or 0 for the default`);
+  }
   if (spec.idempotencyKey.length > specLimits.idempotencyKeyChars) {
     throw invalidArgument('spec.idempotency_key', `must be at most ${specLimits.idempotencyKeyChars} characters`);
   }

@@ -47,12 +47,40 @@ export interface Stack {
   ownsNats: boolean;
   logDir: string;
   stop(): Promise<void>;
+  /** The nats-server this stack started, or undefined when it uses one that was already running. */
+  natsServer: NatsServerHandle | undefined;
+  /** Name, pid and liveness of each service process, in start order. */
+  services(): ServiceInfo[];
+  /** Sends `signal` (default SIGTERM) to the named service and waits until it exits. */
+  killService(name: string, signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * Starts the named service again with the environment of its first start,
+   * after it exited. A scheduler or gateway must listen on its port within 30 s.
+   */
+  restartService(name: string): Promise<void>;
+  /**
+   * Starts one more worker process, with `env` on top of the stack's worker
+   * environment, and returns its service name (`worker-N`).
+   */
+  addWorker(env?: Record<string, string>): Promise<string>;
+}
+
+/** A service process as `Stack.services()` lists it. */
+export interface ServiceInfo {
+  name: string;
+  pid: number | undefined;
+  running: boolean;
 }
 
 interface ServiceProcess {
   name: string;
   child: ChildProcess;
   exited: Promise<void>;
+  /** Source file and environment of the launch, kept for restartService. */
+  entry: string;
+  env: Record<string, string>;
+  /** Address the service listens on, for the services that serve gRPC. */
+  address?: string;
 }
 
 /**
@@ -109,28 +137,73 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // Services talk mutual TLS with certificates of a development CA, made on first start.
     const certificates = await ensureDevCertificates(join(options.dataDir, 'certs'));
     services.push(
-      launch('scheduler', 'services/scheduler/main.ts', { ...env, ...certificates.env('scheduler'), SCHEDULER_ADDRESS: schedulerAddress }, logDir),
+      launch('scheduler', 'services/scheduler/main.ts', { ...env, ...certificates.env('scheduler'), SCHEDULER_ADDRESS: schedulerAddress }, logDir, schedulerAddress),
     );
     await waitForPort(schedulerAddress, services.at(-1)!);
-    for (let i = 0; i < (options.workers ?? 2); i++) {
-      const workerEnv = { ...env, ...certificates.env('worker'), WORKER_SLOTS: String(slots), WORKER_WORK_DIR: join(options.dataDir, `worker-${i}`) };
-      services.push(launch(`worker-${i}`, 'services/worker/main.ts', workerEnv, logDir));
-    }
+    let workerCount = 0;
+    const launchWorker = (extraEnv: Record<string, string> = {}): ServiceProcess => {
+      const index = workerCount++;
+      const workerEnv = {
+        ...env,
+        ...certificates.env('worker'),
+        WORKER_SLOTS: String(slots),
+        WORKER_WORK_DIR: join(options.dataDir, `worker-${index}`),
+        ...extraEnv,
+      };
+      return launch(`worker-${index}`, 'services/worker/main.ts', workerEnv, logDir);
+    };
+    for (let i = 0; i < (options.workers ?? 2); i++) services.push(launchWorker());
     services.push(
       launch('observer', 'services/observer/main.ts', { ...env, ...certificates.env('observer'), OBSERVER_ADDRESS: observerAddress, OBSERVER_SLOTS_PER_WORKER: String(slots) }, logDir),
     );
     const gatewayEnv = { ...env, ...certificates.env('gateway'), GATEWAY_ADDRESS: gatewayAddress, FAAS_OIDC_ISSUER: identity.issuer };
-    services.push(launch('gateway', 'services/gateway/main.ts', gatewayEnv, logDir));
+    services.push(launch('gateway', 'services/gateway/main.ts', gatewayEnv, logDir, gatewayAddress));
     await waitForPort(observerAddress, services.at(-2)!);
     await waitForPort(gatewayAddress, services.at(-1)!);
-    return { gatewayAddress, schedulerAddress, observerAddress, natsUrl, identity, ownsNats: nats !== undefined, logDir, stop };
+
+    const find = (name: string): ServiceProcess => {
+      const service = services.find((candidate) => candidate.name === name);
+      if (!service) throw new Error(`no service named ${name}; the stack runs ${services.map((s) => s.name).join(', ')}`);
+      return service;
+    };
+    return {
+      gatewayAddress,
+      schedulerAddress,
+      observerAddress,
+      natsUrl,
+      identity,
+      ownsNats: nats !== undefined,
+      logDir,
+      stop,
+      natsServer: nats,
+      services: () => services.map((service) => ({ name: service.name, pid: service.child.pid, running: isRunning(service) })),
+      async killService(name, signal = 'SIGTERM') {
+        const service = find(name);
+        if (!isRunning(service)) return;
+        service.child.kill(signal);
+        await service.exited;
+      },
+      async restartService(name) {
+        const previous = find(name);
+        if (isRunning(previous)) throw new Error(`${name} (pid ${previous.child.pid}) is still running; call killService first`);
+        const restarted = launch(previous.name, previous.entry, previous.env, logDir, previous.address);
+        // The same position keeps the stop order: gateway first, scheduler last.
+        services[services.indexOf(previous)] = restarted;
+        if (restarted.address) await waitForPort(restarted.address, restarted);
+      },
+      async addWorker(extraEnv = {}) {
+        const worker = launchWorker(extraEnv);
+        services.push(worker);
+        return worker.name;
+      },
+    };
   } catch (error) {
     await stop();
     throw error;
   }
 }
 
-function launch(name: string, entry: string, env: Record<string, string>, logDir: string): ServiceProcess {
+function launch(name: string, entry: string, env: Record<string, string>, logDir: string, address?: string): ServiceProcess {
   const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, entry)], {
     cwd: root,
@@ -141,11 +214,15 @@ function launch(name: string, entry: string, env: Record<string, string>, logDir
   child.stderr!.pipe(log, { end: false });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   process.once('exit', () => child.kill('SIGKILL'));
-  return { name, child, exited };
+  return { name, child, exited, entry, env, address };
+}
+
+function isRunning(service: ServiceProcess): boolean {
+  return service.child.exitCode === null && service.child.signalCode === null;
 }
 
 async function stopProcess(service: ServiceProcess): Promise<void> {
-  if (service.child.exitCode !== null || service.child.signalCode !== null) return;
+  if (!isRunning(service)) return;
   service.child.kill('SIGTERM');
   const killTimer = setTimeout(() => service.child.kill('SIGKILL'), 15_000);
   await service.exited;

@@ -113,7 +113,7 @@ describe('job with two queue messages', function () {
       await waitFor(async () => cancelled() || (await logged()), 10_000, 'the second copy to be cancelled or logged');
     }
 
-    first.stream.write({ outcome: { jobId, attempt: 1, state: JobState.JOB_STATE_SUCCEEDED, commitSha: '' } });
+    first.stream.write({ outcome: { jobId, attempt: 1, state: JobState.JOB_STATE_SUCCEEDED, commitSha: '', platformFailure: false } });
     const done = await finalRecord(mesh, jobId);
     const chunks = await logChunks(mesh, jobId);
 

@@ -98,6 +98,7 @@ export class Mesh {
         natsPrefix: this.prefix,
         heartbeatIntervalMs: 500,
         ackWaitMs: 5_000,
+        retryBaseDelayMs: 200,
         ...options.scheduler,
       },
       this.log.child({ service: 'scheduler' }),

@@ -58,7 +58,7 @@ describe('log publish failure', function () {
     await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
     stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.alloc(natsMaxPayloadBytes + 1024, 0x61) } });
     stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('done\n') } });
-    stream.write({ outcome: { jobId, attempt: 1, state: JobState.JOB_STATE_SUCCEEDED, commitSha: '' } });
+    stream.write({ outcome: { jobId, attempt: 1, state: JobState.JOB_STATE_SUCCEEDED, commitSha: '', platformFailure: false } });
 
     let state = JobState.JOB_STATE_RUNNING;
     for (let i = 0; i < 40 && !isFinal(state); i++) {

@@ -135,7 +135,7 @@ describe('worker protocol', function () {
     late.stream.write({ hello: { workerId: 'w-late', protocolVersion: 1, slots: 1, hostname: 'test' } });
     await waitFor(() => late.messages.length > 0, 5_000, 'scheduler hello');
     late.stream.write({
-      outcome: { jobId: job!.id, attempt: done.attempt, state: JobState.JOB_STATE_FAILED, commitSha: '' },
+      outcome: { jobId: job!.id, attempt: done.attempt, state: JobState.JOB_STATE_FAILED, commitSha: '', platformFailure: false },
     });
     late.stream.end();
     await late.ended;

@@ -17,8 +17,14 @@ export interface SchedulerConfig {
   ackWaitMs: number;
   /** FAAS_DEFAULT_TIMEOUT: timeout of jobs that set none, in seconds. Default 300. */
   defaultTimeoutSeconds: number;
-  /** FAAS_MAX_ATTEMPTS: attempts before a job whose worker keeps getting lost is FAILED. Default 3. */
+  /** FAAS_MAX_ATTEMPTS: attempts of a job whose retry policy names none. Default 3. */
   maxAttempts: number;
+  /** FAAS_MAX_ATTEMPTS_LIMIT: most attempts a job's retry policy may ask for. Default 10. */
+  maxAttemptsLimit: number;
+  /** FAAS_RETRY_BASE_DELAY: wait before the second attempt; it doubles for each later one. Default 1s. */
+  retryBaseDelayMs: number;
+  /** FAAS_RETRY_MAX_DELAY: longest wait between attempts. Default 60s. */
+  retryMaxDelayMs: number;
   /** FAAS_HEARTBEAT_INTERVAL: how often workers send heartbeats. Default 5s; a worker silent for 3 intervals is dropped. */
   heartbeatIntervalMs: number;
   /** FAAS_DUPLICATE_WINDOW: how long JetStream de-duplicates Submits by idempotency key. Default 2m (the KV keeps them longer). */
@@ -51,6 +57,9 @@ export function readSchedulerConfig(env: Record<string, string | undefined> = pr
     ackWaitMs: readDurationMs(env, 'FAAS_ACK_WAIT', 30_000, 1_000, 3_600_000),
     defaultTimeoutSeconds: readInt(env, 'FAAS_DEFAULT_TIMEOUT', 300, 1, 86_400),
     maxAttempts: readInt(env, 'FAAS_MAX_ATTEMPTS', 3, 1, 20),
+    maxAttemptsLimit: readInt(env, 'FAAS_MAX_ATTEMPTS_LIMIT', 10, 1, 20),
+    retryBaseDelayMs: readDurationMs(env, 'FAAS_RETRY_BASE_DELAY', 1_000, 0, 3_600_000),
+    retryMaxDelayMs: readDurationMs(env, 'FAAS_RETRY_MAX_DELAY', 60_000, 0, 86_400_000),
     heartbeatIntervalMs: readDurationMs(env, 'FAAS_HEARTBEAT_INTERVAL', 5_000, 100, 60_000),
     duplicateWindowMs: readDurationMs(env, 'FAAS_DUPLICATE_WINDOW', 120_000, 1_000, 86_400_000),
     logMaxAgeMs: readDurationMs(env, 'FAAS_LOG_MAX_AGE', 7 * 86_400_000, 60_000, 365 * 86_400_000),

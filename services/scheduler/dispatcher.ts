@@ -3,6 +3,7 @@ import { FailureReason, JobPhase, JobState, type Job } from '../../gen/faas/v1/j
 import { isFinal } from '../../common/job-states.js';
 import type { SchedulerContext } from './context.js';
 import { closeLog } from './log-store.js';
+import { attemptsAllowed } from './retry.js';
 import type { WorkerSession } from './worker-session.js';
 
 /** Body of a queue message. */
@@ -126,7 +127,7 @@ export class Dispatcher {
   private async settleLostAttempt(job: Job, message: JsMsg): Promise<boolean> {
     const { store, config, nats } = this.context;
     const cancel = job.cancelRequested;
-    if (!cancel && job.attempt < config.maxAttempts) return false;
+    if (!cancel && job.attempt < attemptsAllowed(job, config)) return false;
     const updated = await store.transition(job.id, (current) => {
       if (current.state !== JobState.JOB_STATE_RUNNING || current.attempt !== job.attempt) return undefined;
       return endJob(

@@ -14,6 +14,7 @@ import { isFinal } from '../../common/job-states.js';
 import type { SchedulerContext } from './context.js';
 import { endJob, releaseJob } from './dispatcher.js';
 import { closeLog, LogWriter } from './log-store.js';
+import { attemptsAllowed, retryDelayMs, shouldRetry } from './retry.js';
 import { WorkerSession } from './worker-session.js';
 
 export const protocolVersion = 1;
@@ -236,11 +237,23 @@ export class WorkerLinks {
       log.error({ err: error, jobId: outcome.jobId, attempt: outcome.attempt }, 'failed to store part of the job output');
     }
     if (outcome.result) await blobs.putResult(outcome.jobId, outcome.attempt, outcome.result);
-    let ended = false;
+    let settled = 'moved on' as 'ended' | 'retried' | 'moved on';
     const stored = await store.transition(outcome.jobId, (job) => {
-      ended = false;
+      settled = 'moved on';
       if (job.state !== JobState.JOB_STATE_RUNNING || job.attempt !== outcome.attempt) return undefined;
-      ended = true;
+      const message = outcome.error?.message ?? '';
+      if (shouldRetry(job, outcome, this.context.config)) {
+        settled = 'retried';
+        return {
+          ...job,
+          state: JobState.JOB_STATE_QUEUED,
+          phase: JobPhase.JOB_PHASE_UNSPECIFIED,
+          workerId: '',
+          error: outcome.error && { ...outcome.error, message: `attempt ${job.attempt} failed: ${message}; it will be retried` },
+        };
+      }
+      settled = 'ended';
+      const failedAgain = outcome.state !== JobState.JOB_STATE_SUCCEEDED && outcome.error && job.attempt > 1;
       return {
         ...job,
         state: outcome.state,
@@ -248,16 +261,25 @@ export class WorkerLinks {
         finishedAt: new Date(),
         commitSha: outcome.commitSha || job.commitSha,
         exitCode: outcome.result?.exitCode,
-        error: outcome.state === JobState.JOB_STATE_SUCCEEDED ? undefined : outcome.error,
+        error:
+          outcome.state === JobState.JOB_STATE_SUCCEEDED
+            ? undefined
+            : failedAgain
+              ? { ...outcome.error!, message: `failed after ${job.attempt} attempts; the last one: ${message}` }
+              : outcome.error,
       };
     });
-    if (ended) await closeLog(nats.js, nats.names, outcome.jobId);
-    heldJob.message.ack();
+    if (settled === 'retried') {
+      heldJob.message.nak(retryDelayMs(outcome.attempt, this.context.config));
+    } else {
+      if (settled === 'ended') await closeLog(nats.js, nats.names, outcome.jobId);
+      heldJob.message.ack();
+    }
     releaseJob(session, outcome.jobId);
     pool.notify();
     log.info(
-      { jobId: outcome.jobId, attempt: outcome.attempt, workerId: session.workerId, state: JobState[stored.job.state], recorded: ended },
-      'job finished',
+      { jobId: outcome.jobId, attempt: outcome.attempt, workerId: session.workerId, state: JobState[stored.job.state], settled },
+      'attempt finished',
     );
   }
 
@@ -282,7 +304,7 @@ export class WorkerLinks {
             outcome = 'ended';
             return endJob(job, JobState.JOB_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, 'cancelled; its worker disconnected');
           }
-          if (job.attempt >= config.maxAttempts) {
+          if (job.attempt >= attemptsAllowed(job, config)) {
             outcome = 'ended';
             return endJob(
               job,
@@ -300,7 +322,7 @@ export class WorkerLinks {
             error: { reason: FailureReason.FAILURE_REASON_WORKER_LOST, message: `worker ${session.workerId} disconnected during attempt ${job.attempt}` },
           };
         });
-        if (outcome === 'requeued') heldJob.message.nak();
+        if (outcome === 'requeued') heldJob.message.nak(retryDelayMs(heldJob.attempt, config));
         if (outcome === 'ended') {
           await closeLog(nats.js, nats.names, heldJob.jobId);
           heldJob.message.ack();

@@ -8,6 +8,8 @@ export interface Ending {
   state: JobState;
   reason?: FailureReason;
   message?: string;
+  /** The platform failed, not the job's code, so another attempt may succeed. */
+  platformFailure?: boolean;
 }
 
 /** SIGXFSZ is signal 25 on Linux; bubblewrap reports a signal death as 128 + its number. */

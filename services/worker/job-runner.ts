@@ -69,6 +69,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
       error: ending.reason === undefined ? undefined : { reason: ending.reason, message: ending.message ?? '' },
       result,
       commitSha,
+      platformFailure: ending.platformFailure ?? false,
     };
   };
   // Messages from the worker itself go to the job's stderr, in the log and the result.
@@ -77,9 +78,9 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
     result.stderr = Buffer.concat([result.stderr, line]);
     await reporter.output(LogStream.LOG_STREAM_STDERR, line);
   };
-  const fail = async (reason: FailureReason, message: string) => {
+  const fail = async (reason: FailureReason, message: string, platformFailure = false) => {
     await note(message);
-    return outcome({ state: JobState.JOB_STATE_FAILED, reason, message });
+    return outcome({ state: JobState.JOB_STATE_FAILED, reason, message, platformFailure });
   };
 
   reporter.update(JobPhase.JOB_PHASE_CLONING, '');
@@ -107,7 +108,9 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
       if (error.failure === 'cancelled') return outcome(stoppedEnding(stop.reason as StopReason, bounds) ?? stoppedEnding('cancelled', bounds)!);
       const reason =
         error.failure === 'address-not-allowed' ? FailureReason.FAILURE_REASON_ADDRESS_NOT_ALLOWED : FailureReason.FAILURE_REASON_CLONE_FAILED;
-      return await fail(reason, error.message);
+      // A network error or a slow server may pass; a missing repository or ref will not.
+      const transient = error.failure === 'network' || error.failure === 'timed-out';
+      return await fail(reason, error.message, transient);
     } finally {
       result.cloneMs = Date.now() - cloneStarted;
     }
@@ -193,6 +196,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
         state: JobState.JOB_STATE_FAILED,
         reason: FailureReason.FAILURE_REASON_INTERNAL,
         message: 'the worker failed while running the job',
+        platformFailure: true,
       },
     );
   } finally {
