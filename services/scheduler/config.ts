@@ -31,6 +31,10 @@ export interface SchedulerConfig {
   duplicateWindowMs: number;
   /** FAAS_LOG_MAX_AGE: how long job output is kept, in the log stream. Default 7 days. */
   logMaxAgeMs: number;
+  /** FAAS_RETENTION: how long a finished job, its result and its output are kept. Default 7 days (168h). */
+  retentionMs: number;
+  /** FAAS_RETENTION_SWEEP_INTERVAL: how often finished jobs past their retention are deleted. Default 1h. */
+  retentionSweepIntervalMs: number;
   /** SCHEDULER_SHUTDOWN_GRACE: how long SIGTERM waits for calls to finish. Default 10s. */
   shutdownGraceMs: number;
   /** FAAS_MAX_ACTIVE_JOBS: queued and running jobs one owner may have at once. Default 20. */
@@ -63,6 +67,8 @@ export function readSchedulerConfig(env: Record<string, string | undefined> = pr
     heartbeatIntervalMs: readDurationMs(env, 'FAAS_HEARTBEAT_INTERVAL', 5_000, 100, 60_000),
     duplicateWindowMs: readDurationMs(env, 'FAAS_DUPLICATE_WINDOW', 120_000, 1_000, 86_400_000),
     logMaxAgeMs: readDurationMs(env, 'FAAS_LOG_MAX_AGE', 7 * 86_400_000, 60_000, 365 * 86_400_000),
+    retentionMs: readDurationMs(env, 'FAAS_RETENTION', 7 * 86_400_000, 1_000, 3650 * 86_400_000),
+    retentionSweepIntervalMs: readDurationMs(env, 'FAAS_RETENTION_SWEEP_INTERVAL', 3_600_000, 1_000, 86_400_000),
     shutdownGraceMs: readDurationMs(env, 'SCHEDULER_SHUTDOWN_GRACE', 10_000, 0, 600_000),
   };
 }

@@ -14,6 +14,7 @@ import { JobBlobs } from './blobs.js';
 import { SchedulerJobService } from './job-service.js';
 import { WorkerPool } from './pool.js';
 import { WorkerLinks } from './worker-link.js';
+import { sweepFinishedJobs } from './retention.js';
 
 export interface RunningScheduler {
   /** host:port the scheduler listens on. */
@@ -73,6 +74,10 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
   const port = await listen(server, config.listenAddress, meshServerCredentials(config.tls));
   const dispatcher = new Dispatcher(context);
   dispatcher.start();
+  const sweeper = setInterval(() => {
+    sweepFinishedJobs(context, config.retentionMs).catch((error: unknown) => log.warn({ err: error }, 'retention sweep failed; it runs again later'));
+  }, config.retentionSweepIntervalMs);
+  sweeper.unref();
   log.info(
     { address: `${host}:${port}`, schedulerId: config.schedulerId, nats: config.natsUrl, transport: config.tls ? 'mutual TLS' : 'plaintext' },
     'scheduler started',
@@ -83,6 +88,7 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
     (stopping ??= (async () => {
       log.info('scheduler stopping');
       dispatcher.stop();
+      clearInterval(sweeper);
       shuttingDown.abort();
       await links.closeAll();
       await shutdown(server, config.shutdownGraceMs);
