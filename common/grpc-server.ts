@@ -2,13 +2,54 @@ import {
   Server,
   ServerCredentials,
   type Metadata,
+  type MethodDefinition,
+  type ServiceDefinition,
   type ServerUnaryCall,
   type ServerWritableStream,
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { ErrorCode, FaasError } from './errors.js';
+import { ErrorCode, FaasError, invalidArgument } from './errors.js';
 import type { Logger } from './logger.js';
+
+/** Marks a request that could not be decoded; see `tolerantService`. */
+const undecodable = Symbol('undecodable request');
+
+interface Undecodable {
+  [undecodable]: string;
+}
+
+/**
+ * Returns `definition` with request decoders that never throw. grpc-js
+ * answers a decoding error with INTERNAL before any handler runs; with this,
+ * a malformed request (bad wire format, a uint64 beyond 2^53) reaches the
+ * handler as a marker, and `unary`, `serverStream` or `rejectUndecodable`
+ * answer INVALID_ARGUMENT.
+ */
+export function tolerantService<Definition extends ServiceDefinition>(definition: Definition): Definition {
+  const wrapped: Record<string, MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(definition as ServiceDefinition)) {
+    wrapped[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (error) {
+          return { [undecodable]: error instanceof Error ? error.message : String(error) } satisfies Undecodable;
+        }
+      },
+    };
+  }
+  return wrapped as Definition;
+}
+
+/** Throws INVALID_ARGUMENT when `request` is the marker of an undecodable message. */
+export function rejectUndecodable(request: unknown): void {
+  if (typeof request === 'object' && request !== null && undecodable in request) {
+    const reason = (request as Undecodable)[undecodable];
+    throw invalidArgument('request', `is not a valid protobuf message of this method (${reason}); check the client's generated code`);
+  }
+}
 
 /** Messages up to 8 MiB: a result carries up to 1 MiB of stdout and of stderr. */
 export const maxMessageBytes = 8 * 1024 * 1024;
@@ -76,7 +117,12 @@ export function unary<Request, Response>(
   return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>): void => {
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort(new FaasError(ErrorCode.Cancelled, 'the caller cancelled the call')));
-    handler(call.request, call.metadata, controller.signal).then(
+    Promise.resolve()
+      .then(() => {
+        rejectUndecodable(call.request);
+        return handler(call.request, call.metadata, controller.signal);
+      })
+      .then(
       (response) => callback(null, response),
       (error: unknown) => {
         const failure = FaasError.from(error);
@@ -134,7 +180,12 @@ export function serverStream<Request, Response>(
         controller.signal.addEventListener('abort', onAbort, { once: true });
       });
     };
-    handler(call.request, call.metadata, send, controller.signal).then(
+    Promise.resolve()
+      .then(() => {
+        rejectUndecodable(call.request);
+        return handler(call.request, call.metadata, send, controller.signal);
+      })
+      .then(
       () => {
         if (!controller.signal.aborted) call.end();
       },

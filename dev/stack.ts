@@ -213,8 +213,24 @@ function launch(name: string, entry: string, env: Record<string, string>, logDir
   child.stdout!.pipe(log, { end: false });
   child.stderr!.pipe(log, { end: false });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  process.once('exit', () => child.kill('SIGKILL'));
+  killOnExit(child);
   return { name, child, exited, entry, env, address };
+}
+
+// One 'exit' listener kills every child still running when this process
+// exits, however many services are started and restarted.
+const runningChildren = new Set<ChildProcess>();
+
+function killOnExit(child: ChildProcess): void {
+  if (runningChildren.size === 0 && process.listeners('exit').every((listener) => listener !== killRunningChildren)) {
+    process.on('exit', killRunningChildren);
+  }
+  runningChildren.add(child);
+  child.once('exit', () => runningChildren.delete(child));
+}
+
+function killRunningChildren(): void {
+  for (const child of runningChildren) child.kill('SIGKILL');
 }
 
 function isRunning(service: ServiceProcess): boolean {

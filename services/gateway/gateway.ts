@@ -15,7 +15,7 @@ import {
 import { JobState } from '../../gen/faas/v1/job.js';
 import { callerMetadata } from '../../common/caller.js';
 import { invalidArgument } from '../../common/errors.js';
-import { addHealth, createServer, listen, serverStream, shutdown, unary } from '../../common/grpc-server.js';
+import { addHealth, createServer, listen, serverStream, shutdown, unary, tolerantService } from '../../common/grpc-server.js';
 import { specLimits } from '../../common/limits.js';
 import type { Logger } from '../../common/logger.js';
 import { validateJobId, validateSpec } from '../../common/validation.js';
@@ -48,7 +48,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
 
   const shuttingDown = new AbortController();
   const server = createServer();
-  server.addService(JobServiceService, {
+  server.addService(tolerantService(JobServiceService), {
     submit: unary(log, 'Submit', async (request: SubmitRequest, metadata, signal) => {
       const outgoing = await forward(metadata, 'submit');
       validateSpec(request.spec, policy);

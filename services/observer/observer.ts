@@ -4,7 +4,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { ObserverServiceService, type ScaleResponse } from '../../gen/faas/observer/v1/observer_service.js';
 import { PoolServiceClient, type GetPoolResponse } from '../../gen/faas/scheduler/v1/pool_service.js';
 import { ErrorCode, FaasError } from '../../common/errors.js';
-import { addHealth, createServer, listen, shutdown, unary } from '../../common/grpc-server.js';
+import { addHealth, createServer, listen, shutdown, unary, tolerantService } from '../../common/grpc-server.js';
 import type { Logger } from '../../common/logger.js';
 import { meshChannelCredentials, meshChannelOptions, meshServerCredentials } from '../../common/tls.js';
 import { natsNames } from '../../common/nats-names.js';
@@ -79,7 +79,7 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
   await refresh().catch(() => undefined);
 
   const server = createServer();
-  server.addService(ObserverServiceService, {
+  server.addService(tolerantService(ObserverServiceService), {
     scale: unary(log, 'Scale', async () => {
       if (latest) return latest;
       throw lastError ?? new FaasError(ErrorCode.Unavailable, 'no scaling decision has been made yet; retry shortly');

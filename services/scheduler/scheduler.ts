@@ -2,7 +2,7 @@ import type { Server } from '@grpc/grpc-js';
 import { JobServiceService } from '../../gen/faas/v1/job_service.js';
 import { WorkerServiceService } from '../../gen/faas/worker/v1/worker_service.js';
 import { PoolServiceService, type GetPoolResponse } from '../../gen/faas/scheduler/v1/pool_service.js';
-import { addHealth, createServer, listen, serverStream, shutdown, unary } from '../../common/grpc-server.js';
+import { addHealth, createServer, listen, serverStream, shutdown, unary, tolerantService } from '../../common/grpc-server.js';
 import type { Logger } from '../../common/logger.js';
 import { meshServerCredentials } from '../../common/tls.js';
 import type { SchedulerConfig } from './config.js';
@@ -50,7 +50,7 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
 
   const shuttingDown = new AbortController();
   const server: Server = createServer();
-  server.addService(JobServiceService, {
+  server.addService(tolerantService(JobServiceService), {
     submit: unary(log, 'Submit', (request, metadata) => jobs.submit(request, metadata)),
     status: unary(log, 'Status', (request, metadata) => jobs.status(request, metadata)),
     result: unary(log, 'Result', (request, metadata) => jobs.result(request, metadata)),
@@ -59,8 +59,8 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
     logs: serverStream(log, 'Logs', (request, metadata, send, signal) => jobs.logs(request, metadata, send, signal), shuttingDown.signal),
     cancel: unary(log, 'Cancel', (request, metadata) => jobs.cancel(request, metadata)),
   });
-  server.addService(WorkerServiceService, { connect: links.connect });
-  server.addService(PoolServiceService, {
+  server.addService(tolerantService(WorkerServiceService), { connect: links.connect });
+  server.addService(tolerantService(PoolServiceService), {
     getPool: unary(log, 'GetPool', async (): Promise<GetPoolResponse> => {
       const sessions = pool.all();
       const slots = sessions.reduce((sum, session) => sum + session.slots, 0);

@@ -11,6 +11,8 @@ import type {
   WorkerHello,
 } from '../../gen/faas/worker/v1/worker_service.js';
 import { isFinal } from '../../common/job-states.js';
+import { FaasError } from '../../common/errors.js';
+import { rejectUndecodable } from '../../common/grpc-server.js';
 import type { SchedulerContext } from './context.js';
 import { endJob, releaseJob } from './dispatcher.js';
 import { closeLog, LogWriter } from './log-store.js';
@@ -47,6 +49,14 @@ export class WorkerLinks {
     let queued = 0;
 
     call.on('data', (request: ConnectRequest) => {
+      try {
+        rejectUndecodable(request);
+      } catch (error) {
+        // One garbled message ends the stream; the worker reconnects and its jobs are requeued.
+        log.warn({ workerId: session?.workerId, err: error }, 'worker sent a message that cannot be decoded');
+        call.emit('error', FaasError.from(error).toStatus());
+        return;
+      }
       if (!session) {
         session = this.register(call, request.hello);
         return;
