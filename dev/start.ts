@@ -48,7 +48,8 @@ console.log(`faas is running.
 
 ${login}.
 
-Try:  npx faas submit https://host/team/repo.git --wait
+Try:  npm run serve-examples    (serves examples/ as git repositories and prints faas submit commands)
+      npx faas submit <repository URL> --wait
 Press Ctrl-C to stop.`);
 
 let stopping = false;

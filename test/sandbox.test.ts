@@ -43,6 +43,15 @@ describe('sandboxed jobs through the worker', function () {
     assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, done.error?.message);
     assert.equal(result.isolation, 'sandboxed');
     assert.ok(result.peakMemoryBytes > 0, 'no peak memory');
+    assert.equal(result.appliedLimits!.memoryBytes, 512 * MiB);
+    assert.equal(result.appliedLimits!.pids, 256);
+  });
+
+  it('caps requested limits at the worker maximum', async () => {
+    const { done, result } = await run(mesh, { 'main.sh': 'true\n' }, { limits: { memoryBytes: 8 * 1024 * MiB, pids: 64 } });
+    assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, done.error?.message);
+    assert.equal(result.appliedLimits!.memoryBytes, 4 * 1024 * MiB);
+    assert.equal(result.appliedLimits!.pids, 64);
   });
 
   it('ends a memory hog as out of memory', async () => {

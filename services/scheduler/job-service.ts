@@ -193,7 +193,7 @@ export class SchedulerJobService {
       throw invalidArgument('reason', `must be at most ${specLimits.cancelReasonChars} characters`);
     }
     await this.getOwned(request.jobId, caller);
-    const reason = request.reason || `cancelled by ${caller.subject}`;
+    const reason = request.reason || `cancelled by ${caller.name ?? caller.subject}`;
     const stored = await this.context.store.transition(request.jobId, (job) => {
       if (isFinal(job.state)) {
         throw new FaasError(

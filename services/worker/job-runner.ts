@@ -58,6 +58,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
     cpuTimeMs: 0,
     peakMemoryBytes: 0,
     isolation: context.isolation,
+    appliedLimits: limits,
   };
   let commitSha = '';
   const outcome = (ending: Ending): JobOutcome => {
