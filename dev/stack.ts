@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import { connect as connectTcp } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect as connectNats } from '@nats-io/transport-node';
@@ -91,8 +93,12 @@ interface ServiceProcess {
 export async function startStack(options: StackOptions): Promise<Stack> {
   const logDir = join(options.dataDir, 'logs');
   await mkdir(logDir, { recursive: true });
-  // Sandboxed jobs run as unprivileged users, who must be able to reach the workers' folders.
-  await chmod(options.dataDir, 0o711);
+  // Sandboxed jobs run as unprivileged users, who must be able to reach the
+  // workers' folders, so those live under the system temporary folder rather
+  // than next to the data folder, whose parents may be private.
+  const workerRoot = join(tmpdir(), `faas-stack-${createHash('sha256').update(resolve(options.dataDir)).digest('hex').slice(0, 12)}`);
+  await mkdir(workerRoot, { recursive: true, mode: 0o711 });
+  await chmod(workerRoot, 0o711);
   const services: ServiceProcess[] = [];
   let nats: NatsServerHandle | undefined;
   let identity: DevIdentityProvider | undefined;
@@ -147,7 +153,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         ...env,
         ...certificates.env('worker'),
         WORKER_SLOTS: String(slots),
-        WORKER_WORK_DIR: join(options.dataDir, `worker-${index}`),
+        WORKER_WORK_DIR: join(workerRoot, `worker-${index}`),
         ...extraEnv,
       };
       return launch(`worker-${index}`, 'services/worker/main.ts', workerEnv, logDir);
@@ -213,6 +219,11 @@ function launch(name: string, entry: string, env: Record<string, string>, logDir
   child.stdout!.pipe(log, { end: false });
   child.stderr!.pipe(log, { end: false });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.once('exit', (code, signal) => {
+    if (!stoppingChildren.has(child)) {
+      process.stderr.write(`faas stack: ${name} exited (${signal ?? `code ${code}`}); see ${join(logDir, `${name}.log`)}\n`);
+    }
+  });
   killOnExit(child);
   return { name, child, exited, entry, env, address };
 }
@@ -237,8 +248,12 @@ function isRunning(service: ServiceProcess): boolean {
   return service.child.exitCode === null && service.child.signalCode === null;
 }
 
+/** Children this process is stopping on purpose, whose exit is not reported. */
+const stoppingChildren = new WeakSet<ChildProcess>();
+
 async function stopProcess(service: ServiceProcess): Promise<void> {
   if (!isRunning(service)) return;
+  stoppingChildren.add(service.child);
   service.child.kill('SIGTERM');
   const killTimer = setTimeout(() => service.child.kill('SIGKILL'), 15_000);
   await service.exited;

@@ -11,7 +11,7 @@ import type {
   WorkerHello,
 } from '../../gen/faas/worker/v1/worker_service.js';
 import { isFinal } from '../../common/job-states.js';
-import { FaasError } from '../../common/errors.js';
+import { ErrorCode, FaasError } from '../../common/errors.js';
 import { rejectUndecodable } from '../../common/grpc-server.js';
 import type { SchedulerContext } from './context.js';
 import { endJob, releaseJob } from './dispatcher.js';
@@ -24,6 +24,8 @@ const maxSlots = 64;
 const workerIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
 /** Heartbeat intervals a worker may miss before it is dropped. */
 const missedHeartbeats = 3;
+/** How long an outcome is retried while NATS is unavailable. */
+const outageRetryMs = 120_000;
 /** How long a rejected job waits before it is offered again. */
 const rejectionDelayMs = 1_000;
 /** Reports queued per worker before its stream is paused. */
@@ -150,7 +152,7 @@ export class WorkerLinks {
   private async apply(session: WorkerSession, request: ConnectRequest): Promise<void> {
     if (request.update) await this.applyUpdate(session, request.update);
     else if (request.log) await this.applyLog(session, request.log);
-    else if (request.outcome) await this.applyOutcome(session, request.outcome);
+    else if (request.outcome) await this.retryWhileUnavailable(() => this.applyOutcome(session, request.outcome!), request.outcome.jobId);
     else if (request.heartbeat) this.applyHeartbeat(session, request.heartbeat);
     else if (request.rejection) this.applyRejection(session, request.rejection);
   }
@@ -159,6 +161,39 @@ export class WorkerLinks {
     if (heartbeat.draining && !session.draining) {
       session.draining = true;
       this.context.log.info({ workerId: session.workerId }, 'worker is draining');
+    }
+    // A job the worker no longer runs, though its outcome never arrived, goes
+    // back to the queue; the redelivery finds it RUNNING and starts a new attempt.
+    const running = new Set(heartbeat.runningJobIds);
+    for (const heldJob of [...session.jobs.values()]) {
+      if (!heldJob.log || running.has(heldJob.jobId)) {
+        heldJob.missedHeartbeats = 0;
+        continue;
+      }
+      heldJob.missedHeartbeats = (heldJob.missedHeartbeats ?? 0) + 1;
+      if (heldJob.missedHeartbeats < missedHeartbeats) continue;
+      this.context.log.warn({ jobId: heldJob.jobId, attempt: heldJob.attempt, workerId: session.workerId }, 'worker forgot a job; requeueing it');
+      releaseJob(session, heldJob.jobId);
+      heldJob.message.nak();
+      this.context.pool.notify();
+    }
+  }
+
+  /**
+   * Runs `apply` again while NATS is unavailable, for up to
+   * `outageRetryMs`: an outcome lives only in memory until it is stored.
+   */
+  private async retryWhileUnavailable(apply: () => Promise<void>, jobId: string): Promise<void> {
+    const giveUpAt = Date.now() + outageRetryMs;
+    for (let delayMs = 250; ; delayMs = Math.min(delayMs * 2, 5_000)) {
+      try {
+        await apply();
+        return;
+      } catch (error) {
+        if (FaasError.from(error).code !== ErrorCode.Unavailable || Date.now() + delayMs > giveUpAt) throw error;
+        this.context.log.warn({ jobId, retryInMs: delayMs }, 'cannot store a job outcome while NATS is unavailable; retrying');
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
     }
   }
 

@@ -13,6 +13,8 @@ export interface HeldJob {
   extendTimer: NodeJS.Timeout;
   /** Set once the worker accepted the job and the record says RUNNING. */
   log?: LogWriter;
+  /** Heartbeats in a row that did not list this accepted job. */
+  missedHeartbeats?: number;
 }
 
 /** One connected worker: its stream, its slots and the jobs it holds. */

@@ -20,6 +20,8 @@ import { ConfigError } from '../../common/config.js';
 
 export const protocolVersion = 1;
 const maxReconnectDelayMs = 10_000;
+/** How long a stopping worker waits for the scheduler to close the stream. */
+const streamCloseWaitMs = 5_000;
 
 /** Lifecycle of a worker process. */
 export type WorkerState = 'connecting' | 'connected' | 'draining' | 'stopped';
@@ -116,7 +118,18 @@ class WorkerAgent implements RunningWorker {
     await this.whenIdle();
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.reconnectTimer);
-    this.call?.end();
+    // Outcomes written during the grace period must reach the scheduler, so
+    // wait (briefly) for it to close the stream after our end.
+    const call = this.call;
+    if (call) {
+      const closed = new Promise<void>((resolve) => {
+        call.once('close', resolve);
+        call.once('error', () => resolve());
+        call.once('end', resolve);
+      });
+      call.end();
+      await Promise.race([closed, new Promise<void>((resolve) => setTimeout(resolve, streamCloseWaitMs).unref())]);
+    }
     this.client.close();
     this.log.info('worker stopped');
   }

@@ -113,7 +113,9 @@ export class ProcessStack {
     for (const client of this.clients) client.close();
     await this.stack.stop();
     await this.git.stop();
-    await rm(this.dataDir, { recursive: true, force: true });
+    // FAAS_KEEP_TEST_DATA=true keeps the service logs for a failure to be read.
+    if (process.env.FAAS_KEEP_TEST_DATA === 'true') console.log(`      kept ${this.dataDir}`);
+    else await rm(this.dataDir, { recursive: true, force: true });
   }
 }
 
@@ -128,16 +130,15 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, timeo
 
 /** Polls Status until the job is in a final state and returns that record; throws after `timeoutMs`. */
 export async function waitForFinal(client: FaasClient, jobId: string, timeoutMs: number): Promise<Job> {
-  let last: Job | undefined;
-  await waitFor(
-    async () => {
-      last = await client.status(jobId);
-      return finalStates.has(last.state);
-    },
-    timeoutMs,
-    `job ${jobId} to reach a final state (last seen ${last ? JobState[last.state] : 'nothing'})`,
-  );
-  return last!;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await client.status(jobId);
+    if (finalStates.has(job.state)) return job;
+    if (Date.now() > deadline) {
+      throw new Error(`job ${jobId} is still ${JobState[job.state]} (attempt ${job.attempt}, worker ${job.workerId || 'none'}) after ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 /** Follows Watch to its end and returns every record; aborts the stream after `timeoutMs`. */

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { JobState } from '../../gen/faas/v1/job.js';
+import { ProcessStack, logText, waitFor, watchRecords } from './support.js';
+
+describe('reliability: worker drain on SIGTERM', function () {
+  this.timeout(90_000);
+  let processes: ProcessStack | undefined;
+
+  before(async function () {
+    this.timeout(60_000);
+    // Workers are added by each case, so the case decides which worker gets a job.
+    processes = await ProcessStack.start({ workers: 0, slotsPerWorker: 1 });
+  });
+  after(async function () {
+    this.timeout(60_000);
+    await processes?.stop();
+  });
+
+  /** Submits `script`, waits for it to print "started" on the only worker, and returns the job id and worker id. */
+  async function startOnOnlyWorker(script: string): Promise<{ jobId: string; workerId: string }> {
+    const client = processes!.client();
+    const url = await processes!.repository({ 'main.sh': script });
+    const { job } = await client.submit({ repositoryUrl: url, timeoutSeconds: 60 });
+    await waitFor(async () => (await logText(client, job!.id)).includes('started'), 30_000, 'the job to print');
+    const running = await client.status(job!.id);
+    assert.equal(running.state, JobState.JOB_STATE_RUNNING);
+    return { jobId: job!.id, workerId: running.workerId };
+  }
+
+  it('hands back a job that outlasts the grace period', async () => {
+    const client = processes!.client();
+    const draining = await processes!.stack.addWorker({ WORKER_SHUTDOWN_GRACE: '1s' });
+    const { jobId, workerId } = await startOnOnlyWorker('echo "started"\nsleep 4\necho "done"\n');
+    assert.equal(processes!.workerService(workerId), draining);
+    await processes!.stack.addWorker({ WORKER_SHUTDOWN_GRACE: '10s' });
+
+    const stopStartedMs = Date.now();
+    await processes!.stack.killService(draining, 'SIGTERM');
+    const stopMs = Date.now() - stopStartedMs;
+    assert.ok(stopMs < 8_000, `the worker exited ${stopMs} ms after SIGTERM, well past its 1 s grace`);
+
+    const last = (await watchRecords(client, jobId, 45_000)).at(-1)!;
+    assert.equal(last.state, JobState.JOB_STATE_SUCCEEDED, last.error?.message);
+    assert.equal(last.attempt, 2, 'the job ran again after the hand-back');
+    assert.notEqual(last.workerId, workerId);
+    const { result } = await client.result(jobId);
+    assert.equal(result?.stdout.toString(), 'started\ndone\n');
+  });
+});
