@@ -348,7 +348,18 @@ describe('queued jobs', function () {
   let mesh: Mesh;
 
   before(async () => {
-    mesh = await Mesh.start({ workers: 0 });
+    mesh = await Mesh.start({ workers: 0, scheduler: { duplicateWindowMs: 1_000 } });
+  });
+
+  it('keeps an idempotency key past the de-duplication window', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'echo once\n' });
+    const spec = { repositoryUrl: repo.url, idempotencyKey: 'after-the-window' };
+    const first = await mesh.client.submit(spec);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const second = await mesh.client.submit(spec);
+    assert.equal(second.job!.id, first.job!.id);
+    assert.equal(second.existing, true);
+    await mesh.client.cancel(first.job!.id);
   });
   after(async () => {
     await mesh?.stop();
