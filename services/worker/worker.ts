@@ -251,7 +251,9 @@ function writeWithBackpressure(
 async function checkIsolation(config: WorkerConfig, log: Logger): Promise<IsolationLevel> {
   // Sandboxed jobs run as other users, who must be able to reach the job folders.
   await chmod(config.workDir, 0o711);
-  const report = await probeIsolation({ workRoot: config.workDir, user: sandboxUser(0, config.sandboxUidBase) });
+  const report = await probeIsolation({ workRoot: config.workDir, user: sandboxUser(0, config.sandboxUidBase) }).catch(
+    (error: unknown) => ({ level: 'none' as const, checks: {}, problems: [error instanceof Error ? error.message : String(error)] }),
+  );
   if (report.level === 'sandboxed') {
     log.info({ isolation: report.level, checks: report.checks }, 'sandbox probe passed');
     return 'sandboxed';
