@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Metadata } from '@grpc/grpc-js';
 import { meshChannelCredentials, meshChannelOptions, readMeshTls } from '../common/tls.js';
-import { ObserverServiceClient, type ScaleResponse } from '../gen/faas/observer/v1/observer_service.js';
+import { ObserverServiceClient, type ListScaleEventsResponse, type ScaleResponse } from '../gen/faas/observer/v1/observer_service.js';
 import { readObserverConfig } from '../services/observer/config.js';
 import { startObserver, type RunningObserver } from '../services/observer/observer.js';
 import { Mesh } from './harness.js';
@@ -44,7 +44,14 @@ describe('observer', function () {
     const response = await new Promise<ScaleResponse>((resolve, reject) =>
       client.scale({}, new Metadata(), (error, value) => (error ? reject(error) : resolve(value))),
     );
+    const events = await new Promise<ListScaleEventsResponse>((resolve, reject) =>
+      client.listScaleEvents({ limit: 0 }, new Metadata(), (error, value) => (error ? reject(error) : resolve(value))),
+    );
     client.close();
+    assert.equal(events.events.length, 1);
+    assert.equal(events.events[0].fromWorkers, 0);
+    assert.equal(events.events[0].toWorkers, 3);
+    assert.equal(response.panic, true, 'demand of 5 against no capacity should scale up at once');
 
     const { jsm, names } = mesh.scheduler.context.nats;
     const info = await jsm.consumers.info(names.jobStream, names.dispatchConsumer);

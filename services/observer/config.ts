@@ -19,6 +19,10 @@ export interface ObserverConfig {
   minWorkers: number;
   /** OBSERVER_MAX_WORKERS: most workers to ask for. Default 8. */
   maxWorkers: number;
+  /** OBSERVER_SCALE_UP_DELAY: how long a higher need must last before scaling up, unless demand is twice the capacity. Default 10s. */
+  scaleUpDelayMs: number;
+  /** OBSERVER_STABLE_WINDOW: how long the need must stay lower before scaling down. Default 60s. */
+  stableWindowMs: number;
   /** FAAS_TLS_CA, FAAS_TLS_CERT, FAAS_TLS_KEY: mutual TLS for the Scale RPC and towards the scheduler. */
   tls?: MeshTlsConfig;
 }
@@ -46,5 +50,7 @@ export function readObserverConfig(env: Record<string, string | undefined> = pro
     slotsPerWorker: readInt(env, 'OBSERVER_SLOTS_PER_WORKER', 2, 1, 64),
     minWorkers,
     maxWorkers,
+    scaleUpDelayMs: readDurationMs(env, 'OBSERVER_SCALE_UP_DELAY', 10_000, 0, 3_600_000),
+    stableWindowMs: readDurationMs(env, 'OBSERVER_STABLE_WINDOW', 60_000, 0, 86_400_000),
   };
 }

@@ -1,7 +1,11 @@
 import { Metadata } from '@grpc/grpc-js';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { ObserverServiceService, type ScaleResponse } from '../../gen/faas/observer/v1/observer_service.js';
+import {
+  ObserverServiceService,
+  type ListScaleEventsRequest,
+  type ScaleResponse,
+} from '../../gen/faas/observer/v1/observer_service.js';
 import { PoolServiceClient, type GetPoolResponse } from '../../gen/faas/scheduler/v1/pool_service.js';
 import { ErrorCode, FaasError } from '../../common/errors.js';
 import { addHealth, createServer, listen, shutdown, unary, tolerantService } from '../../common/grpc-server.js';
@@ -9,7 +13,8 @@ import type { Logger } from '../../common/logger.js';
 import { meshChannelCredentials, meshChannelOptions, meshServerCredentials } from '../../common/tls.js';
 import { natsNames } from '../../common/nats-names.js';
 import type { ObserverConfig } from './config.js';
-import { decideWorkers } from './policy.js';
+import { Autoscaler } from './autoscaler.js';
+import { ScaleEvents } from './scale-events.js';
 
 export interface RunningObserver {
   address: string;
@@ -34,6 +39,8 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
   );
   let latest: ScaleResponse | undefined;
   let lastError: FaasError | undefined;
+  const autoscaler = new Autoscaler(config);
+  const events = new ScaleEvents();
 
   const readPool = () =>
     new Promise<GetPoolResponse | undefined>((resolve) => {
@@ -60,18 +67,31 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
       redelivered: info.num_redelivered,
       waiting: info.num_waiting,
     };
-    const decision = decideWorkers(metrics, config);
     const current = await readPool();
+    const decidedAt = new Date();
+    const decision = autoscaler.decide({
+      metrics,
+      connectedWorkers: current?.workers ?? 0,
+      // NOTE: nothing starts workers yet, so none are counted as starting.
+      startingWorkers: 0,
+      nowMs: decidedAt.getTime(),
+    });
     lastError = undefined;
+    const previous = latest?.desiredWorkers;
     latest = {
       desiredWorkers: decision.desiredWorkers,
       currentWorkers: current?.workers ?? 0,
       metrics,
       reason: decision.reason,
-      decidedAt: new Date(),
+      decidedAt,
       slotsPerWorker: config.slotsPerWorker,
+      neededWorkers: decision.neededWorkers,
+      panic: decision.panic,
     };
-    log.debug({ ...latest }, 'scale decision');
+    if (previous !== undefined && previous !== decision.desiredWorkers) {
+      events.add({ decidedAt, fromWorkers: previous, toWorkers: decision.desiredWorkers, reason: decision.reason, metrics });
+      log.info({ from: previous, to: decision.desiredWorkers, reason: decision.reason }, 'desired workers changed');
+    }
     return latest;
   };
 
@@ -84,6 +104,9 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
       if (latest) return latest;
       throw lastError ?? new FaasError(ErrorCode.Unavailable, 'no scaling decision has been made yet; retry shortly');
     }),
+    listScaleEvents: unary(log, 'ListScaleEvents', async (request: ListScaleEventsRequest) => ({
+      events: events.list(request.limit),
+    })),
   });
   addHealth(server, ['faas.observer.v1.ObserverService']);
   const port = await listen(server, config.listenAddress, meshServerCredentials(config.tls));
