@@ -15,6 +15,7 @@ export const commandNames = [
   'login',
   'logout',
   'whoami',
+  'scale',
   'help',
 ] as const;
 export type CommandName = (typeof commandNames)[number];
@@ -97,6 +98,13 @@ export interface WhoamiInvocation {
   json: boolean;
 }
 
+export interface ScaleInvocation extends ServerOption {
+  name: 'scale';
+  /** Recent scaling events to print. */
+  events: number;
+  json: boolean;
+}
+
 /** Commands that talk to the identity provider or the credentials file, never to the gateway. */
 export type AccountInvocation = LoginInvocation | LogoutInvocation | WhoamiInvocation;
 
@@ -108,6 +116,7 @@ export type Invocation =
   | LogsInvocation
   | ListInvocation
   | CancelInvocation
+  | ScaleInvocation
   | AccountInvocation;
 
 interface OptionSpec {
@@ -147,6 +156,7 @@ const commandOptions: Record<CommandName, OptionSpecs> = {
   login: { issuer: { type: 'string' }, 'client-id': { type: 'string' }, 'client-secret-file': { type: 'string' } },
   logout: {},
   whoami: { json },
+  scale: { events: { type: 'string' }, json },
   help: {},
 };
 
@@ -233,6 +243,11 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
     case 'whoami':
       expectPositionals(positionals, [], name);
       return { name, json: values.json === true };
+    case 'scale': {
+      expectPositionals(positionals, [], name);
+      const events = stringOption(values, 'events');
+      return { name, server, events: events === undefined ? 10 : parseEventCount(events), json: values.json === true };
+    }
   }
 }
 
@@ -386,4 +401,13 @@ function parseMemory(raw: string | undefined): number | undefined {
   const bytes = parseBytes(raw);
   if (bytes === undefined || bytes < 1) throw new UsageError(`--memory: expected a size such as 256MiB or 1GiB, got "${raw}"`, 'submit');
   return bytes;
+}
+
+/** Parses --events: how many scaling events to print, 1 to 200. */
+function parseEventCount(raw: string): number {
+  const count = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(count) || count < 1 || count > 200) {
+    throw new UsageError(`--events: expected a whole number from 1 to 200, got "${raw}"`, 'scale');
+  }
+  return count;
 }

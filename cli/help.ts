@@ -13,6 +13,7 @@ Commands:
   result   Print a finished job's output and exit with its exit code
   logs     Print a job's output, optionally following it
   list     List your jobs, newest first
+  scale    Show the autoscaler's decision and recent changes (admins)
   watch    Print a line for each state or phase change of a job
   cancel   Cancel a queued or running job
   login    Log in at the identity provider and store the tokens
@@ -109,6 +110,17 @@ and standard error chunks to stderr.
 
 Options:
   -f, --follow             Keep printing new output until the job has ended
+${serverOption}
+`,
+  scale: `Usage: faas scale [OPTIONS]
+
+Prints the autoscaler's latest decision: desired, current and needed
+workers, the queue metrics behind it and the reason, then the most recent
+changes of the desired count. Needs the faas-admin role.
+
+Options:
+  --events N               Print the N most recent changes (default 10)
+  --json                   Print the decision and the events as JSON
 ${serverOption}
 `,
   list: `Usage: faas list [OPTIONS]

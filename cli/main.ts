@@ -15,6 +15,7 @@ import { runStatus } from './commands/status.js';
 import { runSubmit } from './commands/submit.js';
 import { runWatch } from './commands/watch.js';
 import { runWhoami } from './commands/whoami.js';
+import { runScale } from './commands/scale.js';
 import { ExitCode } from './exit-codes.js';
 import { helpText } from './help.js';
 import { InterruptedError, processIo, writeAll, type CliIo } from './io.js';
@@ -100,6 +101,8 @@ function runCommand(invocation: GatewayInvocation, context: CommandContext): Pro
       return runWatch(invocation, context);
     case 'cancel':
       return runCancel(invocation, context);
+    case 'scale':
+      return runScale(invocation, context);
   }
 }
 

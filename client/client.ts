@@ -25,6 +25,11 @@ import {
 import { callUnary, readResumable, type CallSettings } from './calls.js';
 import { FaasClientError } from './errors.js';
 import { defaultBackoff, type BackoffOptions } from './retry.js';
+import {
+  ObserverServiceClient,
+  type ListScaleEventsResponse,
+  type ScaleResponse,
+} from '../gen/faas/observer/v1/observer_service.js';
 
 export const defaultAddress = '127.0.0.1:50051';
 
@@ -105,6 +110,7 @@ export class FaasClient {
   readonly address: string;
   private readonly settings: CallSettings;
   private readonly stub: JobServiceClient;
+  private readonly scaleStub: ObserverServiceClient;
 
   constructor(options: FaasClientOptions = {}) {
     this.address = options.address ?? (process.env.FAAS_SERVER || defaultAddress);
@@ -132,11 +138,23 @@ export class FaasClient {
     };
 
     this.stub = new JobServiceClient(this.address, options.channelCredentials ?? credentials.createInsecure());
+    this.scaleStub = new ObserverServiceClient(this.address, options.channelCredentials ?? credentials.createInsecure());
   }
 
-  /** Closes the channel to the gateway. */
+  /** Closes the channels to the gateway. */
   close(): void {
     this.stub.close();
+    this.scaleStub.close();
+  }
+
+  /** Returns the autoscaler's latest decision. Admins only. */
+  async scale(options: RequestOptions = {}): Promise<ScaleResponse> {
+    return callUnary(this.settings, this.scaleStub.scale.bind(this.scaleStub), {}, options.signal);
+  }
+
+  /** Returns recent changes of the desired worker count, newest first. Admins only. */
+  async scaleEvents(limit = 0, options: RequestOptions = {}): Promise<ListScaleEventsResponse> {
+    return callUnary(this.settings, this.scaleStub.listScaleEvents.bind(this.scaleStub), { limit }, options.signal);
   }
 
   /**

@@ -162,7 +162,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     services.push(
       launch('observer', 'services/observer/main.ts', { ...env, ...certificates.env('observer'), OBSERVER_ADDRESS: observerAddress, OBSERVER_SLOTS_PER_WORKER: String(slots) }, logDir),
     );
-    const gatewayEnv = { ...env, ...certificates.env('gateway'), GATEWAY_ADDRESS: gatewayAddress, FAAS_OIDC_ISSUER: identity.issuer };
+    const gatewayEnv = {
+      ...env,
+      ...certificates.env('gateway'),
+      GATEWAY_ADDRESS: gatewayAddress,
+      FAAS_OBSERVER: observerAddress,
+      FAAS_OIDC_ISSUER: identity.issuer,
+    };
     services.push(launch('gateway', 'services/gateway/main.ts', gatewayEnv, logDir, gatewayAddress));
     await waitForPort(observerAddress, services.at(-2)!);
     await waitForPort(gatewayAddress, services.at(-1)!);

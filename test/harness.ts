@@ -24,6 +24,8 @@ import { startGateway, type RunningGateway } from '../services/gateway/gateway.j
 import { readSchedulerConfig, type SchedulerConfig } from '../services/scheduler/config.js';
 import { startScheduler, type RunningScheduler } from '../services/scheduler/scheduler.js';
 import { readWorkerConfig, type WorkerConfig } from '../services/worker/config.js';
+import { readObserverConfig, type ObserverConfig } from '../services/observer/config.js';
+import { startObserver, type RunningObserver } from '../services/observer/observer.js';
 import { readMeshTls } from '../common/tls.js';
 import { startWorker, type RunningWorker } from '../services/worker/worker.js';
 
@@ -54,6 +56,8 @@ export interface MeshOptions {
   auth?: Partial<GatewayConfig['auth']>;
   /** Serve the public port with TLS, using the development gateway certificate. */
   gatewayTls?: boolean;
+  /** Start an observer too, with these settings over the test defaults. */
+  observer?: Partial<ObserverConfig>;
 }
 
 /**
@@ -71,6 +75,7 @@ export class Mesh {
   scheduler!: RunningScheduler;
   gateway!: RunningGateway;
   workers: RunningWorker[] = [];
+  observer?: RunningObserver;
   client!: FaasClient;
   private dir!: string;
   private readonly prefix = `T${randomBytes(4).toString('hex')}`;
@@ -104,11 +109,27 @@ export class Mesh {
       this.log.child({ service: 'scheduler' }),
     );
     for (let i = 0; i < (options.workers ?? 1); i++) await this.addWorker(options);
+    if (options.observer) {
+      this.observer = await startObserver(
+        {
+          ...readObserverConfig({}),
+          listenAddress: '127.0.0.1:0',
+          natsUrl: this.nats.url,
+          natsPrefix: this.prefix,
+          schedulerAddress: this.scheduler.address,
+          intervalMs: 60_000,
+          tls: readMeshTls(this.certificates.env('observer')),
+          ...options.observer,
+        },
+        this.log.child({ service: 'observer' }),
+      );
+    }
     this.gateway = await startGateway(
       {
         ...readGatewayConfig({ FAAS_OIDC_ISSUER: this.identity.issuer }),
         listenAddress: '127.0.0.1:0',
         schedulerAddress: this.scheduler.address,
+        observerAddress: this.observer?.address ?? '127.0.0.1:9',
         allowHttp: true,
         meshTls: readMeshTls(this.certificates.env('gateway')),
         publicTls: options.gatewayTls ? this.certificates.services.gateway : undefined,
@@ -175,6 +196,7 @@ export class Mesh {
     for (const client of this.clients) client.close();
     await this.gateway?.stop();
     for (const worker of this.workers) await worker.stop();
+    await this.observer?.stop();
     await this.scheduler?.stop();
     await this.git?.stop();
     await this.identity?.stop();

@@ -1,46 +1,32 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Metadata } from '@grpc/grpc-js';
+import { FaasClientError } from '../client/errors.js';
 import { meshChannelCredentials, meshChannelOptions, readMeshTls } from '../common/tls.js';
 import { ObserverServiceClient, type ListScaleEventsResponse, type ScaleResponse } from '../gen/faas/observer/v1/observer_service.js';
-import { readObserverConfig } from '../services/observer/config.js';
-import { startObserver, type RunningObserver } from '../services/observer/observer.js';
 import { Mesh } from './harness.js';
+
 
 describe('observer', function () {
   this.timeout(60_000);
   let mesh: Mesh;
-  let observer: RunningObserver;
 
   before(async () => {
-    mesh = await Mesh.start({ workers: 0 });
-    observer = await startObserver(
-      {
-        ...readObserverConfig({}),
-        listenAddress: '127.0.0.1:0',
-        natsUrl: mesh.nats.url,
-        natsPrefix: mesh.scheduler.context.config.natsPrefix,
-        schedulerAddress: mesh.scheduler.address,
-        intervalMs: 60_000,
-        slotsPerWorker: 2,
-        minWorkers: 0,
-        maxWorkers: 10,
-        tls: readMeshTls(mesh.certificates.env('observer')),
-      },
-      mesh.log,
-    );
+    mesh = await Mesh.start({ workers: 0, observer: { slotsPerWorker: 2, minWorkers: 0, maxWorkers: 10 } });
   });
   after(async () => {
-    await observer?.stop();
     await mesh?.stop();
   });
 
   it('scales from the queue depth in consumer info', async () => {
     const repo = await mesh.repository({ 'main.sh': 'true\n' });
     for (let i = 0; i < 5; i++) await mesh.client.submit({ repositoryUrl: repo.url });
-    await observer.refresh();
+    await mesh.observer!.refresh();
 
     const tls = readMeshTls(mesh.certificates.env('gateway'));
-    const client = new ObserverServiceClient(observer.address, meshChannelCredentials(tls), meshChannelOptions(tls, observer.address));
+    const address = mesh.observer!.address;
+    const client = new ObserverServiceClient(address, meshChannelCredentials(tls), meshChannelOptions(tls, address));
     const response = await new Promise<ScaleResponse>((resolve, reject) =>
       client.scale({}, new Metadata(), (error, value) => (error ? reject(error) : resolve(value))),
     );
@@ -48,10 +34,6 @@ describe('observer', function () {
       client.listScaleEvents({ limit: 0 }, new Metadata(), (error, value) => (error ? reject(error) : resolve(value))),
     );
     client.close();
-    assert.equal(events.events.length, 1);
-    assert.equal(events.events[0].fromWorkers, 0);
-    assert.equal(events.events[0].toWorkers, 3);
-    assert.equal(response.panic, true, 'demand of 5 against no capacity should scale up at once');
 
     const { jsm, names } = mesh.scheduler.context.nats;
     const info = await jsm.consumers.info(names.jobStream, names.dispatchConsumer);
@@ -59,6 +41,46 @@ describe('observer', function () {
     assert.equal(response.metrics!.pending, 5);
     assert.equal(response.desiredWorkers, 3);
     assert.equal(response.currentWorkers, 0);
+    assert.equal(response.panic, true, 'demand of 5 against no capacity should scale up at once');
     assert.match(response.reason, /5 jobs waiting or running need 3 workers/);
+    assert.equal(events.events.length, 1);
+    assert.equal(events.events[0].fromWorkers, 0);
+    assert.equal(events.events[0].toWorkers, 3);
+  });
+
+  it('answers admins through the gateway and no one else', async () => {
+    const admin = await mesh.clientFor('admin');
+    const response = await admin.scale();
+    assert.equal(response.slotsPerWorker, 2);
+    const events = await admin.scaleEvents(10);
+    assert.ok(events.events.length >= 1);
+
+    const alice = await mesh.clientFor('alice');
+    await assert.rejects(alice.scale(), (error: unknown) => {
+      assert.ok(error instanceof FaasClientError);
+      assert.equal(error.codeName, 'PERMISSION_DENIED');
+      assert.match(error.message, /lacks role faas-admin/);
+      return true;
+    });
+    await assert.rejects(mesh.clientWithToken(undefined).scale(), (error: unknown) => error instanceof FaasClientError && error.codeName === 'UNAUTHENTICATED');
+  });
+
+  it('shows the decision with faas scale', async () => {
+    const bin = fileURLToPath(new URL('../bin/faas.js', import.meta.url));
+    const token = await mesh.identity.userToken('admin');
+    const output = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [bin, 'scale', '--events', '5'], {
+        env: { ...process.env, FAAS_SERVER: mesh.gateway.address, FAAS_TOKEN: token, FAAS_CONFIG_DIR: '/nonexistent/faas-test' },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
+      child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.equal(output.code, 0, output.stderr);
+    assert.match(output.stdout, /^desired workers: 3/m);
+    assert.match(output.stdout, /0 -> 3/);
   });
 });

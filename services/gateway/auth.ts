@@ -27,7 +27,8 @@ export interface Identity extends Caller {
   roles: string[];
 }
 
-export type Permission = 'submit' | 'read' | 'cancel';
+/** What a call needs: job permissions, or `scale` to read the autoscaler (admins only). */
+export type Permission = 'submit' | 'read' | 'cancel' | 'scale';
 
 const discoveryTimeoutMs = 5_000;
 const discoveryRetryMs = 1_000;
@@ -70,6 +71,10 @@ export class TokenVerifier {
   /** Throws PERMISSION_DENIED unless the identity's roles allow `permission`. */
   authorize(identity: Identity, permission: Permission): void {
     const { userRole, adminRole } = this.config;
+    if (permission === 'scale') {
+      if (identity.roles.includes(adminRole)) return;
+      throw new FaasError(ErrorCode.PermissionDenied, `${identity.name} may not read scaling decisions: the token lacks role ${adminRole}`);
+    }
     const allowed =
       identity.roles.includes(userRole) || (permission !== 'submit' && identity.roles.includes(adminRole));
     if (!allowed) {

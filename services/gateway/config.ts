@@ -8,6 +8,8 @@ export interface GatewayConfig {
   listenAddress: string;
   /** FAAS_SCHEDULER: scheduler address. Default 127.0.0.1:50052. */
   schedulerAddress: string;
+  /** FAAS_OBSERVER: observer address, for the admin-only Scale calls. Default 127.0.0.1:50053. */
+  observerAddress: string;
   /** FAAS_ALLOW_HTTP: accept http:// repository URLs, not only https://. Default false. */
   allowHttp: boolean;
   /** FAAS_MAX_TIMEOUT: largest timeout a job may ask for, in seconds. Default 3600. */
@@ -69,6 +71,7 @@ function readAuth(env: Record<string, string | undefined>): AuthConfig {
 export function readGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
   const listenAddress = readAddress(env, 'GATEWAY_ADDRESS', '127.0.0.1:50051');
   const schedulerAddress = readAddress(env, 'FAAS_SCHEDULER', '127.0.0.1:50052');
+  const observerAddress = readAddress(env, 'FAAS_OBSERVER', '127.0.0.1:50053');
   const certFile = readString(env, 'GATEWAY_TLS_CERT', '');
   const keyFile = readString(env, 'GATEWAY_TLS_KEY', '');
   if ((certFile === '') !== (keyFile === '')) {
@@ -80,6 +83,7 @@ export function readGatewayConfig(env: Record<string, string | undefined> = proc
   return {
     listenAddress,
     schedulerAddress,
+    observerAddress,
     publicTls: certFile === '' ? undefined : { certFile, keyFile },
     meshTls,
     auth: readAuth(env),

@@ -22,6 +22,13 @@ import { validateJobId, validateSpec } from '../../common/validation.js';
 import type { GatewayConfig } from './config.js';
 import { TokenVerifier, type Permission } from './auth.js';
 import { addReflection } from './reflection.js';
+import {
+  ObserverServiceClient,
+  ObserverServiceService,
+  type ListScaleEventsRequest,
+  type ScaleRequest,
+} from '../../gen/faas/observer/v1/observer_service.js';
+import { meshChannelCredentials, meshChannelOptions } from '../../common/tls.js';
 import { callUnary, createSchedulerClient, relayStream } from './scheduler-client.js';
 
 export interface RunningGateway {
@@ -114,8 +121,20 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       );
     }, shuttingDown.signal),
   });
-  addHealth(server, ['faas.v1.JobService']);
-  addReflection(server, ['faas.v1.JobService', 'grpc.health.v1.Health']);
+  // The observer stays internal; admins reach its decisions through here.
+  const observer = new ObserverServiceClient(config.observerAddress, meshChannelCredentials(config.meshTls), meshChannelOptions(config.meshTls, config.observerAddress));
+  server.addService(tolerantService(ObserverServiceService), {
+    scale: unary(log, 'Scale', async (request: ScaleRequest, metadata, signal) => {
+      const outgoing = await forward(metadata, 'scale');
+      return callUnary(observer.scale.bind(observer), request, outgoing, timeout, signal);
+    }),
+    listScaleEvents: unary(log, 'ListScaleEvents', async (request: ListScaleEventsRequest, metadata, signal) => {
+      const outgoing = await forward(metadata, 'scale');
+      return callUnary(observer.listScaleEvents.bind(observer), request, outgoing, timeout, signal);
+    }),
+  });
+  addHealth(server, ['faas.v1.JobService', 'faas.observer.v1.ObserverService']);
+  addReflection(server, ['faas.v1.JobService', 'faas.observer.v1.ObserverService', 'grpc.health.v1.Health']);
 
   const port = await listen(server, config.listenAddress, publicCredentials(config));
   const host = config.listenAddress.slice(0, config.listenAddress.lastIndexOf(':'));
@@ -131,6 +150,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       shuttingDown.abort();
       await shutdown(server, config.shutdownGraceMs);
       scheduler.close();
+      observer.close();
       log.info('gateway stopped');
     },
   };
