@@ -28,8 +28,10 @@ export interface StackOptions {
   identityPort?: number;
   /** Approve every device login of the CLI as this user, with no browser step. */
   autoApproveDeviceAs?: string;
-  /** Worker processes to start. Default 2. */
+  /** Worker processes to start. Default 2; ignored with `autoscale`. */
   workers?: number;
+  /** Let the observer start and stop workers, between these counts, instead of starting a fixed number. */
+  autoscale?: { minWorkers: number; maxWorkers: number };
   /** Job slots per worker. Default 2. */
   slotsPerWorker?: number;
   /** Prefix of the JetStream names. Default FAAS. */
@@ -158,10 +160,33 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       };
       return launch(`worker-${index}`, 'services/worker/main.ts', workerEnv, logDir);
     };
-    for (let i = 0; i < (options.workers ?? 2); i++) services.push(launchWorker());
-    services.push(
-      launch('observer', 'services/observer/main.ts', { ...env, ...certificates.env('observer'), OBSERVER_ADDRESS: observerAddress, OBSERVER_SLOTS_PER_WORKER: String(slots) }, logDir),
-    );
+    if (!options.autoscale) for (let i = 0; i < (options.workers ?? 2); i++) services.push(launchWorker());
+    const observerEnv: Record<string, string> = {
+      ...env,
+      ...certificates.env('observer'),
+      OBSERVER_ADDRESS: observerAddress,
+      OBSERVER_SLOTS_PER_WORKER: String(slots),
+    };
+    if (options.autoscale) {
+      // Every WORKER_ENV_ variable reaches the workers the observer starts.
+      const workerEnv: Record<string, string> = {
+        ...env,
+        ...certificates.env('worker'),
+        WORKER_SLOTS: String(slots),
+        WORKER_WORK_DIR: join(workerRoot, 'autoscaled'),
+        WORKER_SHUTDOWN_GRACE: '3600s',
+      };
+      Object.assign(observerEnv, {
+        OBSERVER_ACTUATOR: 'local',
+        OBSERVER_STATE_DIR: join(workerRoot, 'observer'),
+        OBSERVER_STOP_WORKERS_ON_EXIT: 'true',
+        OBSERVER_INTERVAL: '2s',
+        OBSERVER_MIN_WORKERS: String(options.autoscale.minWorkers),
+        OBSERVER_MAX_WORKERS: String(options.autoscale.maxWorkers),
+        ...Object.fromEntries(Object.entries(workerEnv).map(([name, value]) => [`WORKER_ENV_${name}`, value])),
+      });
+    }
+    services.push(launch('observer', 'services/observer/main.ts', observerEnv, logDir));
     const gatewayEnv = {
       ...env,
       ...certificates.env('gateway'),

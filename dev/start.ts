@@ -24,7 +24,8 @@ const stack = await startStack({
   observerPort: Number(process.env.OBSERVER_PORT ?? 50053),
   identityPort: Number(process.env.IDENTITY_PORT ?? 50080),
   autoApproveDeviceAs: devUser,
-  workers: Number(process.env.FAAS_WORKERS ?? 2),
+  // The observer starts and drains workers to follow the queue.
+  autoscale: { minWorkers: Number(process.env.FAAS_MIN_WORKERS ?? 1), maxWorkers: Number(process.env.FAAS_MAX_WORKERS ?? 4) },
 });
 
 // The provider's sessions live in memory, so earlier local logins are void:

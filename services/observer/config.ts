@@ -1,4 +1,6 @@
-import { readAddress, readDurationMs, readInt, readString, ConfigError } from '../../common/config.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readAddress, readBool, readDurationMs, readInt, readString, ConfigError } from '../../common/config.js';
 import { natsPrefixPattern } from '../../common/nats-names.js';
 import { checkPlaintext, readMeshTls, type MeshTlsConfig } from '../../common/tls.js';
 
@@ -23,6 +25,14 @@ export interface ObserverConfig {
   scaleUpDelayMs: number;
   /** OBSERVER_STABLE_WINDOW: how long the need must stay lower before scaling down. Default 60s. */
   stableWindowMs: number;
+  /** OBSERVER_ACTUATOR: "local" starts and stops worker processes on this machine to follow the decision; "none" only reports it (for KEDA). Default none. */
+  actuator: 'local' | 'none';
+  /** OBSERVER_STATE_DIR: where the local actuator records the workers it started, and their logs. Default <tmp>/faas-observer. */
+  stateDir: string;
+  /** OBSERVER_STOP_WORKERS_ON_EXIT: drain the workers the local actuator started when the observer stops. Default false, so a restart keeps them. */
+  stopWorkersOnExit: boolean;
+  /** Environment of started workers: every WORKER_ENV_<NAME> variable, passed as <NAME>. */
+  workerEnv: Record<string, string>;
   /** FAAS_TLS_CA, FAAS_TLS_CERT, FAAS_TLS_KEY: mutual TLS for the Scale RPC and towards the scheduler. */
   tls?: MeshTlsConfig;
 }
@@ -50,7 +60,23 @@ export function readObserverConfig(env: Record<string, string | undefined> = pro
     slotsPerWorker: readInt(env, 'OBSERVER_SLOTS_PER_WORKER', 2, 1, 64),
     minWorkers,
     maxWorkers,
+    actuator: readActuator(env),
+    stateDir: readString(env, 'OBSERVER_STATE_DIR', join(tmpdir(), 'faas-observer')),
+    stopWorkersOnExit: readBool(env, 'OBSERVER_STOP_WORKERS_ON_EXIT', false),
+    workerEnv: Object.fromEntries(
+      Object.entries(env)
+        .filter((entry): entry is [string, string] => entry[0].startsWith('WORKER_ENV_') && entry[1] !== undefined)
+        .map(([name, value]) => [name.slice('WORKER_ENV_'.length), value]),
+    ),
     scaleUpDelayMs: readDurationMs(env, 'OBSERVER_SCALE_UP_DELAY', 10_000, 0, 3_600_000),
     stableWindowMs: readDurationMs(env, 'OBSERVER_STABLE_WINDOW', 60_000, 0, 86_400_000),
   };
+}
+
+function readActuator(env: Record<string, string | undefined>): 'local' | 'none' {
+  const value = readString(env, 'OBSERVER_ACTUATOR', 'none');
+  if (value !== 'local' && value !== 'none') {
+    throw new ConfigError(`OBSERVER_ACTUATOR=${value} is invalid: use local (start workers here) or none (report only)`);
+  }
+  return value;
 }

@@ -13,13 +13,17 @@ import type { Logger } from '../../common/logger.js';
 import { meshChannelCredentials, meshChannelOptions, meshServerCredentials } from '../../common/tls.js';
 import { natsNames } from '../../common/nats-names.js';
 import type { ObserverConfig } from './config.js';
+import { addExternalScaler } from './keda.js';
 import { Autoscaler } from './autoscaler.js';
+import { LocalActuator } from './actuator.js';
 import { ScaleEvents } from './scale-events.js';
 
 export interface RunningObserver {
   address: string;
   /** Reads the queue and decides now, instead of waiting for the next interval. */
   refresh(): Promise<ScaleResponse>;
+  /** Workers the local actuator runs and is not stopping; 0 without an actuator. */
+  managedWorkers(): number;
   stop(): Promise<void>;
 }
 
@@ -40,6 +44,10 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
   let latest: ScaleResponse | undefined;
   let lastError: FaasError | undefined;
   const autoscaler = new Autoscaler(config);
+  const actuator =
+    config.actuator === 'local'
+      ? await LocalActuator.open({ stateDir: config.stateDir, workerEnv: config.workerEnv, log: log.child({ component: 'actuator' }) })
+      : undefined;
   const events = new ScaleEvents();
 
   const readPool = () =>
@@ -72,10 +80,11 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
     const decision = autoscaler.decide({
       metrics,
       connectedWorkers: current?.workers ?? 0,
-      // NOTE: nothing starts workers yet, so none are counted as starting.
-      startingWorkers: 0,
+      startingWorkers: actuator?.startingCount(current?.workerStatuses ?? []) ?? 0,
       nowMs: decidedAt.getTime(),
     });
+    // Without the pool the actuator cannot tell idle workers, so it waits.
+    if (actuator && current) await actuator.reconcile(decision.desiredWorkers, current.workerStatuses);
     lastError = undefined;
     const previous = latest?.desiredWorkers;
     latest = {
@@ -108,6 +117,7 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
       events: events.list(request.limit),
     })),
   });
+  addExternalScaler(server, refresh, config, log);
   addHealth(server, ['faas.observer.v1.ObserverService']);
   const port = await listen(server, config.listenAddress, meshServerCredentials(config.tls));
   const host = config.listenAddress.slice(0, config.listenAddress.lastIndexOf(':'));
@@ -116,8 +126,10 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
   return {
     address: `${host}:${port}`,
     refresh,
+    managedWorkers: () => actuator?.activeCount ?? 0,
     async stop() {
       clearInterval(timer);
+      if (actuator && config.stopWorkersOnExit) await actuator.stopAll();
       await shutdown(server, 2_000);
       pool.close();
       await nc.drain().catch(() => nc.close());

@@ -65,7 +65,13 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
       const sessions = pool.all();
       const slots = sessions.reduce((sum, session) => sum + session.slots, 0);
       const busySlots = sessions.reduce((sum, session) => sum + session.jobs.size, 0);
-      return { schedulerId: config.schedulerId, workers: sessions.length, slots, busySlots };
+      const workerStatuses = sessions.map((session) => ({
+        workerId: session.workerId,
+        slots: session.slots,
+        busySlots: session.jobs.size,
+        draining: session.draining,
+      }));
+      return { schedulerId: config.schedulerId, workers: sessions.length, slots, busySlots, workerStatuses };
     }),
   });
   addHealth(server, ['faas.v1.JobService', 'faas.worker.v1.WorkerService', 'faas.scheduler.v1.PoolService']);

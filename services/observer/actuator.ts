@@ -1,0 +1,172 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import type { WorkerStatus } from '../../gen/faas/scheduler/v1/pool_service.js';
+import type { Logger } from '../../common/logger.js';
+
+const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const workerEntry = join(root, 'services', 'worker', 'main.ts');
+
+/** A worker process this actuator started, possibly in an earlier run of the observer. */
+interface ManagedWorker {
+  workerId: string;
+  pid: number;
+  startedAtMs: number;
+  /** SIGTERM was sent; the worker is draining. */
+  stopping: boolean;
+}
+
+export interface ActuatorOptions {
+  /** Folder for the record of started workers (one file each) and their logs. */
+  stateDir: string;
+  /** Environment of every started worker, on top of this process's. */
+  workerEnv: Record<string, string>;
+  log: Logger;
+}
+
+/**
+ * Starts and stops worker processes on this machine to follow the observer's
+ * decision. Each started worker is recorded in a file, so an observer that
+ * restarts adopts the workers it started before instead of orphaning or
+ * doubling them. Scale-in only ever stops idle workers, with SIGTERM, which
+ * makes them drain; a worker running a job is never stopped.
+ */
+export class LocalActuator {
+  private readonly workers = new Map<string, ManagedWorker>();
+
+  private constructor(private readonly options: ActuatorOptions) {}
+
+  static async open(options: ActuatorOptions): Promise<LocalActuator> {
+    const actuator = new LocalActuator(options);
+    await mkdir(join(options.stateDir, 'workers'), { recursive: true });
+    await actuator.adopt();
+    return actuator;
+  }
+
+  /** Workers started and still alive, draining ones excluded. */
+  get activeCount(): number {
+    this.forgetExited();
+    return [...this.workers.values()].filter((worker) => !worker.stopping).length;
+  }
+
+  /** Returns how many started workers have not connected to a scheduler yet. */
+  startingCount(connected: WorkerStatus[]): number {
+    this.forgetExited();
+    const ids = new Set(connected.map((status) => status.workerId));
+    return [...this.workers.values()].filter((worker) => !worker.stopping && !ids.has(worker.workerId)).length;
+  }
+
+  /**
+   * Starts or stops workers so that `desired` are active. Stops only idle
+   * workers (no busy slot in `connected`), newest first; busy ones stay until
+   * a later round finds them idle.
+   */
+  async reconcile(desired: number, connected: WorkerStatus[]): Promise<void> {
+    for (let count = this.activeCount; count < desired; count++) await this.startWorker();
+    const active = [...this.workers.values()].filter((worker) => !worker.stopping);
+
+    let excess = this.activeCount - desired;
+    if (excess <= 0) return;
+    const statuses = new Map(connected.map((status) => [status.workerId, status]));
+    const idle = active
+      .filter((worker) => statuses.get(worker.workerId)?.busySlots === 0)
+      .sort((a, b) => b.startedAtMs - a.startedAtMs);
+    for (const worker of idle) {
+      if (excess-- <= 0) break;
+      this.stopWorker(worker);
+    }
+  }
+
+  /** Stops every worker this actuator started (for `npm start`'s own shutdown). */
+  async stopAll(): Promise<void> {
+    for (const worker of this.workers.values()) this.stopWorker(worker);
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && [...this.workers.values()].some((worker) => isAlive(worker.pid))) {
+      await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+    }
+    this.forgetExited();
+  }
+
+  private async startWorker(): Promise<void> {
+    const workerId = `observer-${process.pid}-${randomBytes(3).toString('hex')}`;
+    const logFile = createWriteStream(join(this.options.stateDir, `${workerId}.log`), { flags: 'a' });
+    const child = spawn(process.execPath, ['--import', 'tsx', workerEntry], {
+      cwd: root,
+      env: { ...process.env, ...this.options.workerEnv, WORKER_ID: workerId },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // The workers outlive an observer restart; the records let the next run adopt them.
+      detached: true,
+    });
+    child.stdout!.pipe(logFile, { end: false });
+    child.stderr!.pipe(logFile, { end: false });
+    child.unref();
+    const worker: ManagedWorker = { workerId, pid: child.pid!, startedAtMs: Date.now(), stopping: false };
+    this.workers.set(workerId, worker);
+    child.once('exit', () => this.forgetExited());
+    await writeFile(this.recordPath(workerId), JSON.stringify(worker));
+    this.options.log.info({ workerId, pid: worker.pid }, 'started a worker');
+  }
+
+  private stopWorker(worker: ManagedWorker): void {
+    if (worker.stopping) return;
+    worker.stopping = true;
+    try {
+      process.kill(worker.pid, 'SIGTERM');
+      this.options.log.info({ workerId: worker.workerId, pid: worker.pid }, 'stopping an idle worker');
+    } catch {
+      // It already exited.
+    }
+  }
+
+  /** Adopts the workers recorded by an earlier run that are still alive. */
+  private async adopt(): Promise<void> {
+    const folder = join(this.options.stateDir, 'workers');
+    for (const name of await readdir(folder)) {
+      const path = join(folder, name);
+      const record = JSON.parse(await readFile(path, 'utf8')) as ManagedWorker;
+      if (await isOurWorker(record.pid)) {
+        this.workers.set(record.workerId, { ...record, stopping: false });
+        this.options.log.info({ workerId: record.workerId, pid: record.pid }, 'adopted a worker started earlier');
+      } else {
+        await rm(path, { force: true });
+      }
+    }
+  }
+
+  private forgetExited(): void {
+    for (const worker of [...this.workers.values()]) {
+      if (isAlive(worker.pid)) continue;
+      this.workers.delete(worker.workerId);
+      void rm(this.recordPath(worker.workerId), { force: true });
+    }
+  }
+
+  private recordPath(workerId: string): string {
+    return join(this.options.stateDir, 'workers', `${workerId}.json`);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A zombie still answers signal 0, though it has exited.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Tells whether `pid` is a live worker process, not an unrelated process that reused the pid. */
+async function isOurWorker(pid: number): Promise<boolean> {
+  if (!isAlive(pid)) return false;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmdline.includes(workerEntry);
+}

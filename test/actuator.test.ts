@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { JobState } from '../gen/faas/v1/job.js';
+import { readMeshTls } from '../common/tls.js';
+import { readObserverConfig, type ObserverConfig } from '../services/observer/config.js';
+import { startObserver, type RunningObserver } from '../services/observer/observer.js';
+import { Mesh, finalRecord, waitFor } from './harness.js';
+
+describe('local actuator', function () {
+  this.timeout(90_000);
+  let mesh: Mesh;
+  let observer: RunningObserver | undefined;
+  let config: ObserverConfig;
+
+  before(async () => {
+    mesh = await Mesh.start({ workers: 0 });
+    const workerCertificate = mesh.certificates.env('worker');
+    config = {
+      ...readObserverConfig({}),
+      listenAddress: '127.0.0.1:0',
+      natsUrl: mesh.nats.url,
+      natsPrefix: mesh.scheduler.context.config.natsPrefix,
+      schedulerAddress: mesh.scheduler.address,
+      // Decisions are made by calling refresh() in the test.
+      intervalMs: 600_000,
+      slotsPerWorker: 1,
+      minWorkers: 0,
+      maxWorkers: 2,
+      scaleUpDelayMs: 0,
+      stableWindowMs: 2_000,
+      actuator: 'local',
+      stateDir: join(mesh.workerDir(0), 'observer'),
+      stopWorkersOnExit: true,
+      workerEnv: {
+        ...workerCertificate,
+        FAAS_SCHEDULER: mesh.scheduler.address,
+        WORKER_SLOTS: '1',
+        WORKER_WORK_DIR: join(mesh.workerDir(0), 'jobs'),
+        FAAS_ALLOW_HTTP: 'true',
+        FAAS_ALLOWED_ADDRESSES: '127.0.0.0/8,::1/128',
+        WORKER_SHUTDOWN_GRACE: '30s',
+        LOG_LEVEL: 'warn',
+      },
+      tls: readMeshTls(mesh.certificates.env('observer')),
+    };
+  });
+  after(async () => {
+    await observer?.stop();
+    await mesh?.stop();
+  });
+
+  it('starts workers for a backlog and removes them once idle', async () => {
+    observer = await startObserver(config, mesh.log);
+    const repo = await mesh.repository({ 'main.sh': 'sleep 3\necho done\n' });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await mesh.client.submit({ repositoryUrl: repo.url })).job!.id);
+
+    const first = await observer.refresh();
+    assert.equal(first.desiredWorkers, 2, first.reason);
+    assert.equal(observer.managedWorkers(), 2);
+    // Workers still starting count as capacity, so a second decision starts no more.
+    await observer.refresh();
+    assert.equal(observer.managedWorkers(), 2);
+    await waitFor(() => mesh.scheduler.context.pool.all().length === 2, 30_000, 'both workers to connect');
+
+    // While jobs run, decisions never stop a busy worker.
+    const done = Promise.all(ids.map((id) => finalRecord(mesh, id)));
+    const refreshing = setInterval(() => void observer!.refresh().catch(() => undefined), 300);
+    const records = await done;
+    clearInterval(refreshing);
+    for (const record of records) {
+      assert.equal(record.state, JobState.JOB_STATE_SUCCEEDED, record.error?.message);
+      assert.equal(record.attempt, 1, 'a job was interrupted by scaling');
+    }
+
+    // Idle, but within the stable window: the workers stay.
+    const idle = await observer.refresh();
+    assert.equal(idle.desiredWorkers, 2, idle.reason);
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    const down = await observer.refresh();
+    assert.equal(down.desiredWorkers, 0, down.reason);
+    await waitFor(() => mesh.scheduler.context.pool.all().length === 0, 30_000, 'idle workers to stop');
+  });
+
+  it('adopts its workers after a restart instead of starting more', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'sleep 4\n' });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+    await observer!.refresh();
+    await waitFor(() => mesh.scheduler.context.pool.all().length === 1, 30_000, 'a worker to connect');
+
+    // A restart that keeps the workers, as after a crash.
+    await stopKeepingWorkers(observer!);
+    observer = await startObserver(config, mesh.log);
+    assert.equal(observer.managedWorkers(), 1);
+    await observer.refresh();
+    assert.equal(observer.managedWorkers(), 1);
+    assert.equal((await finalRecord(mesh, job!.id)).state, JobState.JOB_STATE_SUCCEEDED);
+  });
+
+  async function stopKeepingWorkers(running: RunningObserver): Promise<void> {
+    const keep = config.stopWorkersOnExit;
+    config.stopWorkersOnExit = false;
+    try {
+      await running.stop();
+    } finally {
+      config.stopWorkersOnExit = keep;
+    }
+  }
+});
