@@ -5,7 +5,13 @@ import { Metadata } from '@grpc/grpc-js';
 import { FaasClientError } from '../client/errors.js';
 import { meshChannelCredentials, meshChannelOptions, readMeshTls } from '../common/tls.js';
 import { ObserverServiceClient, type ListScaleEventsResponse, type ScaleResponse } from '../gen/faas/observer/v1/observer_service.js';
-import { Mesh } from './harness.js';
+import { join } from 'node:path';
+import { readObserverConfig } from '../services/observer/config.js';
+import { startObserver, type RunningObserver } from '../services/observer/observer.js';
+import { startScheduler, type RunningScheduler } from '../services/scheduler/scheduler.js';
+import { readWorkerConfig } from '../services/worker/config.js';
+import { startWorker, type RunningWorker } from '../services/worker/worker.js';
+import { Mesh, waitFor } from './harness.js';
 
 
 describe('observer', function () {
@@ -82,5 +88,56 @@ describe('observer', function () {
     assert.equal(output.code, 0, output.stderr);
     assert.match(output.stdout, /^desired workers: 3/m);
     assert.match(output.stdout, /0 -> 3/);
+  });
+});
+
+describe('observer with two scheduler replicas', function () {
+  this.timeout(60_000);
+  let mesh: Mesh;
+  let second: RunningScheduler | undefined;
+  let worker: RunningWorker | undefined;
+  let observer: RunningObserver | undefined;
+
+  before(async () => {
+    mesh = await Mesh.start({ workers: 1 });
+  });
+  after(async () => {
+    await observer?.stop();
+    await worker?.stop();
+    await second?.stop();
+    await mesh?.stop();
+  });
+
+  it('adds up the pools of every replica', async () => {
+    const config = mesh.scheduler.context.config;
+    second = await startScheduler({ ...config, listenAddress: '127.0.0.1:0', schedulerId: `${config.schedulerId}-b` }, mesh.log);
+    worker = await startWorker(
+      {
+        ...readWorkerConfig({}),
+        schedulerAddress: second.address,
+        tls: readMeshTls(mesh.certificates.env('worker')),
+        workerId: 'worker-of-replica-b',
+        workDir: join(mesh.workerDir(0), 'replica-b'),
+        allowedAddresses: ['127.0.0.0/8'],
+      },
+      mesh.log,
+    );
+    await waitFor(() => second!.context.pool.has('worker-of-replica-b'), 10_000, 'the worker to join replica b');
+
+    observer = await startObserver(
+      {
+        ...readObserverConfig({}),
+        listenAddress: '127.0.0.1:0',
+        natsUrl: mesh.nats.url,
+        natsPrefix: config.natsPrefix,
+        schedulerAddress: mesh.scheduler.address,
+        otherSchedulerAddresses: [second.address],
+        intervalMs: 600_000,
+        tls: readMeshTls(mesh.certificates.env('observer')),
+      },
+      mesh.log,
+    );
+    const decision = await observer.refresh();
+    assert.equal(decision.currentWorkers, 2);
   });
 });

@@ -13,6 +13,8 @@ export interface ObserverConfig {
   natsPrefix: string;
   /** FAAS_SCHEDULER: scheduler whose worker pool is reported. Default 127.0.0.1:50052. */
   schedulerAddress: string;
+  /** FAAS_OTHER_SCHEDULERS: comma-separated addresses of further scheduler replicas, whose pools are added. Default none. */
+  otherSchedulerAddresses: string[];
   /** OBSERVER_INTERVAL: how often the queue is read. Default 5s. */
   intervalMs: number;
   /** OBSERVER_SLOTS_PER_WORKER: jobs one worker runs at once. Default 2. */
@@ -56,6 +58,11 @@ export function readObserverConfig(env: Record<string, string | undefined> = pro
     natsUrl: readString(env, 'NATS_URL', 'nats://127.0.0.1:4222'),
     natsPrefix,
     schedulerAddress: readAddress(env, 'FAAS_SCHEDULER', '127.0.0.1:50052'),
+    otherSchedulerAddresses: readString(env, 'FAAS_OTHER_SCHEDULERS', '')
+      .split(',')
+      .map((address) => address.trim())
+      .filter(Boolean)
+      .map((address) => readAddress({ FAAS_OTHER_SCHEDULERS: address }, 'FAAS_OTHER_SCHEDULERS', address)),
     intervalMs: readDurationMs(env, 'OBSERVER_INTERVAL', 5_000, 100, 600_000),
     slotsPerWorker: readInt(env, 'OBSERVER_SLOTS_PER_WORKER', 2, 1, 64),
     minWorkers,

@@ -36,10 +36,9 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
   const nc = await connect({ servers: config.natsUrl, name: 'faas-observer', maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nc);
   const names = natsNames(config.natsPrefix);
-  const pool = new PoolServiceClient(
-    config.schedulerAddress,
-    meshChannelCredentials(config.tls),
-    meshChannelOptions(config.tls, config.schedulerAddress),
+  // Each scheduler replica knows only its own workers; the pool is their sum.
+  const pools = [config.schedulerAddress, ...config.otherSchedulerAddresses].map(
+    (address) => new PoolServiceClient(address, meshChannelCredentials(config.tls), meshChannelOptions(config.tls, address)),
   );
   let latest: ScaleResponse | undefined;
   let lastError: FaasError | undefined;
@@ -50,10 +49,24 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
       : undefined;
   const events = new ScaleEvents();
 
-  const readPool = () =>
+  const readOne = (pool: PoolServiceClient) =>
     new Promise<GetPoolResponse | undefined>((resolve) => {
-      pool.getPool({}, new Metadata(), { deadline: new Date(Date.now() + 2_000) }, (error, response) => resolve(error ? undefined : response));
+      pool.getPool({}, new Metadata(), { deadline: new Date(Date.now() + 2_000) }, (error, response) => {
+        if (error) log.warn({ code: error.code, details: error.details }, 'cannot read the worker pool of a scheduler');
+        resolve(error ? undefined : response);
+      });
     });
+  const readPool = async (): Promise<GetPoolResponse | undefined> => {
+    const answers = (await Promise.all(pools.map(readOne))).filter((answer): answer is GetPoolResponse => answer !== undefined);
+    if (answers.length === 0) return undefined;
+    return {
+      schedulerId: answers.map((answer) => answer.schedulerId).join(','),
+      workers: answers.reduce((sum, answer) => sum + answer.workers, 0),
+      slots: answers.reduce((sum, answer) => sum + answer.slots, 0),
+      busySlots: answers.reduce((sum, answer) => sum + answer.busySlots, 0),
+      workerStatuses: answers.flatMap((answer) => answer.workerStatuses),
+    };
+  };
 
   const refresh = async (): Promise<ScaleResponse> => {
     let info;
@@ -131,7 +144,7 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
       clearInterval(timer);
       if (actuator && config.stopWorkersOnExit) await actuator.stopAll();
       await shutdown(server, 2_000);
-      pool.close();
+      for (const pool of pools) pool.close();
       await nc.drain().catch(() => nc.close());
       log.info('observer stopped');
     },
