@@ -15,6 +15,7 @@ import { findToolchain, type Toolchain } from './entrypoint.js';
 import { runJob, type JobReporter, type StopReason } from './job-runner.js';
 import type { IsolationLevel } from './job-steps.js';
 import { probeIsolation } from './sandbox/probe.js';
+import { PodDeletionCost, findPod } from './pod-deletion-cost.js';
 import { sandboxUser } from './sandbox/users.js';
 import { ConfigError } from '../../common/config.js';
 
@@ -46,7 +47,11 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Ru
   const toolchain = await findToolchain();
   log.info({ workerId: config.workerId, slots: config.slots, scheduler: config.schedulerAddress, toolchain }, 'worker starting');
   const isolation = await checkIsolation(config, log);
-  const agent = new WorkerAgent(config, toolchain, isolation, log.child({ workerId: config.workerId }));
+  // On Kubernetes, idle workers make themselves the first to go at scale-in.
+  const pod = await findPod(process.env);
+  const deletionCost = pod ? new PodDeletionCost(pod, log) : undefined;
+  deletionCost?.set(0);
+  const agent = new WorkerAgent(config, toolchain, isolation, log.child({ workerId: config.workerId }), deletionCost);
   agent.connect();
   return agent;
 }
@@ -71,6 +76,7 @@ class WorkerAgent implements RunningWorker {
     private readonly toolchain: Toolchain,
     private readonly isolation: IsolationLevel,
     private readonly log: Logger,
+    private readonly deletionCost?: PodDeletionCost,
   ) {
     this.client = new WorkerServiceClient(config.schedulerAddress, meshChannelCredentials(config.tls), {
       ...meshChannelOptions(config.tls, config.schedulerAddress),
@@ -162,6 +168,7 @@ class WorkerAgent implements RunningWorker {
     const controller = new AbortController();
     const slot = this.freeSlot();
     this.jobs.set(jobId, { attempt, controller, slot });
+    this.deletionCost?.set(this.jobs.size);
     const log = this.log.child({ jobId, attempt });
     log.info({ repository: assignment.spec?.repositoryUrl, ref: assignment.spec?.ref }, 'job accepted');
 
@@ -183,6 +190,7 @@ class WorkerAgent implements RunningWorker {
       .catch((error: unknown) => log.error({ err: error }, 'job failed to report'))
       .finally(() => {
         this.jobs.delete(jobId);
+        this.deletionCost?.set(this.jobs.size);
         if (this.jobs.size === 0) this.wakeIdleWaiters();
       });
   }
