@@ -217,6 +217,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       async killService(name, signal = 'SIGTERM') {
         const service = find(name);
         if (!isRunning(service)) return;
+        stoppingChildren.add(service.child);
         service.child.kill(signal);
         await service.exited;
       },

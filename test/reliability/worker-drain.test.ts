@@ -2,16 +2,18 @@ import assert from 'node:assert/strict';
 import { JobState } from '../../gen/faas/v1/job.js';
 import { ProcessStack, logText, waitFor, watchRecords } from './support.js';
 
+// A draining worker sends the outcome of a job that ends within its grace
+// period before it exits, and hands back a job that outlasts it.
 describe('reliability: worker drain on SIGTERM', function () {
   this.timeout(90_000);
   let processes: ProcessStack | undefined;
 
-  before(async function () {
+  // A fresh stack per case: each adds its own workers, so it decides which worker gets the job.
+  beforeEach(async function () {
     this.timeout(60_000);
-    // Workers are added by each case, so the case decides which worker gets a job.
     processes = await ProcessStack.start({ workers: 0, slotsPerWorker: 1 });
   });
-  after(async function () {
+  afterEach(async function () {
     this.timeout(60_000);
     await processes?.stop();
   });
@@ -43,6 +45,26 @@ describe('reliability: worker drain on SIGTERM', function () {
     assert.equal(last.state, JobState.JOB_STATE_SUCCEEDED, last.error?.message);
     assert.equal(last.attempt, 2, 'the job ran again after the hand-back');
     assert.notEqual(last.workerId, workerId);
+    const { result } = await client.result(jobId);
+    assert.equal(result?.stdout.toString(), 'started\ndone\n');
+  });
+
+  it('lets a job finish within the grace period', async () => {
+    const client = processes!.client();
+    await processes!.stack.addWorker({ WORKER_SHUTDOWN_GRACE: '10s' });
+    const { jobId, workerId } = await startOnOnlyWorker('echo "started"\nsleep 2\necho "done"\n');
+    const draining = processes!.workerService(workerId);
+    await processes!.stack.addWorker({ WORKER_SHUTDOWN_GRACE: '10s' });
+
+    const stopStartedMs = Date.now();
+    await processes!.stack.killService(draining, 'SIGTERM');
+    const stopMs = Date.now() - stopStartedMs;
+    assert.ok(stopMs < 9_000, `the worker exited ${stopMs} ms after SIGTERM; it should exit once its job is done`);
+
+    const last = (await watchRecords(client, jobId, 30_000)).at(-1)!;
+    assert.equal(last.state, JobState.JOB_STATE_SUCCEEDED, last.error?.message);
+    assert.equal(last.attempt, 1, 'the job finished on the draining worker');
+    assert.equal(last.workerId, workerId);
     const { result } = await client.result(jobId);
     assert.equal(result?.stdout.toString(), 'started\ndone\n');
   });
