@@ -111,7 +111,7 @@ export function describeOutcome(job: Job): string | undefined {
   if (reason === FailureReason.FAILURE_REASON_NON_ZERO_EXIT || (message === '' && job.exitCode !== undefined)) {
     return `job ${job.id} failed with exit code ${job.exitCode}`;
   }
-  // These messages already say how the job ended, such as "timed out after 2 s".
+  // These messages already state how the job ended, such as "timed out after 2 s".
   if (job.state === JobState.JOB_STATE_TIMED_OUT || job.state === JobState.JOB_STATE_CANCELLED) {
     return `job ${job.id} ${message || stateName(job.state).replace('_', ' ')}`;
   }

@@ -41,7 +41,7 @@ export function testCertificates(): Promise<DevCertificates> {
   return certificates;
 }
 
-/** Users the test provider knows besides alice and admin: bob is a second user, carol has no role. */
+/** Users the test provider signs in besides alice and admin: bob is a second user, carol has no role. */
 export const testUsers = [
   { username: 'bob', roles: [identityDefaults.userRole] },
   { username: 'carol', roles: [] as string[] },

@@ -3,7 +3,7 @@ import { JobState } from '../gen/faas/v1/job.js';
 import { maxOutputCapBytes } from '../services/worker/config.js';
 import { Mesh, finalRecord } from './harness.js';
 
-// At the largest FAAS_OUTPUT_CAP a result holds that much stdout and as much
+// At the largest FAAS_OUTPUT_CAP a result contains that much stdout and as much
 // stderr, and the worker sends it in one JobOutcome message, whose gRPC limit
 // on both ends is 8 MiB.
 describe('output cap at its maximum', function () {

@@ -12,7 +12,7 @@ export interface AuthConfig {
   /** Accepted signature algorithms; only asymmetric ones. */
   algorithms: string[];
   clockToleranceSeconds: number;
-  /** Least time between two JWKS fetches caused by unknown key ids. */
+  /** Minimum time between two JWKS fetches caused by unknown key ids. */
   jwksCooldownMs: number;
   /** How long a fetched JWKS is used before it is fetched again. */
   jwksCacheMaxAgeMs: number;
@@ -20,14 +20,14 @@ export interface AuthConfig {
   adminRole: string;
 }
 
-/** What a verified token says about its bearer. */
+/** Identity and roles of a verified token's bearer. */
 export interface Identity extends Caller {
   /** Display name: `preferred_username`, else the subject. */
   name: string;
   roles: string[];
 }
 
-/** What a call needs: job permissions, or `scale` to read the autoscaler (admins only). */
+/** Permission a call needs: a job permission, or `scale` to read the autoscaler (admins only). */
 export type Permission = 'submit' | 'read' | 'cancel' | 'scale';
 
 const discoveryTimeoutMs = 5_000;

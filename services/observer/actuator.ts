@@ -155,7 +155,7 @@ function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
-  // A zombie still answers signal 0, though it has exited.
+  // Signal 0 still reaches a zombie, though it has exited.
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';

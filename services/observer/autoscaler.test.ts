@@ -48,7 +48,7 @@ describe('Autoscaler', () => {
     assert.equal(scaler.decide(observe(8, 0)).desiredWorkers, 4);
     assert.equal(scaler.decide(observe(0, 30_000, 4)).desiredWorkers, 4);
     assert.equal(scaler.decide(observe(2, 45_000, 4)).desiredWorkers, 4);
-    // The window still holds the need of 4 from t=0 until it passes.
+    // The window still contains the need of 4 from t=0 until it passes.
     assert.equal(scaler.decide(observe(0, 59_000, 4)).desiredWorkers, 4);
     const down = scaler.decide(observe(0, 61_000, 4));
     assert.equal(down.desiredWorkers, 1);

@@ -36,7 +36,7 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
   const nc = await connect({ servers: config.natsUrl, name: 'faas-observer', maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nc);
   const names = natsNames(config.natsPrefix);
-  // Each scheduler replica knows only its own workers; the pool is their sum.
+  // Each scheduler replica tracks only its own workers, so the pool is their sum.
   const pools = [config.schedulerAddress, ...config.otherSchedulerAddresses].map(
     (address) => new PoolServiceClient(address, meshChannelCredentials(config.tls), meshChannelOptions(config.tls, address)),
   );

@@ -5,7 +5,7 @@ import type { JobStore } from './job-store.js';
 import type { JobBlobs } from './blobs.js';
 import type { WorkerPool } from './pool.js';
 
-/** What the parts of one scheduler replica share. */
+/** Services and state that the parts of one scheduler replica share. */
 export interface SchedulerContext {
   config: SchedulerConfig;
   log: Logger;

@@ -247,7 +247,7 @@ export class SchedulerJobService {
   }
 }
 
-/** Tells whether a repeated Submit asks for the same job as the stored one. */
+/** Tells whether a repeated Submit requests the same job as the stored one. */
 function sameSpec(job: Job, spec: JobSpec): boolean {
   const stored = JobSpec.encode({ ...job.spec!, input: Buffer.alloc(0) }).finish();
   const requested = JobSpec.encode({ ...spec, input: Buffer.alloc(0) }).finish();

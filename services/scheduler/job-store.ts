@@ -45,7 +45,7 @@ export function isCasConflict(error: unknown): boolean {
  * compare-and-set on the entry's revision so that concurrent scheduler
  * replicas cannot make an illegal transition.
  *
- * A second bucket holds the owner index (`o.<owner>.<state>.<id>`) that List
+ * A second bucket contains the owner index (`o.<owner>.<state>.<id>`) that List
  * reads, and the idempotency keys (`k.<hash>` holding a job id).
  */
 export class JobStore {
@@ -135,7 +135,8 @@ export class JobStore {
         entries.push({ jobId, owner: Buffer.from(token, 'base64url').toString(), state: entryState });
       }
     }
-    entries.sort((a, b) => (a.jobId < b.jobId ? 1 : a.jobId > b.jobId ? -1 : 0));
+    // Newest first: ids sort by creation time.
+    entries.sort((a, b) => b.jobId.localeCompare(a.jobId));
     return entries.slice(0, options.limit);
   }
 

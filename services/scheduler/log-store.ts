@@ -62,7 +62,7 @@ export class LogWriter {
   }
 }
 
-/** Publishes the marker that tells followers the job's output is complete. */
+/** Publishes the marker that signals followers that the job's output is complete. */
 export async function closeLog(js: JetStreamClient, names: NatsNames, jobId: string): Promise<void> {
   const marker = headers();
   marker.set(endHeader, 'true');
@@ -74,7 +74,7 @@ async function lastMessage(jsm: JetStreamManager, names: NatsNames, jobId: strin
   const stored = await jsm.streams.getMessage(names.logStream, { last_by_subj: subject }).catch(() => null);
   if (!stored) return undefined;
   if (stored.header?.get(endHeader) === 'true') {
-    // The marker holds no bytes; the chunk before it ends the output.
+    // The marker contains no bytes, so the chunk before it ends the output.
     const before = await jsm.streams
       .getMessage(names.logStream, { seq: stored.seq - 1 })
       .catch(() => null);

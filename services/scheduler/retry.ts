@@ -10,7 +10,7 @@ export function attemptsAllowed(job: Job, config: SchedulerConfig): number {
 
 /**
  * Tells whether a failed attempt should be followed by another: platform
- * failures always are, failures of the job's code only when its policy asks,
+ * failures always are, failures of the job's code only when its policy requests it,
  * cancelled jobs never, and none once the attempts are used up.
  */
 export function shouldRetry(job: Job, outcome: JobOutcome, config: SchedulerConfig): boolean {

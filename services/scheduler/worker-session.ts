@@ -11,7 +11,7 @@ export interface HeldJob {
   message: JsMsg;
   /** Extends the message's ack deadline while the job runs. */
   extendTimer: NodeJS.Timeout;
-  /** Set once the worker accepted the job and the record says RUNNING. */
+  /** Set once the worker accepted the job and the record is RUNNING. */
   log?: LogWriter;
   /** Heartbeats in a row that did not list this accepted job. */
   missedHeartbeats?: number;

@@ -20,7 +20,7 @@ export interface JobReporter {
   output(stream: LogStream, data: Buffer): Promise<void>;
 }
 
-/** What a job runs with on this worker. */
+/** Settings and resources a job runs with on this worker. */
 export interface RunContext {
   config: WorkerConfig;
   toolchain: Toolchain;

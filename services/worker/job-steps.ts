@@ -7,13 +7,13 @@ import { sandboxJobDir } from './sandbox/command.js';
 import { runSandboxed } from './sandbox/run.js';
 import { prepareJobDir, sandboxUser, writeIdentityFiles } from './sandbox/users.js';
 
-/** How jobs are isolated on this worker, decided once at start-up by the probe. */
+/** Isolation of the jobs on this worker, decided once at start-up by the probe. */
 export type IsolationLevel = 'sandboxed' | 'none';
 
 export interface Step {
   /** Short name for the cgroup, such as "build" or "run". */
   name: string;
-  /** Program and arguments, with paths as the program sees them (see `jobPath`). */
+  /** Program and arguments, with paths as they appear to the program (see `jobPath`). */
   argv: string[];
   input: Buffer;
   signal: AbortSignal;

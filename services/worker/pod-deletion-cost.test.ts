@@ -9,7 +9,7 @@ import { testCertificates } from '../../test/harness.js';
 import { PodDeletionCost, findPod, podDeletionCostAnnotation } from './pod-deletion-cost.js';
 
 // No Kubernetes API server runs here, so a small HTTPS server on loopback
-// stands in for its pod PATCH endpoint.
+// replaces its pod PATCH endpoint.
 describe('pod deletion cost', function () {
   this.timeout(20_000);
   let server: Server;

@@ -93,11 +93,11 @@ export class PodDeletionCost {
           response.on('end', () => {
             const status = response.statusCode ?? 0;
             if (status >= 200 && status < 300) resolve();
-            else reject(new Error(`the Kubernetes API answered HTTP ${status}`));
+            else reject(new Error(`the Kubernetes API returned HTTP ${status}`));
           });
         },
       );
-      call.on('timeout', () => call.destroy(new Error('the Kubernetes API did not answer within 5 s')));
+      call.on('timeout', () => call.destroy(new Error('the Kubernetes API did not respond within 5 s')));
       call.on('error', reject);
       call.end(body);
     });

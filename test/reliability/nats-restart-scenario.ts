@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FaasClientError } from '../../client/errors.js';
 import { JobState } from '../../gen/faas/v1/job.js';
-import { type ProcessStack, waitFor, waitForFinal, watchRecords, finalStates } from './support.js';
+import { type ProcessStack, submitStream, waitFor, waitForFinal, watchRecords, finalStates } from './support.js';
 
 const submits = 30;
 const submitIntervalMs = 100;
@@ -22,26 +21,7 @@ export async function submitThroughNatsRestart(processes: ProcessStack, beforeJo
   const reader = processes.client({ retries: 8 });
   const url = await processes.repository({ 'main.sh': 'cat\nsleep 0.5\n' });
 
-  const accepted: Array<{ jobId: string; input: string }> = [];
-  const failures: FaasClientError[] = [];
-  const submitting = (async () => {
-    const calls: Array<Promise<void>> = [];
-    for (let i = 0; i < submits; i++) {
-      const input = `job-${i}\n`;
-      const call = submitter.submit({ repositoryUrl: url, input: Buffer.from(input), timeoutSeconds: 60 }).then(
-        ({ job }) => {
-          accepted.push({ jobId: job!.id, input });
-        },
-        (error: unknown) => {
-          assert.ok(error instanceof FaasClientError, `Submit failed with ${String(error)}`);
-          failures.push(error);
-        },
-      );
-      calls.push(call);
-      await sleep(submitIntervalMs);
-    }
-    await Promise.all(calls);
-  })();
+  const { accepted, failures, done: submitting } = submitStream(submitter, url, submits, submitIntervalMs);
 
   await sleep((submitIntervalMs * submits) / 3);
   await nats.kill();

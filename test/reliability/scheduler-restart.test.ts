@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FaasClientError } from '../../client/errors.js';
 import { JobState } from '../../gen/faas/v1/job.js';
-import { ProcessStack, waitForFinal, watchRecords, finalStates } from './support.js';
+import { ProcessStack, submitStream, waitForFinal, watchRecords, finalStates } from './support.js';
 
 const submits = 30;
 const submitIntervalMs = 100;
@@ -26,9 +25,6 @@ describe('reliability: scheduler restart', function () {
     const client = processes!.client({ retries: 10, deadlineMs: 30_000 });
     const url = await processes!.repository({ 'main.sh': 'cat\nsleep 0.3\n' });
 
-    const accepted: Array<{ jobId: string; input: string }> = [];
-    const failures: FaasClientError[] = [];
-    const calls: Array<Promise<void>> = [];
     const restart = (async () => {
       await sleep((submitIntervalMs * submits) / 3);
       const scheduler = stack.services().find((service) => service.name === 'scheduler')!;
@@ -37,21 +33,8 @@ describe('reliability: scheduler restart', function () {
       const restarted = stack.services().find((service) => service.name === 'scheduler')!;
       assert.notEqual(restarted.pid, scheduler.pid, 'a new scheduler process runs');
     })();
-    for (let i = 0; i < submits; i++) {
-      const input = `job-${i}\n`;
-      const call = client.submit({ repositoryUrl: url, input: Buffer.from(input), timeoutSeconds: 60 }).then(
-        ({ job }) => {
-          accepted.push({ jobId: job!.id, input });
-        },
-        (error: unknown) => {
-          assert.ok(error instanceof FaasClientError, `Submit failed with ${String(error)}`);
-          failures.push(error);
-        },
-      );
-      calls.push(call);
-      await sleep(submitIntervalMs);
-    }
-    await Promise.all([restart, ...calls]);
+    const { accepted, failures, done } = submitStream(client, url, submits, submitIntervalMs);
+    await Promise.all([restart, done]);
 
     assert.deepEqual(failures.map((failure) => `${failure.codeName}: ${failure.message}`), [], 'every Submit succeeds after retries');
     assert.equal(new Set(accepted.map(({ jobId }) => jobId)).size, submits, 'each Submit made its own job');

@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { connect as connectNats } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { FaasClient, type FaasClientOptions } from '../../client/client.js';
+import { FaasClientError } from '../../client/errors.js';
 import { natsNames } from '../../common/nats-names.js';
 import { JobState, type Job } from '../../gen/faas/v1/job.js';
 import { startGitHttpServer, type GitHttpServer } from '../../dev/git-http-server.js';
@@ -84,7 +86,7 @@ export class ProcessStack {
     return this.git.repositoryUrl(name);
   }
 
-  /** Returns the name of the worker process whose id is `workerId`, which holds its pid. */
+  /** Returns the name of the worker process whose id is `workerId`, which carries its pid. */
   workerService(workerId: string): string {
     const worker = this.stack
       .services()
@@ -153,4 +155,40 @@ export async function logText(client: FaasClient, jobId: string): Promise<string
   const parts: Buffer[] = [];
   for await (const chunk of client.logs(jobId, { signal: AbortSignal.timeout(10_000) })) parts.push(chunk.data);
   return Buffer.concat(parts).toString();
+}
+
+/** Jobs a submit stream got back, and the Submits that failed. */
+export interface SubmitStream {
+  accepted: Array<{ jobId: string; input: string }>;
+  failures: FaasClientError[];
+  /** Resolves once every Submit has returned or failed. */
+  done: Promise<void>;
+}
+
+/**
+ * Submits `count` jobs `intervalMs` apart, each with the input "job-N\n", and
+ * collects the accepted job ids and the failed Submits as they return.
+ */
+export function submitStream(client: FaasClient, repositoryUrl: string, count: number, intervalMs: number): SubmitStream {
+  const accepted: SubmitStream['accepted'] = [];
+  const failures: FaasClientError[] = [];
+  const done = (async () => {
+    const calls: Array<Promise<void>> = [];
+    for (let i = 0; i < count; i++) {
+      const input = `job-${i}\n`;
+      const call = client.submit({ repositoryUrl, input: Buffer.from(input), timeoutSeconds: 60 }).then(
+        ({ job }) => {
+          accepted.push({ jobId: job!.id, input });
+        },
+        (error: unknown) => {
+          assert.ok(error instanceof FaasClientError, `Submit failed with ${String(error)}`);
+          failures.push(error);
+        },
+      );
+      calls.push(call);
+      await sleep(intervalMs);
+    }
+    await Promise.all(calls);
+  })();
+  return { accepted, failures, done };
 }

@@ -125,7 +125,7 @@ export async function waitUntilEmpty(procsFile: string, timeoutMs: number): Prom
 }
 
 /**
- * Removes a cgroup folder. The kernel answers EBUSY for a few milliseconds
+ * Removes a cgroup folder. The kernel returns EBUSY for a few milliseconds
  * after the last process exited, so this retries for up to `timeoutMs`.
  */
 export async function removeCgroupFolder(path: string, timeoutMs = 2_000): Promise<void> {
