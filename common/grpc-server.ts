@@ -8,9 +8,11 @@ import {
   type ServerWritableStream,
   type sendUnaryData,
 } from '@grpc/grpc-js';
+import { metrics, type Histogram } from '@opentelemetry/api';
 import { HealthImplementation } from 'grpc-health-check';
 import { ErrorCode, FaasError, invalidArgument } from './errors.js';
 import type { Logger } from './logger.js';
+import type { Readiness } from './readiness.js';
 
 /** Marks a request that could not be decoded; see `tolerantService`. */
 const undecodable = Symbol('undecodable request');
@@ -63,13 +65,15 @@ export function createServer(): Server {
   });
 }
 
-/** Adds grpc.health.v1 to `server`, reporting SERVING for the named services. */
-export function addHealth(server: Server, services: string[]): HealthImplementation {
-  const statuses: Record<string, 'SERVING'> = { '': 'SERVING' };
-  for (const service of services) statuses[service] = 'SERVING';
-  const health = new HealthImplementation(statuses);
+/**
+ * Adds grpc.health.v1 to `server`. The overall status (the empty service
+ * name) and each named service report `readiness`: SERVING while all its
+ * conditions hold, NOT_SERVING otherwise.
+ */
+export function addHealth(server: Server, services: string[], readiness: Readiness): void {
+  const health = new HealthImplementation({});
   health.addToServer(server);
-  return health;
+  readiness.attach(health, services);
 }
 
 /** Binds `server` to host:port (port 0 picks a free one) and returns the bound port. */
@@ -100,6 +104,19 @@ export function shutdown(server: Server, graceMs: number): Promise<void> {
   });
 }
 
+let callDuration: Histogram | undefined;
+
+/** Records a finished call in `rpc.server.call.duration`, by method and status code. */
+function recordCall(method: string, startedMs: number, code: number): void {
+  // Made on first use, once the process's telemetry has started.
+  callDuration ??= metrics.getMeter('faas').createHistogram('rpc.server.call.duration', {
+    unit: 's',
+    description: 'Duration of the gRPC calls this service answered',
+    advice: { explicitBucketBoundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600] },
+  });
+  callDuration.record((performance.now() - startedMs) / 1000, { 'rpc.system': 'grpc', 'rpc.method': method, 'rpc.grpc.status_code': code });
+}
+
 function logFailure(log: Logger, method: string, error: FaasError): void {
   if (error.code === ErrorCode.Internal || error.code === ErrorCode.Unavailable) {
     log.error({ method, err: error.cause ?? error, code: error.code }, `${method} failed`);
@@ -115,6 +132,7 @@ export function unary<Request, Response>(
   handler: (request: Request, metadata: Metadata, signal: AbortSignal) => Promise<Response>,
 ) {
   return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>): void => {
+    const startedMs = performance.now();
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort(new FaasError(ErrorCode.Cancelled, 'the caller cancelled the call')));
     Promise.resolve()
@@ -123,11 +141,16 @@ export function unary<Request, Response>(
         return handler(call.request, call.metadata, controller.signal);
       })
       .then(
-      (response) => callback(null, response),
+      (response) => {
+        recordCall(method, startedMs, 0);
+        callback(null, response);
+      },
       (error: unknown) => {
         const failure = FaasError.from(error);
         logFailure(log, method, failure);
-        callback(failure.toStatus(), null);
+        const status = failure.toStatus();
+        recordCall(method, startedMs, status.code ?? 2);
+        callback(status, null);
       },
     );
   };
@@ -150,6 +173,7 @@ export function serverStream<Request, Response>(
   shutdownSignal?: AbortSignal,
 ) {
   return (call: ServerWritableStream<Request, Response>): void => {
+    const startedMs = performance.now();
     const controller = new AbortController();
     const abort = () => controller.abort(new FaasError(ErrorCode.Cancelled, 'the caller cancelled the call'));
     call.on('cancelled', abort);
@@ -187,13 +211,16 @@ export function serverStream<Request, Response>(
       })
       .then(
       () => {
+        recordCall(method, startedMs, controller.signal.aborted ? 1 : 0);
         if (!controller.signal.aborted) call.end();
       },
       (error: unknown) => {
-        if (controller.signal.aborted) return;
+        if (controller.signal.aborted) return recordCall(method, startedMs, 1);
         const failure = FaasError.from(error);
         logFailure(log, method, failure);
-        call.emit('error', failure.toStatus());
+        const status = failure.toStatus();
+        recordCall(method, startedMs, status.code ?? 2);
+        call.emit('error', status);
       },
     );
   };

@@ -1,11 +1,21 @@
+import { trace } from '@opentelemetry/api';
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
 /**
  * Creates the JSON logger of a service: one line per event on stdout, with
- * the service name on every line. LOG_LEVEL sets the level (default info).
+ * the service name on every line, and `trace_id` and `span_id` on lines
+ * written inside a span. LOG_LEVEL sets the level (default info).
  */
 export function createLogger(service: string, level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({ name: service, level, base: { service, pid: process.pid } });
+  return pino({ name: service, level, base: { service, pid: process.pid }, mixin: traceFields });
+}
+
+function traceFields(): Record<string, string> {
+  const span = trace.getActiveSpan();
+  if (!span) return {};
+  const { traceId, spanId, traceFlags } = span.spanContext();
+  if (!trace.isSpanContextValid(span.spanContext())) return {};
+  return { trace_id: traceId, span_id: spanId, trace_flags: `0${traceFlags.toString(16)}`.slice(-2) };
 }

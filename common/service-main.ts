@@ -1,4 +1,6 @@
-import type { Logger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
+import type { Readiness } from './readiness.js';
+import { startTelemetry } from './telemetry.js';
 
 /**
  * Runs a service process: starts it, stops it gracefully on SIGTERM or
@@ -32,4 +34,32 @@ export function runService(log: Logger, start: () => Promise<{ stop(): Promise<v
       process.exit(1);
     },
   );
+}
+
+/** What a service's start function returns to `runTelemetryService`. */
+export interface ObservableService {
+  readiness: Readiness;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a service process with telemetry: starts OpenTelemetry first, then
+ * the service, whose modules `start` must import dynamically so that the
+ * gRPC instrumentation sees @grpc/grpc-js load; then serves `/metrics` and
+ * `/healthz` on FAAS_METRICS_ADDRESS when it is set. Stopping flushes the
+ * spans after the service stops.
+ */
+export function runTelemetryService(name: string, start: (log: Logger) => Promise<ObservableService>): void {
+  const log = createLogger(name);
+  runService(log, async () => {
+    const telemetry = await startTelemetry({ serviceName: `faas-${name}`, log });
+    const service = await start(log);
+    await telemetry.serveMetrics(service.readiness);
+    return {
+      async stop() {
+        await service.stop();
+        await telemetry.shutdown();
+      },
+    };
+  });
 }

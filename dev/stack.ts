@@ -74,6 +74,8 @@ export interface ServiceInfo {
   name: string;
   pid: number | undefined;
   running: boolean;
+  /** host:port of the service's `/metrics` and `/healthz` endpoints. */
+  metricsAddress: string;
 }
 
 interface ServiceProcess {
@@ -85,6 +87,12 @@ interface ServiceProcess {
   env: Record<string, string>;
   /** Address the service listens on, for the services that serve gRPC. */
   address?: string;
+}
+
+/** Gives each service its own `/metrics` port, picked when it first starts. */
+async function withMetricsAddress(env: Record<string, string>): Promise<Record<string, string>> {
+  if (env.FAAS_METRICS_ADDRESS) return env;
+  return { ...env, FAAS_METRICS_ADDRESS: `127.0.0.1:${await findFreePort()}` };
 }
 
 /**
@@ -144,12 +152,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     // Services talk mutual TLS with certificates of a development CA, made on first start.
     const certificates = await ensureDevCertificates(join(options.dataDir, 'certs'));
-    services.push(
-      launch('scheduler', 'services/scheduler/main.ts', { ...env, ...certificates.env('scheduler'), SCHEDULER_ADDRESS: schedulerAddress }, logDir, schedulerAddress),
-    );
+    const schedulerEnv = { ...env, ...certificates.env('scheduler'), SCHEDULER_ADDRESS: schedulerAddress };
+    services.push(launch('scheduler', 'services/scheduler/main.ts', await withMetricsAddress(schedulerEnv), logDir, schedulerAddress));
     await waitForPort(schedulerAddress, services.at(-1)!);
     let workerCount = 0;
-    const launchWorker = (extraEnv: Record<string, string> = {}): ServiceProcess => {
+    const launchWorker = async (extraEnv: Record<string, string> = {}): Promise<ServiceProcess> => {
       const index = workerCount++;
       const workerEnv = {
         ...env,
@@ -158,9 +165,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         WORKER_WORK_DIR: join(workerRoot, `worker-${index}`),
         ...extraEnv,
       };
-      return launch(`worker-${index}`, 'services/worker/main.ts', workerEnv, logDir);
+      return launch(`worker-${index}`, 'services/worker/main.ts', await withMetricsAddress(workerEnv), logDir);
     };
-    if (!options.autoscale) for (let i = 0; i < (options.workers ?? 2); i++) services.push(launchWorker());
+    if (!options.autoscale) for (let i = 0; i < (options.workers ?? 2); i++) services.push(await launchWorker());
     const observerEnv: Record<string, string> = {
       ...env,
       ...certificates.env('observer'),
@@ -186,7 +193,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         ...Object.fromEntries(Object.entries(workerEnv).map(([name, value]) => [`WORKER_ENV_${name}`, value])),
       });
     }
-    services.push(launch('observer', 'services/observer/main.ts', observerEnv, logDir));
+    services.push(launch('observer', 'services/observer/main.ts', await withMetricsAddress(observerEnv), logDir));
     const gatewayEnv = {
       ...env,
       ...certificates.env('gateway'),
@@ -194,7 +201,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       FAAS_OBSERVER: observerAddress,
       FAAS_OIDC_ISSUER: identity.issuer,
     };
-    services.push(launch('gateway', 'services/gateway/main.ts', gatewayEnv, logDir, gatewayAddress));
+    services.push(launch('gateway', 'services/gateway/main.ts', await withMetricsAddress(gatewayEnv), logDir, gatewayAddress));
     await waitForPort(observerAddress, services.at(-2)!);
     await waitForPort(gatewayAddress, services.at(-1)!);
 
@@ -213,7 +220,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       logDir,
       stop,
       natsServer: nats,
-      services: () => services.map((service) => ({ name: service.name, pid: service.child.pid, running: isRunning(service) })),
+      services: () =>
+        services.map((service) => ({
+          name: service.name,
+          pid: service.child.pid,
+          running: isRunning(service),
+          metricsAddress: service.env.FAAS_METRICS_ADDRESS,
+        })),
       async killService(name, signal = 'SIGTERM') {
         const service = find(name);
         if (!isRunning(service)) return;
@@ -230,7 +243,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         if (restarted.address) await waitForPort(restarted.address, restarted);
       },
       async addWorker(extraEnv = {}) {
-        const worker = launchWorker(extraEnv);
+        const worker = await launchWorker(extraEnv);
         services.push(worker);
         return worker.name;
       },

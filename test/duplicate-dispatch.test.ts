@@ -100,20 +100,20 @@ describe('job with two queue messages', function () {
     await delay(3_000);
     const secondAssigned = assignmentsOf(second, jobId).length > 0;
 
-    first.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '' } });
+    first.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {} } });
     await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
     first.stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('from first\n') } });
 
     if (secondAssigned) {
       // The second worker accepts the copy it was given and writes output.
-      second.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '' } });
+      second.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {} } });
       second.stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('from second\n') } });
       const cancelled = () => second.messages.some((m) => m.cancellation?.jobId === jobId);
       const logged = async () => (await logChunks(mesh, jobId)).some((c) => c.data.toString() === 'from second\n');
       await waitFor(async () => cancelled() || (await logged()), 10_000, 'the second copy to be cancelled or logged');
     }
 
-    first.stream.write({ outcome: { jobId, attempt: 1, state: JobState.JOB_STATE_SUCCEEDED, commitSha: '', platformFailure: false } });
+    first.stream.write({ outcome: { jobId, attempt: 1, state: JobState.JOB_STATE_SUCCEEDED, commitSha: '', platformFailure: false, traceContext: {} } });
     const done = await finalRecord(mesh, jobId);
     const chunks = await logChunks(mesh, jobId);
 

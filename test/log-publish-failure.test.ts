@@ -54,11 +54,11 @@ describe('log publish failure', function () {
     heartbeat = setInterval(() => stream!.write({ heartbeat: { runningJobIds: [jobId], draining: false } }), 200);
     await waitFor(() => messages.some((m) => m.assignment?.jobId === jobId), 10_000, 'assignment');
 
-    stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_RUNNING, commitSha: '' } });
+    stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_RUNNING, commitSha: '', traceContext: {} } });
     await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
     stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.alloc(natsMaxPayloadBytes + 1024, 0x61) } });
     stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('done\n') } });
-    stream.write({ outcome: { jobId, attempt: 1, state: JobState.JOB_STATE_SUCCEEDED, commitSha: '', platformFailure: false } });
+    stream.write({ outcome: { jobId, attempt: 1, state: JobState.JOB_STATE_SUCCEEDED, commitSha: '', platformFailure: false, traceContext: {} } });
 
     let state = JobState.JOB_STATE_RUNNING;
     for (let i = 0; i < 40 && !isFinal(state); i++) {

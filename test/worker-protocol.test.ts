@@ -110,7 +110,7 @@ describe('worker protocol', function () {
     const assignment = lost.messages.find((m) => m.assignment)!.assignment!;
     assert.equal(assignment.jobId, job!.id);
     assert.equal(assignment.attempt, 1);
-    lost.stream.write({ update: { jobId: job!.id, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '' } });
+    lost.stream.write({ update: { jobId: job!.id, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {} } });
     await waitFor(async () => (await mesh.client.status(job!.id)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
     lost.stream.end();
     await lost.ended;
@@ -135,7 +135,7 @@ describe('worker protocol', function () {
     late.stream.write({ hello: { workerId: 'w-late', protocolVersion: 1, slots: 1, hostname: 'test' } });
     await waitFor(() => late.messages.length > 0, 5_000, 'scheduler hello');
     late.stream.write({
-      outcome: { jobId: job!.id, attempt: done.attempt, state: JobState.JOB_STATE_FAILED, commitSha: '', platformFailure: false },
+      outcome: { jobId: job!.id, attempt: done.attempt, state: JobState.JOB_STATE_FAILED, commitSha: '', platformFailure: false, traceContext: {} },
     });
     late.stream.end();
     await late.ended;

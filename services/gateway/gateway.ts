@@ -16,7 +16,9 @@ import { JobState } from '../../gen/faas/v1/job.js';
 import { callerMetadata } from '../../common/caller.js';
 import { invalidArgument } from '../../common/errors.js';
 import { addHealth, createServer, listen, serverStream, shutdown, unary, tolerantService } from '../../common/grpc-server.js';
+import { followUpstreamHealth } from '../../common/health-probe.js';
 import { specLimits } from '../../common/limits.js';
+import { Readiness } from '../../common/readiness.js';
 import type { Logger } from '../../common/logger.js';
 import { validateJobId, validateSpec } from '../../common/validation.js';
 import type { GatewayConfig } from './config.js';
@@ -33,6 +35,8 @@ import { callUnary, createSchedulerClient, relayStream } from './scheduler-clien
 
 export interface RunningGateway {
   address: string;
+  /** SERVING while the scheduler reports SERVING. */
+  readiness: Readiness;
   stop(): Promise<void>;
 }
 
@@ -133,7 +137,17 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       return callUnary(observer.listScaleEvents.bind(observer), request, outgoing, timeout, signal);
     }),
   });
-  addHealth(server, ['faas.v1.JobService', 'faas.observer.v1.ObserverService']);
+  // The gateway can take no job while the scheduler cannot.
+  const readiness = new Readiness();
+  addHealth(server, ['faas.v1.JobService', 'faas.observer.v1.ObserverService'], readiness);
+  const stopHealthProbe = followUpstreamHealth({
+    condition: 'scheduler',
+    address: config.schedulerAddress,
+    credentials: meshChannelCredentials(config.meshTls),
+    channelOptions: meshChannelOptions(config.meshTls, config.schedulerAddress),
+    readiness,
+    log,
+  });
   addReflection(server, ['faas.v1.JobService', 'faas.observer.v1.ObserverService', 'grpc.health.v1.Health']);
 
   const port = await listen(server, config.listenAddress, publicCredentials(config));
@@ -145,8 +159,10 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
 
   return {
     address: `${host}:${port}`,
+    readiness,
     async stop() {
       log.info('gateway stopping');
+      stopHealthProbe();
       shuttingDown.abort();
       await shutdown(server, config.shutdownGraceMs);
       scheduler.close();

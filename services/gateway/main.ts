@@ -1,7 +1,8 @@
-import { createLogger } from '../../common/logger.js';
-import { runService } from '../../common/service-main.js';
-import { readGatewayConfig } from './config.js';
-import { startGateway } from './gateway.js';
+import { runTelemetryService } from '../../common/service-main.js';
 
-const log = createLogger('gateway');
-runService(log, async () => startGateway(readGatewayConfig(), log));
+// The service's modules load after telemetry has started; see runTelemetryService.
+runTelemetryService('gateway', async (log) => {
+  const { readGatewayConfig } = await import('./config.js');
+  const { startGateway } = await import('./gateway.js');
+  return startGateway(readGatewayConfig(), log);
+});

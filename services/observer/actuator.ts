@@ -95,7 +95,8 @@ export class LocalActuator {
     const logFile = createWriteStream(join(this.options.stateDir, `${workerId}.log`), { flags: 'a' });
     const child = spawn(process.execPath, ['--import', 'tsx', workerEntry], {
       cwd: root,
-      env: { ...process.env, ...this.options.workerEnv, WORKER_ID: workerId },
+      // The observer's own endpoint and service name are not the worker's.
+      env: { ...process.env, FAAS_METRICS_ADDRESS: '', OTEL_SERVICE_NAME: '', ...this.options.workerEnv, WORKER_ID: workerId },
       stdio: ['ignore', 'pipe', 'pipe'],
       // The workers outlive an observer restart; the records let the next run adopt them.
       detached: true,

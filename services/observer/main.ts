@@ -1,7 +1,8 @@
-import { createLogger } from '../../common/logger.js';
-import { runService } from '../../common/service-main.js';
-import { readObserverConfig } from './config.js';
-import { startObserver } from './observer.js';
+import { runTelemetryService } from '../../common/service-main.js';
 
-const log = createLogger('observer');
-runService(log, async () => startObserver(readObserverConfig(), log));
+// The service's modules load after telemetry has started; see runTelemetryService.
+runTelemetryService('observer', async (log) => {
+  const { readObserverConfig } = await import('./config.js');
+  const { startObserver } = await import('./observer.js');
+  return startObserver(readObserverConfig(), log);
+});

@@ -10,6 +10,7 @@ import { PoolServiceClient, type GetPoolResponse } from '../../gen/faas/schedule
 import { ErrorCode, FaasError } from '../../common/errors.js';
 import { addHealth, createServer, listen, shutdown, unary, tolerantService } from '../../common/grpc-server.js';
 import type { Logger } from '../../common/logger.js';
+import { Readiness } from '../../common/readiness.js';
 import { meshChannelCredentials, meshChannelOptions, meshServerCredentials } from '../../common/tls.js';
 import { natsNames } from '../../common/nats-names.js';
 import type { ObserverConfig } from './config.js';
@@ -24,6 +25,8 @@ export interface RunningObserver {
   refresh(): Promise<ScaleResponse>;
   /** Workers the local actuator runs and is not stopping; 0 without an actuator. */
   managedWorkers(): number;
+  /** SERVING while the queue's consumer can be read. */
+  readiness: Readiness;
   stop(): Promise<void>;
 }
 
@@ -68,6 +71,8 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
     };
   };
 
+  // Ready while the queue's consumer can be read: without it there is no decision.
+  const readiness = new Readiness();
   const refresh = async (): Promise<ScaleResponse> => {
     let info;
     try {
@@ -80,8 +85,10 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
         { cause: error },
       );
       log.warn({ err: error }, lastError.message);
+      readiness.set('queue', false, lastError.message);
       throw lastError;
     }
+    readiness.set('queue', true);
     const metrics = {
       pending: info.num_pending,
       ackPending: info.num_ack_pending,
@@ -131,7 +138,7 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
     })),
   });
   addExternalScaler(server, refresh, config, log);
-  addHealth(server, ['faas.observer.v1.ObserverService']);
+  addHealth(server, ['faas.observer.v1.ObserverService', 'externalscaler.ExternalScaler'], readiness);
   const port = await listen(server, config.listenAddress, meshServerCredentials(config.tls));
   const host = config.listenAddress.slice(0, config.listenAddress.lastIndexOf(':'));
   log.info({ address: `${host}:${port}`, minWorkers: config.minWorkers, maxWorkers: config.maxWorkers }, 'observer started');
@@ -139,6 +146,7 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
   return {
     address: `${host}:${port}`,
     refresh,
+    readiness,
     managedWorkers: () => actuator?.activeCount ?? 0,
     async stop() {
       clearInterval(timer);

@@ -9,6 +9,8 @@ export interface SchedulerConfig {
   listenAddress: string;
   /** NATS_URL: the NATS server with JetStream. Default nats://127.0.0.1:4222. */
   natsUrl: string;
+  /** FAAS_NATS_REPLICAS: copies of each stream and bucket in a NATS cluster (1, 3 or 5). Default 1. */
+  natsReplicas: number;
   /** FAAS_NATS_PREFIX: prefix of every stream, bucket and subject name. Default FAAS. */
   natsPrefix: string;
   /** SCHEDULER_ID: name of this replica in logs and job records. Default hostname-pid-random. */
@@ -56,6 +58,7 @@ export function readSchedulerConfig(env: Record<string, string | undefined> = pr
     tls,
     maxActiveJobsPerOwner: readInt(env, 'FAAS_MAX_ACTIVE_JOBS', 20, 1, 100_000),
     natsUrl: readString(env, 'NATS_URL', 'nats://127.0.0.1:4222'),
+    natsReplicas: readInt(env, 'FAAS_NATS_REPLICAS', 1, 1, 5),
     natsPrefix,
     schedulerId: readString(env, 'SCHEDULER_ID', `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
     ackWaitMs: readDurationMs(env, 'FAAS_ACK_WAIT', 30_000, 1_000, 3_600_000),

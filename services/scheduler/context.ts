@@ -3,6 +3,7 @@ import type { SchedulerConfig } from './config.js';
 import type { JetStreamHandles } from './jetstream.js';
 import type { JobStore } from './job-store.js';
 import type { JobBlobs } from './blobs.js';
+import type { SchedulerMetrics } from './metrics.js';
 import type { WorkerPool } from './pool.js';
 
 /** Services and state that the parts of one scheduler replica share. */
@@ -13,4 +14,5 @@ export interface SchedulerContext {
   store: JobStore;
   blobs: JobBlobs;
   pool: WorkerPool;
+  metrics: SchedulerMetrics;
 }

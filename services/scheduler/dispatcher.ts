@@ -1,6 +1,7 @@
 import type { Consumer, JsMsg } from '@nats-io/jetstream';
 import { FailureReason, JobPhase, JobState, type Job } from '../../gen/faas/v1/job.js';
 import { isFinal } from '../../common/job-states.js';
+import { carrierOf, extractHeaders, inSpan, jobAttributes, messagingAttributes, SpanKind, trace, tracer } from '../../common/tracing.js';
 import type { SchedulerContext } from './context.js';
 import { closeLog } from './log-store.js';
 import { attemptsAllowed } from './retry.js';
@@ -47,7 +48,7 @@ export class Dispatcher {
         consumer ??= await nats.js.consumers.get(nats.names.jobStream, nats.names.dispatchConsumer);
         const message = await consumer.next({ expires: pullExpiresMs });
         if (message && signal.aborted) message.nak();
-        else if (message) await this.dispatch(message);
+        else if (message) await this.traceDispatch(message);
       } catch (error) {
         if (signal.aborted) break;
         log.warn({ err: error }, 'failed to pull the next job; retrying');
@@ -55,6 +56,27 @@ export class Dispatcher {
         await sleep(retryDelayMs, signal);
       }
     }
+  }
+
+  /**
+   * Dispatches inside a consumer span whose parent is the producer span that
+   * the queue message's headers name, so the job keeps one trace.
+   */
+  private traceDispatch(message: JsMsg): Promise<void> {
+    const subject = message.subject;
+    return inSpan(
+      `process ${subject}`,
+      {
+        kind: SpanKind.CONSUMER,
+        parent: extractHeaders(message.headers),
+        attributes: messagingAttributes('process', subject, {
+          'messaging.consumer.group.name': this.context.nats.names.dispatchConsumer,
+          'messaging.message.body.size': message.data.length,
+          'messaging.nats.delivery_count': message.info.deliveryCount,
+        }),
+      },
+      () => this.dispatch(message),
+    );
   }
 
   private async dispatch(message: JsMsg): Promise<void> {
@@ -68,6 +90,7 @@ export class Dispatcher {
     }
     const job = stored.job;
     const deliveryCount = message.info.deliveryCount;
+    trace.getActiveSpan()?.setAttribute(jobAttributes.jobId, jobId);
 
     if (isFinal(job.state)) {
       message.ack();
@@ -114,9 +137,12 @@ export class Dispatcher {
       message,
       extendTimer: setInterval(() => worker.jobs.get(jobId)?.message.working(), Math.max(500, config.ackWaitMs / 3)),
     });
+    recordQueueWait(message, jobId);
+    trace.getActiveSpan()?.setAttributes({ [jobAttributes.attempt]: attempt, [jobAttributes.workerId]: worker.workerId });
     worker.send({
-      assignment: { jobId, attempt, spec: { ...job.spec!, input }, timeoutSeconds },
+      assignment: { jobId, attempt, spec: { ...job.spec!, input }, timeoutSeconds, traceContext: carrierOf() },
     });
+    this.context.metrics.attemptDispatched(deliveryCount);
     log.info({ jobId, attempt, workerId: worker.workerId, deliveryCount }, 'assigned job');
   }
 
@@ -143,6 +169,17 @@ export class Dispatcher {
     message.ack();
     return true;
   }
+}
+
+/**
+ * Records the time the job's message waited in the queue, from its publish
+ * to its hand-off to a worker, as a span beside the dispatch span.
+ */
+function recordQueueWait(message: JsMsg, jobId: string): void {
+  const publishedMs = Number(message.info.timestampNanos) / 1_000_000;
+  tracer()
+    .startSpan('queue wait', { startTime: publishedMs, attributes: { [jobAttributes.jobId]: jobId } }, extractHeaders(message.headers))
+    .end();
 }
 
 /** Returns `job` moved to a final state with a reason. */

@@ -14,6 +14,7 @@ import {
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { natsNames, type NatsNames } from '../../common/nats-names.js';
+import type { Readiness } from '../../common/readiness.js';
 import type { Logger } from '../../common/logger.js';
 import type { SchedulerConfig } from './config.js';
 
@@ -57,6 +58,7 @@ export async function openJetStream(config: SchedulerConfig, log: Logger): Promi
     storage: StorageType.File,
     duplicate_window: config.duplicateWindowMs * nanosPerMs,
     discard: DiscardPolicy.Old,
+    num_replicas: config.natsReplicas,
   });
   await ensureDispatchConsumer(jsm, names, config);
   await ensureStream(jsm, log, {
@@ -66,12 +68,15 @@ export async function openJetStream(config: SchedulerConfig, log: Logger): Promi
     storage: StorageType.File,
     max_age: config.logMaxAgeMs * nanosPerMs,
     discard: DiscardPolicy.Old,
+    num_replicas: config.natsReplicas,
   });
 
   const kvm = new Kvm(js);
-  const jobs = await kvm.create(names.jobsBucket, { history: jobHistory, storage: StorageType.File });
-  const index = await kvm.create(names.indexBucket, { history: 1, storage: StorageType.File });
-  const blobs = await new Objm(js).create(names.blobsBucket, { storage: StorageType.File });
+  // Settings apply when a stream or bucket is created; an existing one keeps its own.
+  const replicas = config.natsReplicas;
+  const jobs = await kvm.create(names.jobsBucket, { history: jobHistory, storage: StorageType.File, replicas });
+  const index = await kvm.create(names.indexBucket, { history: 1, storage: StorageType.File, replicas });
+  const blobs = await new Objm(js).create(names.blobsBucket, { storage: StorageType.File, replicas });
   return { nc, js, jsm, names, jobs, index, blobs };
 }
 
@@ -106,4 +111,24 @@ async function ensureDispatchConsumer(jsm: JetStreamManager, names: NatsNames, c
     max_ack_pending: maxAckPending,
     filter_subject: names.jobSubject,
   });
+}
+
+/**
+ * Keeps the "nats" condition of `readiness` in step with the connection:
+ * failing from a disconnect until the client reconnects, and for good once
+ * the connection closes.
+ */
+export async function followNatsStatus(nc: NatsConnection, readiness: Readiness, log: Logger): Promise<void> {
+  readiness.set('nats', !nc.isClosed());
+  for await (const status of nc.status()) {
+    if (status.type === 'disconnect') {
+      readiness.set('nats', false, 'disconnected from NATS; reconnecting');
+      log.warn({ server: status.server }, 'disconnected from NATS; reconnecting');
+    } else if (status.type === 'reconnect') {
+      readiness.set('nats', true);
+      log.info({ server: status.server }, 'reconnected to NATS');
+    } else if (status.type === 'close') {
+      readiness.set('nats', false, 'the NATS connection is closed');
+    }
+  }
 }

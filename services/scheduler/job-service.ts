@@ -1,5 +1,6 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { KvWatchInclude } from '@nats-io/kv';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import { FailureReason, Job, JobSpec, JobState } from '../../gen/faas/v1/job.js';
 import type {
   CancelRequest,
@@ -22,6 +23,7 @@ import { ErrorCode, FaasError, invalidArgument } from '../../common/errors.js';
 import { isJobId, newJobId } from '../../common/ids.js';
 import { isFinal, stateName } from '../../common/job-states.js';
 import { specLimits } from '../../common/limits.js';
+import { inSpan, injectHeaders, jobAttributes, messagingAttributes, SpanKind } from '../../common/tracing.js';
 import { validateJobId, validateSpec } from '../../common/validation.js';
 import type { SchedulerContext } from './context.js';
 import { endJob, type QueuedJobMessage } from './dispatcher.js';
@@ -83,6 +85,7 @@ export class SchedulerJobService {
       return { job: existing.job, existing: true };
     }
     await this.enqueue(stored.job);
+    this.context.metrics.jobSubmitted();
     this.context.log.info({ jobId, owner: caller.subject, repository: spec.repositoryUrl }, 'job queued');
     return { job: stored.job, existing: false };
   }
@@ -237,13 +240,29 @@ export class SchedulerJobService {
   private async enqueue(job: Job): Promise<void> {
     const { nats } = this.context;
     const key = job.spec!.idempotencyKey;
-    const body: QueuedJobMessage = { jobId: job.id };
+    const body = JSON.stringify({ jobId: job.id } satisfies QueuedJobMessage);
+    const msgID = key === '' ? job.id : idempotencyHash(job.owner, key);
+    const subject = nats.names.jobSubject;
     // NOTE: a job without an idempotency key whose publish fails stays
     // QUEUED with no queue message; clients always set a key, so a retry
     // of their Submit queues it.
-    await nats.js.publish(nats.names.jobSubject, JSON.stringify(body), {
-      msgID: key === '' ? job.id : idempotencyHash(job.owner, key),
-    });
+    await inSpan(
+      `publish ${subject}`,
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: messagingAttributes('send', subject, {
+          'messaging.message.id': msgID,
+          'messaging.message.body.size': body.length,
+          [jobAttributes.jobId]: job.id,
+        }),
+      },
+      async () => {
+        // The queue message carries the trace, so the job's later spans join it.
+        const headers = natsHeaders();
+        injectHeaders(headers);
+        await nats.js.publish(subject, body, { msgID, headers });
+      },
+    );
   }
 }
 

@@ -53,6 +53,8 @@ export class JobStore {
     private readonly jobs: KV,
     private readonly index: KV,
     private readonly log: Logger,
+    /** Called after each stored change of a job, with the record before and after it. */
+    private readonly onChange: (before: Job, after: Job) => void = () => undefined,
   ) {}
 
   async get(jobId: string): Promise<StoredJob | undefined> {
@@ -87,6 +89,7 @@ export class JobStore {
       try {
         const revision = await this.jobs.update(jobId, Job.encode(next).finish(), current.revision);
         if (next.state !== current.job.state) await this.moveIndex(current.job, next);
+        this.onChange(current.job, next);
         if (isFinal(next.state)) {
           await this.releaseActiveSlot(next.owner, next.id).catch((error: unknown) => {
             this.log.warn({ err: error, jobId }, 'failed to release the owner slot; the next full check frees it');

@@ -1,7 +1,8 @@
-import { createLogger } from '../../common/logger.js';
-import { runService } from '../../common/service-main.js';
-import { readSchedulerConfig } from './config.js';
-import { startScheduler } from './scheduler.js';
+import { runTelemetryService } from '../../common/service-main.js';
 
-const log = createLogger('scheduler');
-runService(log, async () => startScheduler(readSchedulerConfig(), log));
+// The service's modules load after telemetry has started; see runTelemetryService.
+runTelemetryService('scheduler', async (log) => {
+  const { readSchedulerConfig } = await import('./config.js');
+  const { startScheduler } = await import('./scheduler.js');
+  return startScheduler(readSchedulerConfig(), log);
+});

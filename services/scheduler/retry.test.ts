@@ -17,6 +17,7 @@ function outcome(state: JobState, platformFailure: boolean): JobOutcome {
     state,
     platformFailure,
     commitSha: '',
+    traceContext: {},
     error: { reason: FailureReason.FAILURE_REASON_NON_ZERO_EXIT, message: 'exited with code 1' },
   };
 }

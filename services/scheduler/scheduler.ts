@@ -4,13 +4,15 @@ import { WorkerServiceService } from '../../gen/faas/worker/v1/worker_service.js
 import { PoolServiceService, type GetPoolResponse } from '../../gen/faas/scheduler/v1/pool_service.js';
 import { addHealth, createServer, listen, serverStream, shutdown, unary, tolerantService } from '../../common/grpc-server.js';
 import type { Logger } from '../../common/logger.js';
+import { Readiness } from '../../common/readiness.js';
 import { meshServerCredentials } from '../../common/tls.js';
 import type { SchedulerConfig } from './config.js';
 import type { SchedulerContext } from './context.js';
 import { Dispatcher } from './dispatcher.js';
-import { openJetStream } from './jetstream.js';
+import { followNatsStatus, openJetStream } from './jetstream.js';
 import { JobStore } from './job-store.js';
 import { JobBlobs } from './blobs.js';
+import { SchedulerMetrics } from './metrics.js';
 import { SchedulerJobService } from './job-service.js';
 import { WorkerPool } from './pool.js';
 import { WorkerLinks } from './worker-link.js';
@@ -20,6 +22,8 @@ export interface RunningScheduler {
   /** host:port the scheduler listens on. */
   address: string;
   context: SchedulerContext;
+  /** SERVING while the replica is connected to NATS. */
+  readiness: Readiness;
   stop(): Promise<void>;
 }
 
@@ -27,12 +31,15 @@ export interface RunningScheduler {
 export async function startScheduler(config: SchedulerConfig, log: Logger): Promise<RunningScheduler> {
   const nats = await openJetStream(config, log);
   const pool = new WorkerPool();
+  const metrics = new SchedulerMetrics();
+  metrics.observe(nats, pool);
   const context: SchedulerContext = {
     config,
     log,
     nats,
     pool,
-    store: new JobStore(nats.jobs, nats.index, log),
+    metrics,
+    store: new JobStore(nats.jobs, nats.index, log, (before, after) => metrics.jobChanged(before, after)),
     blobs: new JobBlobs(nats.blobs),
   };
 
@@ -74,7 +81,9 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
       return { schedulerId: config.schedulerId, workers: sessions.length, slots, busySlots, workerStatuses };
     }),
   });
-  addHealth(server, ['faas.v1.JobService', 'faas.worker.v1.WorkerService', 'faas.scheduler.v1.PoolService']);
+  const readiness = new Readiness();
+  addHealth(server, ['faas.v1.JobService', 'faas.worker.v1.WorkerService', 'faas.scheduler.v1.PoolService'], readiness);
+  void followNatsStatus(nats.nc, readiness, log);
 
   const [host] = splitHostPort(config.listenAddress);
   const port = await listen(server, config.listenAddress, meshServerCredentials(config.tls));
@@ -102,7 +111,7 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
       await nats.nc.drain().catch(() => nats.nc.close());
       log.info('scheduler stopped');
     })());
-  return { address: `${host}:${port}`, context, stop };
+  return { address: `${host}:${port}`, context, readiness, stop };
 }
 
 export function splitHostPort(address: string): [string, number] {

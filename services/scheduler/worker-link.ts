@@ -10,7 +10,8 @@ import type {
   LogData,
   WorkerHello,
 } from '../../gen/faas/worker/v1/worker_service.js';
-import { isFinal } from '../../common/job-states.js';
+import { isFinal, stateName } from '../../common/job-states.js';
+import { context, contextFrom, inSpan, jobAttributes } from '../../common/tracing.js';
 import { ErrorCode, FaasError } from '../../common/errors.js';
 import { rejectUndecodable } from '../../common/grpc-server.js';
 import type { SchedulerContext } from './context.js';
@@ -150,9 +151,27 @@ export class WorkerLinks {
   }
 
   private async apply(session: WorkerSession, request: ConnectRequest): Promise<void> {
-    if (request.update) await this.applyUpdate(session, request.update);
-    else if (request.log) await this.applyLog(session, request.log);
-    else if (request.outcome) await this.retryWhileUnavailable(() => this.applyOutcome(session, request.outcome!), request.outcome.jobId);
+    if (request.update) {
+      const update = request.update;
+      // Inside the worker's span of the attempt, so log lines name its trace.
+      await context.with(contextFrom(update.traceContext), () => this.applyUpdate(session, update));
+    } else if (request.log) await this.applyLog(session, request.log);
+    else if (request.outcome) {
+      const outcome = request.outcome;
+      await inSpan(
+        'store result',
+        {
+          parent: contextFrom(outcome.traceContext),
+          attributes: {
+            [jobAttributes.jobId]: outcome.jobId,
+            [jobAttributes.attempt]: outcome.attempt,
+            [jobAttributes.workerId]: session.workerId,
+            [jobAttributes.state]: stateName(outcome.state),
+          },
+        },
+        () => this.retryWhileUnavailable(() => this.applyOutcome(session, outcome), outcome.jobId),
+      );
+    }
     else if (request.heartbeat) this.applyHeartbeat(session, request.heartbeat);
     else if (request.rejection) this.applyRejection(session, request.rejection);
   }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { FailureReason, JobPhase, JobState, LogStream, type JobLimits, type JobResult } from '../../gen/faas/v1/job.js';
 import type { JobAssignment, JobOutcome } from '../../gen/faas/worker/v1/worker_service.js';
 import type { Logger } from '../../common/logger.js';
+import { inSpan, jobAttributes, trace, type Attributes } from '../../common/tracing.js';
 import { CloneError, cloneRepository } from './clone.js';
 import type { ResourceLimits, WorkerConfig } from './config.js';
 import { NoEntrypointError, planLaunch, type Toolchain } from './entrypoint.js';
@@ -71,6 +72,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
       result,
       commitSha,
       platformFailure: ending.platformFailure ?? false,
+      traceContext: {},
     };
   };
   // Messages from the worker itself go to the job's stderr, in the log and the result.
@@ -94,7 +96,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
 
     const cloneStarted = Date.now();
     try {
-      commitSha = await cloneRepository({
+      commitSha = await traceStep('clone', { 'faas.job.ref': spec.ref }, () => cloneRepository({
         url: spec.repositoryUrl,
         ref: spec.ref,
         dir: repoDir,
@@ -103,7 +105,8 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
         signal: stop,
         addressPolicy: { allow: config.allowedAddresses },
         maxBytes: config.cloneMaxBytes,
-      });
+      }));
+      trace.getActiveSpan()?.setAttribute(jobAttributes.commit, commitSha);
     } catch (error) {
       if (!(error instanceof CloneError)) throw error;
       if (error.failure === 'cancelled') return outcome(stoppedEnding(stop.reason as StopReason, bounds) ?? stoppedEnding('cancelled', bounds)!);
@@ -161,7 +164,10 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
       if (plan.build) {
         reporter.update(JobPhase.JOB_PHASE_BUILDING, commitSha);
         const buildStarted = Date.now();
-        const build = await runner.run({ ...common, name: 'build', argv: [plan.build.file, ...plan.build.args], input: Buffer.alloc(0) });
+        const buildArgv = [plan.build.file, ...plan.build.args];
+        const build = await traceStep('build', { 'process.command': plan.build.file }, () =>
+          runner.run({ ...common, name: 'build', argv: buildArgv, input: Buffer.alloc(0) }),
+        );
         result.buildMs = Date.now() - buildStarted;
         addStep(result, build, config.outputCapBytes);
         const stopped = stoppedEnding(signal.reason as StopReason | undefined, bounds);
@@ -179,7 +185,10 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
 
       reporter.update(JobPhase.JOB_PHASE_RUNNING, commitSha);
       const runStarted = Date.now();
-      const run = await runner.run({ ...common, name: 'run', argv: [plan.run.file, ...plan.run.args], input: spec.input });
+      const runArgv = [plan.run.file, ...plan.run.args];
+      const run = await traceStep('run', { 'process.command': plan.run.file }, () =>
+        runner.run({ ...common, name: 'run', argv: runArgv, input: spec.input }),
+      );
       result.runMs = Date.now() - runStarted;
       addStep(result, run, config.outputCapBytes);
       const ending = stoppedEnding(signal.reason as StopReason | undefined, bounds) ?? stepEnding(run, plan.run.file, bounds);
@@ -203,6 +212,23 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
   } finally {
     if (!config.keepJobDirs) await rm(jobDir, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+/**
+ * Runs one step of a job inside its own span. A step that returns a failed
+ * process still ends as a span without error: the job failed, the step ran.
+ */
+function traceStep<T extends StepResult | string>(name: string, attributes: Attributes, work: () => Promise<T>): Promise<T> {
+  return inSpan(name, { attributes }, async (span) => {
+    const result = await work();
+    if (typeof result !== 'string') {
+      span.setAttributes({
+        'process.exit.code': result.process.exitCode ?? -1,
+        ...(result.process.signal ? { 'faas.process.signal': result.process.signal } : {}),
+      });
+    }
+    return result;
+  });
 }
 
 /** Applies the operator's defaults to unset limits and caps every limit at the operator's maximum. */

@@ -1,7 +1,8 @@
-import { createLogger } from '../../common/logger.js';
-import { runService } from '../../common/service-main.js';
-import { readWorkerConfig } from './config.js';
-import { startWorker } from './worker.js';
+import { runTelemetryService } from '../../common/service-main.js';
 
-const log = createLogger('worker');
-runService(log, async () => startWorker(readWorkerConfig(), log));
+// The service's modules load after telemetry has started; see runTelemetryService.
+runTelemetryService('worker', async (log) => {
+  const { readWorkerConfig } = await import('./config.js');
+  const { startWorker } = await import('./worker.js');
+  return startWorker(readWorkerConfig(), log);
+});

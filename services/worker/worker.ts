@@ -8,12 +8,16 @@ import {
   type JobAssignment,
 } from '../../gen/faas/worker/v1/worker_service.js';
 import type { JobPhase, LogStream } from '../../gen/faas/v1/job.js';
+import { stateName } from '../../common/job-states.js';
+import { Readiness } from '../../common/readiness.js';
 import type { Logger } from '../../common/logger.js';
+import { carrierOf, context, contextFrom, failSpan, jobAttributes, ROOT_CONTEXT, trace, tracer } from '../../common/tracing.js';
 import { meshChannelCredentials, meshChannelOptions } from '../../common/tls.js';
 import type { WorkerConfig } from './config.js';
 import { findToolchain, type Toolchain } from './entrypoint.js';
 import { runJob, type JobReporter, type StopReason } from './job-runner.js';
 import type { IsolationLevel } from './job-steps.js';
+import { WorkerMetrics } from './metrics.js';
 import { probeIsolation } from './sandbox/probe.js';
 import { PodDeletionCost, findPod } from './pod-deletion-cost.js';
 import { sandboxUser } from './sandbox/users.js';
@@ -38,6 +42,8 @@ export interface RunningWorker {
   readonly workerId: string;
   readonly state: WorkerState;
   readonly activeJobs: number;
+  /** SERVING while the worker is connected to a scheduler and not draining. */
+  readonly readiness: Readiness;
   /** Drains: takes no new jobs, lets running ones finish within the grace period, then hands the rest back. */
   stop(): Promise<void>;
 }
@@ -70,6 +76,8 @@ class WorkerAgent implements RunningWorker {
   private reconnectDelayMs = 250;
   private idleWaiters: Array<() => void> = [];
   state: WorkerState = 'connecting';
+  readonly readiness = new Readiness();
+  private readonly metrics: WorkerMetrics;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -78,6 +86,8 @@ class WorkerAgent implements RunningWorker {
     private readonly log: Logger,
     private readonly deletionCost?: PodDeletionCost,
   ) {
+    this.metrics = new WorkerMetrics({ total: config.slots, busy: () => this.jobs.size });
+    this.readiness.set('scheduler', false, 'connecting to the scheduler');
     this.client = new WorkerServiceClient(config.schedulerAddress, meshChannelCredentials(config.tls), {
       ...meshChannelOptions(config.tls, config.schedulerAddress),
       'grpc.max_receive_message_length': 8 * 1024 * 1024,
@@ -113,6 +123,7 @@ class WorkerAgent implements RunningWorker {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'draining';
+    this.readiness.set('draining', false, 'the worker is draining and takes no new jobs');
     this.log.info({ running: this.jobs.size, graceMs: this.config.shutdownGraceMs }, 'draining');
     this.sendHeartbeat();
     if (this.jobs.size > 0) {
@@ -146,6 +157,7 @@ class WorkerAgent implements RunningWorker {
       this.reconnectDelayMs = 250;
       clearInterval(this.heartbeatTimer);
       this.heartbeatTimer = setInterval(() => this.sendHeartbeat(), message.hello.heartbeatIntervalMs);
+      this.readiness.set('scheduler', true);
       this.log.info({ schedulerId: message.hello.schedulerId }, 'connected to scheduler');
     } else if (message.assignment) {
       this.start(call, message.assignment);
@@ -169,26 +181,52 @@ class WorkerAgent implements RunningWorker {
     const slot = this.freeSlot();
     this.jobs.set(jobId, { attempt, controller, slot });
     this.deletionCost?.set(this.jobs.size);
+    // The attempt's span continues the trace the scheduler's dispatch span began.
+    const span = tracer().startSpan(
+      'job attempt',
+      {
+        attributes: {
+          [jobAttributes.jobId]: jobId,
+          [jobAttributes.attempt]: attempt,
+          [jobAttributes.workerId]: this.config.workerId,
+          [jobAttributes.repository]: assignment.spec?.repositoryUrl ?? '',
+        },
+      },
+      contextFrom(assignment.traceContext, ROOT_CONTEXT),
+    );
+    const spanContext = trace.setSpan(ROOT_CONTEXT, span);
+    const traceContext = carrierOf(spanContext);
     const log = this.log.child({ jobId, attempt });
-    log.info({ repository: assignment.spec?.repositoryUrl, ref: assignment.spec?.ref }, 'job accepted');
+    context.with(spanContext, () => log.info({ repository: assignment.spec?.repositoryUrl, ref: assignment.spec?.ref }, 'job accepted'));
 
     const reporter: JobReporter = {
       update: (phase: JobPhase, commitSha: string) => {
-        call.write({ update: { jobId, attempt, phase, commitSha } });
+        if (commitSha) span.setAttribute(jobAttributes.commit, commitSha);
+        call.write({ update: { jobId, attempt, phase, commitSha, traceContext } });
       },
       output: (stream: LogStream, data: Buffer) => writeWithBackpressure(call, { log: { jobId, attempt, stream, data } }),
     };
-    runJob(assignment, { config: this.config, toolchain: this.toolchain, isolation: this.isolation, slot, log }, reporter, controller.signal)
+    const context_ = { config: this.config, toolchain: this.toolchain, isolation: this.isolation, slot, log };
+    context.with(spanContext, () => runJob(assignment, context_, reporter, controller.signal))
       .then((outcome) => {
+        span.setAttribute(jobAttributes.state, stateName(outcome.state));
+        if (outcome.result) this.metrics.attemptFinished(outcome.result, stateName(outcome.state));
+        if (outcome.commitSha) span.setAttribute(jobAttributes.commit, outcome.commitSha);
         if (controller.signal.reason === 'disconnected' || this.call !== call) {
-          log.info('job stopped; the scheduler hands it to another worker');
+          context.with(spanContext, () => log.info('job stopped; the scheduler hands it to another worker'));
           return;
         }
-        call.write({ outcome });
-        log.info({ state: outcome.state, exitCode: outcome.result?.exitCode, durationMs: outcome.result?.durationMs }, 'job finished');
+        call.write({ outcome: { ...outcome, traceContext } });
+        context.with(spanContext, () =>
+          log.info({ state: outcome.state, exitCode: outcome.result?.exitCode, durationMs: outcome.result?.durationMs }, 'job finished'),
+        );
       })
-      .catch((error: unknown) => log.error({ err: error }, 'job failed to report'))
+      .catch((error: unknown) => {
+        failSpan(span, error);
+        log.error({ err: error }, 'job failed to report');
+      })
       .finally(() => {
+        span.end();
         this.jobs.delete(jobId);
         this.deletionCost?.set(this.jobs.size);
         if (this.jobs.size === 0) this.wakeIdleWaiters();
@@ -212,6 +250,7 @@ class WorkerAgent implements RunningWorker {
   private disconnected(call: ClientDuplexStream<ConnectRequest, ConnectResponse>): void {
     if (this.call !== call) return;
     this.call = undefined;
+    this.readiness.set('scheduler', false, 'disconnected from the scheduler; reconnecting');
     call.cancel();
     clearInterval(this.heartbeatTimer);
     // The scheduler requeues what this stream held, so running copies must stop.
