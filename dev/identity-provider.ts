@@ -95,6 +95,11 @@ export interface DevIdentityProvider {
    */
   rotateKeys(): Promise<void>;
   /**
+   * Registers one more exact redirect URI of the browser client, such as the callback of a page served on a
+   * port picked at start. Its origin may then also call the token endpoint from a browser (CORS).
+   */
+  addWebRedirectUri(uri: string): void;
+  /**
    * Signs `payload` with the provider's current key, outside any grant, so
    * tests can make tokens that a real grant never issues (expired, wrong
    * audience and so on). Nothing but tests may call it.
@@ -1258,6 +1263,19 @@ export async function startDevIdentityProvider(options: DevIdentityProviderOptio
       signingKeys = [nextKey, previousKey];
       activate(signingKeys);
       log(`Identity provider rotated its signing key: new kid ${nextKey.kid}, previous kid ${previousKey.kid} kept for verification`);
+    },
+    addWebRedirectUri(uri) {
+      assertRunning();
+      if (URL.parse(uri) === null) {
+        throw new Error(`Invalid web redirect URI ${uri}: expected an absolute URL`);
+      }
+      if (checked.webRedirectUris.includes(uri)) {
+        return;
+      }
+      checked.webRedirectUris.push(uri);
+      // Clients are fixed when a provider instance is built, so a new one is built, as at a key rotation.
+      activate(signingKeys);
+      log(`Identity provider registered web redirect URI ${uri}`);
     },
     async stop() {
       if (stopped) {

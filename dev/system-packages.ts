@@ -17,6 +17,9 @@ export const testRequirements: SystemRequirement[] = [
   { command: 'bash', debianPackage: 'bash' },
   { command: 'bwrap', debianPackage: 'bubblewrap' },
   { command: 'openssl', debianPackage: 'openssl' },
+  // The browser test drives Debian's Chromium; the compose test validates compose.yaml.
+  { command: 'chromium', debianPackage: 'chromium' },
+  { command: 'docker-compose', debianPackage: 'docker-compose' },
 ];
 
 // Debian installs nats-server into /usr/sbin, which the PATH of a non-root user often lacks.

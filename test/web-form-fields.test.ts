@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { formFieldOf, parseEnvironment, parseWholeNumber, splitCommandLine } from '../web/src/form-fields.js';
+
+// The submit form of the web page turns typed text into JobSpec fields with these parsers.
+
+describe('web form fields', () => {
+  describe('splitCommandLine', () => {
+    const cases: Array<[string, string[]]> = [
+      ['', []],
+      ['   ', []],
+      ['python3 report.py --since 7d', ['python3', 'report.py', '--since', '7d']],
+      ['  spaced   out  ', ['spaced', 'out']],
+      [`bash -c "echo 'hi'; sleep 1"`, ['bash', '-c', "echo 'hi'; sleep 1"]],
+      [`echo 'a "quoted" word'`, ['echo', 'a "quoted" word']],
+      ['echo "say \\"hi\\"" back\\ slash', ['echo', 'say "hi"', 'back slash']],
+      [`empty '' ""`, ['empty', '', '']],
+      ['joined"half"\'s\'', ['joinedhalfs']],
+      ['keep \\$HOME literal', ['keep', '$HOME', 'literal']],
+    ];
+    for (const [line, words] of cases) {
+      it(`splits ${JSON.stringify(line)}`, () => {
+        assert.deepEqual(splitCommandLine(line), { words });
+      });
+    }
+
+    it('reports an unclosed quote', () => {
+      assert.deepEqual(splitCommandLine(`echo "open`), { error: 'The double quote is not closed' });
+      assert.deepEqual(splitCommandLine(`echo 'open`), { error: 'The single quote is not closed' });
+    });
+  });
+
+  describe('parseEnvironment', () => {
+    it('reads KEY=VALUE lines and skips blanks and comments', () => {
+      const parsed = parseEnvironment('MODE=fast\n\n# a comment\r\nURL=https://x.example/?a=b\nEMPTY=\n');
+      assert.deepEqual(parsed, { env: { MODE: 'fast', URL: 'https://x.example/?a=b', EMPTY: '' } });
+    });
+
+    it('names the line without a separator', () => {
+      assert.deepEqual(parseEnvironment('A=1\nnot a pair'), { error: 'Line 2: expected KEY=VALUE, got "not a pair"' });
+      assert.deepEqual(parseEnvironment('=value'), { error: 'Line 1: expected KEY=VALUE, got "=value"' });
+    });
+
+    it('rejects a name set twice', () => {
+      assert.deepEqual(parseEnvironment('A=1\nA=2'), { error: 'Line 2: A is set twice' });
+    });
+  });
+
+  describe('parseWholeNumber', () => {
+    it('reads empty text as 0, the default', () => {
+      assert.equal(parseWholeNumber(''), 0);
+      assert.equal(parseWholeNumber('  '), 0);
+    });
+
+    it('reads whole numbers', () => {
+      assert.equal(parseWholeNumber('300'), 300);
+      assert.equal(parseWholeNumber(' 42 '), 42);
+    });
+
+    it('rejects other text', () => {
+      for (const text of ['-1', '1.5', '1e3', 'ten', '1234567890']) assert.equal(parseWholeNumber(text), undefined, text);
+    });
+  });
+
+  describe('formFieldOf', () => {
+    it('maps the gateway field names to form fields', () => {
+      assert.equal(formFieldOf('spec.repository_url: is required'), 'repositoryUrl');
+      assert.equal(formFieldOf('spec.ref: "a..b" is not a valid branch'), 'ref');
+      assert.equal(formFieldOf('spec.command[0]: must name a program'), 'command');
+      assert.equal(formFieldOf('spec.env["1X"]: name must match'), 'env');
+      assert.equal(formFieldOf('spec.timeout_seconds: is 9999'), 'timeoutSeconds');
+      assert.equal(formFieldOf('spec.limits.memory_bytes: is 1; the maximum is 2'), 'memoryMiB');
+    });
+
+    it('leaves other messages to the form', () => {
+      assert.equal(formFieldOf('spec.retry.max_attempts: is 99'), undefined);
+      assert.equal(formFieldOf('spec.references: unknown'), undefined);
+      assert.equal(formFieldOf('too many active jobs'), undefined);
+    });
+  });
+});
