@@ -29,7 +29,7 @@ const demoInput = JSON.stringify({
 
 ensureSystemPackages(testRequirements, (line) => console.error(line));
 const dataDir = await mkdtemp(join(tmpdir(), 'faas-demo-'));
-console.log('Starting the local stack (NATS, identity provider, scheduler, 2 workers, observer, gateway)...');
+console.log('Starting the local stack (NATS, identity provider, scheduler, 2 workers, observer, gateway, edge)...');
 const stack = await startStack({ dataDir, privateNats: true, workers: 2 });
 const git = await startGitHttpServer(join(dataDir, 'repos'));
 // The demo acts as the service account of the development provider.

@@ -24,6 +24,8 @@ export interface StackOptions {
   gatewayPort?: number;
   schedulerPort?: number;
   observerPort?: number;
+  /** Port of the edge, which serves the web page and grpc-web; 0 or unset picks a free one. */
+  edgePort?: number;
   /** Port of the development OpenID Provider; 0 or unset picks a free one. */
   identityPort?: number;
   /** Approve every device login of the CLI as this user, with no browser step. */
@@ -38,12 +40,19 @@ export interface StackOptions {
   natsPrefix?: string;
   /** Extra environment for every service. */
   env?: Record<string, string>;
+  /**
+   * Run the services compiled to JavaScript in `dist/` (`npm run build`)
+   * with plain node, as a deployment does, instead of from TypeScript with tsx.
+   */
+  compiled?: boolean;
 }
 
 export interface Stack {
   gatewayAddress: string;
   schedulerAddress: string;
   observerAddress: string;
+  /** host:port of the edge; the web page is at `http://<edgeAddress>/`. */
+  edgeAddress: string;
   natsUrl: string;
   /** The development OpenID Provider that issues the tokens the gateway accepts. */
   identity: DevIdentityProvider;
@@ -97,8 +106,9 @@ async function withMetricsAddress(env: Record<string, string>): Promise<Record<s
 
 /**
  * Starts the whole mesh as separate processes on loopback: NATS (unless one
- * answers at `natsUrl`), the scheduler, the workers, the observer and the
- * gateway. Each service logs to `<dataDir>/logs/<name>.log`.
+ * answers at `natsUrl`), the scheduler, the workers, the observer, the
+ * gateway and the edge (web page and grpc-web). Each service logs to
+ * `<dataDir>/logs/<name>.log`.
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
   const logDir = join(options.dataDir, 'logs');
@@ -135,10 +145,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const schedulerAddress = `127.0.0.1:${await port(options.schedulerPort)}`;
     const gatewayAddress = `127.0.0.1:${await port(options.gatewayPort)}`;
     const observerAddress = `127.0.0.1:${await port(options.observerPort)}`;
+    const edgeAddress = `127.0.0.1:${await port(options.edgePort)}`;
     const slots = options.slotsPerWorker ?? 2;
     identity = await startDevIdentityProvider({
       port: await port(options.identityPort),
       autoApproveDeviceAs: options.autoApproveDeviceAs,
+      // The page signs in with the authorization code flow and returns to /callback on its own origin.
+      webRedirectUris: [`http://${edgeAddress}/callback`],
     });
     const env: Record<string, string> = {
       NATS_URL: natsUrl,
@@ -153,7 +166,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // Services talk mutual TLS with certificates of a development CA, made on first start.
     const certificates = await ensureDevCertificates(join(options.dataDir, 'certs'));
     const schedulerEnv = { ...env, ...certificates.env('scheduler'), SCHEDULER_ADDRESS: schedulerAddress };
-    services.push(launch('scheduler', 'services/scheduler/main.ts', await withMetricsAddress(schedulerEnv), logDir, schedulerAddress));
+    services.push(launch('scheduler', entryFile(options, 'services/scheduler/main'), await withMetricsAddress(schedulerEnv), logDir, schedulerAddress));
     await waitForPort(schedulerAddress, services.at(-1)!);
     let workerCount = 0;
     const launchWorker = async (extraEnv: Record<string, string> = {}): Promise<ServiceProcess> => {
@@ -165,7 +178,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         WORKER_WORK_DIR: join(workerRoot, `worker-${index}`),
         ...extraEnv,
       };
-      return launch(`worker-${index}`, 'services/worker/main.ts', await withMetricsAddress(workerEnv), logDir);
+      return launch(`worker-${index}`, entryFile(options, 'services/worker/main'), await withMetricsAddress(workerEnv), logDir);
     };
     if (!options.autoscale) for (let i = 0; i < (options.workers ?? 2); i++) services.push(await launchWorker());
     const observerEnv: Record<string, string> = {
@@ -193,7 +206,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         ...Object.fromEntries(Object.entries(workerEnv).map(([name, value]) => [`WORKER_ENV_${name}`, value])),
       });
     }
-    services.push(launch('observer', 'services/observer/main.ts', await withMetricsAddress(observerEnv), logDir));
+    services.push(launch('observer', entryFile(options, 'services/observer/main'), await withMetricsAddress(observerEnv), logDir));
     const gatewayEnv = {
       ...env,
       ...certificates.env('gateway'),
@@ -201,9 +214,18 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       FAAS_OBSERVER: observerAddress,
       FAAS_OIDC_ISSUER: identity.issuer,
     };
-    services.push(launch('gateway', 'services/gateway/main.ts', await withMetricsAddress(gatewayEnv), logDir, gatewayAddress));
+    services.push(launch('gateway', entryFile(options, 'services/gateway/main'), await withMetricsAddress(gatewayEnv), logDir, gatewayAddress));
     await waitForPort(observerAddress, services.at(-2)!);
     await waitForPort(gatewayAddress, services.at(-1)!);
+    const edgeEnv = {
+      ...env,
+      FAAS_EDGE_ADDRESS: edgeAddress,
+      FAAS_GATEWAY: gatewayAddress,
+      FAAS_OIDC_ISSUER: identity.issuer,
+      FAAS_WEB_ROOT: join(root, 'web', 'dist'),
+    };
+    services.push(launch('edge', entryFile(options, 'services/edge/main'), await withMetricsAddress(edgeEnv), logDir, edgeAddress));
+    await waitForPort(edgeAddress, services.at(-1)!);
 
     const find = (name: string): ServiceProcess => {
       const service = services.find((candidate) => candidate.name === name);
@@ -214,6 +236,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       gatewayAddress,
       schedulerAddress,
       observerAddress,
+      edgeAddress,
       natsUrl,
       identity,
       ownsNats: nats !== undefined,
@@ -254,9 +277,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   }
 }
 
+/** The entry file of a service: its TypeScript source, or its compiled module under dist/. */
+function entryFile(options: StackOptions, source: string): string {
+  return options.compiled ? `dist/${source}.js` : `${source}.ts`;
+}
+
 function launch(name: string, entry: string, env: Record<string, string>, logDir: string, address?: string): ServiceProcess {
   const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, entry)], {
+  const args = entry.endsWith('.js') ? [join(root, entry)] : ['--import', 'tsx', join(root, entry)];
+  const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,7 +8,10 @@ import type { WorkerStatus } from '../../gen/faas/scheduler/v1/pool_service.js';
 import type { Logger } from '../../common/logger.js';
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const workerEntry = join(root, 'services', 'worker', 'main.ts');
+// Compiled (npm run build), the observer starts the compiled worker with plain node.
+const compiled = import.meta.url.endsWith('.js');
+const workerEntry = join(root, 'services', 'worker', compiled ? 'main.js' : 'main.ts');
+const workerArgs = compiled ? [workerEntry] : ['--import', 'tsx', workerEntry];
 
 /** A worker process this actuator started, possibly in an earlier run of the observer. */
 interface ManagedWorker {
@@ -93,7 +96,7 @@ export class LocalActuator {
   private async startWorker(): Promise<void> {
     const workerId = `observer-${process.pid}-${randomBytes(3).toString('hex')}`;
     const logFile = createWriteStream(join(this.options.stateDir, `${workerId}.log`), { flags: 'a' });
-    const child = spawn(process.execPath, ['--import', 'tsx', workerEntry], {
+    const child = spawn(process.execPath, workerArgs, {
       cwd: root,
       // The observer's own endpoint and service name are not the worker's.
       env: { ...process.env, FAAS_METRICS_ADDRESS: '', OTEL_SERVICE_NAME: '', ...this.options.workerEnv, WORKER_ID: workerId },
