@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { credentials, Metadata, type ChannelCredentials } from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
 import { JobState } from '../gen/faas/v1/job.js';
+import { ListRequest } from '../gen/faas/v1/job_service.js';
+import { defaultDevServiceAccounts } from '../dev/identity-provider.js';
+import { call as grpcWeb } from './grpc-web-client.js';
 import { HealthCheckResponse_ServingStatus, HealthClient } from '../gen/grpc/health/v1/health.js';
 import { meshChannelCredentials, meshChannelOptions } from '../common/tls.js';
 import { ensureDevCertificates } from '../dev/certificates.js';
@@ -162,6 +166,36 @@ describe('telemetry across separate service processes', function () {
     assert.equal(total(after.worker, 'faas_worker_slots', { faas_slot_state: 'free' }), 2);
     assert.equal(total(after.scheduler, 'faas_queue_depth', { faas_queue_state: 'pending' }), 0);
     assert.ok(total(after.worker, 'process_memory_usage') > 0);
+  });
+
+  it('continues a browser trace through the grpc-web edge', async () => {
+    const account = defaultDevServiceAccounts[0];
+    const token = await processes.stack.identity.serviceToken(account.clientId, account.secret);
+    const traceId = randomBytes(16).toString('hex');
+    const browserSpanId = randomBytes(8).toString('hex');
+    const reply = await grpcWeb(`http://${processes.stack.edgeAddress}`, '/faas.v1.JobService/List', ListRequest.encode(ListRequest.fromPartial({})).finish(), {
+      token,
+      headers: { traceparent: `00-${traceId}-${browserSpanId}-01` },
+    });
+    assert.equal(reply.code, 0, reply.message);
+
+    let spans: ReceivedSpan[] = [];
+    await waitFor(
+      () => {
+        spans = receiver.trace(traceId);
+        return spans.some((span) => span.service === 'faas-scheduler') && spans.some((span) => span.service === 'faas-edge');
+      },
+      20_000,
+      'the spans of the List call to reach the receiver',
+    );
+    const edge = spans.find((span) => span.service === 'faas-edge');
+    assert.ok(edge, `no edge span among ${spans.map((s) => `${s.service}/${s.name}`).join(', ')}`);
+    assert.equal(edge.name, 'faas.v1.JobService/List');
+    assert.equal(edge.kind, clientKind);
+    assert.equal(edge.parentSpanId, browserSpanId, "the edge's span continues the browser's");
+    const gateway = spans.find((span) => span.service === 'faas-gateway' && span.kind === serverKind);
+    assert.ok(gateway);
+    assert.equal(gateway.parentSpanId, edge.spanId);
   });
 
   it('reports NOT_SERVING while NATS is down, and SERVING again once it is back', async () => {

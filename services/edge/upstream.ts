@@ -1,4 +1,5 @@
 import { Client, Metadata, status as GrpcStatus, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { context, contextFrom, ROOT_CONTEXT } from '../../common/tracing.js';
 import { maxMessageBytes } from '../../common/grpc-server.js';
 import { meshChannelCredentials, meshChannelOptions, type MeshTlsConfig } from '../../common/tls.js';
 import { HealthCheckResponse_ServingStatus, HealthService } from '../../gen/grpc/health/v1/health.js';
@@ -38,7 +39,17 @@ export class GatewayChannel {
    * way, and the edge relays the frames without caring how many arrive.
    */
   call(path: string, message: Buffer, metadata: Metadata, deadline: Date | undefined): ClientReadableStream<Buffer> {
-    return this.client.makeServerStreamRequest(path, passThrough, passThrough, message, metadata, deadline ? { deadline } : {});
+    // The gRPC instrumentation makes the client span in the active context,
+    // so the call runs in the browser's trace when the request carries a
+    // traceparent; the instrumentation then writes its own into the metadata.
+    const carrier: Record<string, string> = {};
+    for (const key of ['traceparent', 'tracestate']) {
+      const value = metadata.get(key)[0];
+      if (typeof value === 'string') carrier[key] = value;
+    }
+    return context.with(contextFrom(carrier, ROOT_CONTEXT), () =>
+      this.client.makeServerStreamRequest(path, passThrough, passThrough, message, metadata, deadline ? { deadline } : {}),
+    );
   }
 
   /** Asks the gateway's health service about `service`, with a deadline of `timeoutMs`. */
