@@ -33,6 +33,12 @@ export interface WorkerConfig {
   allowedAddresses: string[];
   /** FAAS_CLONE_MAX_BYTES: largest checkout. Default 512MiB. */
   cloneMaxBytes: number;
+  /** FAAS_CACHE: keep fetched repositories between jobs (`on`) or fetch each job's repository afresh (`off`). Default on. */
+  cacheEnabled: boolean;
+  /** FAAS_CACHE_DIR: parent folder of the repository cache; each worker process uses its own numbered subfolder. Default <WORKER_WORK_DIR>/repo-cache. */
+  cacheDir?: string;
+  /** FAAS_CACHE_MAX_BYTES: disk space of one worker's repository cache, past which the least recently used entries are evicted. Default 1GiB. */
+  cacheMaxBytes: number;
   /** FAAS_OUTPUT_LIMIT: output a job may write before it is stopped. Default 64MiB. */
   outputLimitBytes: number;
   /** FAAS_ALLOW_NETWORK: grant network to jobs that ask for it. Default false. */
@@ -99,6 +105,9 @@ export function readWorkerConfig(env: Record<string, string | undefined> = proce
     tls,
     allowedAddresses: readCidrs(env, 'FAAS_ALLOWED_ADDRESSES'),
     cloneMaxBytes: readBytes(env, 'FAAS_CLONE_MAX_BYTES', 512 * MiB, MiB, 1024 * GiB),
+    cacheEnabled: readBool(env, 'FAAS_CACHE', true),
+    cacheDir: readString(env, 'FAAS_CACHE_DIR', '') || undefined,
+    cacheMaxBytes: readBytes(env, 'FAAS_CACHE_MAX_BYTES', GiB, MiB, 64 * 1024 * GiB),
     outputLimitBytes: readBytes(env, 'FAAS_OUTPUT_LIMIT', 64 * MiB, 64 * 1024, 64 * GiB),
     allowNetwork: readBool(env, 'FAAS_ALLOW_NETWORK', false),
     allowUnsandboxed: readBool(env, 'FAAS_ALLOW_UNSANDBOXED', false),

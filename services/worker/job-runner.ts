@@ -10,6 +10,7 @@ import { NoEntrypointError, planLaunch, type Toolchain } from './entrypoint.js';
 import { stepEnding, stoppedEnding, type Ending, type Limits, type StopReason } from './job-outcome.js';
 import { openStepRunner, type IsolationLevel, type StepResult } from './job-steps.js';
 import type { ProcessResult } from './process.js';
+import type { RepoCache } from './repo-cache.js';
 import { watchDiskUsage } from './sandbox/disk.js';
 
 export type { StopReason } from './job-outcome.js';
@@ -29,6 +30,8 @@ export interface RunContext {
   /** Worker slot of the job, which picks its sandbox user. */
   slot: number;
   log: Logger;
+  /** Repository cache; absent with FAAS_CACHE=off. */
+  repoCache?: RepoCache;
 }
 
 /**
@@ -105,6 +108,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
         signal: stop,
         addressPolicy: { allow: config.allowedAddresses },
         maxBytes: config.cloneMaxBytes,
+        cache: context.repoCache,
       }));
       trace.getActiveSpan()?.setAttribute(jobAttributes.commit, commitSha);
     } catch (error) {

@@ -1,5 +1,6 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import {
   WorkerServiceClient,
@@ -20,6 +21,7 @@ import type { IsolationLevel } from './job-steps.js';
 import { WorkerMetrics } from './metrics.js';
 import { probeIsolation } from './sandbox/probe.js';
 import { PodDeletionCost, findPod } from './pod-deletion-cost.js';
+import { RepoCache } from './repo-cache.js';
 import { sandboxUser } from './sandbox/users.js';
 import { ConfigError } from '../../common/config.js';
 
@@ -57,7 +59,15 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Ru
   const pod = await findPod(process.env);
   const deletionCost = pod ? new PodDeletionCost(pod, log) : undefined;
   deletionCost?.set(0);
-  const agent = new WorkerAgent(config, toolchain, isolation, log.child({ workerId: config.workerId }), deletionCost);
+  const repoCache = config.cacheEnabled
+    ? await RepoCache.open({
+        dir: config.cacheDir ?? join(config.workDir, 'repo-cache'),
+        maxBytes: config.cacheMaxBytes,
+        accessPolicy: { allowHttp: config.allowHttp, allowedAddresses: config.allowedAddresses },
+        log: log.child({ workerId: config.workerId, component: 'repo-cache' }),
+      })
+    : undefined;
+  const agent = new WorkerAgent(config, toolchain, isolation, log.child({ workerId: config.workerId }), deletionCost, repoCache);
   agent.connect();
   return agent;
 }
@@ -85,6 +95,7 @@ class WorkerAgent implements RunningWorker {
     private readonly isolation: IsolationLevel,
     private readonly log: Logger,
     private readonly deletionCost?: PodDeletionCost,
+    private readonly repoCache?: RepoCache,
   ) {
     this.metrics = new WorkerMetrics({ total: config.slots, busy: () => this.jobs.size });
     this.readiness.set('scheduler', false, 'connecting to the scheduler');
@@ -148,6 +159,7 @@ class WorkerAgent implements RunningWorker {
       await Promise.race([closed, new Promise<void>((resolve) => setTimeout(resolve, streamCloseWaitMs).unref())]);
     }
     this.client.close();
+    await this.repoCache?.close();
     this.log.info('worker stopped');
   }
 
@@ -206,7 +218,7 @@ class WorkerAgent implements RunningWorker {
       },
       output: (stream: LogStream, data: Buffer) => writeWithBackpressure(call, { log: { jobId, attempt, stream, data } }),
     };
-    const context_ = { config: this.config, toolchain: this.toolchain, isolation: this.isolation, slot, log };
+    const context_ = { config: this.config, toolchain: this.toolchain, isolation: this.isolation, slot, log, repoCache: this.repoCache };
     context.with(spanContext, () => runJob(assignment, context_, reporter, controller.signal))
       .then((outcome) => {
         span.setAttribute(jobAttributes.state, stateName(outcome.state));

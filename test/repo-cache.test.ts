@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { JobState } from '../gen/faas/v1/job.js';
+import { Mesh, finalRecord } from './harness.js';
+
+/** Changes everything it can in its checkout, then tries to reach the cache folder by its host path. */
+const attack = [
+  'echo tampered >> data.txt',
+  'chmod 777 data.txt main.sh',
+  'rm -f keep.txt && echo replaced > keep.txt',
+  'mv lib/helper.txt lib/moved.txt',
+  'ln -s /etc/hostname link.txt',
+  'chmod 700 lib',
+  'echo new > new.txt',
+  'rm -rf .git',
+  'ls "$CACHE_PATH" 2>&1 || echo "cache not reachable"',
+  'touch "$CACHE_PATH/planted" 2>&1 || echo "cache not writable"',
+  'echo attacked',
+].join('\n');
+
+/** Prints what the checkout holds: contents, modes, names and the commit. */
+const inspect = [
+  'cat data.txt keep.txt lib/helper.txt',
+  "stat -c '%n %a' data.txt main.sh lib",
+  "ls -A | sort | tr '\\n' ' '; echo",
+  'git rev-parse HEAD',
+].join('\n');
+
+const files = {
+  'main.sh': `if [ "$MODE" = attack ]; then\n${attack}\nelse\n${inspect}\nfi\nexit 0\n`,
+  'data.txt': 'original data\n',
+  'keep.txt': 'original keep\n',
+  'lib/helper.txt': 'original helper\n',
+};
+
+describe('repository cache through the worker', function () {
+  this.timeout(90_000);
+  let mesh: Mesh;
+
+  before(async () => {
+    mesh = await Mesh.start({ workers: 1, slots: 2 });
+  });
+  after(async () => {
+    await mesh?.stop();
+  });
+
+  const run = async (url: string, ref: string, env: Record<string, string>) => {
+    const { job } = await mesh.client.submit({ repositoryUrl: url, ref, env, timeoutSeconds: 20 });
+    const done = await finalRecord(mesh, job!.id);
+    const { result } = await mesh.client.result(job!.id);
+    return { done, stdout: result!.stdout.toString(), stderr: result!.stderr.toString() };
+  };
+
+  it('keeps the cache intact against a job', async () => {
+    const repo = await mesh.repository(files);
+    const cacheDir = join(mesh.workerDir(0), 'repo-cache', '0');
+
+    const attacked = await run(repo.url, repo.commitSha, { MODE: 'attack', CACHE_PATH: cacheDir });
+    assert.equal(attacked.done.state, JobState.JOB_STATE_SUCCEEDED, `${attacked.done.error?.message} ${attacked.stderr}`);
+    assert.match(attacked.stdout, /attacked/);
+    assert.match(attacked.stdout, /cache not reachable/);
+    assert.match(attacked.stdout, /cache not writable/);
+
+    const inspected = await run(repo.url, repo.commitSha, { MODE: 'inspect' });
+    assert.equal(inspected.done.state, JobState.JOB_STATE_SUCCEEDED, `${inspected.done.error?.message} ${inspected.stderr}`);
+    const lines = inspected.stdout.trim().split('\n');
+    assert.deepEqual(lines.slice(0, 3), ['original data', 'original keep', 'original helper']);
+    assert.deepEqual(lines.slice(3, 6), ['data.txt 644', 'main.sh 644', 'lib 755']);
+    assert.equal(lines[6].trim(), '.git data.txt keep.txt lib main.sh');
+    assert.equal(lines[7], repo.commitSha);
+
+    // On the host: one tree for the commit, owned by root, unchanged, in a folder only root may enter.
+    assert.equal((await stat(cacheDir)).mode & 0o777, 0o700);
+    assert.deepEqual(await readdir(cacheDir).then((names) => names.includes('planted')), false);
+    const trees = (await readdir(join(cacheDir, 'trees'))).filter((name) => name.endsWith(`-${repo.commitSha}`));
+    assert.equal(trees.length, 1);
+    const tree = join(cacheDir, 'trees', trees[0]);
+    for (const [path, content] of Object.entries(files)) {
+      assert.equal(await readFile(join(tree, path), 'utf8'), content, path);
+      const info = await stat(join(tree, path));
+      assert.equal(info.uid, 0, `${path} owner`);
+      assert.equal(info.mode & 0o777, 0o644, `${path} mode`);
+    }
+    assert.equal((await stat(join(tree, 'lib'))).mode & 0o777, 0o755);
+    assert.deepEqual((await readdir(tree)).sort(), ['.git', 'data.txt', 'keep.txt', 'lib', 'main.sh']);
+  });
+});
