@@ -1,0 +1,126 @@
+import { writeFile } from 'node:fs/promises';
+import type { Measurement } from './results.js';
+import { measurementCells } from './report.js';
+import type { RunResult } from './run-result.js';
+
+/** Rewrites the benchmark page with the figures, machine and method of `run`. */
+export async function writeBenchmarkPage(path: string, run: RunResult, resultFile: string): Promise<void> {
+  await writeFile(path, renderBenchmarkPage(run, resultFile));
+}
+
+export function renderBenchmarkPage(run: RunResult, resultFile: string): string {
+  const { machine } = run;
+  const lines: string[] = [
+    '# Benchmarks',
+    '',
+    '<!-- Written by `npm run bench`; edit bench/docs.ts to change the text. -->',
+    '',
+    '`npm run bench` measures the platform and its baselines on one machine in one run. It prints a',
+    'table, writes the figures to `bench/results/` (one JSON file per run, named by its start time',
+    'and mode) and rewrites this page. `npm run bench -- --quick` runs fewer and smaller rounds and',
+    'finishes in under two minutes.',
+    '',
+    '## Reading the figures',
+    '',
+    '- A rate is the median over rounds, with the lowest and highest round. A latency is the median',
+    '  of the samples of every round, with p25 to p75 and p99. Memory is the median of samples taken',
+    '  every 200 ms, with the lowest and highest sample.',
+    '- The development machines are shared with other work, so absolute figures move from run to run.',
+    '  Compare systems by the ratios: the platform and its baseline run in the same round, one after',
+    '  the other, and each ratio pairs the two figures of one round.',
+    '- Targets are goals, reported as pass or miss. No test asserts them.',
+    '',
+    `## Run of ${run.startedAt.slice(0, 16).replace('T', ' ')} UTC (${run.mode} mode, ${Math.round(run.elapsedSeconds)} s)`,
+    '',
+    '| Machine | |',
+    '| --- | --- |',
+    `| CPU | ${machine.cpuModel}, ${machine.cores} logical cores |`,
+    `| Memory | ${machine.memoryGiB} GiB |`,
+    `| Kernel | Linux ${machine.kernel} |`,
+    `| Software | Node ${machine.node}, nats-server ${machine.natsServer}, Redis ${machine.redis ?? 'not used'}, bubblewrap ${machine.bubblewrap}, git ${machine.git} |`,
+    `| Load average at start | ${machine.loadAverageAtStart} |`,
+    '',
+    `Figures: \`${resultFile}\`.`,
+    '',
+  ];
+
+  for (const benchmark of run.benchmarks) {
+    lines.push(`### ${benchmark.title}`, '', benchmark.method, '', ...table(benchmark.measurements), '');
+    for (const note of benchmark.notes) lines.push(`- ${note}`);
+    if (benchmark.error) lines.push(`- Stopped early: ${benchmark.error}`);
+    if (benchmark.notes.length > 0 || benchmark.error) lines.push('');
+  }
+
+  if (run.dispatchBreakdown.length > 0) {
+    lines.push(
+      '### Where time goes between Submit and RUNNING',
+      '',
+      'Steps of the dispatch-latency jobs, from the client clock, the job record\'s `createdAt` and the',
+      'scheduler and worker logs (millisecond times on the same host clock). Steps overlap: the',
+      'response to Submit travels while the dispatcher already pulls the job.',
+      '',
+      ...table(run.dispatchBreakdown),
+      '',
+    );
+  }
+
+  lines.push('## Targets', '', '| Target | This run | Status |', '| --- | --- | --- |');
+  for (const target of run.targets) lines.push(`| ${target.target} | ${target.figure} | ${target.status} |`);
+  lines.push('', ...methodSection(), '');
+  return lines.join('\n');
+}
+
+function table(measurements: Measurement[]): string[] {
+  const rows = ['| Figure | Median | Spread | p99 | n |', '| --- | ---: | --- | ---: | ---: |'];
+  for (const item of measurements) {
+    const cells = measurementCells(item);
+    rows.push(`| ${item.label} | ${cells.median} | ${cells.spread} | ${cells.p99} | ${cells.count} |`);
+  }
+  return rows;
+}
+
+function methodSection(): string[] {
+  return [
+    '## Method',
+    '',
+    '- The platform runs as separate processes, started by `dev/stack.ts`: a private nats-server',
+    '  (file storage) and every service the stack starts, with one worker of 4 slots, talking gRPC',
+    '  with mutual TLS. The client is `FaasClient` with a service-account token of the',
+    '  development OpenID Provider, so every call pays the gateway\'s token check. The benchmark serves',
+    '  its git repositories over HTTP on 127.0.0.1.',
+    '- Submit throughput runs with no worker connected, so only Submit works. It submits as the',
+    '  development user alice, so its jobs stay apart from the other benchmarks, which submit as the',
+    '  service account. Each round\'s jobs are cancelled after the round, outside the timing. The raw',
+    '  baseline publishes to a work-queue stream on the same server, like the job queue, without',
+    '  de-duplication ids.',
+    '- End-to-end rounds queue all their jobs at once and time until the last one is final. Platform',
+    '  jobs come from the worker\'s repository cache (ref HEAD, resolved against the git server for',
+    '  every job), build nothing and run `sh -c true`. The bare baseline spawns the same command',
+    '  through the worker\'s own functions (`createJobCgroup`, `buildSandboxCommand`), in job folders',
+    '  prepared once per slot. The BullMQ worker runs in its own process with the same functions.',
+    '  BullMQ uses the Redis server at 127.0.0.1:6379 when it replies to PING, with keys under a',
+    '  prefix unique to the run that are deleted afterwards. Otherwise it starts',
+    '  `redis-server --save "" --appendonly no` on a free loopback port.',
+    '- Sandbox off: the worker has no setting that turns a working sandbox off. The benchmark starts',
+    '  a worker whose work folder sits in a folder other users cannot search, so its start-up probe',
+    '  fails, and `FAAS_ALLOW_UNSANDBOXED=true` lets it run jobs without isolation. The warm-up job\'s',
+    '  result confirms the isolation of each worker.',
+    '- Dispatch latency submits one job at a time to an idle worker and opens Watch as soon as Submit',
+    '  returns. Watch replays the job\'s history, so a RUNNING record written before the stream opened',
+    '  still arrives, but setting up the stream is part of the observed time. The second figure takes',
+    '  the job record\'s `startedAt` instead, which the scheduler sets when it writes RUNNING.',
+    '- CPU per job is user plus system time from `/proc/<pid>/stat` over a round, divided by the',
+    '  round\'s jobs. It is read for each service process and the nats-server, and for the worker\'s',
+    '  child processes (git and the sandboxed command). It is also read for the `git http-backend`',
+    '  processes that serve the clones, the bare baseline\'s child processes, and the BullMQ worker',
+    '  process with its children. Redis is not counted, since the shared server may serve other',
+    '  clients.',
+    '- Every benchmark has a fixed number of rounds and a time limit. Every process the run starts is',
+    '  stopped by its pid at the end, also after an error or Ctrl-C.',
+    '',
+    'Options: `npm run bench -- [--quick] [--rounds N] [--only names] [--cpu-prof] [--keep-data] [--no-write]`.',
+    '`--only` takes a comma-separated list of `submit`, `dispatch`, `start`, `end-to-end`.',
+    '`--cpu-prof` writes a V8 CPU profile of each service process into a temporary folder, which the run',
+    'prints with the functions of most self time. `--no-write` leaves `bench/results/` and this page alone.',
+  ];
+}

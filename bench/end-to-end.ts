@@ -1,0 +1,194 @@
+import { JobState } from '../gen/faas/v1/job.js';
+import type { Budget } from './budget.js';
+import type { BullmqBaseline } from './bullmq.js';
+import { forEachConcurrent } from './concurrency.js';
+import { workerSlots, type Platform } from './platform.js';
+import { measurement, pairedRatios, type BenchmarkResult } from './results.js';
+import { readCpuTimes, type CpuTimes } from './cpu-time.js';
+import type { SampledProcess } from './rss.js';
+import type { Isolation, TrivialCommandRunner } from './sandboxed-command.js';
+import { ratePerSecond } from './stats.js';
+
+export interface EndToEndOptions {
+  rounds: number;
+  /** Jobs per round for each of the three systems. */
+  jobs: number;
+  /** Submit (or add) calls in flight while a round's jobs are queued. */
+  producers: number;
+}
+
+/** The systems of benchmark 2 besides the platform. */
+export interface Baselines {
+  runner: TrivialCommandRunner;
+  /** Missing when Redis could not be reached or started; `bullmqProblem` gives the reason. */
+  bullmq?: BullmqBaseline;
+  bullmqProblem?: string;
+}
+
+/**
+ * Benchmark 2: trivial jobs (`sh -c true`) per second end to end with
+ * `workerSlots` slots, for one isolation. The platform round submits with
+ * `producers` calls in flight and lasts until every job is final. The bare
+ * round spawns the same command with `child_process.spawn`, as many at once
+ * as there are slots, and the BullMQ round runs it with the same
+ * concurrency. Each round runs the three one after another, so noise hits
+ * them alike.
+ *
+ * It also reads from /proc the CPU time per job of each platform process in
+ * `processes`, with the worker's children (git and the sandboxed commands).
+ * For the baselines it reads the children of this process during the bare
+ * rounds and the BullMQ worker process with its children.
+ * `onPlatformRound` brackets the platform's part, for memory sampling.
+ */
+export async function benchEndToEnd(
+  platform: Platform,
+  baselines: Baselines,
+  isolation: Isolation,
+  options: EndToEndOptions,
+  budget: Budget,
+  processes: () => SampledProcess[],
+  onPlatformRound: (phase: 'start' | 'end') => void = () => undefined,
+): Promise<BenchmarkResult> {
+  const started = performance.now();
+  const platformRates: number[] = [];
+  const bareRates: number[] = [];
+  const bullmqRates: number[] = [];
+  const notes: string[] = [];
+  const cpuPerJob = new CpuPerJob(options.jobs);
+  let error: string | undefined;
+
+  try {
+    for (let round = 0; round < options.rounds; round++) {
+      budget.check();
+      const platformProcesses = processes();
+      // git http-backend, which serves the clones, runs as a child of this process.
+      const gitServer = [{ name: 'git-http-backend', pid: process.pid }];
+      onPlatformRound('start');
+      await cpuPerJob.begin([...platformProcesses, ...gitServer]);
+      try {
+        platformRates.push(await platformRound(platform, options, budget));
+        await cpuPerJob.end(platformProcesses);
+        await cpuPerJob.end(gitServer, 'children');
+      } finally {
+        onPlatformRound('end');
+      }
+
+      budget.check();
+      const bareProcess = [{ name: 'bare', pid: process.pid }];
+      await cpuPerJob.begin(bareProcess);
+      const bareStart = performance.now();
+      await forEachConcurrent(options.jobs, workerSlots, () => baselines.runner.run(isolation), budget.signal);
+      budget.check();
+      bareRates.push(ratePerSecond(options.jobs, performance.now() - bareStart));
+      await cpuPerJob.end(bareProcess, 'children');
+
+      if (baselines.bullmq) {
+        budget.check();
+        const bullmqProcess = [{ name: 'bullmq-worker', pid: baselines.bullmq.workerPid }];
+        await cpuPerJob.begin(bullmqProcess);
+        const elapsedMs = await baselines.bullmq.runRound(options.jobs, options.producers, isolation, budget.signal);
+        bullmqRates.push(ratePerSecond(options.jobs, elapsedMs));
+        await cpuPerJob.end(bullmqProcess);
+      }
+    }
+  } catch (caught) {
+    error = (caught as Error).message;
+  }
+  if (!baselines.bullmq) notes.push(`BullMQ was not measured: ${baselines.bullmqProblem ?? 'no Redis server'}`);
+
+  const sandboxWords = isolation === 'sandboxed' ? 'in the worker\'s sandbox (cgroup, prlimit, setpriv, bubblewrap)' : 'with no sandbox';
+  return {
+    id: `end-to-end-${isolation}`,
+    title: `Jobs per second end to end, ${isolation === 'sandboxed' ? 'sandbox on' : 'sandbox off'}`,
+    method:
+      `Each round runs ${options.jobs} jobs of \`sh -c true\` ${sandboxWords} through each system, ${workerSlots} at once. ` +
+      `The platform has 1 worker of ${workerSlots} slots with its repository cache on, filled by a warm-up job. Every job has ref HEAD, which the worker resolves against the git server. ` +
+      `The platform round submits with ${options.producers} calls in flight and lasts from the first Submit to the last job seen final in the job bucket. ` +
+      `The bare baseline spawns the same command with child_process.spawn, ${workerSlots} at once. ` +
+      `BullMQ on Redis has a worker process of concurrency ${workerSlots}, and its round adds with ${options.producers} calls in flight and lasts until the last completed event.`,
+    measurements: [
+      measurement('platform', 'Platform (Submit to final)', 'jobs/s', 'min-max', platformRates),
+      measurement('bare', 'Bare child_process.spawn', 'jobs/s', 'min-max', bareRates),
+      measurement('bullmq', 'BullMQ on Redis', 'jobs/s', 'min-max', bullmqRates),
+      measurement('ratio-bare', 'Platform / bare spawn (paired rounds)', 'x', 'min-max', pairedRatios(platformRates, bareRates)),
+      measurement('ratio-bullmq', 'Platform / BullMQ (paired rounds)', 'x', 'min-max', pairedRatios(platformRates, bullmqRates)),
+      ...cpuPerJob.measurements(),
+    ],
+    notes,
+    error,
+    elapsedMs: performance.now() - started,
+  };
+}
+
+/** Submits `jobs` trivial jobs and returns jobs per second from the first Submit to the last final state. */
+async function platformRound(platform: Platform, options: EndToEndOptions, budget: Budget): Promise<number> {
+  const signal = budget.signal;
+  const jobIds: string[] = [];
+  const roundStart = performance.now();
+  try {
+    await forEachConcurrent(
+      options.jobs,
+      options.producers,
+      async () => {
+        const { job } = await platform.client.submit(platform.trivialSpec(), { signal });
+        jobIds.push(job!.id);
+      },
+      signal,
+    );
+    const finals = await platform.tracker.waitForFinal(jobIds, signal);
+    const failed = [...finals].filter(([, final]) => final.state !== JobState.JOB_STATE_SUCCEEDED);
+    if (failed.length > 0) {
+      const [jobId, final] = failed[0];
+      throw new Error(`${failed.length} of ${jobIds.length} platform jobs did not succeed; job ${jobId} ended ${JobState[final.state]}`);
+    }
+    const lastFinal = Math.max(...[...finals.values()].map((final) => final.atMs));
+    return ratePerSecond(jobIds.length, lastFinal - roundStart);
+  } catch (error) {
+    // Jobs left behind would run into the next measurement.
+    await platform.cancelAll(jobIds, options.producers, budget.cleanupSignal());
+    throw error;
+  } finally {
+    platform.tracker.forget(jobIds);
+  }
+}
+
+/**
+ * CPU time per job of a set of processes over one round, from /proc. Own
+ * time and the time of waited-for children (git, the sandbox) count apart.
+ */
+class CpuPerJob {
+  private readonly before = new Map<number, CpuTimes>();
+  private readonly values = new Map<string, { label: string; values: number[] }>();
+
+  constructor(private readonly jobsPerRound: number) {}
+
+  async begin(processes: SampledProcess[]): Promise<void> {
+    for (const { pid } of processes) {
+      const times = await readCpuTimes(pid);
+      if (times) this.before.set(pid, times);
+    }
+  }
+
+  /** Adds each process's CPU per job since `begin`: own time and children apart, or only the children's with `only`. */
+  async end(processes: SampledProcess[], only?: 'children'): Promise<void> {
+    for (const { name, pid } of processes) {
+      const before = this.before.get(pid);
+      const after = await readCpuTimes(pid);
+      if (!before || !after) continue;
+      if (only !== 'children') this.add(`cpu-${name}`, `CPU per job: ${name}`, (after.ownMs - before.ownMs) / this.jobsPerRound);
+      const childrenMs = (after.childrenMs - before.childrenMs) / this.jobsPerRound;
+      if (only === 'children') this.add(`cpu-${name}`, `CPU per job: ${name} (child processes)`, childrenMs);
+      else if (childrenMs > 0) this.add(`cpu-${name}-children`, `CPU per job: ${name}'s child processes`, childrenMs);
+    }
+  }
+
+  measurements() {
+    return [...this.values].map(([key, { label, values }]) => measurement(key, label, 'ms', 'min-max', values));
+  }
+
+  private add(key: string, label: string, value: number): void {
+    const entry = this.values.get(key) ?? { label, values: [] };
+    entry.values.push(value);
+    this.values.set(key, entry);
+  }
+}

@@ -1,0 +1,124 @@
+import { randomBytes } from 'node:crypto';
+import { RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import type { Budget } from './budget.js';
+import { forEachConcurrent } from './concurrency.js';
+import type { Platform } from './platform.js';
+import { measurement, pairedRatios, type BenchmarkResult } from './results.js';
+import { ratePerSecond } from './stats.js';
+
+export interface SubmitThroughputOptions {
+  rounds: number;
+  /** Submit calls per round. */
+  submits: number;
+  /** Raw JetStream publishes per round. */
+  publishes: number;
+  /** Callers with one call in flight each. */
+  concurrency: number;
+}
+
+/**
+ * Benchmark 1: accepted Submit calls per second through the gateway, with
+ * no worker connected so that only Submit runs, against acknowledged
+ * JetStream publishes of a payload of the encoded job spec's size to a
+ * work-queue stream on the same nats-server. Rounds alternate the two, and
+ * each round's jobs are cancelled afterwards, outside the timing, so every
+ * round starts with an empty queue.
+ */
+export async function benchSubmitThroughput(platform: Platform, options: SubmitThroughputOptions, budget: Budget): Promise<BenchmarkResult> {
+  const started = performance.now();
+  const spec = platform.trivialSpec();
+  const payloadBytes = platform.encodedSpecBytes();
+  const platformRates: number[] = [];
+  const rawRates: number[] = [];
+  const notes: string[] = [`payload ${payloadBytes} bytes (the encoded job spec); ${options.concurrency} concurrent callers`];
+  let failures = 0;
+  let firstFailure = '';
+  let error: string | undefined;
+
+  const suffix = randomBytes(4).toString('hex');
+  const stream = `BENCH_RAW_${suffix}`;
+  const subject = `bench.raw.${suffix}`;
+  await platform.jsm.streams.add({ name: stream, subjects: [subject], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
+  const payload = randomBytes(payloadBytes);
+
+  try {
+    for (let round = 0; round < options.rounds; round++) {
+      budget.check();
+      const accepted: string[] = [];
+      const roundStart = performance.now();
+      let lastAccepted = roundStart;
+      await forEachConcurrent(
+        options.submits,
+        options.concurrency,
+        async () => {
+          try {
+            const { job } = await platform.throughputClient.submit(spec, { signal: budget.signal });
+            accepted.push(job!.id);
+            lastAccepted = performance.now();
+          } catch (caught) {
+            if (budget.signal.aborted) throw caught;
+            failures++;
+            firstFailure ||= (caught as Error).message;
+          }
+        },
+        budget.signal,
+      );
+      budget.check();
+      if (accepted.length > 0) platformRates.push(ratePerSecond(accepted.length, lastAccepted - roundStart));
+      await platform.cancelAll(accepted, options.concurrency, budget.cleanupSignal(), platform.throughputClient);
+      platform.tracker.forget(accepted);
+
+      budget.check();
+      const rawStart = performance.now();
+      await forEachConcurrent(options.publishes, options.concurrency, async () => {
+        await platform.js.publish(subject, payload);
+      }, budget.signal);
+      budget.check();
+      rawRates.push(ratePerSecond(options.publishes, performance.now() - rawStart));
+      await platform.jsm.streams.purge(stream);
+    }
+  } catch (caught) {
+    error = (caught as Error).message;
+  } finally {
+    await platform.jsm.streams.delete(stream).catch(() => undefined);
+  }
+  if (failures > 0) notes.push(`${failures} Submit call(s) failed and are left out of the rate; the first: ${firstFailure}`);
+  const leftOver = await countActiveEntries(platform).catch(() => undefined);
+  if (leftOver !== undefined && leftOver > 0) {
+    notes.push(`after every job was cancelled, the owner's list of active jobs still holds ${leftOver} entries; each Submit reads and rewrites that list, so later rounds are slower`);
+  }
+
+  return {
+    id: 'submit-throughput',
+    title: 'Submit throughput',
+    method:
+      `Accepted Submit calls per second through the gateway, with ${options.concurrency} callers, no worker connected and ${options.submits} calls per round, none retried. ` +
+      'The client is FaasClient with the token of one development user, so every job has the same owner. ' +
+      `The baseline is acknowledged JetStream publishes of the same size at the same concurrency, to a file-backed work-queue stream on the same nats-server, ${options.publishes} per round. ` +
+      'Rounds alternate the two.',
+    measurements: [
+      measurement('platform', 'Submit through the gateway', 'calls/s', 'min-max', platformRates),
+      measurement('raw', 'JetStream publish, acknowledged', 'publishes/s', 'min-max', rawRates),
+      measurement('ratio', 'Submit / raw publish (paired rounds)', 'x', 'min-max', pairedRatios(platformRates, rawRates)),
+    ],
+    notes,
+    error,
+    elapsedMs: performance.now() - started,
+  };
+}
+
+/**
+ * Counts the entries of every owner's list of active jobs, which the
+ * scheduler keeps as JSON arrays under the keys `a.<owner>` of the index
+ * bucket. Cancelling a job should remove its entry.
+ */
+async function countActiveEntries(platform: Platform): Promise<number> {
+  const index = await new Kvm(platform.js).open(platform.names.indexBucket);
+  let entries = 0;
+  for await (const key of await index.keys('a.*')) {
+    const entry = await index.get(key);
+    if (entry?.operation === 'PUT') entries += entry.json<unknown[]>().length;
+  }
+  return entries;
+}
