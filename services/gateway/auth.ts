@@ -39,6 +39,9 @@ const discoveryRetryMs = 1_000;
  * token names an unknown key id, at most once per cool-down, so forged key
  * ids cannot make the gateway flood the issuer.
  */
+const verifiedTokenTtlMs = 60_000;
+const verifiedTokensMax = 10_000;
+
 export class TokenVerifier {
   private keys: JWTVerifyGetKey | undefined;
   private discovery: Promise<JWTVerifyGetKey> | undefined;
@@ -49,9 +52,15 @@ export class TokenVerifier {
     private readonly log: Logger,
   ) {}
 
+  /** Tokens verified lately, so that a client's stream of calls costs one signature check a minute. */
+  private readonly verified = new Map<string, { payload: JWTPayload; untilMs: number }>();
+
   /** Returns the caller's identity, or throws UNAUTHENTICATED with the reason. */
   async authenticate(metadata: Metadata): Promise<Identity> {
     const token = bearerToken(metadata);
+    const nowMs = Date.now();
+    const cached = this.verified.get(token);
+    if (cached && nowMs < cached.untilMs) return this.identity(cached.payload);
     const keys = await this.keySet();
     let payload: JWTPayload;
     try {
@@ -65,7 +74,21 @@ export class TokenVerifier {
     } catch (error) {
       throw this.rejection(error);
     }
+    this.remember(token, payload, nowMs);
     return this.identity(payload);
+  }
+
+  /**
+   * Keeps a verified token for up to a minute and never past its expiry.
+   * NOTE: a key removed from the JWKS keeps working for the tokens in here
+   * until they drop out, at most a minute later.
+   */
+  private remember(token: string, payload: JWTPayload, nowMs: number): void {
+    if (this.verified.size >= verifiedTokensMax) {
+      for (const [key, entry] of this.verified) if (entry.untilMs <= nowMs) this.verified.delete(key);
+      if (this.verified.size >= verifiedTokensMax) this.verified.clear();
+    }
+    this.verified.set(token, { payload, untilMs: Math.min(nowMs + verifiedTokenTtlMs, (payload.exp ?? 0) * 1000) });
   }
 
   /** Throws PERMISSION_DENIED unless the identity's roles allow `permission`. */

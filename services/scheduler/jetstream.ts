@@ -46,6 +46,8 @@ export async function openJetStream(config: SchedulerConfig, log: Logger): Promi
     name: `faas-scheduler-${config.schedulerId}`,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
+    // Each request would otherwise capture a stack trace in case it fails.
+    noAsyncTraces: true,
   });
   const names = natsNames(config.natsPrefix);
   const jsm = await jetstreamManager(nc);

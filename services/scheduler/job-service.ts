@@ -63,9 +63,11 @@ export class SchedulerJobService {
           );
         }
         if (existing) {
-          // Publish again in case the first Submit stored the job but failed
-          // to queue it; de-duplication drops the copy otherwise.
-          if (existing.job.state === JobState.JOB_STATE_QUEUED) await this.enqueue(existing.job);
+          // Index and publish again in case the first Submit stored the job
+          // but failed after that; de-duplication drops the copy otherwise.
+          if (existing.job.state === JobState.JOB_STATE_QUEUED) {
+            await Promise.all([this.context.store.addToIndex(existing.job), this.enqueue(existing.job)]);
+          }
           return { job: existing.job, existing: true };
         }
         // The first Submit stopped before storing its job: finish it here.
@@ -84,7 +86,8 @@ export class SchedulerJobService {
       if (!existing) throw error;
       return { job: existing.job, existing: true };
     }
-    await this.enqueue(stored.job);
+    // Independent writes, so they go out together.
+    await Promise.all([this.context.store.addToIndex(stored.job), this.enqueue(stored.job)]);
     this.context.metrics.jobSubmitted();
     this.context.log.info({ jobId, owner: caller.subject, repository: spec.repositoryUrl }, 'job queued');
     return { job: stored.job, existing: false };

@@ -1,21 +1,14 @@
 import { createHash } from 'node:crypto';
-import { JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { Job, JobState } from '../../gen/faas/v1/job.js';
 import { ErrorCode, FaasError } from '../../common/errors.js';
 import { canTransition, isFinal, parseStateName, stateName } from '../../common/job-states.js';
 import type { Logger } from '../../common/logger.js';
+import { ActiveSlots, type ActiveEntry } from './active-slots.js';
+import { isCasConflict } from './cas.js';
 
-/** JetStream's "wrong last sequence": a compare-and-set lost to another writer. */
-const wrongLastSequence = 10071;
 const maxCasRetries = 50;
 
-/** A job counted against its owner's limit of active jobs. */
-interface ActiveEntry {
-  id: string;
-  /** When the slot was reserved, in ms since the epoch. */
-  at: number;
-}
 
 /** How long a reserved slot counts while its job record is not written yet. */
 const reservationGraceMs = 60_000;
@@ -35,10 +28,6 @@ export interface StoredJob {
 /** Returns `next` to write it, or `undefined` to leave the job unchanged. */
 export type JobMutation = (current: Job) => Job | undefined;
 
-/** Tells whether a KV create or update failed because the revision moved on. */
-export function isCasConflict(error: unknown): boolean {
-  return error instanceof JetStreamApiError && error.code === wrongLastSequence;
-}
 
 /**
  * Job records in a KV bucket, one key per job id, changed only by
@@ -55,7 +44,11 @@ export class JobStore {
     private readonly log: Logger,
     /** Called after each stored change of a job, with the record before and after it. */
     private readonly onChange: (before: Job, after: Job) => void = () => undefined,
-  ) {}
+  ) {
+    this.activeSlots = new ActiveSlots(index, (active) => this.stillActive(active));
+  }
+
+  private readonly activeSlots: ActiveSlots;
 
   async get(jobId: string): Promise<StoredJob | undefined> {
     const entry = await this.jobs.get(jobId);
@@ -63,10 +56,15 @@ export class JobStore {
     return { job: Job.decode(entry.value), revision: entry.revision };
   }
 
+  /** Stores a new job's record; `addToIndex` then makes List see it. */
   async create(job: Job): Promise<StoredJob> {
     const revision = await this.jobs.create(job.id, Job.encode(job).finish());
-    await this.putIndex(job);
     return { job, revision };
+  }
+
+  /** Adds a new job to its owner's index, which List reads. */
+  async addToIndex(job: Job): Promise<void> {
+    await this.putIndex(job);
   }
 
   /**
@@ -151,46 +149,12 @@ export class JobStore {
    * crash that skipped a release cannot leak a slot.
    */
   async reserveActiveSlot(owner: string, jobId: string, limit: number): Promise<void> {
-    const key = activeKey(owner);
-    for (let attempt = 0; attempt < maxCasRetries; attempt++) {
-      const entry = await this.index.get(key);
-      const present = entry !== null && entry.operation === 'PUT';
-      let active: ActiveEntry[] = present ? entry.json<ActiveEntry[]>() : [];
-      if (active.length >= limit) active = await this.stillActive(active);
-      if (active.length >= limit) {
-        throw new FaasError(
-          ErrorCode.ResourceExhausted,
-          `you have ${active.length} queued or running jobs and the limit is ${limit}; wait for one to finish or cancel one`,
-        );
-      }
-      const next = new TextEncoder().encode(JSON.stringify([...active, { id: jobId, at: Date.now() }]));
-      try {
-        if (present) await this.index.update(key, next, entry.revision);
-        else await this.index.create(key, next);
-        return;
-      } catch (error) {
-        if (!isCasConflict(error)) throw error;
-      }
-    }
-    throw new FaasError(ErrorCode.Unavailable, 'too many submits at once for this owner; retry shortly');
+    await this.activeSlots.reserve(owner, jobId, limit);
   }
 
-  /** Frees the slot of a job that finished or was never created. Failures only delay the release. */
+  /** Frees the slot of a job that finished or was never created. */
   async releaseActiveSlot(owner: string, jobId: string): Promise<void> {
-    const key = activeKey(owner);
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const entry = await this.index.get(key);
-      if (!entry || entry.operation !== 'PUT') return;
-      const active = entry.json<ActiveEntry[]>();
-      const next = active.filter((item) => item.id !== jobId);
-      if (next.length === active.length) return;
-      try {
-        await this.index.update(key, new TextEncoder().encode(JSON.stringify(next)), entry.revision);
-        return;
-      } catch (error) {
-        if (!isCasConflict(error)) throw error;
-      }
-    }
+    await this.activeSlots.release(owner, jobId);
   }
 
   private async stillActive(active: ActiveEntry[]): Promise<ActiveEntry[]> {

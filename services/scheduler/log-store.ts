@@ -27,9 +27,10 @@ export class LogWriter {
   ) {}
 
   /** Opens the writer after the output earlier attempts already stored. */
-  static async open(js: JetStreamClient, jsm: JetStreamManager, names: NatsNames, jobId: string): Promise<LogWriter> {
+  static async open(js: JetStreamClient, jsm: JetStreamManager, names: NatsNames, jobId: string, attempt: number): Promise<LogWriter> {
     const subject = names.logSubject(jobId);
-    const last = await lastMessage(jsm, names, jobId);
+    // Only one first attempt ever starts, so its log is empty; a later attempt continues the earlier ones' output.
+    const last = attempt > 1 ? await lastMessage(jsm, names, jobId) : undefined;
     const nextOffset = last ? Number(last.offset) + last.data.length : 0;
     return new LogWriter(js, subject, nextOffset);
   }

@@ -261,7 +261,7 @@ export class WorkerLinks {
         this.context.pool.notify();
         return;
       }
-      heldJob.log = await LogWriter.open(nats.js, nats.jsm, nats.names, update.jobId);
+      heldJob.log = await LogWriter.open(nats.js, nats.jsm, nats.names, update.jobId, update.attempt);
       log.info({ jobId: update.jobId, attempt: update.attempt, workerId: session.workerId }, 'job started');
       return;
     }

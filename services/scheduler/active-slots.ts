@@ -1,0 +1,138 @@
+import type { KV } from '@nats-io/kv';
+import { ErrorCode, FaasError } from '../../common/errors.js';
+import { isCasConflict } from './cas.js';
+
+/** A job counted against its owner's limit of active jobs. */
+export interface ActiveEntry {
+  id: string;
+  /** When the slot was reserved, in ms since the epoch. */
+  at: number;
+}
+
+interface Reservation {
+  kind: 'reserve';
+  jobId: string;
+  limit: number;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+interface Release {
+  kind: 'release';
+  jobId: string;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+type Change = Reservation | Release;
+
+const maxCasRetries = 50;
+
+/**
+ * The active jobs of each owner, one JSON list per owner in a KV entry,
+ * changed by compare-and-set so that replicas share one limit.
+ *
+ * Changes for one owner queue up while a write for that owner is in flight
+ * and then go out together in one read and one write. Concurrent Submits of
+ * one owner would otherwise race for the same entry, and all but one would
+ * retry after each write.
+ */
+export class ActiveSlots {
+  private readonly queued = new Map<string, Change[]>();
+
+  constructor(
+    private readonly index: KV,
+    /** Drops entries whose job finished or whose reservation lapsed; called only at the limit. */
+    private readonly stillActive: (active: ActiveEntry[]) => Promise<ActiveEntry[]>,
+  ) {}
+
+  /** Counts `jobId` against `owner`'s limit, or throws RESOURCE_EXHAUSTED when the owner is at it. */
+  reserve(owner: string, jobId: string, limit: number): Promise<void> {
+    return this.enqueue(owner, (resolve, reject) => ({ kind: 'reserve', jobId, limit, resolve, reject }));
+  }
+
+  /** Frees the slot of `jobId`; a job without one is left alone. */
+  release(owner: string, jobId: string): Promise<void> {
+    return this.enqueue(owner, (resolve, reject) => ({ kind: 'release', jobId, resolve, reject }));
+  }
+
+  private enqueue(owner: string, make: (resolve: () => void, reject: (error: unknown) => void) => Change): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const waiting = this.queued.get(owner);
+      const change = make(resolve, reject);
+      if (waiting) {
+        // A write for this owner is running; the next one takes this change.
+        waiting.push(change);
+        return;
+      }
+      this.queued.set(owner, []);
+      void this.write(owner, [change]);
+    });
+  }
+
+  /** Writes `batch`, then whatever queued meanwhile, until the owner's queue is empty. */
+  private async write(owner: string, batch: Change[]): Promise<void> {
+    while (batch.length > 0) {
+      try {
+        const refused = await this.apply(owner, batch);
+        for (const change of batch) {
+          const error = refused.get(change);
+          if (error) change.reject(error);
+          else change.resolve();
+        }
+      } catch (error) {
+        for (const change of batch) change.reject(error);
+      }
+      batch = this.queued.get(owner) ?? [];
+      if (batch.length === 0) this.queued.delete(owner);
+      else this.queued.set(owner, []);
+    }
+  }
+
+  /** Applies the changes in one compare-and-set write; returns the reservations refused at the limit. */
+  private async apply(owner: string, batch: Change[]): Promise<Map<Change, FaasError>> {
+    const key = `a.${Buffer.from(owner).toString('base64url')}`;
+    for (let attempt = 0; attempt < maxCasRetries; attempt++) {
+      const entry = await this.index.get(key);
+      const present = entry !== null && entry.operation === 'PUT';
+      const stored: ActiveEntry[] = present ? entry.json<ActiveEntry[]>() : [];
+      const releases = new Set(batch.filter((change) => change.kind === 'release').map((change) => change.jobId));
+      let active = stored.filter((item) => !releases.has(item.id));
+      const refused = new Map<Change, FaasError>();
+      let pruned = false;
+      for (const change of batch) {
+        if (change.kind !== 'reserve' || active.some((item) => item.id === change.jobId)) continue;
+        if (active.length >= change.limit && !pruned) {
+          active = await this.stillActive(active);
+          pruned = true;
+        }
+        if (active.length >= change.limit) {
+          refused.set(
+            change,
+            new FaasError(
+              ErrorCode.ResourceExhausted,
+              `you have ${active.length} queued or running jobs and the limit is ${change.limit}; wait for one to finish or cancel one`,
+            ),
+          );
+          continue;
+        }
+        active.push({ id: change.jobId, at: Date.now() });
+      }
+      if (present && sameEntries(active, stored)) return refused;
+      if (!present && active.length === 0) return refused;
+      const value = new TextEncoder().encode(JSON.stringify(active));
+      try {
+        if (present) await this.index.update(key, value, entry.revision);
+        else await this.index.create(key, value);
+        return refused;
+      } catch (error) {
+        if (!isCasConflict(error)) throw error;
+      }
+    }
+    throw new FaasError(ErrorCode.Unavailable, 'too many submits at once for this owner; retry shortly');
+  }
+}
+
+function sameEntries(a: ActiveEntry[], b: ActiveEntry[]): boolean {
+  return a.length === b.length && a.every((item, index) => item.id === b[index].id);
+}
