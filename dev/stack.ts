@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -127,6 +127,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     for (const service of [...services].reverse()) await stopProcess(service);
     await identity?.stop();
     await nats?.stop({ keepStoreDir: true });
+    // Job folders, repository caches and the observer's records end with the stack.
+    await rm(workerRoot, { recursive: true, force: true }).catch(() => undefined);
   };
 
   try {

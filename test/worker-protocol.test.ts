@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDevCertificates } from '../dev/certificates.js';
@@ -52,8 +52,10 @@ describe('worker protocol', function () {
   });
 
   it('rejects a worker whose certificate another CA signed', async () => {
-    const foreign = await ensureDevCertificates(await mkdtemp(join(tmpdir(), 'faas-foreign-ca-')));
+    const foreignDir = await mkdtemp(join(tmpdir(), 'faas-foreign-ca-'));
+    const foreign = await ensureDevCertificates(foreignDir);
     const channel = meshChannelCredentials(readMeshTls(foreign.env('worker')));
+    await rm(foreignDir, { recursive: true, force: true });
     const { client, stream, ended } = openStream(mesh, channel);
     stream.write({ hello: { workerId: 'foreign-ca', protocolVersion: 1, slots: 1, hostname: 'test' } });
     const error = await ended;
