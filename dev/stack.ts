@@ -10,6 +10,7 @@ import { connect as connectNats } from '@nats-io/transport-node';
 import { ensureDevCertificates } from './certificates.js';
 import { startDevIdentityProvider, type DevIdentityProvider } from './identity-provider.js';
 import { findFreePort, startNatsServer, type NatsServerHandle } from './nats-server.js';
+import { workerNodeFlags } from '../common/node-flags.js';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
@@ -96,6 +97,8 @@ interface ServiceProcess {
   env: Record<string, string>;
   /** Address the service listens on, for the services that serve gRPC. */
   address?: string;
+  /** Node flags before the entry file. */
+  nodeFlags: string[];
 }
 
 /** Gives each service its own `/metrics` port, picked when it first starts. */
@@ -180,7 +183,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         WORKER_WORK_DIR: join(workerRoot, `worker-${index}`),
         ...extraEnv,
       };
-      return launch(`worker-${index}`, entryFile(options, 'services/worker/main'), await withMetricsAddress(workerEnv), logDir);
+      return launch(`worker-${index}`, entryFile(options, 'services/worker/main'), await withMetricsAddress(workerEnv), logDir, undefined, workerNodeFlags);
     };
     if (!options.autoscale) for (let i = 0; i < (options.workers ?? 2); i++) services.push(await launchWorker());
     const observerEnv: Record<string, string> = {
@@ -262,7 +265,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       async restartService(name) {
         const previous = find(name);
         if (isRunning(previous)) throw new Error(`${name} (pid ${previous.child.pid}) is still running; call killService first`);
-        const restarted = launch(previous.name, previous.entry, previous.env, logDir, previous.address);
+        const restarted = launch(previous.name, previous.entry, previous.env, logDir, previous.address, previous.nodeFlags);
         // The same position keeps the stop order: gateway first, scheduler last.
         services[services.indexOf(previous)] = restarted;
         if (restarted.address) await waitForPort(restarted.address, restarted);
@@ -284,9 +287,16 @@ function entryFile(options: StackOptions, source: string): string {
   return options.compiled ? `dist/${source}.js` : `${source}.ts`;
 }
 
-function launch(name: string, entry: string, env: Record<string, string>, logDir: string, address?: string): ServiceProcess {
+function launch(
+  name: string,
+  entry: string,
+  env: Record<string, string>,
+  logDir: string,
+  address?: string,
+  nodeFlags: string[] = [],
+): ServiceProcess {
   const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
-  const args = entry.endsWith('.js') ? [join(root, entry)] : ['--import', 'tsx', join(root, entry)];
+  const args = [...nodeFlags, ...(entry.endsWith('.js') ? [join(root, entry)] : ['--import', 'tsx', join(root, entry)])];
   const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, ...env },
@@ -301,7 +311,7 @@ function launch(name: string, entry: string, env: Record<string, string>, logDir
     }
   });
   killOnExit(child);
-  return { name, child, exited, entry, env, address };
+  return { name, child, exited, entry, env, address, nodeFlags };
 }
 
 // One 'exit' listener kills every child still running when this process

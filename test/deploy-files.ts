@@ -70,12 +70,12 @@ export function dockerfileCommand(dockerfile: string): string[] {
   return JSON.parse(last.slice('CMD '.length)) as string[];
 }
 
-/** Returns the TypeScript file that a Dockerfile's CMD starts (`node --import tsx <file>`). */
+/** Returns the TypeScript source of the module a Dockerfile's CMD starts (`node dist/<path>.js`, compiled from `<path>.ts`). */
 export function dockerfileEntry(dockerfile: string): string {
   const command = dockerfileCommand(dockerfile);
-  const entry = command.find((argument) => argument.endsWith('.ts'));
-  if (entry === undefined) throw new Error(`the CMD of ${dockerfile} starts no TypeScript file: ${command.join(' ')}`);
-  return entry;
+  const entry = command.find((argument) => /^dist\/.+\.js$/.test(argument));
+  if (entry === undefined) throw new Error(`the CMD of ${dockerfile} starts no compiled module under dist/: ${command.join(' ')}`);
+  return entry.slice('dist/'.length).replace(/\.js$/, '.ts');
 }
 
 const relativeImport = /(?:from\s+|import\s*\(\s*|import\s+)'(\.{1,2}\/[^']+)'/g;

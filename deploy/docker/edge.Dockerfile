@@ -14,21 +14,21 @@ COPY vendor ./vendor
 RUN npm ci --no-audit --no-fund
 COPY common ./common
 COPY services/edge ./services/edge
+COPY tsconfig.json tsconfig.build.json ./
 COPY web ./web
 # The page imports the browser clients in gen/web, which generate makes.
-RUN npm run generate && npm run build:web && npm prune --omit=dev --no-audit --no-fund
+RUN npm run generate && npm run build && npm run build:web && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/gen ./gen
-COPY --from=build /app/common ./common
-COPY --from=build /app/services/edge ./services/edge
+# The services run compiled (npm run build): plain node, no TypeScript at run time.
+COPY --from=build /app/dist ./dist
 # FAAS_WEB_ROOT defaults to web/dist, relative to /app.
 COPY --from=build /app/web/dist ./web/dist
 # The files stay owned by root, so the service cannot change its own code.
 USER node
 EXPOSE 8080 9464
-CMD ["node", "--import", "tsx", "services/edge/main.ts"]
+CMD ["node", "dist/services/edge/main.js"]

@@ -6,12 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import type { WorkerStatus } from '../../gen/faas/scheduler/v1/pool_service.js';
 import type { Logger } from '../../common/logger.js';
+import { workerNodeFlags } from '../../common/node-flags.js';
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 // Compiled (npm run build), the observer starts the compiled worker with plain node.
 const compiled = import.meta.url.endsWith('.js');
 const workerEntry = join(root, 'services', 'worker', compiled ? 'main.js' : 'main.ts');
-const workerArgs = compiled ? [workerEntry] : ['--import', 'tsx', workerEntry];
+const workerArgs = [...workerNodeFlags, ...(compiled ? [workerEntry] : ['--import', 'tsx', workerEntry])];
 
 /** A worker process this actuator started, possibly in an earlier run of the observer. */
 interface ManagedWorker {
