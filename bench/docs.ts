@@ -66,8 +66,31 @@ export function renderBenchmarkPage(run: RunResult, resultFile: string): string 
 
   lines.push('## Targets', '', '| Target | This run | Status |', '| --- | --- | --- |');
   for (const target of run.targets) lines.push(`| ${target.target} | ${target.figure} | ${target.status} |`);
-  lines.push('', ...methodSection(), '');
+  lines.push('', ...gapsSection(), '', ...methodSection(), '');
   return lines.join('\n');
+}
+
+/** What keeps the platform from its baselines, as the profiles and stage timings of these runs show. */
+function gapsSection(): string[] {
+  return [
+    '## Where the platform loses to its baselines',
+    '',
+    '- Submit: an accepted Submit checks a token in the gateway, crosses two gRPC hops and makes five',
+    '  JetStream writes, where the baseline makes one: the owner\'s list of active jobs (read and',
+    '  compare-and-set), the idempotency key, the job record, then the owner index and the queue',
+    '  message together. The owner list is what keeps the limit of active jobs exact across replicas.',
+    '  Submits of one owner that arrive together share one read and one write of that list; before',
+    '  that, they retried against each other and one owner could not pass about 150 Submits per second.',
+    '- End to end: the CPU-per-job rows show the cost. Every job resolves its ref against the git',
+    '  server (`git ls-remote`, two processes), copies the cached tree into its folder, sets up a',
+    '  cgroup and the sandbox, and the scheduler stores the record four times, the output and the result.',
+    '  The baselines only run the sandboxed command. On two cores the platform is CPU-bound well before',
+    '  its slots are. A job that names a full commit id skips the ref check (see the job start table).',
+    '- Dispatch: from the queue to a worker takes a millisecond or two; most of the rest is',
+    '  the state write on acceptance and, as observed through Watch, setting up the stream.',
+    '- Memory: the services run compiled, as the images run them; under tsx each would take about 40 MB',
+    '  more. Workers run with a 1 MiB young generation (`common/node-flags.ts`).',
+  ];
 }
 
 function table(measurements: Measurement[]): string[] {

@@ -74,9 +74,9 @@ export class ActiveSlots {
   private async write(owner: string, batch: Change[]): Promise<void> {
     while (batch.length > 0) {
       try {
-        const refused = await this.apply(owner, batch);
+        const rejected = await this.apply(owner, batch);
         for (const change of batch) {
-          const error = refused.get(change);
+          const error = rejected.get(change);
           if (error) change.reject(error);
           else change.resolve();
         }
@@ -89,7 +89,7 @@ export class ActiveSlots {
     }
   }
 
-  /** Applies the changes in one compare-and-set write; returns the reservations refused at the limit. */
+  /** Applies the changes in one compare-and-set write; returns the reservations rejected at the limit. */
   private async apply(owner: string, batch: Change[]): Promise<Map<Change, FaasError>> {
     const key = `a.${Buffer.from(owner).toString('base64url')}`;
     for (let attempt = 0; attempt < maxCasRetries; attempt++) {
@@ -98,7 +98,7 @@ export class ActiveSlots {
       const stored: ActiveEntry[] = present ? entry.json<ActiveEntry[]>() : [];
       const releases = new Set(batch.filter((change) => change.kind === 'release').map((change) => change.jobId));
       let active = stored.filter((item) => !releases.has(item.id));
-      const refused = new Map<Change, FaasError>();
+      const rejected = new Map<Change, FaasError>();
       let pruned = false;
       for (const change of batch) {
         if (change.kind !== 'reserve' || active.some((item) => item.id === change.jobId)) continue;
@@ -107,7 +107,7 @@ export class ActiveSlots {
           pruned = true;
         }
         if (active.length >= change.limit) {
-          refused.set(
+          rejected.set(
             change,
             new FaasError(
               ErrorCode.ResourceExhausted,
@@ -118,13 +118,13 @@ export class ActiveSlots {
         }
         active.push({ id: change.jobId, at: Date.now() });
       }
-      if (present && sameEntries(active, stored)) return refused;
-      if (!present && active.length === 0) return refused;
+      if (present && sameEntries(active, stored)) return rejected;
+      if (!present && active.length === 0) return rejected;
       const value = new TextEncoder().encode(JSON.stringify(active));
       try {
         if (present) await this.index.update(key, value, entry.revision);
         else await this.index.create(key, value);
-        return refused;
+        return rejected;
       } catch (error) {
         if (!isCasConflict(error)) throw error;
       }
