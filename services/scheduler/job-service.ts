@@ -240,15 +240,18 @@ export class SchedulerJobService {
     }
   }
 
-  private async enqueue(job: Job): Promise<void> {
+  /**
+   * Publishes the job's queue message. The message id is the job's own by
+   * default, so that de-duplication drops a copy; `messageId` overrides it.
+   */
+  async enqueue(job: Job, messageId?: string): Promise<void> {
     const { nats } = this.context;
     const key = job.spec!.idempotencyKey;
     const body = JSON.stringify({ jobId: job.id } satisfies QueuedJobMessage);
-    const msgID = key === '' ? job.id : idempotencyHash(job.owner, key);
+    const msgID = messageId ?? (key === '' ? job.id : idempotencyHash(job.owner, key));
     const subject = nats.names.jobSubject;
-    // NOTE: a job without an idempotency key whose publish fails stays
-    // QUEUED with no queue message; clients always set a key, so a retry
-    // of their Submit queues it.
+    // A job whose publish fails stays QUEUED with no queue message until its
+    // client retries the Submit with the same key, or requeueOrphans finds it.
     await inSpan(
       `publish ${subject}`,
       {

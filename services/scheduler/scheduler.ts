@@ -17,6 +17,10 @@ import { SchedulerJobService } from './job-service.js';
 import { WorkerPool } from './pool.js';
 import { WorkerLinks } from './worker-link.js';
 import { sweepFinishedJobs } from './retention.js';
+import { requeueOrphans } from './orphans.js';
+
+/** How often a replica looks for queued jobs whose queue message is missing. */
+const orphanSweepIntervalMs = 15_000;
 
 export interface RunningScheduler {
   /** host:port the scheduler listens on. */
@@ -24,6 +28,8 @@ export interface RunningScheduler {
   context: SchedulerContext;
   /** SERVING while the replica is connected to NATS. */
   readiness: Readiness;
+  /** Publishes the queue message again for queued jobs that lost theirs (see `requeueOrphans`); it also runs every 15 s. */
+  requeueOrphans(nowMs?: number): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -93,6 +99,14 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
     sweepFinishedJobs(context, config.retentionMs).catch((error: unknown) => log.warn({ err: error }, 'retention sweep failed; it runs again later'));
   }, config.retentionSweepIntervalMs);
   sweeper.unref();
+  // A new message id: de-duplication may still remember the lost message's.
+  const requeue = (nowMs?: number) => requeueOrphans(context, (job) => jobs.enqueue(job, `${job.id}.requeued.${Date.now()}`), nowMs);
+  const orphanSweeper = setInterval(() => {
+    requeue().catch((error: unknown) =>
+      log.warn({ err: error }, 'failed to look for queued jobs without a queue message; it runs again later'),
+    );
+  }, orphanSweepIntervalMs);
+  orphanSweeper.unref();
   log.info(
     { address: `${host}:${port}`, schedulerId: config.schedulerId, nats: config.natsUrl, transport: config.tls ? 'mutual TLS' : 'plaintext' },
     'scheduler started',
@@ -104,6 +118,7 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
       log.info('scheduler stopping');
       dispatcher.stop();
       clearInterval(sweeper);
+      clearInterval(orphanSweeper);
       shuttingDown.abort();
       await links.closeAll();
       await shutdown(server, config.shutdownGraceMs);
@@ -111,7 +126,7 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
       await nats.nc.drain().catch(() => nats.nc.close());
       log.info('scheduler stopped');
     })());
-  return { address: `${host}:${port}`, context, readiness, stop };
+  return { address: `${host}:${port}`, context, readiness, requeueOrphans: requeue, stop };
 }
 
 export function splitHostPort(address: string): [string, number] {

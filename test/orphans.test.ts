@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { JobState } from '../gen/faas/v1/job.js';
+import { orphanAgeMs } from '../services/scheduler/orphans.js';
+import { Mesh, finalRecord } from './harness.js';
+
+describe('queued jobs without a queue message', function () {
+  this.timeout(60_000);
+  let mesh: Mesh;
+
+  before(async () => {
+    mesh = await Mesh.start({ workers: 0 });
+  });
+  after(async () => {
+    await mesh?.stop();
+  });
+
+  it('queues a job again once its message is gone', async () => {
+    const repository = await mesh.repository({ 'main.sh': 'echo found again\n' });
+    const { job } = await mesh.client.submit({ repositoryUrl: repository.url });
+    const { context } = mesh.scheduler;
+    const requeue = (nowMs: number) => mesh.scheduler.requeueOrphans(nowMs);
+    const later = Date.now() + orphanAgeMs + 1_000;
+
+    // The message still waits in the queue, so nothing is an orphan.
+    assert.equal(await requeue(later), 0);
+
+    // Losing the message, as a nats-server may lose a write it acknowledged.
+    await context.nats.jsm.streams.purge(context.nats.names.jobStream);
+    assert.equal(await requeue(Date.now()), 0, 'a young job is left alone');
+    assert.equal(await requeue(later), 1);
+    assert.equal(await requeue(later), 0, 'the new message waits in the queue');
+
+    await mesh.addWorker();
+    const done = await finalRecord(mesh, job!.id);
+    assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, done.error?.message);
+    assert.equal(done.attempt, 1);
+  });
+});
