@@ -10,7 +10,7 @@
  * repository with a fresh shallow clone. It measures end-to-end jobs per
  * second against bare spawn and BullMQ, with the sandbox on and off, and
  * the resident memory of each service. It prints a table, writes bench/results/<start>-<mode>.json and
- * rewrites docs/benchmarks.md (unless --no-write). Every benchmark has fixed
+ * rewrites docs/benchmarks.md after a full run (unless --no-write). Every benchmark has fixed
  * counts and a time limit, and every process started here is stopped by pid
  * at the end, also after an error or Ctrl-C.
  */
@@ -219,8 +219,13 @@ async function main(): Promise<number> {
   if (settings.write && results.length > 0 && !interrupt.signal.aborted) {
     const resultPath = await writeRunResult(join(root, 'bench', 'results'), run);
     const resultFile = relative(root, resultPath);
-    await writeBenchmarkPage(join(root, 'docs', 'benchmarks.md'), run, resultFile);
-    log(`wrote ${resultFile} and docs/benchmarks.md`);
+    if (settings.mode === 'full') {
+      await writeBenchmarkPage(join(root, 'docs', 'benchmarks.md'), run, resultFile);
+      log(`wrote ${resultFile} and docs/benchmarks.md`);
+    } else {
+      // The page keeps the figures of the last full run; a quick run only checks the suite.
+      log(`wrote ${resultFile}; docs/benchmarks.md keeps the last full run`);
+    }
   }
   return exitCode;
 }

@@ -200,10 +200,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         WORKER_SLOTS: String(slots),
         WORKER_WORK_DIR: join(workerRoot, 'autoscaled'),
         WORKER_SHUTDOWN_GRACE: '3600s',
+        // Several workers share this host, so each takes a free port and logs it.
+        FAAS_METRICS_ADDRESS: '127.0.0.1:0',
       };
       Object.assign(observerEnv, {
         OBSERVER_ACTUATOR: 'local',
-        OBSERVER_STATE_DIR: join(workerRoot, 'observer'),
+        // The observer's records and the logs of the workers it starts.
+        OBSERVER_STATE_DIR: join(options.dataDir, 'observer'),
         OBSERVER_STOP_WORKERS_ON_EXIT: 'true',
         OBSERVER_INTERVAL: '2s',
         OBSERVER_MIN_WORKERS: String(options.autoscale.minWorkers),

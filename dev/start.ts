@@ -8,14 +8,50 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureSystemPackages, testRequirements } from './system-packages.js';
+import { defaultDevUsers } from './identity-provider.js';
 import { startStack } from './stack.js';
 import { loginWithDeviceFlow } from '../cli/auth.js';
 import { credentialsPath, loadCredentials } from '../cli/credentials.js';
 
-/** The user every CLI login against the local stack signs in as. */
-const devUser = 'alice';
-
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+
+/** Stops with a message naming the variable, as the services do for a bad setting. */
+function fail(message: string): never {
+  console.error(`faas start: ${message}`);
+  process.exit(2);
+}
+
+function readPort(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) fail(`${name}=${raw} is invalid: expected a port from 1 to 65535`);
+  return port;
+}
+
+function readCount(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const count = Number(raw);
+  if (!Number.isInteger(count) || count < 0 || count > 64) fail(`${name}=${raw} is invalid: expected a number of workers from 0 to 64`);
+  return count;
+}
+
+/** The user every CLI login against the local stack signs in as: FAAS_DEV_USER, default alice. */
+const devUser = process.env.FAAS_DEV_USER || 'alice';
+if (!defaultDevUsers.some((user) => user.username === devUser)) {
+  fail(`FAAS_DEV_USER=${devUser} is invalid: expected one of ${defaultDevUsers.map((user) => user.username).join(', ')}`);
+}
+const minWorkers = readCount('FAAS_MIN_WORKERS', 1);
+const maxWorkers = readCount('FAAS_MAX_WORKERS', 4);
+if (maxWorkers < Math.max(1, minWorkers)) fail(`FAAS_MAX_WORKERS=${maxWorkers} is invalid: expected at least 1 and at least FAAS_MIN_WORKERS (${minWorkers})`);
+const ports = {
+  gatewayPort: readPort('GATEWAY_PORT', 50051),
+  schedulerPort: readPort('SCHEDULER_PORT', 50052),
+  observerPort: readPort('OBSERVER_PORT', 50053),
+  edgePort: readPort('EDGE_PORT', 8080),
+  identityPort: readPort('IDENTITY_PORT', 50080),
+};
 
 ensureSystemPackages(testRequirements, (line) => console.error(line));
 
@@ -33,14 +69,12 @@ if (!pageBuilt()) {
 const stack = await startStack({
   dataDir: process.env.FAAS_DATA_DIR ?? join(root, '.data'),
   natsUrl: process.env.NATS_URL,
-  gatewayPort: Number(process.env.GATEWAY_PORT ?? 50051),
-  schedulerPort: Number(process.env.SCHEDULER_PORT ?? 50052),
-  observerPort: Number(process.env.OBSERVER_PORT ?? 50053),
-  edgePort: Number(process.env.EDGE_PORT ?? 8080),
-  identityPort: Number(process.env.IDENTITY_PORT ?? 50080),
+  // A shared server mixes this stack's jobs with other users'; FAAS_PRIVATE_NATS=true starts one of its own.
+  privateNats: ['1', 'true', 'yes', 'on'].includes((process.env.FAAS_PRIVATE_NATS ?? '').toLowerCase()),
+  ...ports,
   autoApproveDeviceAs: devUser,
   // The observer starts and drains workers to follow the queue.
-  autoscale: { minWorkers: Number(process.env.FAAS_MIN_WORKERS ?? 1), maxWorkers: Number(process.env.FAAS_MAX_WORKERS ?? 4) },
+  autoscale: { minWorkers, maxWorkers },
 });
 
 // The provider's sessions live in memory, so earlier local logins are void:
@@ -60,15 +94,20 @@ const metrics = stack
   .map((service) => `${service.name} ${service.metricsAddress}`)
   .join(', ');
 
+const gatewayNote =
+  stack.gatewayAddress === '127.0.0.1:50051'
+    ? '(faas CLI default; FAAS_SERVER overrides)'
+    : `(not the CLI default: export FAAS_SERVER=${stack.gatewayAddress})`;
+
 console.log(`faas is running.
-  gateway   ${stack.gatewayAddress}   (faas CLI default; FAAS_SERVER overrides)
+  gateway   ${stack.gatewayAddress}   ${gatewayNote}
   scheduler ${stack.schedulerAddress}
   observer  ${stack.observerAddress}
   page      http://${stack.edgeAddress}/${pageNote}
   nats      ${stack.natsUrl}${stack.ownsNats ? ' (started by this stack)' : ''}
   identity  ${stack.identity.issuer} (development provider; every login signs in as ${devUser})
-  logs      ${stack.logDir}
-  metrics   /metrics and /healthz of ${metrics}
+  logs      ${stack.logDir}, workers under ${join(stack.logDir, '..', 'observer')}
+  metrics   /metrics and /healthz of ${metrics}; each worker logs its own
 
 ${login}.
 
@@ -80,8 +119,9 @@ let stopping = false;
 const stop = async (signal: string) => {
   if (stopping) process.exit(130);
   stopping = true;
-  console.log(`\nreceived ${signal}; stopping the stack`);
+  console.log(`\nreceived ${signal}; stopping the stack; running jobs go back to the queue, which can take some seconds (a second ${signal} stops at once)`);
   await stack.stop();
+  console.log('stopped');
   process.exit(0);
 };
 process.on('SIGINT', () => void stop('SIGINT'));
