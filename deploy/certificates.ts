@@ -7,14 +7,11 @@
  *
  * A folder given as the last argument replaces the default one.
  */
-import { execFile } from 'node:child_process';
-import { access, chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { ensureDevCertificates, meshServices } from '../dev/certificates.js';
+import { ensureDevCertificates, exists, meshServices, openssl } from '../dev/certificates.js';
 
-const run = promisify(execFile);
 const validDays = '825';
 
 /**
@@ -34,19 +31,6 @@ export const kubernetesWorkloads = ['scheduler', 'gateway', 'worker', 'observer'
 export interface IssuedCertificate {
   certFile: string;
   keyFile: string;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function openssl(args: string[], cwd: string): Promise<void> {
-  await run('openssl', args, { cwd });
 }
 
 /** Creates a P-256 CA in `dir` unless `ca.pem` and `ca-key.pem` exist, and returns the path of `ca.pem`. */

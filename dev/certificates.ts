@@ -29,7 +29,8 @@ export interface DevCertificates {
 
 const validDays = '3650';
 
-async function exists(path: string): Promise<boolean> {
+/** Tells whether `path` exists. */
+export async function exists(path: string): Promise<boolean> {
   try {
     await access(path);
     return true;
@@ -38,7 +39,8 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function openssl(args: string[], cwd: string): Promise<void> {
+/** Runs openssl with `args` in `cwd`. */
+export async function openssl(args: string[], cwd: string): Promise<void> {
   await run('openssl', args, { cwd });
 }
 
