@@ -72,11 +72,15 @@ export class JobStore {
    * transition is legal, retrying from a fresh read when another writer got
    * there first. Throws FAILED_PRECONDITION for an illegal transition.
    */
-  async transition(jobId: string, mutate: JobMutation): Promise<StoredJob> {
+  async transition(jobId: string, mutate: JobMutation, known?: StoredJob): Promise<StoredJob> {
     for (let attempt = 0; attempt < maxCasRetries; attempt++) {
-      const current = await this.get(jobId);
+      // A record the caller read lately saves the first read; a stale one
+      // costs one failed write. Only a fresh read decides against a change.
+      const guess = attempt === 0 && known !== undefined;
+      const current = guess ? known : await this.get(jobId);
       if (!current) throw new FaasError(ErrorCode.NotFound, `job ${jobId} not found`);
       const next = mutate(Job.fromPartial(current.job));
+      if (guess && (!next || !canTransition(current.job.state, next.state))) continue;
       if (!next) return current;
       if (!canTransition(current.job.state, next.state)) {
         throw new FaasError(

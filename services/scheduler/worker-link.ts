@@ -248,7 +248,7 @@ export class WorkerLinks {
           exitCode: undefined,
           error: undefined,
         };
-      });
+      }, heldJob.dispatched);
       const won =
         stored.job.state === JobState.JOB_STATE_RUNNING &&
         stored.job.attempt === update.attempt &&

@@ -2,6 +2,7 @@ import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { JsMsg } from '@nats-io/jetstream';
 import type { ConnectRequest, ConnectResponse } from '../../gen/faas/worker/v1/worker_service.js';
 import type { LogWriter } from './log-store.js';
+import type { StoredJob } from './job-store.js';
 
 /** A job this replica handed to a worker and has not yet settled. */
 export interface HeldJob {
@@ -11,6 +12,8 @@ export interface HeldJob {
   message: JsMsg;
   /** Extends the message's ack deadline while the job runs. */
   extendTimer: NodeJS.Timeout;
+  /** The record as the dispatcher read it, so that starting the job can skip a read. */
+  dispatched?: StoredJob;
   /** Set once the worker accepted the job and the record is RUNNING. */
   log?: LogWriter;
   /** Heartbeats in a row that did not list this accepted job. */
