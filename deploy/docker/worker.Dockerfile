@@ -40,4 +40,4 @@ COPY deploy/docker/worker-entrypoint.sh /usr/local/bin/faas-worker-entrypoint
 RUN chmod 0755 /usr/local/bin/faas-worker-entrypoint
 EXPOSE 9464
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/faas-worker-entrypoint"]
-CMD ["node", "--max-semi-space-size=1", "dist/services/worker/main.js"]
+CMD ["node", "--max-semi-space-size=1", "--expose-gc", "dist/services/worker/main.js"]

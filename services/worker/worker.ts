@@ -27,6 +27,8 @@ import { ConfigError } from '../../common/config.js';
 
 export const protocolVersion = 1;
 const maxReconnectDelayMs = 10_000;
+/** How long a worker must have been idle before it collects garbage. */
+const idleCollectDelayMs = 2_000;
 /** How long a stopping worker waits for the scheduler to close the stream. */
 const streamCloseWaitMs = 5_000;
 
@@ -84,6 +86,7 @@ class WorkerAgent implements RunningWorker {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectDelayMs = 250;
+  private idleCollectTimer: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
   state: WorkerState = 'connecting';
   readonly readiness = new Readiness();
@@ -241,7 +244,10 @@ class WorkerAgent implements RunningWorker {
         span.end();
         this.jobs.delete(jobId);
         this.deletionCost?.set(this.jobs.size);
-        if (this.jobs.size === 0) this.wakeIdleWaiters();
+        if (this.jobs.size === 0) {
+          this.wakeIdleWaiters();
+          this.collectWhenIdle();
+        }
       });
   }
 
@@ -277,6 +283,22 @@ class WorkerAgent implements RunningWorker {
   private whenIdle(): Promise<void> {
     if (this.jobs.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * Runs a full garbage collection once the worker has stayed idle for a
+   * while, so that an idle worker gives back what its last jobs used. The
+   * collection is only there when node runs with --expose-gc (see
+   * common/node-flags.ts).
+   */
+  private collectWhenIdle(): void {
+    const collect = (globalThis as { gc?: () => void }).gc;
+    if (!collect) return;
+    clearTimeout(this.idleCollectTimer);
+    this.idleCollectTimer = setTimeout(() => {
+      if (this.jobs.size === 0) collect();
+    }, idleCollectDelayMs);
+    this.idleCollectTimer.unref();
   }
 
   private wakeIdleWaiters(): void {
