@@ -155,8 +155,18 @@ export class SchedulerJobService {
     send: (message: WatchResponse) => Promise<void>,
     signal: AbortSignal,
   ): Promise<void> {
-    await this.getOwned(request.jobId, callerFromMetadata(metadata));
-    const watcher = await this.context.nats.jobs.watch({ key: request.jobId, include: KvWatchInclude.AllHistory });
+    // The watcher is set up while ownership is checked; nothing is sent before the check passes.
+    validateJobId(request.jobId);
+    const watching = this.context.nats.jobs.watch({ key: request.jobId, include: KvWatchInclude.AllHistory });
+    // Handled below; this keeps a failure during the check from counting as unhandled.
+    watching.catch(() => undefined);
+    try {
+      await this.getOwned(request.jobId, callerFromMetadata(metadata));
+    } catch (error) {
+      await watching.then((unused) => unused.stop()).catch(() => undefined);
+      throw error;
+    }
+    const watcher = await watching;
     const stop = () => watcher.stop();
     signal.addEventListener('abort', stop, { once: true });
     try {
