@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { listenHttp } from './http-listen.js';
 import type { Logger } from './logger.js';
 import type { Readiness } from './readiness.js';
 
@@ -20,7 +20,7 @@ export interface MetricsServer {
 
 /**
  * Serves the operator's HTTP endpoints of a service: `GET /metrics` in the
- * Prometheus text format, and `GET /healthz`, which answers 200 while the
+ * Prometheus text format, and `GET /healthz`, which returns 200 while the
  * service is ready and 503 with the failing conditions otherwise.
  */
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
@@ -38,19 +38,8 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found; the endpoints are /metrics and /healthz\n');
     }
   });
-  const separator = options.address.lastIndexOf(':');
-  const host = options.address.slice(0, separator).replace(/^\[|\]$/g, '');
-  const port = Number(options.address.slice(separator + 1));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const address = await listenHttp(server, options.address);
   server.on('error', (error) => options.log.error({ err: error }, 'metrics endpoint failed'));
-  const bound = server.address() as AddressInfo;
-  const address = `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   options.log.info({ address }, 'serving /metrics and /healthz');
   return {
     address,

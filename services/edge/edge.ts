@@ -1,6 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { status as GrpcStatus } from '@grpc/grpc-js';
+import { listenHttp } from '../../common/http-listen.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { isLoopbackAddress } from '../../common/tls.js';
 import type { EdgeConfig } from './config.js';
@@ -73,7 +73,7 @@ export async function startEdge(config: EdgeConfig, log: Logger = createLogger('
       else res.destroy();
     });
   });
-  const address = await listen(server, config.listenAddress);
+  const address = await listenHttp(server, config.listenAddress);
   const url = `http://${address}`;
   if (config.grpcWeb && !isLoopbackAddress(address)) {
     log.warn({ address }, 'grpc-web is served over plain HTTP on a non-loopback address; put a TLS proxy in front, since requests carry tokens');
@@ -136,20 +136,6 @@ function sendPageConfig(req: IncomingMessage, res: ServerResponse, config: EdgeC
   });
   res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   res.end(body);
-}
-
-function listen(server: Server, address: string): Promise<string> {
-  const separator = address.lastIndexOf(':');
-  const host = address.slice(0, separator).replace(/^\[|\]$/g, '');
-  const port = Number(address.slice(separator + 1));
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      const bound = server.address() as AddressInfo;
-      resolve(bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`);
-    });
-  });
 }
 
 /** Waits until `calls` is empty or `timeoutMs` has passed. */

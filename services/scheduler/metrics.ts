@@ -81,11 +81,9 @@ export class SchedulerMetrics {
     meter
       .createObservableGauge('faas.worker.slots', { unit: '{slot}', description: 'Job slots of the connected workers, busy or free' })
       .addCallback((result) => {
-        const sessions = pool.all();
-        const busy = sessions.reduce((sum, session) => sum + session.jobs.size, 0);
-        const total = sessions.reduce((sum, session) => sum + session.slots, 0);
-        result.observe(busy, { 'faas.slot.state': 'busy' });
-        result.observe(total - busy, { 'faas.slot.state': 'free' });
+        const { slots, busySlots } = pool.slotTotals();
+        result.observe(busySlots, { 'faas.slot.state': 'busy' });
+        result.observe(slots - busySlots, { 'faas.slot.state': 'free' });
       });
     meter
       .createObservableGauge('faas.workers.connected', { unit: '{worker}', description: 'Workers connected to this scheduler' })

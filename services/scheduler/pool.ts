@@ -37,6 +37,17 @@ export class WorkerPool {
     return best;
   }
 
+  /** Job slots of the connected workers, and how many of them run a job. */
+  slotTotals(): { slots: number; busySlots: number } {
+    let slots = 0;
+    let busySlots = 0;
+    for (const session of this.sessions.values()) {
+      slots += session.slots;
+      busySlots += session.jobs.size;
+    }
+    return { slots, busySlots };
+  }
+
   holderOf(jobId: string): WorkerSession | undefined {
     for (const session of this.sessions.values()) if (session.jobs.has(jobId)) return session;
     return undefined;

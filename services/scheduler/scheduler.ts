@@ -76,8 +76,7 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
   server.addService(tolerantService(PoolServiceService), {
     getPool: unary(log, 'GetPool', async (): Promise<GetPoolResponse> => {
       const sessions = pool.all();
-      const slots = sessions.reduce((sum, session) => sum + session.slots, 0);
-      const busySlots = sessions.reduce((sum, session) => sum + session.jobs.size, 0);
+      const { slots, busySlots } = pool.slotTotals();
       const workerStatuses = sessions.map((session) => ({
         workerId: session.workerId,
         slots: session.slots,

@@ -221,8 +221,8 @@ class WorkerAgent implements RunningWorker {
       },
       output: (stream: LogStream, data: Buffer) => writeWithBackpressure(call, { log: { jobId, attempt, stream, data } }),
     };
-    const context_ = { config: this.config, toolchain: this.toolchain, isolation: this.isolation, slot, log, repoCache: this.repoCache };
-    context.with(spanContext, () => runJob(assignment, context_, reporter, controller.signal))
+    const runContext = { config: this.config, toolchain: this.toolchain, isolation: this.isolation, slot, log, repoCache: this.repoCache };
+    context.with(spanContext, () => runJob(assignment, runContext, reporter, controller.signal))
       .then((outcome) => {
         span.setAttribute(jobAttributes.state, stateName(outcome.state));
         if (outcome.result) this.metrics.attemptFinished(outcome.result, stateName(outcome.state));
