@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureSystemPackages, testRequirements } from './system-packages.js';
+import { ConfigError, readInt } from '../common/config.js';
 import { defaultDevUsers } from './identity-provider.js';
 import { startStack } from './stack.js';
 import { loginWithDeviceFlow } from '../cli/auth.js';
@@ -21,20 +22,14 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-function readPort(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) fail(`${name}=${raw} is invalid: expected a port from 1 to 65535`);
-  return port;
-}
-
-function readCount(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const count = Number(raw);
-  if (!Number.isInteger(count) || count < 0 || count > 64) fail(`${name}=${raw} is invalid: expected a number of workers from 0 to 64`);
-  return count;
+/** Reads an integer setting with the services' reader, stopping with its message when the value is invalid. */
+function readSetting(name: string, fallback: number, min: number, max: number): number {
+  try {
+    return readInt(process.env, name, fallback, min, max);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
 }
 
 /** The user every CLI login against the local stack signs in as: FAAS_DEV_USER, default alice. */
@@ -42,15 +37,15 @@ const devUser = process.env.FAAS_DEV_USER || 'alice';
 if (!defaultDevUsers.some((user) => user.username === devUser)) {
   fail(`FAAS_DEV_USER=${devUser} is invalid: expected one of ${defaultDevUsers.map((user) => user.username).join(', ')}`);
 }
-const minWorkers = readCount('FAAS_MIN_WORKERS', 1);
-const maxWorkers = readCount('FAAS_MAX_WORKERS', 4);
+const minWorkers = readSetting('FAAS_MIN_WORKERS', 1, 0, 64);
+const maxWorkers = readSetting('FAAS_MAX_WORKERS', 4, 0, 64);
 if (maxWorkers < Math.max(1, minWorkers)) fail(`FAAS_MAX_WORKERS=${maxWorkers} is invalid: expected at least 1 and at least FAAS_MIN_WORKERS (${minWorkers})`);
 const ports = {
-  gatewayPort: readPort('GATEWAY_PORT', 50051),
-  schedulerPort: readPort('SCHEDULER_PORT', 50052),
-  observerPort: readPort('OBSERVER_PORT', 50053),
-  edgePort: readPort('EDGE_PORT', 8080),
-  identityPort: readPort('IDENTITY_PORT', 50080),
+  gatewayPort: readSetting('GATEWAY_PORT', 50051, 1, 65_535),
+  schedulerPort: readSetting('SCHEDULER_PORT', 50052, 1, 65_535),
+  observerPort: readSetting('OBSERVER_PORT', 50053, 1, 65_535),
+  edgePort: readSetting('EDGE_PORT', 8080, 1, 65_535),
+  identityPort: readSetting('IDENTITY_PORT', 50080, 1, 65_535),
 };
 
 ensureSystemPackages(testRequirements, (line) => console.error(line));
