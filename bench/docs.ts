@@ -70,13 +70,13 @@ export function renderBenchmarkPage(run: RunResult, resultFile: string): string 
   return lines.join('\n');
 }
 
-/** What keeps the platform from its baselines, as the profiles and stage timings of these runs show. */
+/** Returns the section on what keeps the platform from its baselines, as the profiles and stage timings show. */
 function gapsSection(): string[] {
   return [
     '## Where the platform loses to its baselines',
     '',
-    '- Submit: an accepted Submit checks a token in the gateway, crosses two gRPC hops and makes five',
-    '  JetStream writes, where the baseline makes one: the owner\'s list of active jobs (read and',
+    '- Submit: an accepted Submit checks a token in the gateway and crosses two gRPC hops. It makes five',
+    '  JetStream writes where the baseline makes one. They are the owner\'s list of active jobs (read and',
     '  compare-and-set), the idempotency key, the job record, then the owner index and the queue',
     '  message together. The owner list is what keeps the limit of active jobs exact across replicas.',
     '  Submits of one owner that arrive together share one read and one write of that list; before',

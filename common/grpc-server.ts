@@ -111,7 +111,7 @@ function recordCall(method: string, startedMs: number, code: number): void {
   // Made on first use, once the process's telemetry has started.
   callDuration ??= metrics.getMeter('faas').createHistogram('rpc.server.call.duration', {
     unit: 's',
-    description: 'Duration of the gRPC calls this service answered',
+    description: 'Duration of the gRPC calls this service served',
     advice: { explicitBucketBoundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600] },
   });
   callDuration.record((performance.now() - startedMs) / 1000, { 'rpc.system': 'grpc', 'rpc.method': method, 'rpc.grpc.status_code': code });

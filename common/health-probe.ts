@@ -16,9 +16,10 @@ export interface UpstreamHealthOptions {
 }
 
 /**
- * Asks an upstream service's grpc.health.v1 Check at an interval and keeps
- * a readiness condition in step with the answer: a service is only as
- * ready as what it cannot work without. Returns a function that stops it.
+ * Calls an upstream service's grpc.health.v1 Check at an interval and keeps
+ * a readiness condition in step with the response, because a service is
+ * only as ready as what it cannot work without. Returns a function that
+ * stops it.
  */
 export function followUpstreamHealth(options: UpstreamHealthOptions): () => void {
   const { condition, address, readiness, log } = options;

@@ -36,18 +36,18 @@ export function runService(log: Logger, start: () => Promise<{ stop(): Promise<v
   );
 }
 
-/** What a service's start function returns to `runTelemetryService`. */
+/** Service handle that a start function returns to `runTelemetryService`. */
 export interface ObservableService {
   readiness: Readiness;
   stop(): Promise<void>;
 }
 
 /**
- * Runs a service process with telemetry: starts OpenTelemetry first, then
+ * Runs a service process with telemetry. It starts OpenTelemetry first, then
  * the service, whose modules `start` must import dynamically so that the
- * gRPC instrumentation sees @grpc/grpc-js load; then serves `/metrics` and
- * `/healthz` on FAAS_METRICS_ADDRESS when it is set. Stopping flushes the
- * spans after the service stops.
+ * gRPC instrumentation can patch @grpc/grpc-js as it loads. Then it serves
+ * `/metrics` and `/healthz` on FAAS_METRICS_ADDRESS when it is set.
+ * Stopping flushes the spans after the service stops.
  */
 export function runTelemetryService(name: string, start: (log: Logger) => Promise<ObservableService>): void {
   const log = createLogger(name);

@@ -17,9 +17,9 @@ import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import type { Readiness } from './readiness.js';
 
 /**
- * gRPC methods left out of automatic tracing: the worker's stream lives for
+ * gRPC methods left out of automatic tracing. The worker's stream lives for
  * hours and carries many jobs, so each job travels with its own context
- * instead; the others are polls that would bury the job traces.
+ * instead. The others are polls that would bury the job traces.
  */
 const untracedMethods = ['Connect', 'GetPool', 'Check'];
 

@@ -37,7 +37,7 @@ export function carrierOf(ctx: Context = context.active()): Record<string, strin
   return carrier;
 }
 
-/** The context that `carrierOf` wrote, on top of `base`. */
+/** Returns the context that `carrierOf` wrote, on top of `base`. */
 export function contextFrom(carrier: Record<string, string> | undefined, base: Context = context.active()): Context {
   return carrier ? propagation.extract(base, carrier) : base;
 }

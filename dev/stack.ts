@@ -109,7 +109,7 @@ async function withMetricsAddress(env: Record<string, string>): Promise<Record<s
 
 /**
  * Starts the whole mesh as separate processes on loopback: NATS (unless one
- * answers at `natsUrl`), the scheduler, the workers, the observer, the
+ * responds at `natsUrl`), the scheduler, the workers, the observer, the
  * gateway and the edge (web page and grpc-web). Each service logs to
  * `<dataDir>/logs/<name>.log`.
  */
@@ -285,7 +285,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   }
 }
 
-/** The entry file of a service: its TypeScript source, or its compiled module under dist/. */
+/** Returns the entry file of a service: its TypeScript source, or its compiled module under dist/. */
 function entryFile(options: StackOptions, source: string): string {
   return options.compiled ? `dist/${source}.js` : `${source}.ts`;
 }

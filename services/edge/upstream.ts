@@ -40,8 +40,8 @@ export class GatewayChannel {
    */
   call(path: string, message: Buffer, metadata: Metadata, deadline: Date | undefined): ClientReadableStream<Buffer> {
     // The gRPC instrumentation makes the client span in the active context,
-    // so the call runs in the browser's trace when the request carries a
-    // traceparent; the instrumentation then writes its own into the metadata.
+    // so the call joins the browser's trace when the request carries a
+    // traceparent. The instrumentation then writes its own into the metadata.
     const carrier: Record<string, string> = {};
     for (const key of ['traceparent', 'tracestate']) {
       const value = metadata.get(key)[0];

@@ -6,10 +6,10 @@ export const orphanAgeMs = 30_000;
 
 /**
  * Publishes the queue message again for queued jobs that have none. A
- * record can outlive its message, which lives in another stream: an OS crash
- * can lose writes NATS acknowledged but had not flushed (see Durability in
- * docs/architecture.md), and a Submit without an idempotency key can store
- * the record and then fail to publish.
+ * record can outlive its message, because the two live in different streams.
+ * An OS crash can lose writes NATS acknowledged but had not flushed (see
+ * Durability in docs/architecture.md). A Submit without an idempotency key
+ * can store the record and then fail to publish.
  *
  * It acts only when the consumer has no undelivered message, so none of the
  * queued jobs can still be waiting in line, and only on jobs that never
