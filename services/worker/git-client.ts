@@ -4,6 +4,7 @@ import {
   checkRepositoryUrl,
   curlResolveEntry,
   type AddressPolicy,
+  type PinnedAddress,
   type Resolver,
 } from './address-guard.js';
 
@@ -96,21 +97,26 @@ export function networkTransports(allowHttp: boolean): GitTransport[] {
   return allowHttp ? ['https', 'http'] : ['https'];
 }
 
-/**
- * Rejects internal addresses, then returns the git configuration that pins
- * the connection to the address that was checked, so a second DNS answer
- * cannot send git elsewhere. Throws CloneError.
- */
-export async function pinRepositoryAddress(url: string, policy: AddressPolicy, resolve?: Resolver): Promise<string[]> {
+/** Rejects internal addresses and returns the address a connection must go to. Throws CloneError. */
+export async function checkRepositoryAddress(url: string, policy: AddressPolicy, resolve?: Resolver): Promise<PinnedAddress> {
   try {
-    const pinned = await checkRepositoryUrl(url, policy, resolve);
-    return pinned.literal ? [] : [`http.curloptResolve=${curlResolveEntry(pinned)}`];
+    return await checkRepositoryUrl(url, policy, resolve);
   } catch (error) {
     if (error instanceof RepositoryAddressError && error.category !== undefined) {
       throw new CloneError('address-not-allowed', error.message, { cause: error });
     }
     throw new CloneError('network', error instanceof Error ? error.message : String(error), { cause: error });
   }
+}
+
+/** Returns the git configuration that pins the connection to the checked address, so a second DNS answer cannot send git elsewhere. */
+export function gitPinConfig(pinned: PinnedAddress): string[] {
+  return pinned.literal ? [] : [`http.curloptResolve=${curlResolveEntry(pinned)}`];
+}
+
+/** Rejects internal addresses, then returns the git configuration that pins the connection to the address that was checked. Throws CloneError. */
+export async function pinRepositoryAddress(url: string, policy: AddressPolicy, resolve?: Resolver): Promise<string[]> {
+  return gitPinConfig(await checkRepositoryAddress(url, policy, resolve));
 }
 
 /** Signals and limits that can stop a git command, besides git's own errors. */

@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FailureReason, JobPhase, JobState, LogStream, type JobLimits, type JobResult } from '../../gen/faas/v1/job.js';
 import type { JobAssignment, JobOutcome } from '../../gen/faas/worker/v1/worker_service.js';
@@ -7,6 +7,7 @@ import { inSpan, jobAttributes, trace, type Attributes } from '../../common/trac
 import { CloneError, cloneRepository } from './clone.js';
 import type { ResourceLimits, WorkerConfig } from './config.js';
 import { NoEntrypointError, planLaunch, type Toolchain } from './entrypoint.js';
+import { removeTree } from './file-tree.js';
 import { stepEnding, stoppedEnding, type Ending, type Limits, type StopReason } from './job-outcome.js';
 import { openStepRunner, type IsolationLevel, type StepResult } from './job-steps.js';
 import type { ProcessResult } from './process.js';
@@ -214,7 +215,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
       },
     );
   } finally {
-    if (!config.keepJobDirs) await rm(jobDir, { recursive: true, force: true }).catch(() => undefined);
+    if (!config.keepJobDirs) await removeTree(jobDir).catch(() => undefined);
   }
 }
 

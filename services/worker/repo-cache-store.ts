@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, renameSync } from 'node:fs';
 import { chmod, mkdir, open, readFile, readdir, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { copyFolderTree } from './file-tree.js';
 import { mirrorMarker } from './repo-mirror.js';
 import { measureDiskUsage } from './sandbox/disk.js';
 
@@ -269,8 +270,26 @@ export function policyFingerprint(policy: { allowHttp: boolean; allowedAddresses
   return createHash('sha256').update(normalised).digest('hex');
 }
 
-/** Copies a tree with `cp -a`, which shares blocks (reflink) where the file system can and copies them otherwise. */
-export function copyTree(source: string, destination: string, signal: AbortSignal): Promise<void> {
+/** Trees up to this size are copied by the worker itself; starting `cp` costs more than copying a few dozen files. */
+export const inProcessCopyBytes = 2 * 1024 * 1024;
+
+/**
+ * Copies a tree of `bytes` bytes to `destination`, keeping modes and
+ * symbolic links. A small tree is copied in this process, sharing blocks
+ * where the file system can (FICLONE); a larger one with `cp -a`, which does
+ * the same.
+ */
+export async function copyTree(source: string, destination: string, bytes: number, signal: AbortSignal): Promise<void> {
+  if (bytes > inProcessCopyBytes) return copyTreeWithCp(source, destination, signal);
+  try {
+    await copyFolderTree(source, destination, signal);
+  } catch (error) {
+    if (signal.aborted) throw error;
+    throw new Error(`copying the cached tree ${source} to ${destination} failed: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function copyTreeWithCp(source: string, destination: string, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile('cp', ['-a', '--reflink=auto', '-T', '--', source, destination], { signal }, (error, _stdout, stderr) => {
       if (error === null) resolve();

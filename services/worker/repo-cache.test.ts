@@ -3,7 +3,6 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, request as httpRequest, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,47 +10,13 @@ import { pino } from 'pino';
 import { createLogger } from '../../common/logger.js';
 import { startGitHttpServer, type GitHttpServer } from '../../dev/git-http-server.js';
 import { createRepository, type CreateRepositoryOptions, type RepositoryFiles } from '../../dev/git-repositories.js';
+import { CountingProxy } from '../../test/counting-proxy.js';
 import { CloneError } from './clone.js';
 import { RepoCache, type CheckoutRequest } from './repo-cache.js';
 import { measureDiskUsage } from './sandbox/disk.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
-
-/** HTTP proxy in front of the git server that records each request, so a test can tell whether the cache used the network. */
-class CountingProxy {
-  readonly requests: string[] = [];
-  private server!: Server;
-  url = '';
-
-  async start(target: string): Promise<void> {
-    this.server = createServer((incoming, outgoing) => {
-      this.requests.push(`${incoming.method} ${incoming.url}`);
-      const forward = httpRequest(`${target}${incoming.url}`, { method: incoming.method, headers: incoming.headers }, (answer) => {
-        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(outgoing);
-      });
-      forward.on('error', () => outgoing.destroy());
-      incoming.pipe(forward);
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
-  }
-
-  /** Returns how many times git connected to the server: each ls-remote or fetch starts with one ref advertisement request. */
-  connections(): number {
-    return this.requests.filter((line) => line.startsWith('GET ') && line.includes('/info/refs')).length;
-  }
-
-  reset(): void {
-    this.requests.length = 0;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
 
 describe('RepoCache', function () {
   this.timeout(60_000);
@@ -142,7 +107,9 @@ describe('RepoCache', function () {
     const again = await checkout(opened, repo.url, 'main');
     assert.equal(again.main, 'echo main\n');
     assert.equal(again.fetched, false);
-    assert.equal(proxy.connections(), 1, 'the unchanged branch was not looked up once');
+    // One ls-refs request from the worker itself; git would have sent GET info/refs first.
+    assert.equal(proxy.requests.length, 1, `the unchanged branch was not looked up with one request: ${proxy.requests.join(', ')}`);
+    assert.match(proxy.requests[0], /^POST \S+\/git-upload-pack$/);
     assert.equal(opened.usage().trees, 1, 'the unchanged commit was extracted twice');
 
     await run('git', ['--git-dir', repo.path, 'update-ref', 'refs/heads/main', nextSha]);

@@ -38,6 +38,8 @@ export interface TreeLease {
   commitSha: string;
   /** Checkout of the commit, owned by root; jobs get a copy, never this folder. */
   treeDir: string;
+  /** Disk space of the tree. */
+  bytes: number;
   /** True when the commit came over the network for this request. */
   fetched: boolean;
   release(): void;
@@ -132,7 +134,7 @@ export class RepoCache {
     const lease = await this.acquire(request);
     try {
       await mkdir(dirname(dir), { recursive: true });
-      await copyTree(lease.treeDir, dir, AbortSignal.any([request.signal, timeout]));
+      await copyTree(lease.treeDir, dir, lease.bytes, AbortSignal.any([request.signal, timeout]));
     } catch (error) {
       if (request.signal.aborted) throw new CloneError('cancelled', 'cloning was cancelled', { cause: error });
       if (timeout.aborted) throw new CloneError('timed-out', `cloning ${request.url} took longer than ${request.timeoutMs} ms`, { cause: error });
@@ -368,6 +370,7 @@ export class RepoCache {
     return {
       commitSha,
       treeDir: entry.path,
+      bytes: entry.bytes,
       fetched,
       release: () => {
         if (released) return;

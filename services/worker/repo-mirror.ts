@@ -1,7 +1,17 @@
 import { appendFile, chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressPolicy, Resolver } from './address-guard.js';
-import { CloneError, fetchFailure, guardedGit, networkTransports, pinRepositoryAddress, tooLargeError } from './git-client.js';
+import {
+  CloneError,
+  checkRepositoryAddress,
+  fetchFailure,
+  gitPinConfig,
+  guardedGit,
+  networkTransports,
+  pinRepositoryAddress,
+  tooLargeError,
+} from './git-client.js';
+import { fetchAdvertisedRefs } from './ref-advertisement.js';
 import { measureDiskUsage, watchDiskUsage } from './sandbox/disk.js';
 
 /**
@@ -61,38 +71,44 @@ export async function localCommit(mirror: string, id: string, home: string, sign
 
 /**
  * Asks the repository which object `request.ref` names, without fetching
- * anything: one ref advertisement, under the same address guard, pinning and
- * timeout as a fetch. Among the refs that match, it picks the one `git
- * fetch` would (the name itself, then under refs/, refs/tags/, refs/heads/
- * and refs/remotes/). Returns a commit id, or a tag id for an annotated tag.
- * Throws CloneError.
+ * anything, under the same address guard, pinning and timeout as a fetch.
+ * The worker reads the refs over HTTP itself (see ref-advertisement.ts) and
+ * asks `git ls-remote` only when that gives no answer. Among the refs that
+ * match, it picks the one `git fetch` would (the name itself, then under
+ * refs/, refs/tags/, refs/heads/ and refs/remotes/). Returns a commit id, or
+ * a tag id for an annotated tag. Throws CloneError.
  */
 export async function resolveRemoteRef(mirror: string, request: FetchRequest, home: string, signal: AbortSignal): Promise<string> {
-  const pinConfig = await pinRepositoryAddress(request.url, request.addressPolicy, request.resolve);
+  const pinned = await checkRepositoryAddress(request.url, request.addressPolicy, request.resolve);
   const timeout = AbortSignal.timeout(request.timeoutMs);
-  const git = guardedGit({
-    baseDir: mirror,
-    home,
-    abort: AbortSignal.any([signal, timeout]),
-    transports: networkTransports(request.allowHttp),
-    pinConfig,
-  });
-
+  const stopped = AbortSignal.any([signal, timeout]);
   const ref = request.ref === '' ? 'HEAD' : request.ref;
+  const candidates = ref === 'HEAD' ? ['HEAD'] : [ref, `refs/${ref}`, `refs/tags/${ref}`, `refs/heads/${ref}`, `refs/remotes/${ref}`, `refs/remotes/${ref}/HEAD`];
+  const stops = { url: request.url, ref, cancel: signal, timeout, timeoutMs: request.timeoutMs, maxBytes: request.maxBytes };
+  const failure = (error: unknown) => fetchFailure(error, { ...stops, tooLarge: new AbortController().signal });
+
+  let fastPath: Map<string, string> | undefined;
+  try {
+    fastPath = await fetchAdvertisedRefs({ url: request.url, pinned, prefixes: candidates, signal: stopped });
+  } catch (error) {
+    throw failure(error);
+  }
+  const fastMatch = fastPath && candidates.find((name) => fastPath.has(name));
+  if (fastMatch !== undefined) return fastPath!.get(fastMatch)!;
+
+  // No answer, or no such ref: git's answer and its error message are the reference.
+  const git = guardedGit({ baseDir: mirror, home, abort: stopped, transports: networkTransports(request.allowHttp), pinConfig: gitPinConfig(pinned) });
   let output: string;
   try {
     output = await git.raw(['ls-remote', request.url, ref]);
   } catch (error) {
-    const stops = { url: request.url, ref, cancel: signal, timeout, timeoutMs: request.timeoutMs, maxBytes: request.maxBytes };
-    throw fetchFailure(error, { ...stops, tooLarge: new AbortController().signal });
+    throw failure(error);
   }
-
   const advertised = new Map<string, string>();
   for (const line of output.split('\n')) {
     const [id, name] = line.trim().split('\t');
     if (id && name) advertised.set(name, id);
   }
-  const candidates = ref === 'HEAD' ? ['HEAD'] : [ref, `refs/${ref}`, `refs/tags/${ref}`, `refs/heads/${ref}`, `refs/remotes/${ref}`, `refs/remotes/${ref}/HEAD`];
   const match = candidates.find((name) => advertised.has(name));
   if (match === undefined) throw new CloneError('ref-not-found', `ref "${ref}" was not found in ${request.url}`);
   return advertised.get(match)!;
@@ -159,6 +175,9 @@ export async function extractTree(
 
   try {
     await git.init();
+    // No sample hooks or description, and one pack instead of loose objects: fewer files for every job to copy.
+    await Promise.all(['hooks', 'description'].map((name) => rm(join(staging, '.git', name), { recursive: true, force: true })));
+    await appendFile(join(staging, '.git', 'config'), '[fetch]\n\tunpackLimit = 1\n');
     await git.addRemote('origin', options.url);
     await git.raw(['fetch', '--depth=1', '--no-tags', '--no-write-commit-graph', mirror, sha]);
     await git.raw(['checkout', '--detach', '--quiet', 'FETCH_HEAD']);

@@ -26,33 +26,60 @@ type Controller = (typeof v1Controllers)[number];
 /** How long `killAll` waits for the freezer to report FROZEN and for the cgroup to empty. */
 const settleMs = 2_000;
 
+/** Where each controller's hierarchy is mounted, and whether the kernel accounts swap; read once per root. */
+interface V1Layout {
+  hierarchies: Record<Controller, string>;
+  memsw: boolean;
+}
+
+const layouts = new Map<string, Promise<V1Layout>>();
+
+function v1Layout(root: string): Promise<V1Layout> {
+  let layout = layouts.get(root);
+  if (layout === undefined) {
+    layout = readV1Layout(root);
+    layouts.set(root, layout);
+    layout.catch(() => layouts.delete(root));
+  }
+  return layout;
+}
+
+async function readV1Layout(root: string): Promise<V1Layout> {
+  const hierarchies = {} as Record<Controller, string>;
+  for (const controller of v1Controllers) {
+    hierarchies[controller] = await realpath(join(root, controller));
+    await mkdir(join(hierarchies[controller], groupFolder), { recursive: true });
+  }
+  return { hierarchies, memsw: await fileExists(join(hierarchies.memory, groupFolder, 'memory.memsw.limit_in_bytes')) };
+}
+
 /**
  * Creates `<root>/<controller>/faas/<name>` for each controller and writes
  * the limits. Where two controllers share one hierarchy (a `cpu,cpuacct`
  * mount with `cpu` and `cpuacct` links to it), the folder is made once.
  */
 export async function createV1Cgroup(root: string, name: string, limits: CgroupLimits): Promise<JobCgroup> {
+  const layout = await v1Layout(root);
   const folders = {} as Record<Controller, string>;
   const created: string[] = [];
   try {
     for (const controller of v1Controllers) {
-      const hierarchy = await realpath(join(root, controller));
-      const folder = join(hierarchy, groupFolder, name);
+      const folder = join(layout.hierarchies[controller], groupFolder, name);
       folders[controller] = folder;
       if (created.includes(folder)) continue;
-      await mkdir(join(hierarchy, groupFolder), { recursive: true });
       await mkdir(folder);
       created.push(folder);
     }
 
     // The memory+swap limit must not be below the memory limit, so it is written second.
     await writeText(join(folders.memory, 'memory.limit_in_bytes'), limits.memoryBytes);
-    const memsw = join(folders.memory, 'memory.memsw.limit_in_bytes');
-    if (await fileExists(memsw)) await writeText(memsw, limits.memoryBytes);
+    if (layout.memsw) await writeText(join(folders.memory, 'memory.memsw.limit_in_bytes'), limits.memoryBytes);
     await writeText(join(folders.pids, 'pids.max'), limits.pids);
     await writeText(join(folders.cpu, 'cpu.cfs_period_us'), cpuPeriodUs);
     await writeText(join(folders.cpu, 'cpu.cfs_quota_us'), cpuQuotaUs(limits.cpuPercent));
   } catch (error) {
+    // A parent folder that disappeared is made again by the next job.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') layouts.delete(root);
     for (const folder of created.reverse()) await removeCgroupFolder(folder).catch(() => undefined);
     throw error;
   }

@@ -59,10 +59,18 @@ export async function detectCgroups(root: string = defaultCgroupRoot): Promise<C
 export async function createJobCgroup(name: string, limits: CgroupLimits, root: string = defaultCgroupRoot): Promise<JobCgroup> {
   checkCgroupName(name);
   checkLimits(limits);
-  const support = await detectCgroups(root);
-  if (!support.usable) throw new Error(`cannot create job cgroup ${name}: ${support.problem}`);
-  return support.version === 1 ? createV1Cgroup(root, name, limits) : createV2Cgroup(root, name, limits);
+  let version = usableVersions.get(root);
+  if (version === undefined) {
+    const support = await detectCgroups(root);
+    if (!support.usable) throw new Error(`cannot create job cgroup ${name}: ${support.problem}`);
+    version = support.version;
+    usableVersions.set(root, version);
+  }
+  return version === 1 ? createV1Cgroup(root, name, limits) : createV2Cgroup(root, name, limits);
 }
+
+/** Layout versions of roots found usable; the layout of a mounted cgroup file system does not change while the worker runs. */
+const usableVersions = new Map<string, 1 | 2>();
 
 async function checkWritable(folder: string): Promise<string | undefined> {
   try {

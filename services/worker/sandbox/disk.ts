@@ -77,8 +77,9 @@ export async function measureDiskUsage(dir: string, maxEntries = 100_000): Promi
 }
 
 /**
- * Walks `dir` every `intervalMs` and calls `onExceeded` the first time it
- * uses more than `limitBytes` or contains more than `maxEntries` entries.
+ * Walks `dir` every `intervalMs`, the first time one interval after the
+ * call, and calls `onExceeded` the first time it uses more than
+ * `limitBytes` or contains more than `maxEntries` entries.
  * A job can go over the limit by what it writes between two walks, so pair
  * this with an RLIMIT_FSIZE that bounds any one file. A walk that fails is
  * retried at the next interval.
@@ -119,7 +120,8 @@ export function watchDiskUsage(options: DiskWatchOptions): DiskWatcher {
     }
     timer = setTimeout(walk, intervalMs);
   };
-  timer = setTimeout(walk, 0);
+  // A folder just handed over holds what the worker put there; the first walk waits one interval, so a short job needs none.
+  timer = setTimeout(walk, intervalMs);
   return watcher;
 }
 

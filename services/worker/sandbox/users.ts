@@ -1,5 +1,6 @@
-import { chmod, lchown, lstat, mkdir, opendir, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { chownTree } from '../file-tree.js';
 import type { IdentityFiles } from './command.js';
 import { sandboxJobDir } from './command.js';
 
@@ -66,15 +67,5 @@ async function checkAncestorsSearchable(path: string): Promise<void> {
       throw new Error(`folder ${folder} is not searchable by other users (mode ${(info.mode & 0o777).toString(8)}): sandboxed jobs under it cannot start`);
     }
     if (folder === dirname(folder)) return;
-  }
-}
-
-async function chownTree(path: string, uid: number, gid: number): Promise<void> {
-  await lchown(path, uid, gid);
-  const info = await lstat(path);
-  if (!info.isDirectory()) return;
-  const folder = await opendir(path);
-  for await (const entry of folder) {
-    await chownTree(join(path, entry.name), uid, gid);
   }
 }

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { chmod, lstat, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chownTree, copyFolderTree, entriesPerTurn, removeTree } from './file-tree.js';
+
+describe('file-tree', () => {
+  let root: string;
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'faas-file-tree-'));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** Builds a tree with more entries than one turn handles, a link out of the tree and a folder without permissions. */
+  async function buildTree(top: string): Promise<string> {
+    const outside = join(root, 'outside.txt');
+    await writeFile(outside, 'keep me\n');
+    await mkdir(join(top, 'a', 'b', 'c'), { recursive: true });
+    for (let index = 0; index < entriesPerTurn + 10; index++) await writeFile(join(top, 'a', `file-${index}`), `${index}\n`);
+    await writeFile(join(top, 'a', 'b', 'c', 'deep.txt'), 'deep\n');
+    await symlink(outside, join(top, 'a', 'link'));
+    await symlink(join(root, 'missing'), join(top, 'dangling'));
+    await mkdir(join(top, 'closed'));
+    await writeFile(join(top, 'closed', 'inside'), 'x');
+    await chmod(join(top, 'closed'), 0o000);
+    return outside;
+  }
+
+  it('removes a tree without following its links', async () => {
+    const top = join(root, 'job');
+    const outside = await buildTree(top);
+    await removeTree(top);
+    assert.equal(existsSync(top), false);
+    assert.equal(await readFile(outside, 'utf8'), 'keep me\n');
+    await removeTree(top);
+  });
+
+  it('changes the owner of every entry and of links, not of their targets', async () => {
+    const top = join(root, 'job');
+    const outside = await buildTree(top);
+    await chownTree(top, 61234, 61235);
+    for (const path of [top, join(top, 'a', 'file-0'), join(top, 'a', 'b', 'c', 'deep.txt'), join(top, 'a', 'link'), join(top, 'closed', 'inside')]) {
+      const info = await lstat(path);
+      assert.deepEqual([info.uid, info.gid], [61234, 61235], path);
+    }
+    assert.equal((await lstat(outside)).uid, process.getuid!());
+  });
+
+  it('copies a tree of more entries than one turn', async () => {
+    const top = join(root, 'job');
+    await buildTree(top);
+    await chmod(join(top, 'closed'), 0o700);
+    await copyFolderTree(top, join(root, 'copy'), new AbortController().signal);
+    assert.equal(await readFile(join(root, 'copy', 'a', `file-${entriesPerTurn + 9}`), 'utf8'), `${entriesPerTurn + 9}\n`);
+    assert.equal(await readFile(join(root, 'copy', 'a', 'b', 'c', 'deep.txt'), 'utf8'), 'deep\n');
+    assert.equal((await lstat(join(root, 'copy', 'a', 'link'))).isSymbolicLink(), true);
+    assert.equal((await lstat(join(root, 'copy', 'closed'))).mode & 0o777, 0o700);
+  });
+});
