@@ -135,7 +135,7 @@ export class Dispatcher {
       jobId,
       attempt,
       message,
-      dispatched: stored,
+      record: stored,
       extendTimer: setInterval(() => worker.jobs.get(jobId)?.message.working(), Math.max(500, config.ackWaitMs / 3)),
     });
     recordQueueWait(message, jobId);

@@ -90,13 +90,16 @@ export class JobStore {
       }
       try {
         const revision = await this.jobs.update(jobId, Job.encode(next).finish(), current.revision);
-        if (next.state !== current.job.state) await this.moveIndex(current.job, next);
         this.onChange(current.job, next);
-        if (isFinal(next.state)) {
-          await this.releaseActiveSlot(next.owner, next.id).catch((error: unknown) => {
-            this.log.warn({ err: error, jobId }, 'failed to release the owner slot; the next full check frees it');
-          });
-        }
+        // The index and the owner's slot are separate entries, so both go out together.
+        await Promise.all([
+          next.state !== current.job.state ? this.moveIndex(current.job, next) : undefined,
+          isFinal(next.state)
+            ? this.releaseActiveSlot(next.owner, next.id).catch((error: unknown) => {
+                this.log.warn({ err: error, jobId }, 'failed to release the owner slot; the next full check frees it');
+              })
+            : undefined,
+        ]);
         return { job: next, revision };
       } catch (error) {
         if (!isCasConflict(error)) throw error;

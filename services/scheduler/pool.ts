@@ -43,7 +43,7 @@ export class WorkerPool {
     let busySlots = 0;
     for (const session of this.sessions.values()) {
       slots += session.slots;
-      busySlots += session.jobs.size;
+      busySlots += session.busySlots;
     }
     return { slots, busySlots };
   }

@@ -185,7 +185,8 @@ export class WorkerLinks {
     // back to the queue; the redelivery finds it RUNNING and starts a new attempt.
     const running = new Set(heartbeat.runningJobIds);
     for (const heldJob of [...session.jobs.values()]) {
-      if (!heldJob.log || running.has(heldJob.jobId)) {
+      // A job whose outcome is being stored has left the worker's list on purpose.
+      if (!heldJob.log || heldJob.settling || running.has(heldJob.jobId)) {
         heldJob.missedHeartbeats = 0;
         continue;
       }
@@ -248,7 +249,8 @@ export class WorkerLinks {
           exitCode: undefined,
           error: undefined,
         };
-      }, heldJob.dispatched);
+      }, heldJob.record);
+      heldJob.record = stored;
       const won =
         stored.job.state === JobState.JOB_STATE_RUNNING &&
         stored.job.attempt === update.attempt &&
@@ -266,10 +268,14 @@ export class WorkerLinks {
       return;
     }
 
-    await store.transition(update.jobId, (job) => {
-      if (job.state !== JobState.JOB_STATE_RUNNING || job.attempt !== update.attempt) return undefined;
-      return { ...job, phase: update.phase, commitSha: update.commitSha || job.commitSha };
-    });
+    heldJob.record = await store.transition(
+      update.jobId,
+      (job) => {
+        if (job.state !== JobState.JOB_STATE_RUNNING || job.attempt !== update.attempt) return undefined;
+        return { ...job, phase: update.phase, commitSha: update.commitSha || job.commitSha };
+      },
+      heldJob.record,
+    );
   }
 
   private async applyLog(session: WorkerSession, data: LogData): Promise<void> {
@@ -293,6 +299,11 @@ export class WorkerLinks {
       heldJob.message.nak();
       pool.notify();
       return;
+    }
+    // The worker's slot is free already, so the next job can be dispatched while this outcome is stored.
+    if (!heldJob.settling) {
+      heldJob.settling = true;
+      pool.notify();
     }
     try {
       await heldJob.log.flush();
@@ -332,7 +343,7 @@ export class WorkerLinks {
               ? { ...outcome.error!, message: `failed after ${job.attempt} attempts; the last one: ${message}` }
               : outcome.error,
       };
-    });
+    }, heldJob.record);
     if (settled === 'retried') {
       heldJob.message.nak(retryDelayMs(outcome.attempt, this.context.config));
     } else {

@@ -12,8 +12,10 @@ export interface HeldJob {
   message: JsMsg;
   /** Extends the message's ack deadline while the job runs. */
   extendTimer: NodeJS.Timeout;
-  /** The record as the dispatcher read it, so that starting the job can skip a read. */
-  dispatched?: StoredJob;
+  /** The record as this replica last read or wrote it, so that the next change can skip a read; a stale one costs a failed write. */
+  record?: StoredJob;
+  /** Set once the outcome arrived: the worker's slot is free while the outcome is stored. */
+  settling?: boolean;
   /** Set once the worker accepted the job and the record is RUNNING. */
   log?: LogWriter;
   /** Heartbeats in a row that did not list this accepted job. */
@@ -36,7 +38,14 @@ export class WorkerSession {
   ) {}
 
   get freeSlots(): number {
-    return this.closed || this.draining ? 0 : this.slots - this.jobs.size;
+    return this.closed || this.draining ? 0 : this.slots - this.busySlots;
+  }
+
+  /** Slots running a job; a job whose outcome is being stored no longer takes one. */
+  get busySlots(): number {
+    let busy = 0;
+    for (const heldJob of this.jobs.values()) if (!heldJob.settling) busy++;
+    return busy;
   }
 
   send(message: ConnectResponse): void {
