@@ -233,7 +233,17 @@ class WorkerAgent implements RunningWorker {
         }
         call.write({ outcome: { ...outcome, traceContext } });
         context.with(spanContext, () =>
-          log.info({ state: outcome.state, exitCode: outcome.result?.exitCode, durationMs: outcome.result?.durationMs }, 'job finished'),
+          log.info(
+            {
+              state: outcome.state,
+              exitCode: outcome.result?.exitCode,
+              durationMs: outcome.result?.durationMs,
+              cloneMs: outcome.result?.cloneMs,
+              buildMs: outcome.result?.buildMs,
+              runMs: outcome.result?.runMs,
+            },
+            'job finished',
+          ),
         );
       })
       .catch((error: unknown) => {

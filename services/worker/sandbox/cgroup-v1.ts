@@ -59,7 +59,17 @@ async function readV1Layout(root: string): Promise<V1Layout> {
  * mount with `cpu` and `cpuacct` links to it), the folder is made once.
  */
 export async function createV1Cgroup(root: string, name: string, limits: CgroupLimits): Promise<JobCgroup> {
-  const layout = await v1Layout(root);
+  try {
+    return await createInLayout(await v1Layout(root), name, limits);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    // A parent folder was removed since the layout was read: make it again.
+    layouts.delete(root);
+    return createInLayout(await v1Layout(root), name, limits);
+  }
+}
+
+async function createInLayout(layout: V1Layout, name: string, limits: CgroupLimits): Promise<JobCgroup> {
   const folders = {} as Record<Controller, string>;
   const created: string[] = [];
   try {
@@ -78,8 +88,6 @@ export async function createV1Cgroup(root: string, name: string, limits: CgroupL
     await writeText(join(folders.cpu, 'cpu.cfs_period_us'), cpuPeriodUs);
     await writeText(join(folders.cpu, 'cpu.cfs_quota_us'), cpuQuotaUs(limits.cpuPercent));
   } catch (error) {
-    // A parent folder that disappeared is made again by the next job.
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') layouts.delete(root);
     for (const folder of created.reverse()) await removeCgroupFolder(folder).catch(() => undefined);
     throw error;
   }

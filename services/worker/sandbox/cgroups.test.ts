@@ -140,6 +140,16 @@ describe('cgroup v1 on this machine', function () {
     assert.match(support.problem ?? '', /no cgroup file system/);
   });
 
+  it('remakes removed parent folders', async () => {
+    const first = await createJobCgroup(`v1-parent-${process.pid}-1`, limits);
+    await first.remove();
+    // The layout read for the first cgroup names parent folders that are gone now.
+    await removeCgroupParents();
+    const second = await createJobCgroup(`v1-parent-${process.pid}-2`, limits);
+    created.push(second);
+    assert.equal(second.procsFiles.every((file) => existsSync(file)), true);
+  });
+
   it('writes limits under every controller', async () => {
     const name = `v1-limits-${process.pid}`;
     const cgroup = await createJobCgroup(name, limits);
