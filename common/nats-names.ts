@@ -10,6 +10,9 @@ export interface NatsNames {
   logSubjectPrefix: string;
   logSubject(jobId: string): string;
   jobsBucket: string;
+  /** Subjects the job bucket republishes each stored record version to, one per job. */
+  recordSubjectPrefix: string;
+  recordSubject(jobId: string): string;
   indexBucket: string;
   blobsBucket: string;
   cancelSubjectPrefix: string;
@@ -32,6 +35,8 @@ export function natsNames(prefix: string): NatsNames {
     logSubjectPrefix: `${lower}.logs`,
     logSubject: (jobId) => `${lower}.logs.${jobId}`,
     jobsBucket: `${lower}_jobs`,
+    recordSubjectPrefix: `${lower}.records`,
+    recordSubject: (jobId) => `${lower}.records.${jobId}`,
     indexBucket: `${lower}_index`,
     blobsBucket: `${lower}_blobs`,
     cancelSubjectPrefix: `${lower}.cancel`,

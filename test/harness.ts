@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
 import { FaasClient } from '../client/client.js';
 import { FaasClientError } from '../client/errors.js';
 import type { Job } from '../gen/faas/v1/job.js';
@@ -17,6 +20,7 @@ import {
   type DevIdentityProvider,
 } from '../dev/identity-provider.js';
 import { identityDefaults } from '../common/identity-defaults.js';
+import { natsNames } from '../common/nats-names.js';
 import { createRepository, type CreateRepositoryOptions, type RepositoryFiles } from '../dev/git-repositories.js';
 import { startNatsServer, type NatsServerHandle } from '../dev/nats-server.js';
 import { readGatewayConfig, type GatewayConfig } from '../services/gateway/config.js';
@@ -58,6 +62,8 @@ export interface MeshOptions {
   gatewayTls?: boolean;
   /** Start an observer too, with these settings over the test defaults. */
   observer?: Partial<ObserverConfig>;
+  /** Create the job bucket without republishing before the scheduler starts, as an older version did. */
+  bucketWithoutRepublish?: boolean;
 }
 
 /**
@@ -94,6 +100,11 @@ export class Mesh {
     this.git = await startGitHttpServer(join(this.dir, 'repos'));
     this.certificates = await testCertificates();
     this.identity = await startDevIdentityProvider({ users: [...defaultDevUsers, ...testUsers] });
+    if (options.bucketWithoutRepublish) {
+      const nc = await connect({ servers: this.nats.url });
+      await new Kvm(jetstream(nc)).create(natsNames(this.prefix).jobsBucket, { history: 32 });
+      await nc.close();
+    }
     this.scheduler = await startScheduler(
       {
         ...readSchedulerConfig({}),

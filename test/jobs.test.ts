@@ -219,6 +219,7 @@ describe('jobs end to end', function () {
         if (states.at(-1) !== update.state) states.push(update.state);
       }
       assert.deepEqual(states, [JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_SUCCEEDED]);
+      assert.ok(mesh.scheduler.context.records, 'the scheduler follows records with a consumer per Watch');
     });
 
     it('logs replay the whole output and resume from an offset', async () => {
@@ -381,5 +382,28 @@ describe('queued jobs', function () {
     assert.equal(await logText(mesh, job!.id), '');
     const error = await rejection(mesh.client.result(job!.id));
     assert.equal(error.codeName, 'FAILED_PRECONDITION');
+  });
+});
+
+describe('a job bucket made without republishing', function () {
+  this.timeout(60_000);
+  let mesh: Mesh;
+
+  before(async () => {
+    mesh = await Mesh.start({ bucketWithoutRepublish: true });
+  });
+  after(async () => {
+    await mesh?.stop();
+  });
+
+  it('still streams every state on Watch', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'echo done\n' });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+    const states: JobState[] = [];
+    for await (const update of mesh.client.watch(job!.id)) {
+      if (states.at(-1) !== update.state) states.push(update.state);
+    }
+    assert.deepEqual(states, [JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_SUCCEEDED]);
+    assert.equal(mesh.scheduler.context.records, undefined, 'the scheduler follows records by republishing');
   });
 });

@@ -5,6 +5,7 @@ import type { JobStore } from './job-store.js';
 import type { JobBlobs } from './blobs.js';
 import type { SchedulerMetrics } from './metrics.js';
 import type { WorkerPool } from './pool.js';
+import type { RecordFeed } from './record-feed.js';
 
 /** Services and state that the parts of one scheduler replica share. */
 export interface SchedulerContext {
@@ -15,4 +16,6 @@ export interface SchedulerContext {
   blobs: JobBlobs;
   pool: WorkerPool;
   metrics: SchedulerMetrics;
+  /** Follows job records for Watch; absent when the job bucket does not republish. */
+  records?: RecordFeed;
 }

@@ -30,6 +30,8 @@ export interface JetStreamHandles {
   jsm: JetStreamManager;
   names: NatsNames;
   jobs: KV;
+  /** True when the job bucket republishes each stored version to `names.recordSubject(jobId)`. */
+  republishesRecords: boolean;
   index: KV;
   blobs: ObjectStore;
 }
@@ -76,10 +78,21 @@ export async function openJetStream(config: SchedulerConfig, log: Logger): Promi
   const kvm = new Kvm(js);
   // Settings apply when a stream or bucket is created; an existing one keeps its own.
   const replicas = config.natsReplicas;
-  const jobs = await kvm.create(names.jobsBucket, { history: jobHistory, storage: StorageType.File, replicas });
+  // Each stored version of a record is republished, so Watch can follow a job without a consumer of its own.
+  const republish = { src: `$KV.${names.jobsBucket}.>`, dest: `${names.recordSubjectPrefix}.>` };
+  const jobs = await kvm.create(names.jobsBucket, { history: jobHistory, storage: StorageType.File, replicas, republish });
+  const jobsConfig = (await jsm.streams.info(`KV_${names.jobsBucket}`)).config;
+  const republishesRecords = jobsConfig.republish?.src === republish.src && jobsConfig.republish.dest === republish.dest;
+  if (!republishesRecords) {
+    // NATS 2.9 cannot add republishing to a stream that exists.
+    log.warn(
+      { bucket: names.jobsBucket },
+      'the job bucket was created without republishing, so each Watch stream uses a consumer of its own; a bucket created by this version republishes',
+    );
+  }
   const index = await kvm.create(names.indexBucket, { history: 1, storage: StorageType.File, replicas });
   const blobs = await new Objm(js).create(names.blobsBucket, { storage: StorageType.File, replicas });
-  return { nc, js, jsm, names, jobs, index, blobs };
+  return { nc, js, jsm, names, jobs, republishesRecords, index, blobs };
 }
 
 type StreamSettings = Parameters<JetStreamManager['streams']['add']>[0];

@@ -155,8 +155,15 @@ export class SchedulerJobService {
     send: (message: WatchResponse) => Promise<void>,
     signal: AbortSignal,
   ): Promise<void> {
-    // The watcher is set up while ownership is checked; nothing is sent before the check passes.
     validateJobId(request.jobId);
+    const records = this.context.records;
+    if (records) {
+      // The record is read while ownership is checked; nothing is sent before the check passes.
+      const owned = this.getOwned(request.jobId, callerFromMetadata(metadata));
+      await Promise.all([owned, records.follow({ jobId: request.jobId, send: (job) => send({ job }), signal, ready: owned })]);
+      return;
+    }
+    // The watcher is set up while ownership is checked; nothing is sent before the check passes.
     const watching = this.context.nats.jobs.watch({ key: request.jobId, include: KvWatchInclude.AllHistory });
     // Handled below; this keeps a failure during the check from counting as unhandled.
     watching.catch(() => undefined);

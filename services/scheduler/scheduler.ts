@@ -10,6 +10,7 @@ import type { SchedulerConfig } from './config.js';
 import type { SchedulerContext } from './context.js';
 import { Dispatcher } from './dispatcher.js';
 import { followNatsStatus, openJetStream } from './jetstream.js';
+import { RecordFeed } from './record-feed.js';
 import { JobStore } from './job-store.js';
 import { JobBlobs } from './blobs.js';
 import { SchedulerMetrics } from './metrics.js';
@@ -47,7 +48,9 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
     metrics,
     store: new JobStore(nats.jobs, nats.index, log, (before, after) => metrics.jobChanged(before, after)),
     blobs: new JobBlobs(nats.blobs),
+    records: nats.republishesRecords ? new RecordFeed(nats.nc, nats.jsm, nats.names, log) : undefined,
   };
+  context.records?.start();
 
   const links = new WorkerLinks(context);
   // A cancel reaches every replica; the one holding the job's worker acts on it.
