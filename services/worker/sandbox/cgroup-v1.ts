@@ -72,21 +72,27 @@ export async function createV1Cgroup(root: string, name: string, limits: CgroupL
 async function createInLayout(layout: V1Layout, name: string, limits: CgroupLimits): Promise<JobCgroup> {
   const folders = {} as Record<Controller, string>;
   const created: string[] = [];
+  for (const controller of v1Controllers) {
+    folders[controller] = join(layout.hierarchies[controller], groupFolder, name);
+  }
+  const wanted = [...new Set(Object.values(folders))];
   try {
-    for (const controller of v1Controllers) {
-      const folder = join(layout.hierarchies[controller], groupFolder, name);
-      folders[controller] = folder;
-      if (created.includes(folder)) continue;
-      await mkdir(folder);
-      created.push(folder);
-    }
+    const made = await Promise.allSettled(wanted.map((folder) => mkdir(folder)));
+    made.forEach((result, index) => {
+      if (result.status === 'fulfilled') created.push(wanted[index]);
+    });
+    const failed = made.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
 
-    // The memory+swap limit must not be below the memory limit, so it is written second.
-    await writeText(join(folders.memory, 'memory.limit_in_bytes'), limits.memoryBytes);
-    if (layout.memsw) await writeText(join(folders.memory, 'memory.memsw.limit_in_bytes'), limits.memoryBytes);
-    await writeText(join(folders.pids, 'pids.max'), limits.pids);
-    await writeText(join(folders.cpu, 'cpu.cfs_period_us'), cpuPeriodUs);
-    await writeText(join(folders.cpu, 'cpu.cfs_quota_us'), cpuQuotaUs(limits.cpuPercent));
+    await Promise.all([
+      // The memory+swap limit must not be below the memory limit, so it is written second.
+      writeText(join(folders.memory, 'memory.limit_in_bytes'), limits.memoryBytes).then(() =>
+        layout.memsw ? writeText(join(folders.memory, 'memory.memsw.limit_in_bytes'), limits.memoryBytes) : undefined,
+      ),
+      writeText(join(folders.pids, 'pids.max'), limits.pids),
+      // The quota is checked against the period, so the period goes first.
+      writeText(join(folders.cpu, 'cpu.cfs_period_us'), cpuPeriodUs).then(() => writeText(join(folders.cpu, 'cpu.cfs_quota_us'), cpuQuotaUs(limits.cpuPercent))),
+    ]);
   } catch (error) {
     for (const folder of created.reverse()) await removeCgroupFolder(folder).catch(() => undefined);
     throw error;
@@ -105,15 +111,17 @@ class V1Cgroup implements JobCgroup {
   }
 
   async stats(): Promise<CgroupStats> {
-    const usageNs = Number(await readText(join(this.folders.cpuacct, 'cpuacct.usage')));
-    const peak = Number(await readText(join(this.folders.memory, 'memory.max_usage_in_bytes')));
-    const oom = parseKeyValues(await readOptional(join(this.folders.memory, 'memory.oom_control')));
-    const pidsEvents = parseKeyValues(await readOptional(join(this.folders.pids, 'pids.events')));
+    const [usage, peak, oom, pidsEvents] = await Promise.all([
+      readText(join(this.folders.cpuacct, 'cpuacct.usage')),
+      readText(join(this.folders.memory, 'memory.max_usage_in_bytes')),
+      readOptional(join(this.folders.memory, 'memory.oom_control')),
+      readOptional(join(this.folders.pids, 'pids.events')),
+    ]);
     return {
-      cpuTimeMs: Math.round(usageNs / 1e6),
-      peakMemoryBytes: peak,
-      oomKilled: (oom.get('oom_kill') ?? 0) > 0,
-      pidsLimitHit: (pidsEvents.get('max') ?? 0) > 0,
+      cpuTimeMs: Math.round(Number(usage) / 1e6),
+      peakMemoryBytes: Number(peak),
+      oomKilled: (parseKeyValues(oom).get('oom_kill') ?? 0) > 0,
+      pidsLimitHit: (parseKeyValues(pidsEvents).get('max') ?? 0) > 0,
     };
   }
 
@@ -143,7 +151,7 @@ class V1Cgroup implements JobCgroup {
   }
 
   async remove(): Promise<void> {
-    for (const folder of this.created) await removeCgroupFolder(folder);
+    await Promise.all(this.created.map((folder) => removeCgroupFolder(folder)));
   }
 }
 
