@@ -61,14 +61,13 @@ export async function benchEndToEnd(
     for (let round = 0; round < options.rounds; round++) {
       budget.check();
       const platformProcesses = processes();
-      // git http-backend, which serves the clones, runs as a child of this process.
-      const gitServer = [{ name: 'git-http-backend', pid: process.pid }];
+      // The git server, which answers the ref lookups, runs in a process of its own with git http-backend as its children.
+      const gitServer = [{ name: 'git-server', pid: platform.git.pid }];
       onPlatformRound('start');
       await cpuPerJob.begin([...platformProcesses, ...gitServer]);
       try {
         platformRates.push(await platformRound(platform, options, budget));
-        await cpuPerJob.end(platformProcesses);
-        await cpuPerJob.end(gitServer, 'children');
+        await cpuPerJob.end([...platformProcesses, ...gitServer]);
       } finally {
         onPlatformRound('end');
       }

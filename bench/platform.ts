@@ -8,7 +8,7 @@ import { Kvm } from '@nats-io/kv';
 import { FaasClient, type SubmitSpec } from '../client/client.js';
 import { isFinal } from '../common/job-states.js';
 import { natsNames, type NatsNames } from '../common/nats-names.js';
-import { startGitHttpServer, type GitHttpServer } from '../dev/git-http-server.js';
+import { startGitHttpServerProcess, type GitHttpServerProcess } from '../dev/git-http-server-process.js';
 import { createRepository, type RepositoryFiles } from '../dev/git-repositories.js';
 import { defaultDevServiceAccounts } from '../dev/identity-provider.js';
 import { startStack, type Stack } from '../dev/stack.js';
@@ -55,7 +55,7 @@ export class Platform {
     /** Folder with searchable ancestors, for sandboxed job folders of the baselines. */
     readonly sandboxRoot: string,
     readonly stack: Stack,
-    readonly git: GitHttpServer,
+    readonly git: GitHttpServerProcess,
     /** Client that retries UNAVAILABLE like an application would. */
     readonly client: FaasClient,
     /**
@@ -83,7 +83,7 @@ export class Platform {
     await mkdir(sandboxRoot, { mode: 0o711 });
     const cleanups: Array<() => Promise<unknown>> = [() => rm(dataDir, { recursive: true, force: true })];
     try {
-      const git = await startGitHttpServer(join(dataDir, 'repos'));
+      const git = await startGitHttpServerProcess(join(dataDir, 'repos'));
       cleanups.unshift(() => git.stop());
       const repository = await createRepository(join(dataDir, 'repos'), 'trivial', repositoryFiles);
       const stack = await startStack({
