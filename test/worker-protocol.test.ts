@@ -112,6 +112,8 @@ describe('worker protocol', function () {
     const assignment = lost.messages.find((m) => m.assignment)!.assignment!;
     assert.equal(assignment.jobId, job!.id);
     assert.equal(assignment.attempt, 1);
+    // The worker may reuse a ref lookup made after this moment.
+    assert.equal(assignment.submittedAt?.getTime(), job!.createdAt?.getTime());
     lost.stream.write({ update: { jobId: job!.id, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {} } });
     await waitFor(async () => (await mesh.client.status(job!.id)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
     lost.stream.end();

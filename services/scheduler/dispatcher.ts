@@ -141,7 +141,7 @@ export class Dispatcher {
     recordQueueWait(message, jobId);
     trace.getActiveSpan()?.setAttributes({ [jobAttributes.attempt]: attempt, [jobAttributes.workerId]: worker.workerId });
     worker.send({
-      assignment: { jobId, attempt, spec: { ...job.spec!, input }, timeoutSeconds, traceContext: carrierOf() },
+      assignment: { jobId, attempt, spec: { ...job.spec!, input }, timeoutSeconds, traceContext: carrierOf(), submittedAt: job.createdAt },
     });
     this.context.metrics.attemptDispatched(deliveryCount);
     log.info({ jobId, attempt, workerId: worker.workerId, deliveryCount }, 'assigned job');

@@ -22,6 +22,8 @@ export interface CloneOptions {
   resolve?: Resolver;
   /** The worker's repository cache. Without one, every call fetches into `dir` afresh. */
   cache?: RepoCache;
+  /** When the job was submitted, in ms since the epoch; the cache may reuse a ref lookup made after it. */
+  submittedAtMs?: number;
 }
 
 /**

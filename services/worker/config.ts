@@ -39,6 +39,12 @@ export interface WorkerConfig {
   cacheDir?: string;
   /** FAAS_CACHE_MAX_BYTES: disk space of one worker's repository cache, past which the least recently used entries are evicted. Default 1GiB. */
   cacheMaxBytes: number;
+  /**
+   * FAAS_CACHE_REF_REUSE: how long a branch or tag looked up on a repository
+   * may serve other jobs of that ref, each only if it was submitted before
+   * the lookup started. 0 looks the ref up for every job. Default 10s.
+   */
+  cacheRefReuseMs: number;
   /** FAAS_OUTPUT_LIMIT: output a job may write before it is stopped. Default 64MiB. */
   outputLimitBytes: number;
   /** FAAS_ALLOW_NETWORK: grant network to jobs that ask for it. Default false. */
@@ -108,6 +114,7 @@ export function readWorkerConfig(env: Record<string, string | undefined> = proce
     cacheEnabled: readBool(env, 'FAAS_CACHE', true),
     cacheDir: readString(env, 'FAAS_CACHE_DIR', '') || undefined,
     cacheMaxBytes: readBytes(env, 'FAAS_CACHE_MAX_BYTES', GiB, MiB, 64 * 1024 * GiB),
+    cacheRefReuseMs: readDurationMs(env, 'FAAS_CACHE_REF_REUSE', 10_000, 0, 3_600_000),
     outputLimitBytes: readBytes(env, 'FAAS_OUTPUT_LIMIT', 64 * MiB, 64 * 1024, 64 * GiB),
     allowNetwork: readBool(env, 'FAAS_ALLOW_NETWORK', false),
     allowUnsandboxed: readBool(env, 'FAAS_ALLOW_UNSANDBOXED', false),

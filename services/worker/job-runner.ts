@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FailureReason, JobPhase, JobState, LogStream, type JobLimits, type JobResult } from '../../gen/faas/v1/job.js';
 import type { JobAssignment, JobOutcome } from '../../gen/faas/worker/v1/worker_service.js';
@@ -95,8 +95,9 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
     if (spec.network && !config.allowNetwork) {
       return await fail(FailureReason.FAILURE_REASON_NETWORK_NOT_ALLOWED, 'the job asks for network access, which this worker does not grant');
     }
-    await mkdir(join(jobDir, 'home'), { recursive: true });
-    await mkdir(join(jobDir, 'tmp'), { recursive: true });
+    // Two folders: synchronous calls cost less than two awaits.
+    mkdirSync(join(jobDir, 'home'), { recursive: true });
+    mkdirSync(join(jobDir, 'tmp'), { recursive: true });
 
     const cloneStarted = Date.now();
     try {
@@ -110,6 +111,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
         addressPolicy: { allow: config.allowedAddresses },
         maxBytes: config.cloneMaxBytes,
         cache: context.repoCache,
+        submittedAtMs: assignment.submittedAt?.getTime(),
       }));
       trace.getActiveSpan()?.setAttribute(jobAttributes.commit, commitSha);
     } catch (error) {

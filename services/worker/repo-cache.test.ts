@@ -46,8 +46,8 @@ describe('RepoCache', function () {
     cache = undefined;
   });
 
-  const openCache = async (maxBytes = 256 * MiB, allowedAddresses = ['127.0.0.0/8']) => {
-    cache = await RepoCache.open({ dir: cacheDir, maxBytes, accessPolicy: { allowHttp: true, allowedAddresses }, log });
+  const openCache = async (maxBytes = 256 * MiB, allowedAddresses = ['127.0.0.0/8'], refReuseMs = 0) => {
+    cache = await RepoCache.open({ dir: cacheDir, maxBytes, refReuseMs, accessPolicy: { allowHttp: true, allowedAddresses }, log });
     return cache;
   };
 
@@ -95,6 +95,37 @@ describe('RepoCache', function () {
     assert.equal(second.fetched, false);
     assert.equal(second.main, 'echo one\n');
     assert.deepEqual(proxy.requests, []);
+  });
+
+  it('reuses a lookup only for jobs submitted before it', async () => {
+    const repo = await repository({ 'main.sh': 'echo main\n' }, { extraBranches: { next: { 'main.sh': 'echo next\n' } } });
+    const nextSha = (await run('git', ['--git-dir', repo.path, 'rev-parse', 'next'])).stdout.trim();
+    const opened = await openCache(256 * MiB, ['127.0.0.0/8'], 60_000);
+    const submittedEarly = Date.now() - 1;
+    assert.equal((await checkout(opened, repo.url, 'main', { submittedAtMs: submittedEarly })).main, 'echo main\n');
+
+    proxy.reset();
+    const reused = await checkout(opened, repo.url, 'main', { submittedAtMs: submittedEarly });
+    assert.equal(reused.commitSha, repo.commitSha);
+    assert.equal(proxy.requests.length, 0, `a job submitted before the lookup looked the ref up again: ${proxy.requests.join(', ')}`);
+
+    // The branch moves; a job submitted after that must see it, and so must a job that gives no submission time.
+    await run('git', ['--git-dir', repo.path, 'update-ref', 'refs/heads/main', nextSha]);
+    const submittedLater = Date.now() + 1;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal((await checkout(opened, repo.url, 'main', { submittedAtMs: submittedLater })).commitSha, nextSha);
+    await run('git', ['--git-dir', repo.path, 'update-ref', 'refs/heads/main', repo.commitSha]);
+    assert.equal((await checkout(opened, repo.url, 'main')).commitSha, repo.commitSha);
+  });
+
+  it('looks a ref up for every job when reuse is off', async () => {
+    const repo = await repository({ 'main.sh': 'echo main\n' });
+    const opened = await openCache();
+    const submittedAtMs = Date.now() - 1;
+    await checkout(opened, repo.url, 'main', { submittedAtMs });
+    proxy.reset();
+    await checkout(opened, repo.url, 'main', { submittedAtMs });
+    assert.equal(proxy.requests.length, 1, `requests: ${proxy.requests.join(', ')}`);
   });
 
   it('looks a branch up again and sees it move', async () => {

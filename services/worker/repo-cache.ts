@@ -23,6 +23,8 @@ export interface RepoCacheOptions {
   dir: string;
   /** Disk space of the mirrors and trees, in bytes. Past it, the least recently used entries that no job uses are evicted. */
   maxBytes: number;
+  /** How long a ref lookup may serve jobs submitted before it started; 0 never reuses one. Default 0. */
+  refReuseMs?: number;
   /** Settings the entries were fetched under. When they change, the cache starts empty, because a tree present is served without an address check. */
   accessPolicy: { allowHttp: boolean; allowedAddresses: string[] };
   log: Logger;
@@ -31,7 +33,18 @@ export interface RepoCacheOptions {
 export interface CheckoutRequest extends FetchRequest {
   /** The job's cancellation. */
   signal: AbortSignal;
+  /** When the job was submitted, in ms since the epoch. A lookup of the ref that started later serves the job too. */
+  submittedAtMs?: number;
 }
+
+/** Commit a branch or tag named when it was looked up. */
+interface RefLookup {
+  startedMs: number;
+  commitSha: string;
+}
+
+/** Most ref lookups kept for reuse; past it the oldest goes. */
+const maxRefLookups = 1024;
 
 /** Use of one read-only tree; the tree is not evicted until `release`. */
 export interface TreeLease {
@@ -63,6 +76,8 @@ interface Target {
   ref: string;
   /** The ref in lower case when it is a full commit id. */
   sha?: string;
+  /** Key under which the ref's lookup is kept for reuse; unset for a commit id. */
+  lookupKey?: string;
 }
 
 /** Failures that come from a limit or a cancellation rather than from the data in a mirror. */
@@ -74,9 +89,11 @@ const fullCommitId = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
  * Repository cache of one worker: one bare mirror per repository URL, into
  * which each job's ref is fetched (depth 1), and one read-only tree per
  * commit, which each job copies into its own folder. A full commit id whose
- * tree is present needs no network at all. A branch, tag or HEAD is looked up
- * on the remote again for every job, because it can move, and its commit is
- * fetched when the mirror does not have it.
+ * tree is present needs no network at all. A branch, tag or HEAD can move, so
+ * it is looked up on the remote again, and its commit is fetched when the
+ * mirror does not have it. A lookup that started after a job was submitted
+ * serves that job too, for up to `refReuseMs`: the job then runs the commit
+ * its ref named at some moment after it was submitted.
  *
  * Git commands on one mirror run one at a time, and concurrent requests for
  * the same ref share one fetch. A job that arrives while such a fetch runs
@@ -84,6 +101,8 @@ const fullCommitId = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
  */
 export class RepoCache {
   private readonly flights = new Map<string, Flight>();
+  /** The latest lookup of each repository, ref and policy. */
+  private readonly refLookups = new Map<string, RefLookup>();
   private readonly repoLocks = new Map<string, Promise<void>>();
   private readonly index: CacheIndex;
   private closed = false;
@@ -173,7 +192,16 @@ export class RepoCache {
     }
 
     const flightKey = [key, sha ?? ref, request.allowHttp, [...request.addressPolicy.allow].sort().join(',')].join('\n');
-    const flight = this.flights.get(flightKey) ?? this.startFlight(flightKey, { key, ref: sha ?? ref, sha }, request);
+    if (sha === undefined) {
+      const reused = this.reusableLookup(flightKey, request);
+      const tree = reused && this.index.trees.get(treeId(key, reused.commitSha));
+      if (reused && tree && tree.bytes <= request.maxBytes) {
+        tree.users++;
+        this.index.touch(tree);
+        return this.lease(tree, reused.commitSha, false);
+      }
+    }
+    const flight = this.flights.get(flightKey) ?? this.startFlight(flightKey, { key, ref: sha ?? ref, sha, lookupKey: sha ? undefined : flightKey }, request);
     return this.join(flight, request);
   }
 
@@ -269,6 +297,7 @@ export class RepoCache {
     const mirror = await this.ensureMirror(target.key, request.url, signal);
     try {
       // A ref that is not a commit id costs one ref advertisement; its objects are fetched only when missing.
+      const lookupStartedMs = Date.now();
       const objectId = target.sha ?? (await resolveRemoteRef(mirror.path, { ...request, ref: target.ref }, this.layout.home, signal));
       let commitSha: string | undefined;
       if (this.index.trees.has(treeId(target.key, objectId))) commitSha = objectId;
@@ -276,6 +305,7 @@ export class RepoCache {
       const fetched = commitSha === undefined;
       commitSha ??= await this.fetch(mirror, request, objectId, target.ref, signal);
 
+      if (target.lookupKey !== undefined) this.rememberLookup(target.lookupKey, { startedMs: lookupStartedMs, commitSha });
       const existing = this.index.trees.get(treeId(target.key, commitSha));
       if (existing) return this.settle(flight, existing, commitSha, fetched);
       try {
@@ -363,6 +393,28 @@ export class RepoCache {
     this.index.touch(entry);
     this.index.scheduleEviction();
     return { entry, commitSha, fetched };
+  }
+
+  /**
+   * Returns the latest lookup of the ref when it may serve this request: it
+   * started after the job was submitted, so the job sees the ref as it was
+   * at some moment after submission, and it is at most `refReuseMs` old.
+   */
+  private reusableLookup(lookupKey: string, request: CheckoutRequest): RefLookup | undefined {
+    const reuseMs = this.options.refReuseMs ?? 0;
+    const lookup = this.refLookups.get(lookupKey);
+    if (!lookup || request.submittedAtMs === undefined || reuseMs <= 0) return undefined;
+    if (lookup.startedMs < request.submittedAtMs || Date.now() - lookup.startedMs > reuseMs) return undefined;
+    return lookup;
+  }
+
+  private rememberLookup(lookupKey: string, lookup: RefLookup): void {
+    const previous = this.refLookups.get(lookupKey);
+    // Lookups of one ref can finish out of order; the one that started last stays.
+    if (previous && previous.startedMs > lookup.startedMs) return;
+    this.refLookups.delete(lookupKey);
+    this.refLookups.set(lookupKey, lookup);
+    if (this.refLookups.size > maxRefLookups) this.refLookups.delete(this.refLookups.keys().next().value!);
   }
 
   private lease(entry: Entry, commitSha: string, fetched: boolean): TreeLease {

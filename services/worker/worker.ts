@@ -65,6 +65,7 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Ru
     ? await RepoCache.open({
         dir: config.cacheDir ?? join(config.workDir, 'repo-cache'),
         maxBytes: config.cacheMaxBytes,
+        refReuseMs: config.cacheRefReuseMs,
         accessPolicy: { allowHttp: config.allowHttp, allowedAddresses: config.allowedAddresses },
         log: log.child({ workerId: config.workerId, component: 'repo-cache' }),
       })
