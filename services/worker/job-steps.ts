@@ -5,6 +5,7 @@ import { runProcess, type ProcessResult } from './process.js';
 import type { CgroupStats } from './sandbox/cgroup-files.js';
 import { sandboxJobDir } from './sandbox/command.js';
 import { runSandboxed } from './sandbox/run.js';
+import type { IdentityFiles } from './sandbox/command.js';
 import { prepareJobDir, sandboxUser, writeIdentityFiles } from './sandbox/users.js';
 
 /** Isolation of the jobs on this worker, decided once at start-up by the probe. */
@@ -72,8 +73,7 @@ export async function openStepRunner(options: StepRunnerOptions): Promise<StepRu
 
   const user = sandboxUser(options.slot, config.sandboxUidBase);
   await prepareJobDir(jobDir, user.uid, user.gid);
-  // The identity files stay owned by root, outside the job folder.
-  const identityFiles = await writeIdentityFiles(join(config.workDir, 'identity', `slot-${options.slot}`), user.uid, user.gid);
+  const identityFiles = await slotIdentityFiles(join(config.workDir, 'identity', `slot-${options.slot}`), user.uid, user.gid);
   const env = { PATH: systemPath, HOME: `${sandboxJobDir}/home`, TMPDIR: '/tmp', LANG: 'C.UTF-8', ...options.env };
   return {
     isolation: 'sandboxed',
@@ -99,4 +99,19 @@ export async function openStepRunner(options: StepRunnerOptions): Promise<StepRu
         captureBytes: step.captureBytes,
       }),
   };
+}
+
+/** Identity files written by this process, by folder; they are the same for every job of a slot. */
+const writtenIdentityFiles = new Map<string, Promise<IdentityFiles>>();
+
+/** Writes the slot's identity files once per process; they stay owned by root, outside the job folder. */
+function slotIdentityFiles(folder: string, uid: number, gid: number): Promise<IdentityFiles> {
+  const key = `${folder}\n${uid}:${gid}`;
+  let written = writtenIdentityFiles.get(key);
+  if (written === undefined) {
+    written = writeIdentityFiles(folder, uid, gid);
+    writtenIdentityFiles.set(key, written);
+    written.catch(() => writtenIdentityFiles.delete(key));
+  }
+  return written;
 }

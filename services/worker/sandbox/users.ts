@@ -1,4 +1,5 @@
-import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
+import { chmodSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { chownTree } from '../file-tree.js';
 import type { IdentityFiles } from './command.js';
@@ -39,9 +40,9 @@ export function sandboxUser(slot: number, base = 61000): SandboxUser {
  */
 export async function prepareJobDir(jobDir: string, uid: number, gid: number): Promise<void> {
   const top = resolve(jobDir);
-  await checkAncestorsSearchable(top);
+  checkAncestorsSearchable(top);
   await chownTree(top, uid, gid);
-  await chmod(top, 0o700);
+  chmodSync(top, 0o700);
 }
 
 /**
@@ -60,9 +61,10 @@ export async function writeIdentityFiles(folder: string, uid: number, gid: numbe
   return { passwd, group };
 }
 
-async function checkAncestorsSearchable(path: string): Promise<void> {
+/** Checks each ancestor with a synchronous stat: a handful of calls, which cost less than one await each. */
+function checkAncestorsSearchable(path: string): void {
   for (let folder = dirname(path); ; folder = dirname(folder)) {
-    const info = await stat(folder);
+    const info = statSync(folder);
     if ((info.mode & 0o001) === 0) {
       throw new Error(`folder ${folder} is not searchable by other users (mode ${(info.mode & 0o777).toString(8)}): sandboxed jobs under it cannot start`);
     }
