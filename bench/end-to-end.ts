@@ -101,7 +101,7 @@ export async function benchEndToEnd(
     title: `Jobs per second end to end, ${isolation === 'sandboxed' ? 'sandbox on' : 'sandbox off'}`,
     method:
       `Each round runs ${options.jobs} jobs of \`sh -c true\` ${sandboxWords} through each system, ${workerSlots} at once. ` +
-      `The platform has 1 worker of ${workerSlots} slots with its repository cache on, filled by a warm-up job. Every job has ref HEAD, which the worker resolves against the git server. ` +
+      `The platform has 1 worker of ${workerSlots} slots with its repository cache on, filled by a warm-up job. Every job has ref HEAD. The worker looks it up on the git server, and one lookup serves the jobs submitted before it started (FAAS_CACHE_REF_REUSE, default 10s). ` +
       `The platform round submits with ${options.producers} calls in flight and lasts from the first Submit to the last job seen final in the job bucket. ` +
       `The bare baseline spawns the same command with child_process.spawn, ${workerSlots} at once. ` +
       `BullMQ on Redis has a worker process of concurrency ${workerSlots}, and its round adds with ${options.producers} calls in flight and lasts until the last completed event.`,

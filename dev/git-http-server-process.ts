@@ -33,7 +33,7 @@ export async function startGitHttpServerProcess(root: string): Promise<GitHttpSe
       repositoryUrl: (name) => `${url}/${name}.git`,
       async stop() {
         if (child.exitCode !== null || child.signalCode !== null) return;
-        // Closing stdin asks the server to stop; SIGKILL follows if it does not.
+        // Closing stdin stops the server; SIGKILL follows when it has not exited within 5 s.
         child.stdin!.end();
         const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
         await exited;

@@ -63,7 +63,7 @@ describe('RecordFeed', function () {
     }
   };
 
-  it('sends stored versions, then new ones, and ends after a final state', async () => {
+  it('sends history, then changes, then ends', async () => {
     const first = await kv.create('job-a', record('job-a', JobState.JOB_STATE_QUEUED));
     const second = await kv.update('job-a', record('job-a', JobState.JOB_STATE_RUNNING, JobPhase.JOB_PHASE_CLONING), first);
     const { seen, done } = follow('job-a');
@@ -74,7 +74,7 @@ describe('RecordFeed', function () {
     assert.deepEqual(seen, [queued, cloning, running, succeeded]);
   });
 
-  it('loses and repeats no version written while it starts', async () => {
+  it('misses no version during start-up', async () => {
     let revision = await kv.create('job-b', record('job-b', JobState.JOB_STATE_QUEUED));
     const { seen, done } = follow('job-b');
     for (let index = 0; index < 20; index++) {
@@ -85,7 +85,7 @@ describe('RecordFeed', function () {
     assert.deepEqual(seen, [queued, ...Array<string>(20).fill(running), succeeded]);
   });
 
-  it('reads the stream instead of trusting a message after a gap', async () => {
+  it('rereads the stream after a gap', async () => {
     const first = await kv.create('job-c', record('job-c', JobState.JOB_STATE_QUEUED));
     const { seen, done } = follow('job-c');
     await until(() => seen.length === 1);
@@ -100,7 +100,7 @@ describe('RecordFeed', function () {
     assert.deepEqual(seen, [queued, succeeded]);
   });
 
-  it('ends when the record is deleted, and sends nothing for a missing one', async () => {
+  it('ends on deletion or a missing record', async () => {
     await kv.create('job-d', record('job-d', JobState.JOB_STATE_QUEUED));
     const { seen, done } = follow('job-d');
     await until(() => seen.length === 1);
@@ -113,7 +113,7 @@ describe('RecordFeed', function () {
     assert.deepEqual(missing.seen, []);
   });
 
-  it('sends nothing when the ready check fails', async () => {
+  it('sends nothing when not ready', async () => {
     await kv.create('job-e', record('job-e', JobState.JOB_STATE_QUEUED));
     const notYours = Promise.reject(new Error('not yours'));
     notYours.catch(() => undefined);
@@ -122,7 +122,7 @@ describe('RecordFeed', function () {
     assert.deepEqual(seen, []);
   });
 
-  it('stops when its signal aborts', async () => {
+  it('stops on abort', async () => {
     await kv.create('job-f', record('job-f', JobState.JOB_STATE_QUEUED));
     const controller = new AbortController();
     const { seen, done } = follow('job-f', controller.signal);
@@ -132,7 +132,7 @@ describe('RecordFeed', function () {
     assert.deepEqual(seen, [queued]);
   });
 
-  it('catches up after NATS restarts', async () => {
+  it('catches up after a NATS restart', async () => {
     // The follower reconnects 2 s after the restart, well after the writer stored its version, so only reading again after the reconnect finds it.
     const slow = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 2_000 });
     try {

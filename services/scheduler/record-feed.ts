@@ -24,12 +24,14 @@ export interface FollowOptions {
 /**
  * Follows job records without a JetStream consumer per follower. The job
  * bucket republishes every version it stores to `<prefix>.records.<jobId>`,
- * with its stream sequence and the sequence of the version before it. A
- * follower subscribes there, reads the versions stored before it started with
- * direct gets (each one the next message on the job's key), and then takes
- * each republished version, reading again whenever one is missing: after a
- * reconnect, or when a version was stored while it read. Setting up costs
- * one direct get per stored version instead of creating a consumer.
+ * with its stream sequence and the sequence of the version before it.
+ *
+ * A follower subscribes there first. It then reads the versions stored
+ * before it started with direct gets, each the next message on the job's
+ * key, and after that sends each republished version. When a version is
+ * missing (after a reconnect, or when the one before a message was never
+ * sent), it reads the stored versions again. Setting up costs one direct get
+ * per stored version instead of a new consumer.
  */
 export class RecordFeed {
   private readonly resyncs = new Set<() => void>();

@@ -30,7 +30,7 @@ describe('file-tree', () => {
     return outside;
   }
 
-  it('removes a tree without following its links', async () => {
+  it('removes without following links', async () => {
     const top = join(root, 'job');
     const outside = await buildTree(top);
     await removeTree(top);
@@ -39,7 +39,7 @@ describe('file-tree', () => {
     await removeTree(top);
   });
 
-  it('changes the owner of every entry and of links, not of their targets', async () => {
+  it('changes owners, not link targets', async () => {
     const top = join(root, 'job');
     const outside = await buildTree(top);
     await chownTree(top, 61234, 61235);
@@ -50,7 +50,7 @@ describe('file-tree', () => {
     assert.equal((await lstat(outside)).uid, process.getuid!());
   });
 
-  it('copies a tree of more entries than one turn', async () => {
+  it('copies more entries than one turn', async () => {
     const top = join(root, 'job');
     await buildTree(top);
     await chmod(join(top, 'closed'), 0o700);

@@ -74,7 +74,7 @@ describe('fetchAdvertisedRefs', function () {
 
   const lookup = (url: string, prefixes: string[], signal = new AbortController().signal) => ({ url, pinned: loopback(portOf(url)), prefixes, signal });
 
-  it('asks a protocol v2 server for the matching refs only, and agrees with git ls-remote', async () => {
+  it('matches git ls-remote over protocol v2', async () => {
     const expected = await lsRemote(`${git.url}/refs.git`);
     proxy.reset();
     const refs = await fetchAdvertisedRefs(lookup(repoUrl, ['HEAD', 'refs/heads/next', 'refs/tags/v2']));
@@ -91,7 +91,7 @@ describe('fetchAdvertisedRefs', function () {
     assert.deepEqual(proxy.requests, ['POST /refs.git/git-upload-pack'], 'the capabilities were asked for again');
   });
 
-  it('reads the whole advertisement of a server that answers in protocol v0', async () => {
+  it('reads a protocol v0 advertisement', async () => {
     // This server ignores Git-Protocol, as servers older than git 2.18 do.
     const { server, url } = await listen((request, response) => {
       if (request.method !== 'GET' || !request.url?.endsWith('/info/refs?service=git-upload-pack')) {
@@ -111,7 +111,7 @@ describe('fetchAdvertisedRefs', function () {
     }
   });
 
-  it('connects to the pinned address, not to what the host name resolves to', async () => {
+  it('connects to the pinned address', async () => {
     // "refs.faas.invalid" resolves nowhere; only the pin can reach the server.
     const url = `http://refs.faas.invalid:${portOf(proxy.url)}/refs.git`;
     const pinned: PinnedAddress = { host: 'refs.faas.invalid', port: portOf(proxy.url), address: '127.0.0.1', family: 4, literal: false };
@@ -119,7 +119,7 @@ describe('fetchAdvertisedRefs', function () {
     assert.equal(refs?.get('HEAD'), repo.commitSha);
   });
 
-  it('gives no answer for a redirect, an error status, a dumb server or a garbled reply', async () => {
+  it('returns nothing for unusable replies', async () => {
     const replies: Record<string, (response: import('node:http').ServerResponse) => void> = {
       '/redirect': (response) => response.writeHead(302, { Location: `${git.url}/refs.git/info/refs?service=git-upload-pack` }).end(),
       '/missing': (response) => response.writeHead(404).end('not found'),
@@ -145,14 +145,14 @@ describe('fetchAdvertisedRefs', function () {
     }
   });
 
-  it('leaves URLs with credentials or a query to git', async () => {
+  it('leaves credentials and queries to git', async () => {
     for (const url of [`http://user:secret@127.0.0.1:${portOf(proxy.url)}/refs.git`, `${repoUrl}?x=1`]) {
       assert.equal(await fetchAdvertisedRefs(lookup(url, ['HEAD'])), undefined, url);
     }
     assert.deepEqual(proxy.requests, []);
   });
 
-  it('rejects when its signal aborts', async () => {
+  it('rejects on abort', async () => {
     // A server that never answers.
     const { server, url } = await listen(() => undefined);
     try {
@@ -169,19 +169,19 @@ describe('fetchAdvertisedRefs', function () {
 describe('git protocol packets', () => {
   const pkt = (text: string) => `${(Buffer.byteLength(text) + 4).toString(16).padStart(4, '0')}${text}`;
 
-  it('splits data, flush and delim packets and refuses a truncated stream', () => {
+  it('splits packets and rejects truncation', () => {
     assert.deepEqual(parsePacketLines(Buffer.from('0009hello00000001000aworld\n')), ['hello', 'flush', 'delim', 'world\n']);
     assert.equal(parsePacketLines(Buffer.from('0009hel')), undefined);
     assert.equal(parsePacketLines(Buffer.from('00')), undefined);
     assert.equal(parsePacketLines(Buffer.from('xyz1abcd')), undefined);
   });
 
-  it('encodes an ls-refs request with one ref-prefix per name', () => {
+  it('encodes one ref-prefix per name', () => {
     const packets = parsePacketLines(lsRefsRequest(['HEAD', 'refs/heads/main']));
     assert.deepEqual(packets, ['command=ls-refs\n', 'delim', 'ref-prefix HEAD\n', 'ref-prefix refs/heads/main\n', 'flush']);
   });
 
-  it('tells a v2 capability list from a v0 advertisement', () => {
+  it('tells v2 capabilities from v0 refs', () => {
     const id = 'a'.repeat(40);
     const v2 = Buffer.from('001e# service=git-upload-pack\n0000000eversion 2\n000cls-refs\n0012fetch=shallow\n0000');
     assert.deepEqual(parseDiscovery(v2), { version: 2, commands: new Set(['ls-refs', 'fetch']) });
@@ -189,7 +189,7 @@ describe('git protocol packets', () => {
     assert.deepEqual(parseDiscovery(v0), { version: 0, refs: new Map([['HEAD', id]]) });
   });
 
-  it('reads ls-refs lines with attributes and refuses one without its flush', () => {
+  it('reads ls-refs lines and requires the flush', () => {
     const id = 'b'.repeat(40);
     const body = pkt(`${id} refs/heads/main symref-target:x\n`);
     assert.deepEqual(parseLsRefs(Buffer.from(`${body}0000`)), new Map([['refs/heads/main', id]]));

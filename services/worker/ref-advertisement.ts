@@ -6,9 +6,9 @@ import type { PinnedAddress } from './address-guard.js';
 /**
  * Reads a repository's refs over git's smart HTTP protocol from inside the
  * worker process, so a job whose ref is a branch or tag costs one HTTP
- * request instead of a `git ls-remote` (two processes). Protocol v2 asks only
- * for the refs that can match (`ls-refs` with `ref-prefix`); a server that
- * answers in protocol v0 sends its whole advertisement, which is read as is.
+ * request instead of a `git ls-remote` (two processes). Protocol v2 requests
+ * only the refs that can match (`ls-refs` with `ref-prefix`). A server that
+ * replies in protocol v0 sends its whole advertisement, which is read as is.
  *
  * The lookup is a fast path. It answers only when the server gave a clean
  * smart-protocol reply; for anything else (an error status, a redirect, a
@@ -29,7 +29,7 @@ export interface RefLookup {
 /** Largest reply read, in bytes; a larger advertisement is left to git. */
 export const maxAdvertisementBytes = 8 * 1024 * 1024;
 
-/** Repositories (URL without trailing slashes) that answered in protocol v2, so the capability request can be skipped. */
+/** Repositories (URL without trailing slashes) that replied in protocol v2, so the capability request can be skipped. */
 const speaksV2 = new Set<string>();
 const maxRemembered = 1024;
 
@@ -41,7 +41,7 @@ const userAgent = 'git/2 (faas-worker)';
 
 /**
  * Returns the repository's refs as a map from name to object id, or
- * undefined when the fast path cannot answer. A v2 reply holds only the refs
+ * undefined when the fast path has no result. A v2 reply contains only the refs
  * under `prefixes`. Rejects only when `signal` aborts.
  */
 export async function fetchAdvertisedRefs(lookup: RefLookup): Promise<Map<string, string> | undefined> {
@@ -63,7 +63,7 @@ export async function fetchAdvertisedRefs(lookup: RefLookup): Promise<Map<string
     }
     const answer = await send(`${base}/git-upload-pack`, 'POST', lsRefsRequest(lookup.prefixes), lookup);
     if (answer?.contentType !== 'application/x-git-upload-pack-result') {
-      // The server may have changed; the next lookup asks for its capabilities again.
+      // The server may have changed, so the next lookup requests its capabilities again.
       speaksV2.delete(base);
       return undefined;
     }
@@ -112,7 +112,7 @@ function send(url: string, method: 'GET' | 'POST', body: Buffer | undefined, loo
   });
 }
 
-/** Connects to the checked address whatever the resolver would say now. */
+/** Connects to the checked address, whatever the resolver would return now. */
 function pinnedLookup(pinned: PinnedAddress): LookupFunction {
   return (_hostname, options, callback) => {
     if (options.all) callback(null, [{ address: pinned.address, family: pinned.family }]);
@@ -141,6 +141,9 @@ function mediaType(header: string | undefined): string {
 /** Packets of a pkt-line stream: data as a string, or the special packets flush (0000), delim (0001) and end (0002). */
 type Packet = string | 'flush' | 'delim' | 'end';
 
+/** Packets whose length field is below 4: 0000, 0001, 0002 and the unused 0003. */
+const specialPackets: Packet[] = ['flush', 'delim', 'end', 'end'];
+
 /** Splits a pkt-line stream. Returns undefined when it is malformed. */
 export function parsePacketLines(data: Buffer): Packet[] | undefined {
   const packets: Packet[] = [];
@@ -151,7 +154,7 @@ export function parsePacketLines(data: Buffer): Packet[] | undefined {
     if (!/^[0-9a-f]{4}$/i.test(lengthText)) return undefined;
     const length = Number.parseInt(lengthText, 16);
     if (length < 4) {
-      packets.push(length === 0 ? 'flush' : length === 1 ? 'delim' : 'end');
+      packets.push(specialPackets[length]);
       offset += 4;
       continue;
     }
@@ -204,7 +207,7 @@ export function parseDiscovery(data: Buffer): Discovery | undefined {
     // The first line carries the capabilities after a NUL.
     const entry = parseRefLine(line.split('\0')[0]);
     if (entry === undefined) return undefined;
-    // "capabilities^{}" stands in for the first ref of an empty repository; "^{}" lines are peeled tags.
+    // An empty repository sends the placeholder "capabilities^{}", and other "^{}" lines are peeled tags.
     if (!entry.name.endsWith('^{}')) refs.set(entry.name, entry.id);
   }
   return { version: 0, refs };

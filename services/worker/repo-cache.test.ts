@@ -97,7 +97,7 @@ describe('RepoCache', function () {
     assert.deepEqual(proxy.requests, []);
   });
 
-  it('reuses a lookup only for jobs submitted before it', async () => {
+  it('reuses lookups for earlier submissions', async () => {
     const repo = await repository({ 'main.sh': 'echo main\n' }, { extraBranches: { next: { 'main.sh': 'echo next\n' } } });
     const nextSha = (await run('git', ['--git-dir', repo.path, 'rev-parse', 'next'])).stdout.trim();
     const opened = await openCache(256 * MiB, ['127.0.0.0/8'], 60_000);
@@ -118,7 +118,7 @@ describe('RepoCache', function () {
     assert.equal((await checkout(opened, repo.url, 'main')).commitSha, repo.commitSha);
   });
 
-  it('looks a ref up for every job when reuse is off', async () => {
+  it('looks up every job without reuse', async () => {
     const repo = await repository({ 'main.sh': 'echo main\n' });
     const opened = await openCache();
     const submittedAtMs = Date.now() - 1;
