@@ -307,7 +307,11 @@ class WorkerAgent implements RunningWorker {
     if (!collect) return;
     clearTimeout(this.idleCollectTimer);
     this.idleCollectTimer = setTimeout(() => {
-      if (this.jobs.size === 0) collect();
+      if (this.jobs.size > 0) return;
+      // Measured on the benchmark's worker: the first collection frees the jobs' objects but keeps the
+      // heap's pages, and the second moves the survivors off the sparse pages and gives those back.
+      collect();
+      collect();
     }, idleCollectDelayMs);
     this.idleCollectTimer.unref();
   }
