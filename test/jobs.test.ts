@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { FailureReason, JobPhase, JobState, LogStream } from '../gen/faas/v1/job.js';
 import { Mesh, finalRecord, rejection, waitFor } from './harness.js';
@@ -220,6 +221,16 @@ describe('jobs end to end', function () {
       }
       assert.deepEqual(states, [JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_SUCCEEDED]);
       assert.ok(mesh.scheduler.context.records, 'the scheduler follows records with a consumer per Watch');
+    });
+
+    it('deletes the job folder after the outcome', async () => {
+      const repo = await mesh.repository({ 'main.sh': 'echo done\n' });
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+      await finalRecord(mesh, job!.id);
+      const folders = () => [0, 1].flatMap((index) => (existsSync(mesh.workerDir(index)) ? readdirSync(mesh.workerDir(index)) : []));
+      const deadline = Date.now() + 5_000;
+      while (folders().some((name) => name.startsWith(job!.id)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(folders().filter((name) => name.startsWith(job!.id)), []);
     });
 
     it('logs replay the whole output and resume from an offset', async () => {

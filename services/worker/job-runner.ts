@@ -39,12 +39,13 @@ export interface RunContext {
  * Runs one assignment: fetch the repository, build the convention
  * entrypoint if it needs it, run the program, and describe how it ended.
  * The job's timeout covers building and running; cloning has its own limit.
- * `stop` aborts with a StopReason.
+ * `stop` aborts with a StopReason. The job's folder stays for the caller to
+ * delete with `removeJobDir`, so the outcome can be reported first.
  */
 export async function runJob(assignment: JobAssignment, context: RunContext, reporter: JobReporter, stop: AbortSignal): Promise<JobOutcome> {
   const { config, log } = context;
   const spec = assignment.spec!;
-  const jobDir = join(config.workDir, `${assignment.jobId}-${assignment.attempt}`);
+  const jobDir = jobDirOf(config, assignment);
   const repoDir = join(jobDir, 'src');
   const startedMs = Date.now();
   const limits = resolveLimits(spec.limits, config.limits);
@@ -216,9 +217,17 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
         platformFailure: true,
       },
     );
-  } finally {
-    if (!config.keepJobDirs) await removeTree(jobDir).catch(() => undefined);
   }
+}
+
+/** Returns the folder of one attempt of a job, which holds its checkout, home and tmp. */
+export function jobDirOf(config: WorkerConfig, assignment: Pick<JobAssignment, 'jobId' | 'attempt'>): string {
+  return join(config.workDir, `${assignment.jobId}-${assignment.attempt}`);
+}
+
+/** Deletes an attempt's folder unless the operator keeps them (WORKER_KEEP_JOB_DIRS). */
+export async function removeJobDir(config: WorkerConfig, assignment: Pick<JobAssignment, 'jobId' | 'attempt'>): Promise<void> {
+  if (!config.keepJobDirs) await removeTree(jobDirOf(config, assignment));
 }
 
 /**

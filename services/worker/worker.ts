@@ -16,7 +16,7 @@ import { carrierOf, context, contextFrom, failSpan, jobAttributes, ROOT_CONTEXT,
 import { meshChannelCredentials, meshChannelOptions } from '../../common/tls.js';
 import type { WorkerConfig } from './config.js';
 import { findToolchain, type Toolchain } from './entrypoint.js';
-import { runJob, type JobReporter, type StopReason } from './job-runner.js';
+import { removeJobDir, runJob, type JobReporter, type StopReason } from './job-runner.js';
 import type { IsolationLevel } from './job-steps.js';
 import { WorkerMetrics } from './metrics.js';
 import { probeIsolation } from './sandbox/probe.js';
@@ -89,6 +89,8 @@ class WorkerAgent implements RunningWorker {
   private reconnectDelayMs = 250;
   private idleCollectTimer: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
+  /** Deletions of finished jobs' folders under way. */
+  private readonly removals = new Set<Promise<void>>();
   state: WorkerState = 'connecting';
   readonly readiness = new Readiness();
   private readonly metrics: WorkerMetrics;
@@ -148,6 +150,7 @@ class WorkerAgent implements RunningWorker {
     this.state = 'stopped';
     for (const job of this.jobs.values()) job.controller.abort('disconnected' satisfies StopReason);
     await this.whenIdle();
+    await Promise.all(this.removals);
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.reconnectTimer);
     // Outcomes written during the grace period must reach the scheduler, so
@@ -253,6 +256,8 @@ class WorkerAgent implements RunningWorker {
       })
       .finally(() => {
         span.end();
+        // The folder goes after the outcome: the deletion waits for the next turn, after the stream sent the outcome.
+        this.removeJobDir(assignment, log);
         this.jobs.delete(jobId);
         this.deletionCost?.set(this.jobs.size);
         if (this.jobs.size === 0) {
@@ -260,6 +265,15 @@ class WorkerAgent implements RunningWorker {
           this.collectWhenIdle();
         }
       });
+  }
+
+  /** Deletes a finished attempt's folder in the next turn of the event loop; `stop` waits for the deletions under way. */
+  private removeJobDir(assignment: JobAssignment, log: Logger): void {
+    const removal = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => removeJobDir(this.config, assignment))
+      .catch((error: unknown) => log.warn({ err: error }, 'failed to delete the job folder'))
+      .finally(() => this.removals.delete(removal));
+    this.removals.add(removal);
   }
 
   /** Returns the lowest slot number no running job uses. */
