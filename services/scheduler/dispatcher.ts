@@ -1,8 +1,9 @@
 import type { Consumer, JsMsg } from '@nats-io/jetstream';
-import { FailureReason, JobPhase, JobState, type Job } from '../../gen/faas/v1/job.js';
+import { FailureReason, Job, JobPhase, JobState } from '../../gen/faas/v1/job.js';
 import { isFinal } from '../../common/job-states.js';
 import { carrierOf, extractHeaders, inSpan, jobAttributes, messagingAttributes, SpanKind, trace, tracer } from '../../common/tracing.js';
 import type { SchedulerContext } from './context.js';
+import type { StoredJob } from './job-store.js';
 import { closeLog } from './log-store.js';
 import { attemptsAllowed } from './retry.js';
 import type { WorkerSession } from './worker-session.js';
@@ -10,9 +11,15 @@ import type { WorkerSession } from './worker-session.js';
 /** Body of a queue message. */
 export interface QueuedJobMessage {
   jobId: string;
+  /** Revision of `record`; both are absent in messages of earlier versions and of requeued orphans. */
+  revision?: number;
+  /** The job record as Submit stored it, protobuf in base64. */
+  record?: string;
 }
 
 const pullExpiresMs = 2_000;
+/** Age below which a queue message's own copy of the record is trusted instead of read. */
+export const carriedRecordMaxAgeMs = 2_000;
 const retryDelayMs = 1_000;
 
 /**
@@ -81,8 +88,14 @@ export class Dispatcher {
 
   private async dispatch(message: JsMsg): Promise<void> {
     const { store, log, config } = this.context;
-    const { jobId } = message.json<QueuedJobMessage>();
-    const stored = await store.get(jobId);
+    const body = message.json<QueuedJobMessage>();
+    const jobId = body.jobId;
+    // A fresh first delivery may use the record the message carries: acceptance writes with compare-and-set,
+    // so a job that changed since (a cancel, say) costs a failed write there and a cancellation to the worker.
+    // An older message is read again, so a backlog cancelled in bulk never reaches the workers.
+    const ageMs = Date.now() - Number(message.info.timestampNanos) / 1_000_000;
+    const carried = carriedRecord(body, message.info.deliveryCount, ageMs);
+    const stored = carried ?? (await store.get(jobId));
     if (!stored) {
       log.error({ jobId }, 'queue message names a job that has no record; dropping it');
       message.term('job record missing');
@@ -209,4 +222,20 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       resolve();
     }, { once: true });
   });
+}
+
+/**
+ * Returns the record a queue message carries when the dispatcher may use it:
+ * on the first delivery of a message younger than `carriedRecordMaxAgeMs`.
+ * Returns undefined when the message carries none, or one that cannot be read.
+ */
+export function carriedRecord(body: QueuedJobMessage, deliveryCount: number, ageMs: number): StoredJob | undefined {
+  if (deliveryCount !== 1 || !(ageMs < carriedRecordMaxAgeMs)) return undefined;
+  if (body.record === undefined || body.revision === undefined) return undefined;
+  try {
+    const job = Job.decode(Buffer.from(body.record, 'base64'));
+    return job.id === body.jobId ? { job, revision: body.revision } : undefined;
+  } catch {
+    return undefined;
+  }
 }

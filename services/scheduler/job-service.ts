@@ -66,7 +66,7 @@ export class SchedulerJobService {
           // Index and publish again in case the first Submit stored the job
           // but failed after that; de-duplication drops the copy otherwise.
           if (existing.job.state === JobState.JOB_STATE_QUEUED) {
-            await Promise.all([this.context.store.addToIndex(existing.job), this.enqueue(existing.job)]);
+            await Promise.all([this.context.store.addToIndex(existing.job), this.enqueue(existing.job, { revision: existing.revision })]);
           }
           return { job: existing.job, existing: true };
         }
@@ -87,7 +87,7 @@ export class SchedulerJobService {
       return { job: existing.job, existing: true };
     }
     // Independent writes, so they go out together.
-    await Promise.all([this.context.store.addToIndex(stored.job), this.enqueue(stored.job)]);
+    await Promise.all([this.context.store.addToIndex(stored.job), this.enqueue(stored.job, { revision: stored.revision })]);
     this.context.metrics.jobSubmitted();
     this.context.log.info({ jobId, owner: caller.subject, repository: spec.repositoryUrl }, 'job queued');
     return { job: stored.job, existing: false };
@@ -260,11 +260,17 @@ export class SchedulerJobService {
   /**
    * Publishes the job's queue message. The message id is the job's own by
    * default, so that de-duplication drops a copy; `messageId` overrides it.
+   * With `revision`, the message carries the record as stored at that
+   * revision, which the dispatcher uses instead of reading it on the first
+   * delivery.
    */
-  async enqueue(job: Job, messageId?: string): Promise<void> {
+  async enqueue(job: Job, options: { messageId?: string; revision?: number } = {}): Promise<void> {
     const { nats } = this.context;
     const key = job.spec!.idempotencyKey;
-    const body = JSON.stringify({ jobId: job.id } satisfies QueuedJobMessage);
+    const messageId = options.messageId;
+    // With the record and its revision, the first delivery needs no read; a stale copy costs one failed write at acceptance.
+    const stored = options.revision === undefined ? {} : { revision: options.revision, record: Buffer.from(Job.encode(job).finish()).toString('base64') };
+    const body = JSON.stringify({ jobId: job.id, ...stored } satisfies QueuedJobMessage);
     const msgID = messageId ?? (key === '' ? job.id : idempotencyHash(job.owner, key));
     const subject = nats.names.jobSubject;
     // A job whose publish fails stays QUEUED with no queue message until its

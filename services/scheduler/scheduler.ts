@@ -102,7 +102,7 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
   }, config.retentionSweepIntervalMs);
   sweeper.unref();
   // A new message id: de-duplication may still remember the lost message's.
-  const requeue = (nowMs?: number) => requeueOrphans(context, (job) => jobs.enqueue(job, `${job.id}.requeued.${Date.now()}`), nowMs);
+  const requeue = (nowMs?: number) => requeueOrphans(context, (job) => jobs.enqueue(job, { messageId: `${job.id}.requeued.${Date.now()}` }), nowMs);
   const orphanSweeper = setInterval(() => {
     requeue().catch((error: unknown) =>
       log.warn({ err: error }, 'failed to look for queued jobs without a queue message; it runs again later'),
