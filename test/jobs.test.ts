@@ -213,13 +213,7 @@ describe('jobs end to end', function () {
 
   describe('following a job', () => {
     it('watch sees QUEUED, RUNNING and SUCCEEDED in order', async () => {
-      const repo = await mesh.repository({ 'main.sh': 'echo done\n' });
-      const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
-      const states: JobState[] = [];
-      for await (const update of mesh.client.watch(job!.id)) {
-        if (states.at(-1) !== update.state) states.push(update.state);
-      }
-      assert.deepEqual(states, [JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_SUCCEEDED]);
+      assert.deepEqual(await watchedStates(mesh), [JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_SUCCEEDED]);
       assert.ok(mesh.scheduler.context.records, 'the scheduler follows records with a consumer per Watch');
     });
 
@@ -408,13 +402,18 @@ describe('a job bucket made without republishing', function () {
   });
 
   it('still streams every state on Watch', async () => {
-    const repo = await mesh.repository({ 'main.sh': 'echo done\n' });
-    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
-    const states: JobState[] = [];
-    for await (const update of mesh.client.watch(job!.id)) {
-      if (states.at(-1) !== update.state) states.push(update.state);
-    }
-    assert.deepEqual(states, [JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_SUCCEEDED]);
+    assert.deepEqual(await watchedStates(mesh), [JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_SUCCEEDED]);
     assert.equal(mesh.scheduler.context.records, undefined, 'the scheduler follows records by republishing');
   });
 });
+
+/** Runs a job that prints a line and returns the states Watch streamed for it, each once. */
+async function watchedStates(mesh: Mesh): Promise<JobState[]> {
+  const repo = await mesh.repository({ 'main.sh': 'echo done\n' });
+  const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+  const states: JobState[] = [];
+  for await (const update of mesh.client.watch(job!.id)) {
+    if (states.at(-1) !== update.state) states.push(update.state);
+  }
+  return states;
+}

@@ -22,7 +22,7 @@ describe('queue messages', function () {
     return message!.json<QueuedJobMessage>();
   };
 
-  it('carries the record as Submit stored it', async () => {
+  it('carries the stored record', async () => {
     const repository = await mesh.repository({ 'main.sh': 'echo carried\n' });
     const { job } = await mesh.client.submit({ repositoryUrl: repository.url });
     const body = await firstQueued();
@@ -33,7 +33,7 @@ describe('queue messages', function () {
     await mesh.client.cancel(job!.id);
   });
 
-  it('keeps a job cancelled after its message was sent', async () => {
+  it('keeps a cancelled job cancelled', async () => {
     const repository = await mesh.repository({ 'main.sh': 'echo never\n' });
     const { job } = await mesh.client.submit({ repositoryUrl: repository.url });
     await mesh.client.cancel(job!.id);

@@ -220,7 +220,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
   }
 }
 
-/** Returns the folder of one attempt of a job, which holds its checkout, home and tmp. */
+/** Returns the folder of one attempt of a job, which contains its checkout, home and tmp. */
 export function jobDirOf(config: WorkerConfig, assignment: Pick<JobAssignment, 'jobId' | 'attempt'>): string {
   return join(config.workDir, `${assignment.jobId}-${assignment.attempt}`);
 }

@@ -43,7 +43,7 @@ interface RefLookup {
   commitSha: string;
 }
 
-/** Most ref lookups kept for reuse; past it the oldest goes. */
+/** Maximum number of ref lookups kept for reuse; past it the oldest is dropped. */
 const maxRefLookups = 1024;
 
 /** Use of one read-only tree; the tree is not evicted until `release`. */
@@ -397,8 +397,8 @@ export class RepoCache {
 
   /**
    * Returns the latest lookup of the ref when it may serve this request: it
-   * started after the job was submitted, so the job sees the ref as it was
-   * at some moment after submission, and it is at most `refReuseMs` old.
+   * started after the job was submitted, so the job gets the commit the ref
+   * named at some moment after submission, and it is at most `refReuseMs` old.
    */
   private reusableLookup(lookupKey: string, request: CheckoutRequest): RefLookup | undefined {
     const reuseMs = this.options.refReuseMs ?? 0;

@@ -256,7 +256,7 @@ class WorkerAgent implements RunningWorker {
       })
       .finally(() => {
         span.end();
-        // The folder goes after the outcome: the deletion waits for the next turn, after the stream sent the outcome.
+        // The deletion waits for the next turn of the event loop, so the stream sends the outcome first.
         this.removeJobDir(assignment, log);
         this.jobs.delete(jobId);
         this.deletionCost?.set(this.jobs.size);
