@@ -99,7 +99,7 @@ async function main(): Promise<number> {
     platform = await Platform.start({
       serviceEnv: profileDir ? { NODE_OPTIONS: `--import tsx --import ${profileHook}`, FAAS_BENCH_CPU_PROFILE_DIR: profileDir } : {},
     });
-    log(`platform up; service logs in ${platform.stack.logDir}`);
+    log(`platform up; service logs in ${platform.stack.logDir}${settings.keepData ? '' : ' (deleted at the end; --keep-data keeps them)'}`);
     const memory = new MemoryBenchmark(platform);
 
     if (settings.only.has('submit')) {
