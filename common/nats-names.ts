@@ -15,6 +15,8 @@ export interface NatsNames {
   recordSubject(jobId: string): string;
   indexBucket: string;
   blobsBucket: string;
+  /** KV bucket of job results up to a size, one key `<jobId>.<attempt>` each; larger ones go to the object store. */
+  resultsBucket: string;
   cancelSubjectPrefix: string;
   cancelSubject(jobId: string): string;
 }
@@ -39,6 +41,7 @@ export function natsNames(prefix: string): NatsNames {
     recordSubject: (jobId) => `${lower}.records.${jobId}`,
     indexBucket: `${lower}_index`,
     blobsBucket: `${lower}_blobs`,
+    resultsBucket: `${lower}_results`,
     cancelSubjectPrefix: `${lower}.cancel`,
     cancelSubject: (jobId) => `${lower}.cancel.${jobId}`,
   };

@@ -34,6 +34,8 @@ export interface JetStreamHandles {
   republishesRecords: boolean;
   index: KV;
   blobs: ObjectStore;
+  /** Job results small enough for one message (see JobBlobs). */
+  results: KV;
 }
 
 /**
@@ -92,7 +94,8 @@ export async function openJetStream(config: SchedulerConfig, log: Logger): Promi
   }
   const index = await kvm.create(names.indexBucket, { history: 1, storage: StorageType.File, replicas });
   const blobs = await new Objm(js).create(names.blobsBucket, { storage: StorageType.File, replicas });
-  return { nc, js, jsm, names, jobs, republishesRecords, index, blobs };
+  const results = await kvm.create(names.resultsBucket, { history: 1, storage: StorageType.File, replicas });
+  return { nc, js, jsm, names, jobs, republishesRecords, index, blobs, results };
 }
 
 type StreamSettings = Parameters<JetStreamManager['streams']['add']>[0];

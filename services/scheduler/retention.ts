@@ -10,7 +10,7 @@ import { idempotencyHash } from './job-store.js';
  * delete is idempotent. Returns how many jobs were deleted.
  */
 export async function sweepFinishedJobs(context: SchedulerContext, retentionMs: number, nowMs = Date.now()): Promise<number> {
-  const { store, nats, log } = context;
+  const { store, nats, log, blobs } = context;
   let deleted = 0;
   for (const state of finalStates) {
     const entries = await store.listIds({ state, limit: Number.MAX_SAFE_INTEGER });
@@ -25,9 +25,7 @@ export async function sweepFinishedJobs(context: SchedulerContext, retentionMs: 
       await store.dropStaleIndex(entry.owner, state, entry.jobId);
       if (job?.spec?.idempotencyKey) await nats.index.purge(`k.${idempotencyHash(job.owner, job.spec.idempotencyKey)}`);
       if (job && job.inputSizeBytes > 0) await nats.blobs.delete(`input/${job.id}`).catch(() => undefined);
-      for (let attempt = 1; attempt <= (job?.attempt ?? 0); attempt++) {
-        await nats.blobs.delete(`result/${entry.jobId}/${attempt}`).catch(() => undefined);
-      }
+      for (let attempt = 1; attempt <= (job?.attempt ?? 0); attempt++) await blobs.deleteResult(entry.jobId, attempt);
       await nats.jsm.streams.purge(nats.names.logStream, { filter: nats.names.logSubject(entry.jobId) });
       deleted++;
     }

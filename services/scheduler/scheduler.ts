@@ -47,7 +47,7 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
     pool,
     metrics,
     store: new JobStore(nats.jobs, nats.index, log, (before, after) => metrics.jobChanged(before, after)),
-    blobs: new JobBlobs(nats.blobs),
+    blobs: new JobBlobs(nats.blobs, nats.results, nats.nc.info?.max_payload),
     records: nats.republishesRecords ? new RecordFeed(nats.nc, nats.jsm, nats.names, log) : undefined,
   };
   context.records?.start();

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { connect as connectNats } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import { FaasClient, type FaasClientOptions } from '../../client/client.js';
 import { FaasClientError } from '../../client/errors.js';
@@ -99,12 +100,16 @@ export class ProcessStack {
   async storedResultAttempts(jobId: string): Promise<number[]> {
     const nc = await connectNats({ servers: this.stack.natsUrl, timeout: 5_000, reconnect: false });
     try {
-      const blobs = await new Objm(jetstream(nc)).open(natsNames(this.natsPrefix).blobsBucket);
+      const names = natsNames(this.natsPrefix);
+      const blobs = await new Objm(jetstream(nc)).open(names.blobsBucket);
       const attempts: number[] = [];
+      // Large results are in the object store, the others in the results bucket.
       for (const info of await blobs.list()) {
         const match = /^result\/([^/]+)\/(\d+)$/.exec(info.name);
         if (match && match[1] === jobId && !info.deleted) attempts.push(Number(match[2]));
       }
+      const results = await new Kvm(jetstream(nc)).open(names.resultsBucket);
+      for await (const key of await results.keys(`${jobId}.*`)) attempts.push(Number(key.split('.')[1]));
       return attempts.sort((a, b) => a - b);
     } finally {
       await nc.close();
