@@ -170,7 +170,10 @@ export class WorkerLinks {
           },
         },
         () => this.retryWhileUnavailable(() => this.applyOutcome(session, outcome), outcome.jobId),
-      );
+      ).catch((error: unknown) => {
+        this.handBackUnsettled(session, outcome);
+        throw error;
+      });
     }
     else if (request.heartbeat) this.applyHeartbeat(session, request.heartbeat);
     else if (request.rejection) this.applyRejection(session, request.rejection);
@@ -215,6 +218,21 @@ export class WorkerLinks {
         await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
     }
+  }
+
+  /**
+   * Returns a job whose outcome could not be stored to the queue. Its slot
+   * was freed when the outcome arrived, and the worker no longer lists it, so
+   * no heartbeat check would return it. The redelivery finds it RUNNING, and
+   * the dispatcher runs it again or ends it.
+   */
+  private handBackUnsettled(session: WorkerSession, outcome: JobOutcome): void {
+    const heldJob = session.jobs.get(outcome.jobId);
+    if (!heldJob?.settling || heldJob.attempt !== outcome.attempt) return;
+    releaseJob(session, outcome.jobId);
+    heldJob.message.nak();
+    this.context.pool.notify();
+    this.context.log.warn({ jobId: outcome.jobId, attempt: outcome.attempt, workerId: session.workerId }, 'failed to store a job outcome; the job goes back to the queue');
   }
 
   private applyRejection(session: WorkerSession, rejection: JobRejection): void {
@@ -365,6 +383,8 @@ export class WorkerLinks {
     this.calls.delete(session);
     log.info({ workerId: session.workerId, jobs: session.jobs.size }, 'worker disconnected');
     for (const heldJob of [...session.jobs.values()]) {
+      // Its outcome arrived and is being stored. That settles the job, or hands it back to the queue on failure.
+      if (heldJob.settling) continue;
       releaseJob(session, heldJob.jobId);
       try {
         if (!heldJob.log) {
