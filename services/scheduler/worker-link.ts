@@ -18,7 +18,7 @@ import type { SchedulerContext } from './context.js';
 import { endJob, releaseJob } from './dispatcher.js';
 import { closeLog, LogWriter } from './log-store.js';
 import { attemptsAllowed, retryDelayMs, shouldRetry } from './retry.js';
-import { WorkerSession } from './worker-session.js';
+import { WorkerSession, type HeldJob } from './worker-session.js';
 
 export const protocolVersion = 1;
 const maxSlots = 64;
@@ -196,10 +196,15 @@ export class WorkerLinks {
       heldJob.missedHeartbeats = (heldJob.missedHeartbeats ?? 0) + 1;
       if (heldJob.missedHeartbeats < missedHeartbeats) continue;
       this.context.log.warn({ jobId: heldJob.jobId, attempt: heldJob.attempt, workerId: session.workerId }, 'worker forgot a job; requeueing it');
-      releaseJob(session, heldJob.jobId);
-      heldJob.message.nak();
-      this.context.pool.notify();
+      this.requeue(session, heldJob);
     }
+  }
+
+  /** Releases a held job and returns its queue message for redelivery after `delayMs`, freeing the slot for the dispatcher. */
+  private requeue(session: WorkerSession, heldJob: HeldJob, delayMs?: number): void {
+    releaseJob(session, heldJob.jobId);
+    heldJob.message.nak(delayMs);
+    this.context.pool.notify();
   }
 
   /**
@@ -229,18 +234,14 @@ export class WorkerLinks {
   private handBackUnsettled(session: WorkerSession, outcome: JobOutcome): void {
     const heldJob = session.jobs.get(outcome.jobId);
     if (!heldJob?.settling || heldJob.attempt !== outcome.attempt) return;
-    releaseJob(session, outcome.jobId);
-    heldJob.message.nak();
-    this.context.pool.notify();
+    this.requeue(session, heldJob);
     this.context.log.warn({ jobId: outcome.jobId, attempt: outcome.attempt, workerId: session.workerId }, 'failed to store a job outcome; the job goes back to the queue');
   }
 
   private applyRejection(session: WorkerSession, rejection: JobRejection): void {
     const heldJob = session.jobs.get(rejection.jobId);
     if (!heldJob || heldJob.attempt !== rejection.attempt || heldJob.log) return;
-    releaseJob(session, rejection.jobId);
-    heldJob.message.nak(rejectionDelayMs);
-    this.context.pool.notify();
+    this.requeue(session, heldJob, rejectionDelayMs);
     this.context.log.info({ jobId: rejection.jobId, workerId: session.workerId, reason: rejection.reason }, 'worker rejected job');
   }
 
@@ -313,9 +314,7 @@ export class WorkerLinks {
 
     if (!heldJob.log) {
       // An outcome before acceptance cannot be recorded; requeue the job.
-      releaseJob(session, outcome.jobId);
-      heldJob.message.nak();
-      pool.notify();
+      this.requeue(session, heldJob);
       return;
     }
     // The worker's slot is free already, so the next job can be dispatched while this outcome is stored.
