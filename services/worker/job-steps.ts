@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { LogStream } from '../../gen/faas/v1/job.js';
 import type { ResourceLimits, WorkerConfig } from './config.js';
 import { runProcess, type ProcessResult } from './process.js';
+import { cachedUntilRejected } from './promise-cache.js';
 import type { CgroupStats } from './sandbox/cgroup-files.js';
 import { sandboxJobDir } from './sandbox/command.js';
 import { runSandboxed } from './sandbox/run.js';
@@ -106,12 +107,5 @@ const writtenIdentityFiles = new Map<string, Promise<IdentityFiles>>();
 
 /** Writes the slot's identity files once per process; they stay owned by root, outside the job folder. */
 function slotIdentityFiles(folder: string, uid: number, gid: number): Promise<IdentityFiles> {
-  const key = `${folder}\n${uid}:${gid}`;
-  let written = writtenIdentityFiles.get(key);
-  if (written === undefined) {
-    written = writeIdentityFiles(folder, uid, gid);
-    writtenIdentityFiles.set(key, written);
-    written.catch(() => writtenIdentityFiles.delete(key));
-  }
-  return written;
+  return cachedUntilRejected(writtenIdentityFiles, `${folder}\n${uid}:${gid}`, () => writeIdentityFiles(folder, uid, gid));
 }

@@ -1,6 +1,7 @@
 import { mkdir, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { cachedUntilRejected } from '../promise-cache.js';
 import {
   cpuPeriodUs,
   cpuQuotaUs,
@@ -26,7 +27,7 @@ type Controller = (typeof v1Controllers)[number];
 /** How long `killAll` waits for the freezer to report FROZEN and for the cgroup to empty. */
 const settleMs = 2_000;
 
-/** Where each controller's hierarchy is mounted, and whether the kernel accounts swap; read once per root. */
+/** Mount folder of each controller's hierarchy, and whether the kernel accounts swap. It is read once per root. */
 interface V1Layout {
   hierarchies: Record<Controller, string>;
   memsw: boolean;
@@ -35,13 +36,7 @@ interface V1Layout {
 const layouts = new Map<string, Promise<V1Layout>>();
 
 function v1Layout(root: string): Promise<V1Layout> {
-  let layout = layouts.get(root);
-  if (layout === undefined) {
-    layout = readV1Layout(root);
-    layouts.set(root, layout);
-    layout.catch(() => layouts.delete(root));
-  }
-  return layout;
+  return cachedUntilRejected(layouts, root, () => readV1Layout(root));
 }
 
 async function readV1Layout(root: string): Promise<V1Layout> {
@@ -75,13 +70,14 @@ async function createInLayout(layout: V1Layout, name: string, limits: CgroupLimi
   for (const controller of v1Controllers) {
     folders[controller] = join(layout.hierarchies[controller], groupFolder, name);
   }
-  const wanted = [...new Set(Object.values(folders))];
+  // Controllers that share a hierarchy share one folder.
+  const distinctFolders = [...new Set(Object.values(folders))];
   try {
-    const made = await Promise.allSettled(wanted.map((folder) => mkdir(folder)));
-    made.forEach((result, index) => {
-      if (result.status === 'fulfilled') created.push(wanted[index]);
+    const mkdirResults = await Promise.allSettled(distinctFolders.map((folder) => mkdir(folder)));
+    mkdirResults.forEach((result, index) => {
+      if (result.status === 'fulfilled') created.push(distinctFolders[index]);
     });
-    const failed = made.find((result) => result.status === 'rejected');
+    const failed = mkdirResults.find((result) => result.status === 'rejected');
     if (failed) throw failed.reason;
 
     await Promise.all([
