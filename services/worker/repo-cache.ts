@@ -180,27 +180,20 @@ export class RepoCache {
     const ref = request.ref === '' ? 'HEAD' : request.ref;
     const sha = fullCommitId.test(ref) ? ref.toLowerCase() : undefined;
 
-    if (sha !== undefined && transportAllowed(request)) {
-      const tree = this.index.trees.get(treeId(key, sha));
-      if (tree) {
-        // The tree may have been extracted for a job with a larger cap.
-        if (tree.bytes > request.maxBytes) throw tooLargeError(request.maxBytes);
-        tree.users++;
-        this.index.touch(tree);
-        return this.lease(tree, sha, false);
-      }
+    const flightKey = [key, sha ?? ref, request.allowHttp, [...request.addressPolicy.allow].sort().join(',')].join('\n');
+    // A commit known without asking the remote: a full commit id, or a lookup of the ref that this job may reuse.
+    let knownSha: string | undefined;
+    if (sha === undefined) knownSha = this.reusableLookup(flightKey, request)?.commitSha;
+    else if (transportAllowed(request)) knownSha = sha;
+    const tree = knownSha === undefined ? undefined : this.index.trees.get(treeId(key, knownSha));
+    if (tree) {
+      // The tree may have been extracted for a job with a larger cap.
+      if (tree.bytes > request.maxBytes) throw tooLargeError(request.maxBytes);
+      tree.users++;
+      this.index.touch(tree);
+      return this.lease(tree, knownSha!, false);
     }
 
-    const flightKey = [key, sha ?? ref, request.allowHttp, [...request.addressPolicy.allow].sort().join(',')].join('\n');
-    if (sha === undefined) {
-      const reused = this.reusableLookup(flightKey, request);
-      const tree = reused && this.index.trees.get(treeId(key, reused.commitSha));
-      if (reused && tree && tree.bytes <= request.maxBytes) {
-        tree.users++;
-        this.index.touch(tree);
-        return this.lease(tree, reused.commitSha, false);
-      }
-    }
     const flight = this.flights.get(flightKey) ?? this.startFlight(flightKey, { key, ref: sha ?? ref, sha, lookupKey: sha ? undefined : flightKey }, request);
     return this.join(flight, request);
   }
@@ -396,9 +389,10 @@ export class RepoCache {
   }
 
   /**
-   * Returns the latest lookup of the ref when it may serve this request: it
-   * started after the job was submitted, so the job gets the commit the ref
-   * named at some moment after submission, and it is at most `refReuseMs` old.
+   * Returns the latest lookup of the ref when it may serve this request. It
+   * must have started after the job was submitted, so the job gets the commit
+   * the ref named at some moment after submission. It must also be at most
+   * `refReuseMs` old.
    */
   private reusableLookup(lookupKey: string, request: CheckoutRequest): RefLookup | undefined {
     const reuseMs = this.options.refReuseMs ?? 0;
