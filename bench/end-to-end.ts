@@ -61,7 +61,7 @@ export async function benchEndToEnd(
     for (let round = 0; round < options.rounds; round++) {
       budget.check();
       const platformProcesses = processes();
-      // The git server, which answers the ref lookups, runs in a process of its own with git http-backend as its children.
+      // The git server, which serves the ref lookups, runs in a process of its own with git http-backend as its children.
       const gitServer = [{ name: 'git-server', pid: platform.git.pid }];
       onPlatformRound('start');
       await cpuPerJob.begin([...platformProcesses, ...gitServer]);

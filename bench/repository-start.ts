@@ -34,7 +34,7 @@ const labels: Record<Kind, string> = {
  * fresh shallow clone of the same repository. First a worker with the cache
  * off (FAAS_CACHE=off) runs the fresh clones. Then a worker with the cache
  * on runs jobs from the cached repository, with ref HEAD and with the full
- * commit id. Each HEAD job asks the git server for the ref again, because
+ * commit id. Each HEAD job looks the ref up on the git server again, because
  * it is submitted after the previous lookup. Each round also
  * runs cache misses, on new URLs with the same files. Jobs run one at a
  * time, and the benchmark leaves the cache-on, sandboxed worker in place.

@@ -12,7 +12,7 @@ export interface HeldJob {
   message: JsMsg;
   /** Extends the message's ack deadline while the job runs. */
   extendTimer: NodeJS.Timeout;
-  /** The record as this replica last read or wrote it, so that the next change can skip a read; a stale one costs a failed write. */
+  /** Record as this replica last read or wrote it, so that the next change can skip a read. A stale one costs a failed write. */
   record?: StoredJob;
   /** Set once the outcome arrived: the worker's slot is free while the outcome is stored. */
   settling?: boolean;

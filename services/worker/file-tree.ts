@@ -6,10 +6,9 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 /**
  * Walks over job folders and cached trees with synchronous file system
  * calls, yielding to the event loop after every `entriesPerTurn` entries.
- * A job folder contains a few dozen entries, for which one promise per call
- * costs far more than the calls themselves; the yield keeps a large tree
- * from holding up the worker's other work. Symbolic links are never
- * followed.
+ * A job folder contains a few dozen entries, and one promise per call costs
+ * far more than the calls themselves. The yield keeps a large tree from
+ * holding up the worker's other work. Symbolic links are never followed.
  */
 
 /** Entries handled between two yields to the event loop. */

@@ -153,7 +153,7 @@ describe('fetchAdvertisedRefs', function () {
   });
 
   it('rejects on abort', async () => {
-    // A server that never answers.
+    // A server that never replies.
     const { server, url } = await listen(() => undefined);
     try {
       const controller = new AbortController();

@@ -10,10 +10,10 @@ import type { PinnedAddress } from './address-guard.js';
  * only the refs that can match (`ls-refs` with `ref-prefix`). A server that
  * replies in protocol v0 sends its whole advertisement, which is read as is.
  *
- * The lookup is a fast path. It answers only when the server gave a clean
- * smart-protocol reply; for anything else (an error status, a redirect, a
- * dumb server, a URL with credentials or a query) it returns undefined and
- * the caller asks git, whose answer and error messages are the reference.
+ * The lookup is a fast path, which returns refs only for a clean
+ * smart-protocol reply. For anything else (an error status, a redirect, a
+ * dumb server, a URL with credentials or a query) it returns undefined. The
+ * caller then runs git, whose result and error messages are the reference.
  */
 
 export interface RefLookup {
@@ -61,13 +61,13 @@ export async function fetchAdvertisedRefs(lookup: RefLookup): Promise<Map<string
       if (speaksV2.size >= maxRemembered) speaksV2.clear();
       speaksV2.add(base);
     }
-    const answer = await send(`${base}/git-upload-pack`, 'POST', lsRefsRequest(lookup.prefixes), lookup);
-    if (answer?.contentType !== 'application/x-git-upload-pack-result') {
+    const lsRefsReply = await send(`${base}/git-upload-pack`, 'POST', lsRefsRequest(lookup.prefixes), lookup);
+    if (lsRefsReply?.contentType !== 'application/x-git-upload-pack-result') {
       // The server may have changed, so the next lookup requests its capabilities again.
       speaksV2.delete(base);
       return undefined;
     }
-    return parseLsRefs(answer.body);
+    return parseLsRefs(lsRefsReply.body);
   } catch (error) {
     if (lookup.signal.aborted) throw error;
     return undefined;

@@ -73,7 +73,7 @@ export async function localCommit(mirror: string, id: string, home: string, sign
  * Asks the repository which object `request.ref` names, without fetching
  * anything, under the same address guard, pinning and timeout as a fetch.
  * The worker reads the refs over HTTP itself (see ref-advertisement.ts) and
- * asks `git ls-remote` only when that gives no answer. Among the refs that
+ * runs `git ls-remote` only when that returns nothing. Among the refs that
  * match, it picks the one `git fetch` would (the name itself, then under
  * refs/, refs/tags/, refs/heads/ and refs/remotes/). Returns a commit id, or
  * a tag id for an annotated tag. Throws CloneError.
@@ -96,7 +96,7 @@ export async function resolveRemoteRef(mirror: string, request: FetchRequest, ho
   const fastMatch = fastPath && candidates.find((name) => fastPath.has(name));
   if (fastMatch !== undefined) return fastPath!.get(fastMatch)!;
 
-  // No answer, or no such ref: git's answer and its error message are the reference.
+  // No refs, or no such ref: git's result and its error message are the reference.
   const git = guardedGit({ baseDir: mirror, home, abort: stopped, transports: networkTransports(request.allowHttp), pinConfig: gitPinConfig(pinned) });
   let output: string;
   try {

@@ -120,7 +120,7 @@ export function watchDiskUsage(options: DiskWatchOptions): DiskWatcher {
     }
     timer = setTimeout(walk, intervalMs);
   };
-  // A folder just handed over holds what the worker put there; the first walk waits one interval, so a short job needs none.
+  // A folder just handed over contains only what the worker put there, so the first walk waits one interval and a short job needs none.
   timer = setTimeout(walk, intervalMs);
   return watcher;
 }
