@@ -371,6 +371,33 @@ describe('queued jobs', function () {
     await mesh?.stop();
   });
 
+  it('lists queued jobs from their owners\' active lists and finished jobs from the index', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'echo listed\n' });
+    const kept = (await mesh.client.submit({ repositoryUrl: repo.url })).job!;
+    const cancelled = (await mesh.client.submit({ repositoryUrl: repo.url })).job!;
+    const { index } = mesh.scheduler.context.nats;
+    const indexKeys = async () => {
+      const keys: string[] = [];
+      for await (const key of await index.keys('o.>')) keys.push(key);
+      return keys;
+    };
+    const listedIds = async (state?: JobState) => (await mesh.client.list({ state, pageSize: 500 })).jobs.map((job) => job.id);
+    assert.equal((await indexKeys()).filter((key) => key.endsWith(kept.id)).length, 0, 'a queued job has no index entry');
+    assert.deepEqual((await listedIds(JobState.JOB_STATE_QUEUED)).filter((id) => id === kept.id || id === cancelled.id), [cancelled.id, kept.id]);
+
+    await mesh.client.cancel(cancelled.id);
+    assert.ok(!(await listedIds(JobState.JOB_STATE_QUEUED)).includes(cancelled.id));
+    assert.ok((await listedIds(JobState.JOB_STATE_CANCELLED)).includes(cancelled.id));
+    assert.deepEqual((await listedIds()).filter((id) => id === kept.id || id === cancelled.id), [cancelled.id, kept.id]);
+
+    // Earlier versions indexed queued jobs too; List drops such an entry once its job has moved on.
+    const legacyKey = `o.${Buffer.from(cancelled.owner).toString('base64url')}.queued.${cancelled.id}`;
+    await index.put(legacyKey, new Uint8Array());
+    assert.ok(!(await listedIds(JobState.JOB_STATE_QUEUED)).includes(cancelled.id));
+    assert.ok(!(await indexKeys()).includes(legacyKey));
+    await mesh.client.cancel(kept.id);
+  });
+
   it('cancels a queued job, which never starts', async () => {
     const repo = await mesh.repository({ 'main.sh': 'echo ran\n' });
     const { job } = await mesh.client.submit({ repositoryUrl: repo.url });

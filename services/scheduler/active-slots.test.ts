@@ -33,6 +33,19 @@ describe('ActiveSlots', function () {
   const code = (result: PromiseSettledResult<void>) =>
     result.status === 'fulfilled' ? 'ok' : result.reason instanceof FaasError ? result.reason.code : String(result.reason);
 
+  it('lists the jobs that hold a slot, of one owner or of all', async () => {
+    const slots = new ActiveSlots(kv, keep);
+    await Promise.all([slots.reserve('alice', 'job-a1', 5), slots.reserve('alice', 'job-a2', 5), slots.reserve('bob@example.com', 'job-b1', 5)]);
+    await slots.release('alice', 'job-a1');
+    assert.deepEqual(await slots.list('alice'), [{ owner: 'alice', jobId: 'job-a2' }]);
+    assert.deepEqual(await slots.list('carol'), []);
+    const all = (await slots.list()).sort((a, b) => a.jobId.localeCompare(b.jobId));
+    assert.deepEqual(all, [
+      { owner: 'alice', jobId: 'job-a2' },
+      { owner: 'bob@example.com', jobId: 'job-b1' },
+    ]);
+  });
+
   it('grants exactly the limit to 32 concurrent reservations', async () => {
     const slots = new ActiveSlots(kv, keep);
     const ids = Array.from({ length: 32 }, (_, index) => `job-${String(index).padStart(2, '0')}`);

@@ -56,6 +56,24 @@ export class ActiveSlots {
     return this.enqueue(owner, (resolve, reject) => ({ kind: 'release', jobId, resolve, reject }));
   }
 
+  /**
+   * Lists the jobs that hold a slot, of `owner` or of every owner when it is
+   * undefined. Besides queued and running jobs, the list can name a job whose
+   * record is not written yet or is already final.
+   */
+  async list(owner?: string): Promise<Array<{ owner: string; jobId: string }>> {
+    const keys: string[] = [];
+    if (owner !== undefined) keys.push(slotsKey(owner));
+    else for await (const key of await this.index.keys(`${keyPrefix}*`)) keys.push(key);
+    const lists = await Promise.all(keys.map(async (key) => {
+      const entry = await this.index.get(key);
+      if (entry === null || entry.operation !== 'PUT') return [];
+      const holder = Buffer.from(key.slice(keyPrefix.length), 'base64url').toString();
+      return entry.json<ActiveEntry[]>().map((item) => ({ owner: holder, jobId: item.id }));
+    }));
+    return lists.flat();
+  }
+
   private enqueue(owner: string, make: (resolve: () => void, reject: (error: unknown) => void) => Change): Promise<void> {
     return new Promise((resolve, reject) => {
       const waiting = this.queued.get(owner);
@@ -91,7 +109,7 @@ export class ActiveSlots {
 
   /** Applies the changes in one compare-and-set write; returns the reservations rejected at the limit. */
   private async apply(owner: string, batch: Change[]): Promise<Map<Change, FaasError>> {
-    const key = `a.${Buffer.from(owner).toString('base64url')}`;
+    const key = slotsKey(owner);
     for (let attempt = 0; attempt < maxCasRetries; attempt++) {
       const entry = await this.index.get(key);
       const present = entry !== null && entry.operation === 'PUT';
@@ -131,6 +149,13 @@ export class ActiveSlots {
     }
     throw new FaasError(ErrorCode.Unavailable, 'too many submits at once for this owner; retry shortly');
   }
+}
+
+/** Prefix of the owners' entries in the index bucket: `a.<owner in base64url>`. */
+const keyPrefix = 'a.';
+
+function slotsKey(owner: string): string {
+  return `${keyPrefix}${Buffer.from(owner).toString('base64url')}`;
 }
 
 function sameEntries(a: ActiveEntry[], b: ActiveEntry[]): boolean {

@@ -63,11 +63,9 @@ export class SchedulerJobService {
           );
         }
         if (existing) {
-          // Index and publish again in case the first Submit stored the job
-          // but failed after that; de-duplication drops the copy otherwise.
-          if (existing.job.state === JobState.JOB_STATE_QUEUED) {
-            await Promise.all([this.context.store.addToIndex(existing.job), this.enqueue(existing.job, { revision: existing.revision })]);
-          }
+          // Publish again in case the first Submit stored the job but failed
+          // after that; de-duplication drops the copy otherwise.
+          if (existing.job.state === JobState.JOB_STATE_QUEUED) await this.enqueue(existing.job, { revision: existing.revision });
           return { job: existing.job, existing: true };
         }
         // The first Submit stopped before storing its job: finish it here.
@@ -86,8 +84,7 @@ export class SchedulerJobService {
       if (!existing) throw error;
       return { job: existing.job, existing: true };
     }
-    // Independent writes, so they go out together.
-    await Promise.all([this.context.store.addToIndex(stored.job), this.enqueue(stored.job, { revision: stored.revision })]);
+    await this.enqueue(stored.job, { revision: stored.revision });
     this.context.metrics.jobSubmitted();
     this.context.log.info({ jobId, owner: caller.subject, repository: spec.repositoryUrl }, 'job queued');
     return { job: stored.job, existing: false };
@@ -137,12 +134,19 @@ export class SchedulerJobService {
       limit: pageSize + 1,
     });
     const jobs: Job[] = [];
+    const listed = new Set<string>();
     for (const entry of entries.slice(0, pageSize)) {
       const stored = await this.context.store.get(entry.jobId);
-      if (!stored || stored.job.state !== entry.state) {
+      if (entry.state === undefined) {
+        // From the owner's active jobs: a reserved slot may have no record yet.
+        if (!stored || (state !== undefined && stored.job.state !== state)) continue;
+      } else if (!stored || stored.job.state !== entry.state) {
         await this.context.store.dropStaleIndex(entry.owner, entry.state, entry.jobId);
         continue;
       }
+      // A job that just finished can be in both lists for a moment.
+      if (listed.has(entry.jobId)) continue;
+      listed.add(entry.jobId);
       jobs.push(stored.job);
     }
     const nextPageToken = entries.length > pageSize ? entries[pageSize - 1].jobId : '';

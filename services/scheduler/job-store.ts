@@ -13,11 +13,15 @@ const maxCasRetries = 50;
 /** How long a reserved slot counts while its job record is not written yet. */
 const reservationGraceMs = 60_000;
 
-/** One owner index entry, as List reads it. */
+/** A job that List may show: from the owner index, or from its owner's list of active jobs. */
 export interface IndexEntry {
   jobId: string;
   owner: string;
-  state: JobState;
+  /**
+   * The state the index key names. Undefined for a job from the list of
+   * active jobs, which is queued or running unless it finished moments ago.
+   */
+  state?: JobState;
 }
 
 export interface StoredJob {
@@ -34,8 +38,11 @@ export type JobMutation = (current: Job) => Job | undefined;
  * compare-and-set on the entry's revision so that concurrent scheduler
  * replicas cannot make an illegal transition.
  *
- * A second bucket contains the owner index (`o.<owner>.<state>.<id>`) that List
- * reads, and the idempotency keys (`k.<hash>` holding a job id).
+ * A second bucket contains what List reads: each owner's active jobs
+ * (`a.<owner>`, see ActiveSlots) and an index entry per finished job
+ * (`o.<owner>.<state>.<id>`). It also contains the idempotency keys
+ * (`k.<hash>` holding a job id). Queued and running jobs get no index entry,
+ * so starting a job writes only its record.
  */
 export class JobStore {
   constructor(
@@ -56,15 +63,10 @@ export class JobStore {
     return { job: Job.decode(entry.value), revision: entry.revision };
   }
 
-  /** Stores a new job's record; `addToIndex` then makes List see it. */
+  /** Stores a new job's record. List sees it through the owner's active slot, reserved before. */
   async create(job: Job): Promise<StoredJob> {
     const revision = await this.jobs.create(job.id, Job.encode(job).finish());
     return { job, revision };
-  }
-
-  /** Adds a new job to its owner's index, which List reads. */
-  async addToIndex(job: Job): Promise<void> {
-    await this.putIndex(job);
   }
 
   /**
@@ -91,15 +93,7 @@ export class JobStore {
       try {
         const revision = await this.jobs.update(jobId, Job.encode(next).finish(), current.revision);
         this.onChange(current.job, next);
-        // The index and the owner's slot are separate entries, so both go out together.
-        await Promise.all([
-          next.state !== current.job.state ? this.moveIndex(current.job, next) : undefined,
-          isFinal(next.state)
-            ? this.releaseActiveSlot(next.owner, next.id).catch((error: unknown) => {
-                this.log.warn({ err: error, jobId }, 'failed to release the owner slot; the next full check frees it');
-              })
-            : undefined,
-        ]);
+        if (isFinal(next.state)) await this.settleFinished(next);
         return { job: next, revision };
       } catch (error) {
         if (!isCasConflict(error)) throw error;
@@ -125,21 +119,30 @@ export class JobStore {
   }
 
   /**
-   * Lists job ids of `owner` (every owner when undefined) in `state`
-   * (every state when undefined), newest first, older than `before`.
-   * The server filters index keys by subject, so the cost grows with the
-   * owner's matching jobs, not with all jobs.
+   * Lists the jobs of `owner` (every owner when undefined) that may be in
+   * `state` (every state when undefined), newest first, older than
+   * `before`. Callers read each record for its real state. For a final
+   * state the server filters index keys by subject, so the cost grows with
+   * the owner's matching jobs, not with all jobs. Queued and running jobs
+   * come from the owners' active lists, which the job limit keeps short.
+   *
+   * Index entries for queued and running jobs, written by earlier versions,
+   * are listed too; List drops them once their job has moved on.
    */
   async listIds(options: { owner?: string; state?: JobState; before?: string; limit: number }): Promise<IndexEntry[]> {
     const owner = options.owner === undefined ? '*' : ownerToken(options.owner);
     const state = options.state === undefined ? '*' : stateName(options.state);
-    const keys = await this.index.keys(`o.${owner}.${state}.*`);
     const entries: IndexEntry[] = [];
-    for await (const key of keys) {
+    const older = (jobId: string) => options.before === undefined || jobId < options.before;
+    if (options.state === undefined || !isFinal(options.state)) {
+      for (const active of await this.activeSlots.list(options.owner)) {
+        if (older(active.jobId)) entries.push(active);
+      }
+    }
+    for await (const key of await this.index.keys(`o.${owner}.${state}.*`)) {
       const [, token, name, jobId] = key.split('.');
       const entryState = parseStateName(name);
-      if (entryState === undefined) continue;
-      if (options.before === undefined || jobId < options.before) {
+      if (entryState !== undefined && older(jobId)) {
         entries.push({ jobId, owner: Buffer.from(token, 'base64url').toString(), state: entryState });
       }
     }
@@ -179,30 +182,28 @@ export class JobStore {
     await this.index.purge(indexKey(owner, state, jobId));
   }
 
-  private async putIndex(job: Job): Promise<void> {
-    await this.index.put(indexKey(job.owner, job.state, job.id), new Uint8Array());
-  }
-
-  // NOTE: the new entry is written before the old one is purged, so a crash
-  // in between leaves a stale entry; List checks each record's real state and
-  // drops such entries when it meets them.
-  private async moveIndex(previous: Job, next: Job): Promise<void> {
+  /**
+   * Moves a job that just finished from its owner's active list to the
+   * index. The index entry comes first, so List finds the job in one of the
+   * two at every moment.
+   */
+  private async settleFinished(job: Job): Promise<void> {
     try {
-      await this.putIndex(next);
-      await this.index.purge(indexKey(previous.owner, previous.state, previous.id));
+      await this.index.put(indexKey(job.owner, job.state, job.id), new Uint8Array());
     } catch (error) {
-      this.log.warn({ err: error, jobId: next.id }, 'failed to update the job index; List repairs it later');
+      // The slot stays, so List still shows the job, until a full list drops it.
+      this.log.warn({ err: error, jobId: job.id }, 'failed to add a finished job to the owner index; its slot stays taken until the owner reaches the limit');
+      return;
     }
+    await this.releaseActiveSlot(job.owner, job.id).catch((error: unknown) => {
+      this.log.warn({ err: error, jobId: job.id }, 'failed to release the owner slot; the next full check frees it');
+    });
   }
 }
 
 /** Encodes an owner as one KV key token: base64url has no "." or "*". */
 function ownerToken(owner: string): string {
   return Buffer.from(owner).toString('base64url');
-}
-
-function activeKey(owner: string): string {
-  return `a.${ownerToken(owner)}`;
 }
 
 function indexKey(owner: string, state: JobState, jobId: string): string {
