@@ -18,6 +18,7 @@ import type { SchedulerContext } from './context.js';
 import { endJob, releaseJob } from './dispatcher.js';
 import { closeLog, LogWriter } from './log-store.js';
 import { attemptsAllowed, retryDelayMs, shouldRetry } from './retry.js';
+import { ReportLanes } from './report-lanes.js';
 import { WorkerSession, type HeldJob } from './worker-session.js';
 
 export const protocolVersion = 1;
@@ -34,8 +35,8 @@ const maxQueuedReports = 256;
 
 /**
  * Serves WorkerService.Connect: registers the worker, applies its reports in
- * the order it sent them, and hands its jobs back to the queue when the
- * stream ends.
+ * the order it sent them for each job, and hands its jobs back to the queue
+ * when the stream ends.
  */
 export class WorkerLinks {
   private readonly sweepTimer: NodeJS.Timeout;
@@ -48,8 +49,7 @@ export class WorkerLinks {
   connect = (call: ServerDuplexStream<ConnectRequest, ConnectResponse>): void => {
     const { log } = this.context;
     let session: WorkerSession | undefined;
-    let queue = Promise.resolve();
-    let queued = 0;
+    const lanes = new ReportLanes(maxQueuedReports, call, (error) => log.error({ err: error, workerId: session?.workerId }, 'failed to apply a worker report'));
 
     call.on('data', (request: ConnectRequest) => {
       try {
@@ -66,21 +66,14 @@ export class WorkerLinks {
       }
       session.lastSeenMs = Date.now();
       const current = session;
-      queued++;
-      if (queued > maxQueuedReports) call.pause();
-      queue = queue
-        .then(() => this.apply(current, request))
-        .catch((error: unknown) => log.error({ err: error, workerId: current.workerId }, 'failed to apply a worker report'))
-        .finally(() => {
-          queued--;
-          if (queued <= maxQueuedReports / 2) call.resume();
-        });
+      if (request.outcome) this.outcomeArrived(current, request.outcome);
+      lanes.add(laneOf(request), () => this.apply(current, request));
     });
     const end = () => {
       if (!session || session.closed) return;
       const ended = session;
       ended.closed = true;
-      queue = queue.then(() => this.disconnect(ended));
+      void lanes.drained().then(() => this.disconnect(ended));
     };
     call.on('end', () => {
       end();
@@ -303,6 +296,18 @@ export class WorkerLinks {
     await heldJob.log.append(data.attempt, data.stream, data.data);
   }
 
+  /**
+   * Frees the worker's slot as an outcome arrives, before the outcome waits
+   * for earlier reports of its job and is stored, so the next job can be
+   * dispatched meanwhile.
+   */
+  private outcomeArrived(session: WorkerSession, outcome: JobOutcome): void {
+    const heldJob = session.jobs.get(outcome.jobId);
+    if (!heldJob || heldJob.attempt !== outcome.attempt || heldJob.settling || !isFinal(outcome.state)) return;
+    heldJob.settling = true;
+    this.context.pool.notify();
+  }
+
   private async applyOutcome(session: WorkerSession, outcome: JobOutcome): Promise<void> {
     const { store, blobs, nats, log, pool } = this.context;
     const heldJob = session.jobs.get(outcome.jobId);
@@ -316,11 +321,6 @@ export class WorkerLinks {
       // An outcome before acceptance cannot be recorded; requeue the job.
       this.requeue(session, heldJob);
       return;
-    }
-    // The worker's slot is free already, so the next job can be dispatched while this outcome is stored.
-    if (!heldJob.settling) {
-      heldJob.settling = true;
-      pool.notify();
     }
     try {
       await heldJob.log.flush();
@@ -439,4 +439,9 @@ export class WorkerLinks {
       }
     }
   }
+}
+
+/** The lane of a report: its job's id, or none for a heartbeat. */
+function laneOf(request: ConnectRequest): string {
+  return request.update?.jobId ?? request.log?.jobId ?? request.outcome?.jobId ?? request.rejection?.jobId ?? '';
 }
