@@ -1,4 +1,5 @@
-import { access, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Limits applied to one job's cgroup. */
@@ -64,8 +65,13 @@ export function cpuQuotaUs(cpuPercent: number): number {
   return Math.max(1_000, Math.round((cpuPeriodUs * cpuPercent) / 100));
 }
 
+// Control files are read and written, and cgroup folders made and removed,
+// with synchronous calls: the kernel answers them at once. Through Node's
+// thread pool each call queued behind the worker's other file work, which
+// added several milliseconds to every job under load.
+
 export async function readText(path: string): Promise<string> {
-  return (await readFile(path, 'utf8')).trim();
+  return readFileSync(path, 'utf8').trim();
 }
 
 /** Reads a file, returning undefined when it does not exist (an interface file an older kernel lacks). */
@@ -80,7 +86,7 @@ export async function readOptional(path: string): Promise<string | undefined> {
 
 export async function writeText(path: string, value: string | number): Promise<void> {
   try {
-    await writeFile(path, String(value));
+    writeFileSync(path, String(value));
   } catch (error) {
     throw new Error(`writing ${JSON.stringify(String(value))} to ${path} failed: ${(error as Error).message}`, { cause: error });
   }
@@ -132,7 +138,7 @@ export async function removeCgroupFolder(path: string, timeoutMs = 2_000): Promi
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      await rmdir(path);
+      rmdirSync(path);
       return;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;

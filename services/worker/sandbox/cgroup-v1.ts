@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { mkdir, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -73,12 +74,10 @@ async function createInLayout(layout: V1Layout, name: string, limits: CgroupLimi
   // Controllers that share a hierarchy share one folder.
   const distinctFolders = [...new Set(Object.values(folders))];
   try {
-    const mkdirResults = await Promise.allSettled(distinctFolders.map((folder) => mkdir(folder)));
-    mkdirResults.forEach((result, index) => {
-      if (result.status === 'fulfilled') created.push(distinctFolders[index]);
-    });
-    const failed = mkdirResults.find((result) => result.status === 'rejected');
-    if (failed) throw failed.reason;
+    for (const folder of distinctFolders) {
+      mkdirSync(folder);
+      created.push(folder);
+    }
 
     await Promise.all([
       // The memory+swap limit must not be below the memory limit, so it is written second.

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -38,11 +38,11 @@ export async function createV2Cgroup(root: string, name: string, limits: CgroupL
   const folder = join(parent, name);
   const enable = v2Controllers.map((controller) => `+${controller}`).join(' ');
 
-  await mkdir(parent, { recursive: true });
+  mkdirSync(parent, { recursive: true });
   // Controllers reach a job folder only when each ancestor enables them for its children.
   await writeText(join(root, 'cgroup.subtree_control'), enable);
   await writeText(join(parent, 'cgroup.subtree_control'), enable);
-  await mkdir(folder);
+  mkdirSync(folder);
   try {
     await writeText(join(folder, 'memory.max'), limits.memoryBytes);
     // memory.swap.max is missing when the kernel does not account swap; then there is no swap to forbid.
