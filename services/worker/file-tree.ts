@@ -1,14 +1,15 @@
-import { chmodSync, constants, copyFileSync, lchownSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
+import { chmodSync, constants, copyFileSync, lchownSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 /**
- * Walks over job folders and cached trees with synchronous file system
- * calls, yielding to the event loop after every `entriesPerTurn` entries.
- * A job folder contains a few dozen entries, and one promise per call costs
- * far more than the calls themselves. The yield keeps a large tree from
- * holding up the worker's other work. Symbolic links are never followed.
+ * Walks over job folders and cached trees. Changing owners and copying use
+ * synchronous file system calls, yielding to the event loop after every
+ * `entriesPerTurn` entries: a job folder contains a few dozen entries, and
+ * one promise per call costs far more than the calls themselves. The yield
+ * keeps a large tree from holding up the worker's other work. Symbolic
+ * links are never followed.
  */
 
 /** Entries handled between two yields to the event loop. */
@@ -80,45 +81,13 @@ export async function copyFolderTree(source: string, destination: string, signal
 }
 
 /**
- * Deletes `root` and everything below it; a missing `root` is not an error.
- * When an entry cannot be removed this way (a folder without write
- * permission for a worker that is not root), it falls back to `fs.rm`.
+ * Deletes `root` and everything below it without following links; a missing
+ * `root` is not an error. Unlike the walks above, this runs in Node's thread
+ * pool: right after a sandbox exits, removing a folder it had mounted waits
+ * for the kernel to tear down the sandbox's mount namespace, at times for
+ * tens of milliseconds, and on the event loop that wait would hold up every
+ * other job of the worker.
  */
 export async function removeTree(root: string): Promise<void> {
-  try {
-    if (!lstatSync(root).isDirectory()) {
-      unlinkSync(root);
-      return;
-    }
-    const turns = new Turns();
-    const folders = [root];
-    const pending = [root];
-    while (pending.length > 0) {
-      const folder = pending.pop()!;
-      for (const entry of readdirSync(folder, { withFileTypes: true })) {
-        const path = join(folder, entry.name);
-        if (entry.isDirectory()) {
-          folders.push(path);
-          pending.push(path);
-        } else {
-          unlinkSync(path);
-        }
-        await turns.tick();
-      }
-    }
-    // Every folder comes after its parent in the list, so the deepest are removed first.
-    for (let index = folders.length - 1; index >= 0; index--) rmdirSync(folders[index]);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !pathExists(root)) return;
-    await rm(root, { recursive: true, force: true });
-  }
-}
-
-function pathExists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
+  await rm(root, { recursive: true, force: true });
 }
