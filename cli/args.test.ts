@@ -117,7 +117,7 @@ describe('parseCommandLine', () => {
 
     it('rejects a --timeout that is not a number', () => {
       for (const value of ['ten', '1.5', '0', '10s', '', '4294967296']) {
-        assertUsageError(['submit', 'https://example.com/r.git', `--timeout=${value}`], /^--timeout: expected a whole number of seconds/);
+        assertUsageError(['submit', 'https://example.com/r.git', `--timeout=${value}`], /^--timeout: expected a whole number of seconds, at least 1 and at most the operator's limit \(3600 unless changed\), got "/);
       }
     });
 

@@ -29,7 +29,8 @@ export function parseEnv(entries: readonly string[]): Record<string, string> {
 export function parseTimeoutSeconds(raw: string): number {
   const seconds = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(seconds) || seconds < 1 || seconds > maxUint32) {
-    const expected = `a whole number of seconds from 1 to ${maxUint32}`;
+    // The gateway checks the upper bound, which its operator sets.
+    const expected = 'a whole number of seconds, at least 1 and at most the operator\'s limit (3600 unless changed)';
     throw new UsageError(`--timeout: expected ${expected}, got "${raw}"`, 'submit');
   }
   return seconds;
