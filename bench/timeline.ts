@@ -27,7 +27,7 @@ export async function dispatchBreakdown(logDir: string, samples: DispatchSample[
   const events = await readJobEvents(logDir, new Set(samples.map((sample) => sample.jobId)));
   const steps: Array<{ key: string; label: string; from: (sample: DispatchSample, job: JobEvents) => number | undefined; to: (sample: DispatchSample, job: JobEvents) => number | undefined }> = [
     { key: 'submit-to-created', label: 'Submit called to record created (auth, hop, owner slot, idempotency key)', from: (s) => s.submitStartWallMs, to: (s) => s.createdWallMs },
-    { key: 'created-to-queued', label: 'Record created to queued (record, index, publish)', from: (s) => s.createdWallMs, to: (_, job) => job.get('job queued') },
+    { key: 'created-to-queued', label: 'Record created to queued (record, publish)', from: (s) => s.createdWallMs, to: (_, job) => job.get('job queued') },
     { key: 'queued-to-accepted', label: 'Queued to Submit returned (response path)', from: (_, job) => job.get('job queued'), to: (s) => s.acceptedWallMs },
     { key: 'queued-to-assigned', label: 'Queued to assigned (dispatcher pull, record read)', from: (_, job) => job.get('job queued'), to: (_, job) => job.get('assigned job') },
     { key: 'assigned-to-worker', label: 'Assigned to worker accepted (worker stream)', from: (_, job) => job.get('assigned job'), to: (_, job) => job.get('job accepted') },
