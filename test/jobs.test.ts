@@ -371,7 +371,7 @@ describe('queued jobs', function () {
     await mesh?.stop();
   });
 
-  it('lists queued jobs from their owners\' active lists and finished jobs from the index', async () => {
+  it('lists queued and finished jobs', async () => {
     const repo = await mesh.repository({ 'main.sh': 'echo listed\n' });
     const kept = (await mesh.client.submit({ repositoryUrl: repo.url })).job!;
     const cancelled = (await mesh.client.submit({ repositoryUrl: repo.url })).job!;

@@ -33,7 +33,7 @@ describe('ActiveSlots', function () {
   const code = (result: PromiseSettledResult<void>) =>
     result.status === 'fulfilled' ? 'ok' : result.reason instanceof FaasError ? result.reason.code : String(result.reason);
 
-  it('lists the jobs that hold a slot, of one owner or of all', async () => {
+  it('lists slot holders by owner', async () => {
     const slots = new ActiveSlots(kv, keep);
     await Promise.all([slots.reserve('alice', 'job-a1', 5), slots.reserve('alice', 'job-a2', 5), slots.reserve('bob@example.com', 'job-b1', 5)]);
     await slots.release('alice', 'job-a1');

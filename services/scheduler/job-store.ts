@@ -17,10 +17,7 @@ const reservationGraceMs = 60_000;
 export interface IndexEntry {
   jobId: string;
   owner: string;
-  /**
-   * The state the index key names. Undefined for a job from the list of
-   * active jobs, which is queued or running unless it finished moments ago.
-   */
+  /** State named by the index key; undefined for a job from the active list, which is queued or running unless it just finished. */
   state?: JobState;
 }
 
@@ -63,7 +60,7 @@ export class JobStore {
     return { job: Job.decode(entry.value), revision: entry.revision };
   }
 
-  /** Stores a new job's record. List sees it through the owner's active slot, reserved before. */
+  /** Stores a new job's record. List finds the job in the owner's active list, where Submit reserved its slot. */
   async create(job: Job): Promise<StoredJob> {
     const revision = await this.jobs.create(job.id, Job.encode(job).finish());
     return { job, revision };
@@ -182,16 +179,12 @@ export class JobStore {
     await this.index.purge(indexKey(owner, state, jobId));
   }
 
-  /**
-   * Moves a job that just finished from its owner's active list to the
-   * index. The index entry comes first, so List finds the job in one of the
-   * two at every moment.
-   */
+  /** Moves a finished job from its owner's active list to the index. Writing the index entry first keeps the job visible to List throughout. */
   private async settleFinished(job: Job): Promise<void> {
     try {
       await this.index.put(indexKey(job.owner, job.state, job.id), new Uint8Array());
     } catch (error) {
-      // The slot stays, so List still shows the job, until a full list drops it.
+      // Keeping the slot keeps the job in List until a full list drops it.
       this.log.warn({ err: error, jobId: job.id }, 'failed to add a finished job to the owner index; its slot stays taken until the owner reaches the limit');
       return;
     }

@@ -11,7 +11,7 @@ function gate(): { promise: Promise<void>; open(): void } {
 describe('ReportLanes', () => {
   const noFlow = { pause: () => undefined, resume: () => undefined };
 
-  it('applies one lane in order while another lane goes ahead', async () => {
+  it('orders one lane, not the others', async () => {
     const lanes = new ReportLanes(10, noFlow, (error) => assert.fail(String(error)));
     const applied: string[] = [];
     const slow = gate();
@@ -32,7 +32,7 @@ describe('ReportLanes', () => {
     assert.deepEqual(applied, ['b1', 'a1', 'a2']);
   });
 
-  it('goes on with a lane after a report fails', async () => {
+  it('continues after a failed report', async () => {
     const errors: unknown[] = [];
     const lanes = new ReportLanes(10, noFlow, (error) => errors.push(error));
     const applied: string[] = [];
@@ -47,7 +47,7 @@ describe('ReportLanes', () => {
     assert.deepEqual(errors.map((error) => (error as Error).message), ['write failed']);
   });
 
-  it('pauses the stream above the limit and resumes it at half', async () => {
+  it('pauses above the limit, resumes at half', async () => {
     const events: string[] = [];
     const lanes = new ReportLanes(4, { pause: () => events.push('pause'), resume: () => events.push('resume') }, () => undefined);
     const gates = Array.from({ length: 6 }, () => gate());

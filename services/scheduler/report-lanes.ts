@@ -1,9 +1,7 @@
 /**
- * Applies the reports of one worker stream: in the order they arrived for
- * each job, and for different jobs at the same time. One job's outcome,
- * which takes several writes to store, then no longer holds up the start of
- * the job the worker took next. The stream is paused while more than
- * `limit` reports wait, and resumed once half of them are applied.
+ * Applies one worker stream's reports in arrival order per job, and the
+ * reports of different jobs concurrently. Pauses the stream above `limit`
+ * waiting reports and resumes it at half.
  */
 export class ReportLanes {
   private readonly lanes = new Map<string, Promise<void>>();

@@ -81,13 +81,11 @@ export async function copyFolderTree(source: string, destination: string, signal
 }
 
 /**
- * Deletes `root` and everything below it without following links; a missing
- * `root` is not an error. Unlike the walks above, this runs in Node's thread
- * pool: right after a sandbox exits, removing a folder it had mounted waits
- * for the kernel to tear down the sandbox's mount namespace, at times for
- * tens of milliseconds, and on the event loop that wait would hold up every
- * other job of the worker.
+ * Deletes `root` and everything below it without following links. A missing
+ * `root` is not an error.
  */
 export async function removeTree(root: string): Promise<void> {
+  // In the thread pool, because removing a folder that a sandbox had mounted
+  // can wait tens of milliseconds for the kernel and would stall the event loop.
   await rm(root, { recursive: true, force: true });
 }

@@ -65,10 +65,8 @@ export function cpuQuotaUs(cpuPercent: number): number {
   return Math.max(1_000, Math.round((cpuPeriodUs * cpuPercent) / 100));
 }
 
-// Control files are read and written, and cgroup folders made and removed,
-// with synchronous calls: the kernel answers them at once. Through Node's
-// thread pool each call queued behind the worker's other file work, which
-// added several milliseconds to every job under load.
+// Calls on cgroup files and folders are synchronous because the kernel
+// answers them at once, while the thread pool queued them behind other file work.
 
 export async function readText(path: string): Promise<string> {
   return readFileSync(path, 'utf8').trim();
