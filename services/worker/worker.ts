@@ -89,8 +89,8 @@ class WorkerAgent implements RunningWorker {
   private reconnectDelayMs = 250;
   private idleCollectTimer: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
-  /** Deletions of finished jobs' folders under way. */
-  private readonly removals = new Set<Promise<void>>();
+  /** Deletions of finished jobs' folders, one after another, so they take at most one thread of Node's pool. */
+  private removals: Promise<void> = Promise.resolve();
   state: WorkerState = 'connecting';
   readonly readiness = new Readiness();
   private readonly metrics: WorkerMetrics;
@@ -150,7 +150,7 @@ class WorkerAgent implements RunningWorker {
     this.state = 'stopped';
     for (const job of this.jobs.values()) job.controller.abort('disconnected' satisfies StopReason);
     await this.whenIdle();
-    await Promise.all(this.removals);
+    await this.removals;
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.reconnectTimer);
     // Outcomes written during the grace period must reach the scheduler, so
@@ -256,7 +256,6 @@ class WorkerAgent implements RunningWorker {
       })
       .finally(() => {
         span.end();
-        // The deletion waits for the next turn of the event loop, so the stream sends the outcome first.
         this.removeJobDir(assignment, log);
         this.jobs.delete(jobId);
         this.deletionCost?.set(this.jobs.size);
@@ -267,13 +266,15 @@ class WorkerAgent implements RunningWorker {
       });
   }
 
-  /** Deletes a finished attempt's folder in the next turn of the event loop; `stop` waits for the deletions under way. */
+  /**
+   * Queues the deletion of a finished attempt's folder behind the earlier
+   * ones, which `stop` waits for. A deletion can wait on the kernel for
+   * milliseconds, so the pool's other threads stay free for running jobs.
+   */
   private removeJobDir(assignment: JobAssignment, log: Logger): void {
-    const removal = new Promise<void>((resolve) => setImmediate(resolve))
+    this.removals = this.removals
       .then(() => removeJobDir(this.config, assignment))
-      .catch((error: unknown) => log.warn({ err: error }, 'failed to delete the job folder'))
-      .finally(() => this.removals.delete(removal));
-    this.removals.add(removal);
+      .catch((error: unknown) => log.warn({ err: error }, 'failed to delete the job folder'));
   }
 
   /** Returns the lowest slot number no running job uses. */
