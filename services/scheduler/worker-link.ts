@@ -441,7 +441,7 @@ export class WorkerLinks {
   }
 }
 
-/** The lane of a report: its job's id, or none for a heartbeat. */
+/** Returns the lane of a report: its job's id, or an empty string for a heartbeat. */
 function laneOf(request: ConnectRequest): string {
   return request.update?.jobId ?? request.log?.jobId ?? request.outcome?.jobId ?? request.rejection?.jobId ?? '';
 }

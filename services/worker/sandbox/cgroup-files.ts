@@ -66,7 +66,7 @@ export function cpuQuotaUs(cpuPercent: number): number {
 }
 
 // Calls on cgroup files and folders are synchronous because the kernel
-// answers them at once, while the thread pool queued them behind other file work.
+// completes them at once, while the thread pool queued them behind other file work.
 
 export async function readText(path: string): Promise<string> {
   return readFileSync(path, 'utf8').trim();
