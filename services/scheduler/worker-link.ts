@@ -40,6 +40,7 @@ const maxQueuedReports = 256;
  */
 export class WorkerLinks {
   private readonly sweepTimer: NodeJS.Timeout;
+  private lastSweepMs = Date.now();
   private readonly calls = new Map<WorkerSession, ServerDuplexStream<ConnectRequest, ConnectResponse>>();
 
   constructor(private readonly context: SchedulerContext) {
@@ -431,7 +432,16 @@ export class WorkerLinks {
   }
 
   private dropSilentWorkers(): void {
-    const limitMs = this.context.config.heartbeatIntervalMs * missedHeartbeats;
+    const intervalMs = this.context.config.heartbeatIntervalMs;
+    const lateMs = Date.now() - this.lastSweepMs - intervalMs;
+    this.lastSweepMs = Date.now();
+    // A sweep this late means this process stalled (a long pause, a starved
+    // CPU): heartbeats may be waiting unread, so the next sweep decides.
+    if (lateMs > intervalMs) {
+      this.context.log.warn({ lateMs }, 'the scheduler stalled; checking worker heartbeats at the next sweep');
+      return;
+    }
+    const limitMs = intervalMs * missedHeartbeats;
     for (const [session, call] of this.calls) {
       if (Date.now() - session.lastSeenMs > limitMs) {
         this.context.log.warn({ workerId: session.workerId }, 'worker missed its heartbeats; dropping it');
