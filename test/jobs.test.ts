@@ -373,7 +373,7 @@ describe('queued jobs', function () {
 
   it('lists queued and finished jobs', async () => {
     const repo = await mesh.repository({ 'main.sh': 'echo listed\n' });
-    const kept = (await mesh.client.submit({ repositoryUrl: repo.url })).job!;
+    const stillQueued = (await mesh.client.submit({ repositoryUrl: repo.url })).job!;
     const cancelled = (await mesh.client.submit({ repositoryUrl: repo.url })).job!;
     const { index } = mesh.scheduler.context.nats;
     const indexKeys = async () => {
@@ -382,20 +382,20 @@ describe('queued jobs', function () {
       return keys;
     };
     const listedIds = async (state?: JobState) => (await mesh.client.list({ state, pageSize: 500 })).jobs.map((job) => job.id);
-    assert.equal((await indexKeys()).filter((key) => key.endsWith(kept.id)).length, 0, 'a queued job has no index entry');
-    assert.deepEqual((await listedIds(JobState.JOB_STATE_QUEUED)).filter((id) => id === kept.id || id === cancelled.id), [cancelled.id, kept.id]);
+    assert.equal((await indexKeys()).filter((key) => key.endsWith(stillQueued.id)).length, 0, 'a queued job has no index entry');
+    assert.deepEqual((await listedIds(JobState.JOB_STATE_QUEUED)).filter((id) => id === stillQueued.id || id === cancelled.id), [cancelled.id, stillQueued.id]);
 
     await mesh.client.cancel(cancelled.id);
     assert.ok(!(await listedIds(JobState.JOB_STATE_QUEUED)).includes(cancelled.id));
     assert.ok((await listedIds(JobState.JOB_STATE_CANCELLED)).includes(cancelled.id));
-    assert.deepEqual((await listedIds()).filter((id) => id === kept.id || id === cancelled.id), [cancelled.id, kept.id]);
+    assert.deepEqual((await listedIds()).filter((id) => id === stillQueued.id || id === cancelled.id), [cancelled.id, stillQueued.id]);
 
     // Earlier versions indexed queued jobs too; List drops such an entry once its job has moved on.
     const legacyKey = `o.${Buffer.from(cancelled.owner).toString('base64url')}.queued.${cancelled.id}`;
     await index.put(legacyKey, new Uint8Array());
     assert.ok(!(await listedIds(JobState.JOB_STATE_QUEUED)).includes(cancelled.id));
     assert.ok(!(await indexKeys()).includes(legacyKey));
-    await mesh.client.cancel(kept.id);
+    await mesh.client.cancel(stillQueued.id);
   });
 
   it('cancels a queued job, which never starts', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ReportLanes } from './report-lanes.js';
 
-/** A promise with its resolve function, to finish a report when the test says so. */
+/** Returns a promise and the function that resolves it, so the test decides when a report finishes. */
 function gate(): { promise: Promise<void>; open(): void } {
   let open!: () => void;
   const promise = new Promise<void>((resolve) => (open = resolve));
@@ -51,7 +51,7 @@ describe('ReportLanes', () => {
     const events: string[] = [];
     const lanes = new ReportLanes(4, { pause: () => events.push('pause'), resume: () => events.push('resume') }, () => undefined);
     const gates = Array.from({ length: 6 }, () => gate());
-    gates.forEach((each, index) => lanes.add(`job-${index}`, () => each.promise));
+    gates.forEach((pending, index) => lanes.add(`job-${index}`, () => pending.promise));
     assert.deepEqual(events, ['pause', 'pause']);
     const finish = async (index: number) => {
       gates[index].open();
@@ -61,7 +61,7 @@ describe('ReportLanes', () => {
     assert.deepEqual(events, ['pause', 'pause'], 'three still wait, more than half the limit');
     await finish(3);
     assert.deepEqual(events, ['pause', 'pause', 'resume']);
-    for (const each of gates.slice(4)) each.open();
+    for (const pending of gates.slice(4)) pending.open();
     await lanes.drained();
   });
 });
