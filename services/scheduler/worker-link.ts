@@ -433,8 +433,9 @@ export class WorkerLinks {
 
   private dropSilentWorkers(): void {
     const intervalMs = this.context.config.heartbeatIntervalMs;
-    const lateMs = Date.now() - this.lastSweepMs - intervalMs;
-    this.lastSweepMs = Date.now();
+    const now = Date.now();
+    const lateMs = now - this.lastSweepMs - intervalMs;
+    this.lastSweepMs = now;
     // A sweep this late means this process stalled (a long pause, a starved
     // CPU): heartbeats may be waiting unread, so the next sweep decides.
     if (lateMs > intervalMs) {
@@ -443,7 +444,7 @@ export class WorkerLinks {
     }
     const limitMs = intervalMs * missedHeartbeats;
     for (const [session, call] of this.calls) {
-      if (Date.now() - session.lastSeenMs > limitMs) {
+      if (now - session.lastSeenMs > limitMs) {
         this.context.log.warn({ workerId: session.workerId }, 'worker missed its heartbeats; dropping it');
         call.emit('error', { code: GrpcStatus.DEADLINE_EXCEEDED, details: `no heartbeat for ${limitMs} ms` });
       }
