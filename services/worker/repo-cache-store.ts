@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, renameSync } from 'node:fs';
-import { chmod, mkdir, open, readFile, readdir, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, readFile, readdir, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { copyFolderTree } from './file-tree.js';
 import { mirrorMarker } from './repo-mirror.js';
@@ -37,8 +37,9 @@ export interface CacheClaim {
 
 /**
  * Claims the first numbered subfolder of `parent` that no live process uses,
- * by creating its `owner.pid` exclusively. A lock file whose process is gone
- * is taken over. Throws when all subfolders are in use.
+ * by linking a file holding this process's pid to its `owner.pid`: `link`
+ * fails when the lock exists, so a lock is never seen without its pid. A lock
+ * whose process is gone is taken over. Throws when all subfolders are in use.
  */
 export async function claimCacheFolder(parent: string): Promise<CacheClaim> {
   const root = resolve(parent);
@@ -48,14 +49,7 @@ export async function claimCacheFolder(parent: string): Promise<CacheClaim> {
     if (claimedHere.has(dir)) continue;
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const lockFile = join(dir, 'owner.pid');
-    if (!(await createLockFile(lockFile))) {
-      const owner = Number((await readFile(lockFile, 'utf8').catch(() => '')).trim());
-      if (owner === process.pid || isAlive(owner)) continue;
-      // NOTE: two processes that find the same stale lock at once can both take it over. Worker processes
-      // are normally started one after another, so this case is not handled.
-      await unlink(lockFile).catch(() => undefined);
-      if (!(await createLockFile(lockFile))) continue;
-    }
+    if (!(await createLockFile(lockFile)) && !(await takeOverStaleLock(lockFile))) continue;
     claimedHere.add(dir);
     return {
       dir,
@@ -68,14 +62,58 @@ export async function claimCacheFolder(parent: string): Promise<CacheClaim> {
   throw new Error(`every repository cache folder under ${root} (0 to ${maxClaims - 1}) is in use by a running worker process`);
 }
 
+/** Creates `path` holding this process's pid. Returns false when it exists. */
 async function createLockFile(path: string): Promise<boolean> {
+  const staged = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  await writeFile(staged, `${process.pid}\n`, { mode: 0o600 });
   try {
-    const file = await open(path, 'wx', 0o600);
-    await file.writeFile(`${process.pid}\n`);
-    await file.close();
+    await link(staged, path);
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await unlink(staged).catch(() => undefined);
+  }
+}
+
+/**
+ * Replaces a lock whose process is gone with this process's. The old lock is
+ * renamed aside first, so only one of the processes that found it stale
+ * moves it. A lock that a live process made in the meantime is put back.
+ */
+async function takeOverStaleLock(lockFile: string): Promise<boolean> {
+  const owner = await readLockOwner(lockFile);
+  if (owner === undefined) return createLockFile(lockFile);
+  if (owner === process.pid || isAlive(owner)) return false;
+  const aside = `${lockFile}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await rename(lockFile, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    // Another process moved it, so the first process to link a new lock wins.
+    return createLockFile(lockFile);
+  }
+  const asideOwner = await readLockOwner(aside);
+  if (asideOwner !== owner && asideOwner !== undefined && isAlive(asideOwner)) {
+    // NOTE: a third process that found no lock file in between keeps its own
+    // lock, and this one cannot be put back. That takes three processes
+    // claiming at once over a stale lock, which the actuator does not do.
+    await link(aside, lockFile).catch(() => undefined);
+    await unlink(aside).catch(() => undefined);
+    return false;
+  }
+  await unlink(aside).catch(() => undefined);
+  return createLockFile(lockFile);
+}
+
+/** Returns the pid a lock file names: 0 for one that names none, undefined when there is no file. */
+async function readLockOwner(lockFile: string): Promise<number | undefined> {
+  try {
+    const owner = Number((await readFile(lockFile, 'utf8')).trim());
+    return Number.isSafeInteger(owner) && owner > 0 ? owner : 0;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmod, lstat, mkdir, mkdtemp, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, open, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cleanUpTests, makeTestJob, runInSandbox, sandboxUnavailable } from './test-support.js';
 import { prepareJobDir, sandboxUser, writeIdentityFiles } from './users.js';
@@ -64,6 +64,21 @@ describe('job folders', function () {
     assert.match(await readFile(files.passwd, 'utf8'), /^job:x:61009:61010:/);
     assert.match(await readFile(files.group, 'utf8'), /^job:x:61010:/);
     assert.equal((await stat(files.passwd)).uid, 0);
+  });
+
+  it('writeIdentityFiles replaces files whole', async () => {
+    const folder = join(root, 'identity-shared');
+    const files = await writeIdentityFiles(folder, 61011, 61011);
+    // A job of another worker that shares the folder keeps the files open while they are written again.
+    const mounted = await open(files.passwd, 'r');
+    try {
+      await writeIdentityFiles(folder, 61011, 61011);
+      assert.match(await mounted.readFile('utf8'), /^job:x:61011:61011:/);
+      assert.notEqual((await stat(files.passwd)).ino, (await mounted.stat()).ino);
+    } finally {
+      await mounted.close();
+    }
+    assert.deepEqual((await readdir(folder)).sort(), ['group', 'passwd']);
   });
 
   it('two slots cannot see each other', async () => {

@@ -1,5 +1,6 @@
 import { chmodSync, statSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { chownTree } from '../file-tree.js';
 import type { IdentityFiles } from './command.js';
@@ -56,9 +57,23 @@ export async function writeIdentityFiles(folder: string, uid: number, gid: numbe
   const passwd = join(folder, 'passwd');
   const group = join(folder, 'group');
   // Files owned by users outside the job's user namespace show up as uid 65534.
-  await writeFile(passwd, `job:x:${uid}:${gid}:job:${sandboxJobDir}/home:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`, { mode: 0o644 });
-  await writeFile(group, `job:x:${gid}:\nnogroup:x:65534:\n`, { mode: 0o644 });
+  await replaceFile(passwd, `job:x:${uid}:${gid}:job:${sandboxJobDir}/home:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
+  await replaceFile(group, `job:x:${gid}:\nnogroup:x:65534:\n`);
   return { passwd, group };
+}
+
+/**
+ * Writes `path` through a new file renamed over it, so a job of another
+ * worker process that shares the folder never mounts a half-written file.
+ */
+async function replaceFile(path: string, text: string): Promise<void> {
+  const staged = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(staged, text, { mode: 0o644 });
+    await rename(staged, path);
+  } finally {
+    await rm(staged, { force: true });
+  }
 }
 
 /** Checks each ancestor with a synchronous stat: a handful of calls, which cost less than one await each. */
