@@ -301,7 +301,8 @@ describe('faas main', () => {
     });
 
     it('prints one watch line per change', async () => {
-      const address = await serve(runningJobHandlers(jobIn(JobState.JOB_STATE_SUCCEEDED, { attempt: 1 })));
+      const finished = jobIn(JobState.JOB_STATE_SUCCEEDED, { attempt: 1, finishedAt: new Date('2025-03-01T10:00:07Z') });
+      const address = await serve(runningJobHandlers(finished));
       const io = makeIo();
 
       const code = await main(['watch', jobId, '--server', address], io);
@@ -309,8 +310,11 @@ describe('faas main', () => {
       assert.equal(code, 0);
       const lines = io.stdout.text().trimEnd().split('\n');
       assert.equal(lines.length, 3);
+      // Queued and final changes carry the record's own times. Cloning without a start time gets the time of receipt.
+      assert.equal(lines[0], '2025-03-01T10:00:00Z  queued     -         attempt 0');
       assert.match(lines[1], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ {2}running {4}cloning {3}attempt 1$/);
-      assert.match(lines[2], /succeeded/);
+      assert.doesNotMatch(lines[1], /^2025-03-01/);
+      assert.equal(lines[2], '2025-03-01T10:00:07Z  succeeded  -         attempt 1');
     });
 
     it('reports a cancelled job', async () => {

@@ -1,4 +1,4 @@
-import { stateName } from '../common/job-states.js';
+import { isFinal, stateName } from '../common/job-states.js';
 import { FailureReason, JobPhase, JobState, type Job } from '../gen/faas/v1/job.js';
 
 /** Formats a proto JSON value (from a generated `toJSON`) as indented JSON and a newline. */
@@ -83,10 +83,23 @@ export function formatJobTable(jobs: readonly Job[]): string {
   return [header, ...rows].map((cells) => `${formatRow(cells)}\n`).join('');
 }
 
-/** Formats one change for `faas watch`: time, state, phase and attempt. */
+/**
+ * Formats one change for `faas watch`: time, state, phase and attempt. The
+ * time is the record's own for the changes it dates (queued at creation,
+ * cloning at the attempt's start, a final state at the end) and
+ * `receivedAt` for the other phases.
+ */
 export function formatWatchLine(receivedAt: Date, job: Job): string {
-  const columns = [formatTime(receivedAt), stateName(job.state).padEnd(9), phaseName(job.phase).padEnd(8)];
+  const columns = [formatTime(changedAt(job) ?? receivedAt), stateName(job.state).padEnd(9), phaseName(job.phase).padEnd(8)];
   return `${columns.join('  ')}  attempt ${job.attempt}\n`;
+}
+
+/** Returns the time the record gives for the change it shows, or undefined when it gives none. */
+function changedAt(job: Job): Date | undefined {
+  if (isFinal(job.state)) return job.finishedAt;
+  if (job.state === JobState.JOB_STATE_QUEUED) return job.attempt === 0 ? job.createdAt : undefined;
+  if (job.state === JobState.JOB_STATE_RUNNING && job.phase === JobPhase.JOB_PHASE_CLONING) return job.startedAt;
+  return undefined;
 }
 
 /** Describes where a job is, for the progress line: "job ID: running, cloning, attempt 1". */
