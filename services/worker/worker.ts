@@ -19,6 +19,7 @@ import { findToolchain, type Toolchain } from './entrypoint.js';
 import { removeJobDir, runJob, type JobReporter, type StopReason } from './job-runner.js';
 import type { IsolationLevel } from './job-steps.js';
 import { WorkerMetrics } from './metrics.js';
+import { removeStaleJobCgroups } from './sandbox/cgroups.js';
 import { probeIsolation } from './sandbox/probe.js';
 import { PodDeletionCost, findPod } from './pod-deletion-cost.js';
 import { RepoCache } from './repo-cache.js';
@@ -29,6 +30,8 @@ export const protocolVersion = 1;
 const maxReconnectDelayMs = 10_000;
 /** How long a worker must have been idle before it collects garbage. */
 const idleCollectDelayMs = 2_000;
+/** Age from which an empty job cgroup counts as left behind, since a job's cgroup is empty only for moments. */
+const staleCgroupAgeMs = 60_000;
 /** How long a stopping worker waits for the scheduler to close the stream. */
 const streamCloseWaitMs = 5_000;
 
@@ -57,6 +60,7 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Ru
   const toolchain = await findToolchain();
   log.info({ workerId: config.workerId, slots: config.slots, scheduler: config.schedulerAddress, toolchain }, 'worker starting');
   const isolation = await checkIsolation(config, log);
+  if (isolation === 'sandboxed') await removeStaleCgroups(log);
   // On Kubernetes, idle workers make themselves the first to go at scale-in.
   const pod = await findPod(process.env);
   const deletionCost = pod ? new PodDeletionCost(pod, log) : undefined;
@@ -352,6 +356,16 @@ function writeWithBackpressure(
     call.on('drain', done);
     call.on('close', done);
   });
+}
+
+/** Removes empty job cgroups that killed workers left. A failure only logs a warning. */
+async function removeStaleCgroups(log: Logger): Promise<void> {
+  try {
+    const removed = await removeStaleJobCgroups(staleCgroupAgeMs);
+    if (removed > 0) log.info({ removed }, 'removed empty job cgroups that earlier workers left');
+  } catch (error) {
+    log.warn({ err: error }, 'failed to remove the empty job cgroups of earlier workers');
+  }
 }
 
 /**

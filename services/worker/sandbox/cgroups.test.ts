@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createJobCgroup, detectCgroups, type CgroupLimits } from './cgroups.js';
+import { createJobCgroup, detectCgroups, removeStaleJobCgroups, type CgroupLimits } from './cgroups.js';
 import { removeCgroupParents, sandboxUnavailable } from './test-support.js';
 
 const limits: CgroupLimits = { memoryBytes: 96 << 20, pids: 40, cpuPercent: 50 };
@@ -92,6 +92,20 @@ describe('cgroup v2 on a fake folder', () => {
     assert.equal(existsSync(folder), false);
   });
 
+  it('removes stale empty job cgroups', async () => {
+    // In a fake folder an empty cgroup is an empty folder, and one with a file stands for a cgroup that has a process.
+    await mkdir(join(root, 'faas', 'left-empty'));
+    const busy = join(root, 'faas', 'in-use');
+    await mkdir(busy);
+    await writeFile(join(busy, 'cgroup.procs'), '4242\n');
+
+    assert.equal(await removeStaleJobCgroups(60_000, root), 0);
+    assert.equal(existsSync(join(root, 'faas', 'left-empty')), true);
+    assert.equal(await removeStaleJobCgroups(0, root), 1);
+    assert.equal(existsSync(join(root, 'faas', 'left-empty')), false);
+    assert.equal(existsSync(busy), true);
+  });
+
   it('rejects bad names and limits', async () => {
     await assert.rejects(createJobCgroup('../escape', limits, root), /invalid cgroup name/);
     await assert.rejects(createJobCgroup('', limits, root), /invalid cgroup name/);
@@ -168,6 +182,24 @@ describe('cgroup v1 on this machine', function () {
     const name = `v1-twice-${process.pid}`;
     created.push(await createJobCgroup(name, limits));
     await assert.rejects(createJobCgroup(name, limits), /EEXIST/);
+  });
+
+  it('removes stale empty job cgroups and keeps busy ones', async () => {
+    const stale = await createJobCgroup(`v1-stale-${process.pid}`, limits);
+    const busy = await createJobCgroup(`v1-busy-${process.pid}`, limits);
+    created.push(busy);
+    const child = spawn('/bin/sh', ['-c', 'for file; do echo $$ > "$file"; done; exec sleep 30', 'sh', ...busy.procsFiles], { stdio: 'ignore' });
+    const guard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    try {
+      await waitFor(async () => (await readFile(busy.procsFiles[0], 'utf8')).trim() !== '');
+
+      assert.equal(await removeStaleJobCgroups(60_000), 0);
+      assert.ok(await removeStaleJobCgroups(0) >= 5);
+      assert.equal(stale.procsFiles.some((file) => existsSync(file)), false);
+      assert.equal(busy.procsFiles.every((file) => existsSync(file)), true);
+    } finally {
+      clearTimeout(guard);
+    }
   });
 
   it('kills a process that joined it', async () => {

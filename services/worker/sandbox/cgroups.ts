@@ -1,6 +1,7 @@
-import { access, constants } from 'node:fs/promises';
+import { existsSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { access, constants, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkCgroupName, checkLimits, fileExists, readText, type CgroupLimits, type JobCgroup } from './cgroup-files.js';
+import { checkCgroupName, checkLimits, fileExists, groupFolder, readText, type CgroupLimits, type JobCgroup } from './cgroup-files.js';
 import { createV1Cgroup, v1Controllers } from './cgroup-v1.js';
 import { createV2Cgroup, v2Controllers } from './cgroup-v2.js';
 
@@ -67,6 +68,41 @@ export async function createJobCgroup(name: string, limits: CgroupLimits, root: 
     usableVersions.set(root, version);
   }
   return version === 1 ? createV1Cgroup(root, name, limits) : createV2Cgroup(root, name, limits);
+}
+
+/**
+ * Removes the job cgroups under `faas` that hold no process and were made
+ * more than `olderThanMs` ago, and returns how many it removed. Workers
+ * killed during a job leave them behind. Workers on one host share the
+ * `faas` folder, so a cgroup is never judged by its name: the kernel refuses
+ * to remove one that contains a process (EBUSY), and the age spares one that
+ * another worker made and has not filled yet.
+ */
+export async function removeStaleJobCgroups(olderThanMs: number, root: string = defaultCgroupRoot): Promise<number> {
+  const support = await detectCgroups(root);
+  if (!support.usable) return 0;
+  const parents =
+    support.version === 2
+      ? [join(root, groupFolder)]
+      : [...new Set(await Promise.all(v1Controllers.map(async (controller) => join(await realpath(join(root, controller)), groupFolder))))];
+  const cutoffMs = Date.now() - olderThanMs;
+  let removed = 0;
+  for (const parent of parents) {
+    if (!existsSync(parent)) continue;
+    for (const entry of readdirSync(parent, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const folder = join(parent, entry.name);
+      try {
+        if (statSync(folder).ctimeMs > cutoffMs) continue;
+        rmdirSync(folder);
+        removed++;
+      } catch (error) {
+        // A cgroup in use, a folder that is not a cgroup, or one removed meanwhile stays as it is.
+        if (!['EBUSY', 'ENOTEMPTY', 'ENOENT'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      }
+    }
+  }
+  return removed;
 }
 
 /** Layout versions of roots found usable; the layout of a mounted cgroup file system does not change while the worker runs. */
