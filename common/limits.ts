@@ -15,6 +15,26 @@ export const specLimits = {
   listPageSizeMax: 500,
 } as const;
 
+/** Limits on what a job record keeps of a worker's report, stated in job.proto. */
+export const recordLimits = {
+  errorMessageBytes: 4096,
+} as const;
+
+/**
+ * Returns `text` when its UTF-8 form fits in `maxBytes`, otherwise its start,
+ * cut at a character boundary and followed by a note of the original size,
+ * in `maxBytes` at most.
+ */
+export function cutText(text: string, maxBytes: number): string {
+  const bytes = Buffer.from(text);
+  if (bytes.length <= maxBytes) return text;
+  const note = ` … (cut from ${bytes.length} bytes)`;
+  let end = Math.max(0, maxBytes - Buffer.byteLength(note));
+  // Continuation bytes of UTF-8 start with the bits 10.
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString('utf8') + note;
+}
+
 /** Largest resource limits a job may ask for; workers may cap them lower. */
 export const jobLimitMaximums = {
   memoryBytes: 16 * 1024 ** 3,

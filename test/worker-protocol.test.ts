@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDevCertificates } from '../dev/certificates.js';
 import { credentials, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
-import { JobPhase, JobState } from '../gen/faas/v1/job.js';
+import { FailureReason, JobPhase, JobState } from '../gen/faas/v1/job.js';
+import { recordLimits } from '../common/limits.js';
 import {
   WorkerServiceClient,
   type ConnectRequest,
@@ -99,6 +100,34 @@ describe('worker protocol', function () {
     await first.ended;
     first.client.close();
     second.client.close();
+  });
+
+  it('cuts an outcome error message to size', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'echo unused\n' });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+    const jobId = job!.id;
+    const scripted = openStream(mesh);
+    try {
+      scripted.stream.write({ hello: { workerId: 'w-long-error', protocolVersion: 1, slots: 1, hostname: 'test' } });
+      await waitFor(() => scripted.messages.some((m) => m.assignment?.jobId === jobId), 10_000, 'assignment');
+      scripted.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {} } });
+      await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
+      // A git server can make the last line of git's output this long. Whole, it would not fit in a NATS message.
+      const message = `could not fetch ${repo.url}: ${'remote: padding '.repeat(150_000)}`;
+      const error = { reason: FailureReason.FAILURE_REASON_CLONE_FAILED, message };
+      scripted.stream.write({ outcome: { jobId, attempt: 1, state: JobState.JOB_STATE_FAILED, error, commitSha: '', platformFailure: false, traceContext: {} } });
+
+      const done = await finalRecord(mesh, jobId);
+      assert.equal(done.state, JobState.JOB_STATE_FAILED);
+      assert.equal(done.attempt, 1);
+      assert.equal(done.error!.message.startsWith(`could not fetch ${repo.url}: remote: padding`), true);
+      assert.ok(Buffer.byteLength(done.error!.message) <= recordLimits.errorMessageBytes, `${Buffer.byteLength(done.error!.message)} bytes`);
+      assert.match(done.error!.message, /\(cut from 2400\d{3} bytes\)$/);
+    } finally {
+      scripted.stream.end();
+      await scripted.ended;
+      scripted.client.close();
+    }
   });
 
   it('requeues the job of a worker that disconnects mid-job', async () => {

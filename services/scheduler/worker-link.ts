@@ -1,5 +1,5 @@
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
-import { FailureReason, JobPhase, JobState } from '../../gen/faas/v1/job.js';
+import { FailureReason, JobPhase, JobState, type JobError } from '../../gen/faas/v1/job.js';
 import type {
   ConnectRequest,
   ConnectResponse,
@@ -13,6 +13,7 @@ import type {
 import { isFinal, stateName } from '../../common/job-states.js';
 import { context, contextFrom, inSpan, jobAttributes } from '../../common/tracing.js';
 import { ErrorCode, FaasError } from '../../common/errors.js';
+import { cutText, recordLimits } from '../../common/limits.js';
 import { rejectUndecodable } from '../../common/grpc-server.js';
 import type { SchedulerContext } from './context.js';
 import { endJob, releaseJob } from './dispatcher.js';
@@ -342,7 +343,7 @@ export class WorkerLinks {
           state: JobState.JOB_STATE_QUEUED,
           phase: JobPhase.JOB_PHASE_UNSPECIFIED,
           workerId: '',
-          error: outcome.error && { ...outcome.error, message: `attempt ${job.attempt} failed: ${message}; it will be retried` },
+          error: outcome.error && recordedError(outcome.error, `attempt ${job.attempt} failed: ${message}; it will be retried`),
         };
       }
       settled = 'ended';
@@ -355,11 +356,9 @@ export class WorkerLinks {
         commitSha: outcome.commitSha || job.commitSha,
         exitCode: outcome.result?.exitCode,
         error:
-          outcome.state === JobState.JOB_STATE_SUCCEEDED
+          outcome.state === JobState.JOB_STATE_SUCCEEDED || !outcome.error
             ? undefined
-            : failedAgain
-              ? { ...outcome.error!, message: `failed after ${job.attempt} attempts; the last one: ${message}` }
-              : outcome.error,
+            : recordedError(outcome.error, failedAgain ? `failed after ${job.attempt} attempts; the last one: ${message}` : message),
       };
     }, heldJob.record);
     if (settled === 'retried') {
@@ -455,4 +454,13 @@ export class WorkerLinks {
 /** Returns the lane of a report: its job's id, or an empty string for a heartbeat. */
 function laneOf(request: ConnectRequest): string {
   return request.update?.jobId ?? request.log?.jobId ?? request.outcome?.jobId ?? request.rejection?.jobId ?? '';
+}
+
+/**
+ * Returns the error a record keeps of a worker's report: `message` cut to
+ * the record's limit, since git's output from a hostile server can be long
+ * enough that a record holding it whole could not be stored.
+ */
+function recordedError(reported: JobError, message: string): JobError {
+  return { ...reported, message: cutText(message, recordLimits.errorMessageBytes) };
 }
