@@ -264,4 +264,27 @@ describe('active job limit', function () {
     const again = await mesh.client.submit({ repositoryUrl: repo.url });
     assert.equal(again.job!.state, JobState.JOB_STATE_QUEUED);
   });
+
+  it('keeps listing a finished job whose index entry was not written', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'true\n' });
+    const bob = await mesh.clientFor('bob');
+    for (const job of (await bob.list({ state: JobState.JOB_STATE_QUEUED })).jobs) await bob.cancel(job.id);
+    const queued = (await bob.submit({ repositoryUrl: repo.url })).job!;
+    const ended = (await bob.submit({ repositoryUrl: repo.url })).job!;
+    await bob.cancel(ended.id);
+
+    // As after a failed index write: no index entry, and the slot stays taken.
+    const { index } = mesh.scheduler.context.nats;
+    const owner = Buffer.from(ended.owner).toString('base64url');
+    await index.purge(`o.${owner}.cancelled.${ended.id}`);
+    const slots = `a.${owner}`;
+    const active = (await index.get(slots))!.json<Array<{ id: string; at: number }>>();
+    await index.put(slots, new TextEncoder().encode(JSON.stringify([...active, { id: ended.id, at: Date.now() - 60_000 }])));
+
+    // At the limit, Submit frees the slots of finished jobs.
+    await bob.submit({ repositoryUrl: repo.url });
+    const listed = (await bob.list({ pageSize: 50 })).jobs;
+    assert.deepEqual(listed.find((job) => job.id === ended.id)?.state, JobState.JOB_STATE_CANCELLED);
+    assert.equal(listed.some((job) => job.id === queued.id), true);
+  });
 });

@@ -164,12 +164,22 @@ export class JobStore {
     await this.activeSlots.release(owner, jobId);
   }
 
+  /**
+   * Returns the entries whose job is queued or running, or not stored yet.
+   * Before it drops the entry of a finished job, it writes the job's index
+   * entry: a finished job stays in the list only when that write failed,
+   * and List finds finished jobs only in the index.
+   */
   private async stillActive(active: ActiveEntry[]): Promise<ActiveEntry[]> {
     const kept: ActiveEntry[] = [];
     for (const item of active) {
       const stored = await this.get(item.id);
+      if (stored && isFinal(stored.job.state)) {
+        await this.index.put(indexKey(stored.job.owner, stored.job.state, stored.job.id), new Uint8Array());
+        continue;
+      }
       const pending = !stored && Date.now() - item.at < reservationGraceMs;
-      if (pending || (stored && !isFinal(stored.job.state))) kept.push(item);
+      if (pending || stored) kept.push(item);
     }
     return kept;
   }
@@ -184,7 +194,7 @@ export class JobStore {
     try {
       await this.index.put(indexKey(job.owner, job.state, job.id), new Uint8Array());
     } catch (error) {
-      // Keeping the slot keeps the job in List until a full list drops it.
+      // Keeping the slot keeps the job in List. When the owner reaches the limit, the slot goes and the entry is written then.
       this.log.warn({ err: error, jobId: job.id }, 'failed to add a finished job to the owner index; its slot stays taken until the owner reaches the limit');
       return;
     }
