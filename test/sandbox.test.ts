@@ -175,6 +175,23 @@ describe('sandboxed jobs through the worker', function () {
     const done = await finalRecord(mesh, job!.id);
     assert.equal(done.error?.reason, FailureReason.FAILURE_REASON_NETWORK_NOT_ALLOWED);
   });
+
+  it('runs the jobs of two workers on one host as different uids', async () => {
+    await mesh.addWorker({ slots: 2 });
+    const repo = await mesh.repository({ 'main.sh': 'id -u\nsleep 2\n' });
+    // Four jobs fill the four slots of the two workers at once.
+    const ids = await Promise.all([1, 2, 3, 4].map(async () => (await mesh.client.submit({ repositoryUrl: repo.url })).job!.id));
+    const uids: string[] = [];
+    const workers = new Set<string>();
+    for (const id of ids) {
+      const done = await finalRecord(mesh, id);
+      assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, done.error?.message);
+      workers.add(done.workerId);
+      uids.push((await mesh.client.result(id)).result!.stdout.toString().trim());
+    }
+    assert.equal(workers.size, 2);
+    assert.equal(new Set(uids).size, 4, `uids ${uids.join(', ')}`);
+  });
 });
 
 describe('repository address checks', function () {

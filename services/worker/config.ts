@@ -51,8 +51,10 @@ export interface WorkerConfig {
   allowNetwork: boolean;
   /** FAAS_ALLOW_UNSANDBOXED: start and run jobs without a sandbox where none works. Default false. */
   allowUnsandboxed: boolean;
-  /** FAAS_SANDBOX_UID_BASE: host uid of slot 0; slot N runs as base + N. Default 61000. */
+  /** FAAS_SANDBOX_UID_BASE: host uid of slot 0 in block 0 of 64 uids. The worker that claims block K runs slot N as base + 64 K + N. Default 61000. */
   sandboxUidBase: number;
+  /** FAAS_SANDBOX_LOCK_DIR: folder of the locks by which the workers of a host claim their uid blocks. Default /run/faas/sandbox-uids. */
+  sandboxLockDir: string;
   /** Defaults (FAAS_DEFAULT_*) and maximums (FAAS_MAX_*) of the per-job limits. */
   limits: { defaults: ResourceLimits; maximums: ResourceLimits };
 }
@@ -119,6 +121,7 @@ export function readWorkerConfig(env: Record<string, string | undefined> = proce
     allowNetwork: readBool(env, 'FAAS_ALLOW_NETWORK', false),
     allowUnsandboxed: readBool(env, 'FAAS_ALLOW_UNSANDBOXED', false),
     sandboxUidBase: readInt(env, 'FAAS_SANDBOX_UID_BASE', 61_000, 1_000, 4_000_000_000),
+    sandboxLockDir: readString(env, 'FAAS_SANDBOX_LOCK_DIR', '/run/faas/sandbox-uids'),
     limits: readLimits(env),
     workerId: readString(env, 'WORKER_ID', `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
     slots: readInt(env, 'WORKER_SLOTS', 2, 1, 64),

@@ -20,7 +20,8 @@ import { removeJobDir, runJob, type JobReporter, type StopReason } from './job-r
 import type { IsolationLevel } from './job-steps.js';
 import { WorkerMetrics } from './metrics.js';
 import { removeStaleJobCgroups } from './sandbox/cgroups.js';
-import { probeIsolation } from './sandbox/probe.js';
+import { probeIsolation, type IsolationReport } from './sandbox/probe.js';
+import { claimUidBlock, type UidBlock } from './sandbox/uid-blocks.js';
 import { PodDeletionCost, findPod } from './pod-deletion-cost.js';
 import { RepoCache } from './repo-cache.js';
 import { sandboxUser } from './sandbox/users.js';
@@ -59,7 +60,7 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Ru
   await mkdir(config.workDir, { recursive: true });
   const toolchain = await findToolchain();
   log.info({ workerId: config.workerId, slots: config.slots, scheduler: config.schedulerAddress, toolchain }, 'worker starting');
-  const isolation = await checkIsolation(config, log);
+  const { isolation, uidBlock } = await checkIsolation(config, log);
   if (isolation === 'sandboxed') await removeStaleCgroups(log);
   // On Kubernetes, idle workers make themselves the first to go at scale-in.
   const pod = await findPod(process.env);
@@ -74,7 +75,9 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Ru
         log: log.child({ workerId: config.workerId, component: 'repo-cache' }),
       })
     : undefined;
-  const agent = new WorkerAgent(config, toolchain, isolation, log.child({ workerId: config.workerId }), deletionCost, repoCache);
+  // Slots run as uids of the block this worker claimed.
+  const agentConfig = uidBlock ? { ...config, sandboxUidBase: uidBlock.base } : config;
+  const agent = new WorkerAgent(agentConfig, toolchain, isolation, log.child({ workerId: config.workerId }), deletionCost, repoCache, uidBlock);
   agent.connect();
   return agent;
 }
@@ -106,6 +109,7 @@ class WorkerAgent implements RunningWorker {
     private readonly log: Logger,
     private readonly deletionCost?: PodDeletionCost,
     private readonly repoCache?: RepoCache,
+    private readonly uidBlock?: UidBlock,
   ) {
     this.metrics = new WorkerMetrics({ total: config.slots, busy: () => this.jobs.size });
     this.readiness.set('scheduler', false, 'connecting to the scheduler');
@@ -171,6 +175,7 @@ class WorkerAgent implements RunningWorker {
     }
     this.client.close();
     await this.repoCache?.close();
+    this.uidBlock?.release();
     this.log.info('worker stopped');
   }
 
@@ -369,25 +374,33 @@ async function removeStaleCgroups(log: Logger): Promise<void> {
 }
 
 /**
- * Runs the sandbox probe and returns the isolation jobs will get. Throws
- * when the sandbox does not work, unless FAAS_ALLOW_UNSANDBOXED accepts
- * running jobs without one, which is logged as a warning.
+ * Claims a block of sandbox uids, runs the sandbox probe with its first uid
+ * and returns the isolation jobs will get, with the block when they are
+ * sandboxed. Throws when the sandbox does not work, unless
+ * FAAS_ALLOW_UNSANDBOXED accepts running jobs without one, which is logged
+ * as a warning.
  */
-async function checkIsolation(config: WorkerConfig, log: Logger): Promise<IsolationLevel> {
+async function checkIsolation(config: WorkerConfig, log: Logger): Promise<{ isolation: IsolationLevel; uidBlock?: UidBlock }> {
   // Sandboxed jobs run as other users, who must be able to reach the job folders.
   await chmod(config.workDir, 0o711);
-  const report = await probeIsolation({ workRoot: config.workDir, user: sandboxUser(0, config.sandboxUidBase) }).catch(
-    (error: unknown) => ({ level: 'none' as const, checks: {}, problems: [error instanceof Error ? error.message : String(error)] }),
-  );
-  if (report.level === 'sandboxed') {
-    log.info({ isolation: report.level, checks: report.checks }, 'sandbox probe passed');
-    return 'sandboxed';
+  let uidBlock: UidBlock | undefined;
+  let report: IsolationReport;
+  try {
+    uidBlock = await claimUidBlock(config.sandboxLockDir, config.sandboxUidBase, config.slots);
+    report = await probeIsolation({ workRoot: config.workDir, user: sandboxUser(0, uidBlock.base) });
+  } catch (error) {
+    report = { level: 'none', checks: {}, problems: [error instanceof Error ? error.message : String(error)] };
   }
+  if (report.level === 'sandboxed' && uidBlock) {
+    log.info({ isolation: report.level, checks: report.checks, uids: `${uidBlock.base}-${uidBlock.base + config.slots - 1}` }, 'sandbox probe passed');
+    return { isolation: 'sandboxed', uidBlock };
+  }
+  uidBlock?.release();
   if (!config.allowUnsandboxed) {
     throw new ConfigError(
       `the job sandbox does not work on this machine (${report.problems.join('; ')}); fix it, or set FAAS_ALLOW_UNSANDBOXED=true to run jobs without isolation`,
     );
   }
   log.warn({ isolation: 'none', problems: report.problems }, 'jobs run WITHOUT a sandbox, because FAAS_ALLOW_UNSANDBOXED=true and the probe failed');
-  return 'none';
+  return { isolation: 'none' };
 }

@@ -193,7 +193,9 @@ describe('cgroup v1 on this machine', function () {
     try {
       await waitFor(async () => (await readFile(busy.procsFiles[0], 'utf8')).trim() !== '');
 
-      assert.equal(await removeStaleJobCgroups(60_000), 0);
+      // Other cgroups on this host may be stale already, so only the fate of these two is checked.
+      await removeStaleJobCgroups(60_000);
+      assert.equal(stale.procsFiles.every((file) => existsSync(file)), true);
       assert.ok(await removeStaleJobCgroups(0) >= 5);
       assert.equal(stale.procsFiles.some((file) => existsSync(file)), false);
       assert.equal(busy.procsFiles.every((file) => existsSync(file)), true);

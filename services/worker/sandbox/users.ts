@@ -13,13 +13,14 @@ export interface SandboxUser {
 }
 
 /** Highest uid a slot may get: 65534 is `nobody`, and uids above 65535 are not in every tool's range. */
-const maxSandboxUid = 65533;
+export const maxSandboxUid = 65533;
 
 /**
  * Returns the unprivileged uid and gid of worker slot `slot` (`base + slot`
- * for both). Each slot runs one job at a time, so concurrent jobs never
- * share a uid. The ids need no /etc/passwd entry on the host, but must not
- * belong to any real user there.
+ * for both). Each slot runs one job at a time, and each worker on a host
+ * claims its own `base` (see uid-blocks.ts), so concurrent jobs never share
+ * a uid. The ids need no /etc/passwd entry on the host, but must not belong
+ * to any real user there.
  */
 export function sandboxUser(slot: number, base = 61000): SandboxUser {
   if (!Number.isSafeInteger(slot) || slot < 0) throw new RangeError(`invalid slot ${slot}: expected an integer of at least 0`);
