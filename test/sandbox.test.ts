@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FailureReason, JobState } from '../gen/faas/v1/job.js';
 import { Mesh, finalRecord } from './harness.js';
@@ -191,6 +192,13 @@ describe('sandboxed jobs through the worker', function () {
     }
     assert.equal(workers.size, 2);
     assert.equal(new Set(uids).size, 4, `uids ${uids.join(', ')}`);
+  });
+
+  it('refuses to start a worker that cannot claim sandbox uids', async () => {
+    // A folder cannot be made below a file.
+    const lockDir = join(mesh.workerDir(0), 'not-a-folder', 'locks');
+    await writeFile(join(mesh.workerDir(0), 'not-a-folder'), '');
+    await assert.rejects(mesh.addWorker({ worker: { sandboxLockDir: lockDir } }), /could not claim a block of sandbox uids: .*not-a-folder/);
   });
 });
 

@@ -61,6 +61,16 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Ru
   const toolchain = await findToolchain();
   log.info({ workerId: config.workerId, slots: config.slots, scheduler: config.schedulerAddress, toolchain }, 'worker starting');
   const { isolation, uidBlock } = await checkIsolation(config, log);
+  try {
+    return await startAgent(config, toolchain, isolation, log, uidBlock);
+  } catch (error) {
+    uidBlock?.release();
+    throw error;
+  }
+}
+
+/** Opens the worker's resources and connects it to the scheduler, with the isolation that the start-up checks found. */
+async function startAgent(config: WorkerConfig, toolchain: Toolchain, isolation: IsolationLevel, log: Logger, uidBlock?: UidBlock): Promise<RunningWorker> {
   if (isolation === 'sandboxed') await removeStaleCgroups(log);
   // On Kubernetes, idle workers make themselves the first to go at scale-in.
   const pod = await findPod(process.env);
@@ -383,14 +393,19 @@ async function removeStaleCgroups(log: Logger): Promise<void> {
 async function checkIsolation(config: WorkerConfig, log: Logger): Promise<{ isolation: IsolationLevel; uidBlock?: UidBlock }> {
   // Sandboxed jobs run as other users, who must be able to reach the job folders.
   await chmod(config.workDir, 0o711);
-  let uidBlock: UidBlock | undefined;
-  let report: IsolationReport;
-  try {
-    uidBlock = await claimUidBlock(config.sandboxLockDir, config.sandboxUidBase, config.slots);
-    report = await probeIsolation({ workRoot: config.workDir, user: sandboxUser(0, uidBlock.base) });
-  } catch (error) {
-    report = { level: 'none', checks: {}, problems: [error instanceof Error ? error.message : String(error)] };
-  }
+  const problems: string[] = [];
+  const uidBlock = await claimUidBlock(config.sandboxLockDir, config.sandboxUidBase, config.slots).catch((error: unknown) => {
+    problems.push(`could not claim a block of sandbox uids: ${messageOf(error)}`);
+    return undefined;
+  });
+  // Without a block the probe still runs, so that the error names every problem.
+  const probeUser = sandboxUser(0, uidBlock?.base ?? config.sandboxUidBase);
+  const report: IsolationReport = await probeIsolation({ workRoot: config.workDir, user: probeUser }).catch((error: unknown) => ({
+    level: 'none' as const,
+    checks: {},
+    problems: [messageOf(error)],
+  }));
+  report.problems.unshift(...problems);
   if (report.level === 'sandboxed' && uidBlock) {
     log.info({ isolation: report.level, checks: report.checks, uids: `${uidBlock.base}-${uidBlock.base + config.slots - 1}` }, 'sandbox probe passed');
     return { isolation: 'sandboxed', uidBlock };
@@ -403,4 +418,8 @@ async function checkIsolation(config: WorkerConfig, log: Logger): Promise<{ isol
   }
   log.warn({ isolation: 'none', problems: report.problems }, 'jobs run WITHOUT a sandbox, because FAAS_ALLOW_UNSANDBOXED=true and the probe failed');
   return { isolation: 'none' };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
