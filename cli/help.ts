@@ -138,10 +138,9 @@ ${serverOption}
   watch: `Usage: faas watch JOB_ID [OPTIONS]
 
 Prints one line per change of the job: time, state, phase and attempt, and
-ends after a final state. TIME is the job's own time for the changes it
-records (queued: created, cloning: the attempt's start, a final state: its
-end). For the building and running phases it is when the change reached
-faas. A progress line shows on stderr while stderr is a terminal.
+ends after a final state. TIME is when the scheduler stored the change, also
+for changes made before the command started. A progress line shows on
+stderr while stderr is a terminal.
 
 Options:
   --json                   Print each WatchResponse as one line of JSON

@@ -317,6 +317,25 @@ describe('faas main', () => {
       assert.equal(lines[2], '2025-03-01T10:00:07Z  succeeded  -         attempt 1');
     });
 
+    it('dates each watch line with the time the change was stored', async () => {
+      const running = jobIn(JobState.JOB_STATE_RUNNING, { phase: JobPhase.JOB_PHASE_RUNNING, attempt: 1, updatedAt: new Date('2025-03-01T10:00:03Z') });
+      const finished = jobIn(JobState.JOB_STATE_SUCCEEDED, { attempt: 1, finishedAt: new Date('2025-03-01T10:00:05Z'), updatedAt: new Date('2025-03-01T10:00:05Z') });
+      const address = await serve({
+        watch: (call: ServerWritableStream<WatchRequest, WatchResponse>) => {
+          call.write({ job: running });
+          call.write({ job: finished });
+          call.end();
+        },
+      });
+      const io = makeIo();
+
+      assert.equal(await main(['watch', jobId, '--server', address], io), 0);
+      assert.deepEqual(io.stdout.text().trimEnd().split('\n'), [
+        '2025-03-01T10:00:03Z  running    running   attempt 1',
+        '2025-03-01T10:00:05Z  succeeded  -         attempt 1',
+      ]);
+    });
+
     it('reports a cancelled job', async () => {
       const address = await serve({
         cancel: (_call, callback) =>

@@ -85,9 +85,9 @@ export function formatJobTable(jobs: readonly Job[]): string {
 
 /**
  * Formats one change for `faas watch`: time, state, phase and attempt. The
- * time is the record's own for the changes it dates (queued at creation,
- * cloning at the attempt's start, a final state at the end) and
- * `receivedAt` for the other phases.
+ * time is when the change was stored. A record from a scheduler that did not
+ * store that time gives its own times for the changes it dates, and
+ * `receivedAt` stands for the others.
  */
 export function formatWatchLine(receivedAt: Date, job: Job): string {
   const columns = [formatTime(changedAt(job) ?? receivedAt), stateName(job.state).padEnd(9), phaseName(job.phase).padEnd(8)];
@@ -96,6 +96,7 @@ export function formatWatchLine(receivedAt: Date, job: Job): string {
 
 /** Returns the time the record gives for the change it shows, or undefined when it gives none. */
 function changedAt(job: Job): Date | undefined {
+  if (job.updatedAt) return job.updatedAt;
   if (isFinal(job.state)) return job.finishedAt;
   if (job.state === JobState.JOB_STATE_QUEUED) return job.attempt === 0 ? job.createdAt : undefined;
   if (job.state === JobState.JOB_STATE_RUNNING && job.phase === JobPhase.JOB_PHASE_CLONING) return job.startedAt;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { FailureReason, JobPhase, JobState, LogStream } from '../gen/faas/v1/job.js';
+import { FailureReason, JobPhase, JobState, LogStream, type Job } from '../gen/faas/v1/job.js';
 import { Mesh, finalRecord, rejection, waitFor } from './harness.js';
 
 /** Returns the pids of live processes whose command line is exactly `argv`. */
@@ -212,6 +212,28 @@ describe('jobs end to end', function () {
   });
 
   describe('following a job', () => {
+    it('watch replays stored versions with their times', async () => {
+      const repo = await mesh.repository({ 'main.sh': 'echo done\n' });
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+      const done = await finalRecord(mesh, job!.id);
+      const versions: Job[] = [];
+      for await (const update of mesh.client.watch(job!.id)) versions.push(update);
+
+      assert.deepEqual(versions.map((version) => version.state), [
+        JobState.JOB_STATE_QUEUED,
+        ...versions.slice(1, -1).map(() => JobState.JOB_STATE_RUNNING),
+        JobState.JOB_STATE_SUCCEEDED,
+      ]);
+      assert.ok(versions.length >= 3, `${versions.length} versions`);
+      assert.equal(versions[0].updatedAt?.getTime(), done.createdAt!.getTime());
+      for (let index = 1; index < versions.length; index++) {
+        assert.ok(versions[index].updatedAt! >= versions[index - 1].updatedAt!, `version ${index} is older than the one before`);
+      }
+      const finished = versions.at(-1)!;
+      assert.ok(finished.updatedAt! >= finished.finishedAt!);
+      assert.ok(finished.updatedAt!.getTime() - finished.finishedAt!.getTime() < 1_000);
+    });
+
     it('watch sees QUEUED, RUNNING and SUCCEEDED in order', async () => {
       assert.deepEqual(await watchedStates(mesh), [JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_SUCCEEDED]);
       assert.ok(mesh.scheduler.context.records, 'the scheduler follows records with a consumer per Watch');

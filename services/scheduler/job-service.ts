@@ -307,13 +307,15 @@ function sameSpec(job: Job, spec: JobSpec): boolean {
 }
 
 function newJob(id: string, owner: Caller, spec: JobSpec): Job {
+  const now = new Date();
   return Job.fromPartial({
     id,
     owner: owner.subject,
     ownerName: owner.name ?? owner.subject,
     spec: { ...spec, input: Buffer.alloc(0) },
     state: JobState.JOB_STATE_QUEUED,
-    createdAt: new Date(),
+    createdAt: now,
+    updatedAt: now,
     inputSizeBytes: spec.input.length,
   });
 }

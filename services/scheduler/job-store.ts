@@ -78,9 +78,10 @@ export class JobStore {
       const guess = attempt === 0 && known !== undefined;
       const current = guess ? known : await this.get(jobId);
       if (!current) throw new FaasError(ErrorCode.NotFound, `job ${jobId} not found`);
-      const next = mutate(Job.fromPartial(current.job));
-      if (guess && (!next || !canTransition(current.job.state, next.state))) continue;
-      if (!next) return current;
+      const mutated = mutate(Job.fromPartial(current.job));
+      if (guess && (!mutated || !canTransition(current.job.state, mutated.state))) continue;
+      if (!mutated) return current;
+      const next: Job = { ...mutated, updatedAt: new Date() };
       if (!canTransition(current.job.state, next.state)) {
         throw new FaasError(
           ErrorCode.FailedPrecondition,
