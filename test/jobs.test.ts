@@ -202,6 +202,15 @@ describe('jobs end to end', function () {
       assert.equal(error.codeName, 'NOT_FOUND');
     });
 
+    it('rejects a bad page size or page token for List', async () => {
+      const size = await rejection(mesh.client.list({ pageSize: 501 }));
+      assert.equal(size.codeName, 'INVALID_ARGUMENT');
+      assert.match(size.message, /page_size: is 501; use 1 to 500/);
+      const token = await rejection(mesh.client.list({ pageToken: 'garbage' }));
+      assert.equal(token.codeName, 'INVALID_ARGUMENT');
+      assert.match(token.message, /page_token: "garbage" is not a token from a previous page; pass next_page_token/);
+    });
+
     it('returns INVALID_ARGUMENT for a malformed id', async () => {
       for (const id of ['not-an-id', '../../etc', 'a..b', '']) {
         const error = await rejection(mesh.client.status(id));

@@ -15,6 +15,7 @@ import {
 import { JobState } from '../../gen/faas/v1/job.js';
 import { callerMetadata } from '../../common/caller.js';
 import { invalidArgument } from '../../common/errors.js';
+import { isJobId } from '../../common/ids.js';
 import { addHealth, createServer, listen, serverStream, shutdown, unary, tolerantService } from '../../common/grpc-server.js';
 import { followUpstreamHealth } from '../../common/health-probe.js';
 import { specLimits } from '../../common/limits.js';
@@ -186,5 +187,10 @@ function validateListRequest(request: ListRequest): void {
   if (JobState[request.state] === undefined) {
     throw invalidArgument('state', `${request.state} is not a job state`);
   }
-  if (request.pageToken !== '') validateJobId(request.pageToken, 'page_token');
+  if (request.pageToken !== '' && !isJobId(request.pageToken)) {
+    throw invalidArgument(
+      'page_token',
+      `"${request.pageToken.slice(0, 64)}" is not a token from a previous page; pass next_page_token of the last ListResponse, or leave it empty for the first page`,
+    );
+  }
 }
