@@ -116,9 +116,19 @@ describe('parseCommandLine', () => {
     });
 
     it('rejects a --timeout that is not a number', () => {
-      for (const value of ['ten', '1.5', '0', '10s', '', '4294967296']) {
-        assertUsageError(['submit', 'https://example.com/r.git', `--timeout=${value}`], /^--timeout: expected a whole number of seconds, at least 1 and at most the operator's limit \(3600 unless changed\), got "/);
+      for (const value of ['ten', '1.5', '-5', '10s', '', '4294967296']) {
+        assertUsageError(['submit', 'https://example.com/r.git', `--timeout=${value}`], /^--timeout: expected a whole number of seconds up to the operator's limit \(3600 unless changed\), or 0 for the default, got "/);
       }
+    });
+
+    it('takes a negative number as the value it rejects', () => {
+      assertUsageError(['submit', 'https://example.com/r.git', '--timeout', '-5'], /^--timeout: expected a whole number of seconds .*, got "-5"$/);
+      assertUsageError(['list', '--limit', '-1'], /^--limit: expected a whole number from 1 up, got "-1"$/);
+    });
+
+    it('takes --timeout 0 as the default', () => {
+      const invocation = parse(['submit', 'https://example.com/r.git', '--timeout', '0']);
+      assert.equal(invocation.name === 'submit' && invocation.timeoutSeconds, 0);
     });
 
     it('rejects an option as the value of --ref', () => {

@@ -297,8 +297,9 @@ function parseOptions(
       throw new UsageError(`${token.rawName} requires a value`, command);
     }
     // parseArgs takes the next argument as the value even when it is another
-    // option, so `--ref --wait` would set ref to "--wait".
-    if (spec.type === 'string' && !token.inlineValue && token.value?.startsWith('-') && token.value !== '-') {
+    // option, so `--ref --wait` would set ref to "--wait". A negative number
+    // names no option, so it stays a value for the option's own check.
+    if (spec.type === 'string' && !token.inlineValue && token.value?.startsWith('-') && token.value !== '-' && !/^-\d/.test(token.value)) {
       throw new UsageError(
         `${token.rawName} requires a value. To give one that starts with "-", write ${token.rawName}=VALUE`,
         command,

@@ -62,7 +62,7 @@ Options:
   --env KEY=VALUE          Environment variable of the job; repeat for more.
                            A later value for the same KEY wins
   --timeout SECONDS        Wall-clock limit for building and running the job
-                           (default: the operator's limit, 300 s unless changed)
+                           (default or 0: the operator's default, 300 s unless changed)
   --input FILE             Send the file's bytes, at most 1 MiB, to the job's
                            standard input; "-" sends this command's standard input
   --idempotency-key KEY    Key that makes a repeated submit return the first job

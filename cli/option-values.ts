@@ -26,11 +26,12 @@ export function parseEnv(entries: readonly string[]): Record<string, string> {
   return env;
 }
 
+/** Parses `--timeout`. 0 requests the operator's default, as an unset timeout_seconds does. */
 export function parseTimeoutSeconds(raw: string): number {
   const seconds = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(seconds) || seconds < 1 || seconds > maxUint32) {
+  if (!Number.isSafeInteger(seconds) || seconds > maxUint32) {
     // The gateway checks the upper bound, which its operator sets.
-    const expected = 'a whole number of seconds, at least 1 and at most the operator\'s limit (3600 unless changed)';
+    const expected = 'a whole number of seconds up to the operator\'s limit (3600 unless changed), or 0 for the default';
     throw new UsageError(`--timeout: expected ${expected}, got "${raw}"`, 'submit');
   }
   return seconds;
