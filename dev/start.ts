@@ -99,7 +99,7 @@ console.log(`faas is running.
   scheduler ${stack.schedulerAddress}
   observer  ${stack.observerAddress}
   page      http://${stack.edgeAddress}/${pageNote}
-  nats      ${stack.natsUrl}${stack.ownsNats ? ' (started by this stack)' : ''}
+  nats      ${stack.natsUrl}${stack.ownsNats ? ' (started by this stack)' : ' (a server that was already running, shared with its other users; FAAS_PRIVATE_NATS=true starts a private one)'}
   identity  ${stack.identity.issuer} (development provider; every login signs in as ${devUser})
   logs      ${stack.logDir}, workers under ${join(stack.logDir, '..', 'observer')}
   metrics   /metrics and /healthz of ${metrics}; each worker logs its own
