@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDevCertificates } from '../dev/certificates.js';
 import { credentials, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
-import { FailureReason, JobPhase, JobState } from '../gen/faas/v1/job.js';
+import { FailureReason, JobPhase, JobResult, JobState } from '../gen/faas/v1/job.js';
 import { recordLimits } from '../common/limits.js';
 import {
   WorkerServiceClient,
@@ -124,6 +124,46 @@ describe('worker protocol', function () {
       assert.ok(Buffer.byteLength(done.error!.message) <= recordLimits.errorMessageBytes, `${Buffer.byteLength(done.error!.message)} bytes`);
       assert.match(done.error!.message, /\(cut from 2400\d{3} bytes\)$/);
     } finally {
+      scripted.stream.end();
+      await scripted.ended;
+      scripted.client.close();
+    }
+  });
+
+  it('hands a job back when its outcome cannot be stored', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'echo unused\n' });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+    const jobId = job!.id;
+    const { jsm, names } = mesh.scheduler.context.nats;
+    const resultsStream = `KV_${names.resultsBucket}`;
+    const scripted = openStream(mesh);
+    const assignment = async (attempt: number) => {
+      await waitFor(() => scripted.messages.some((m) => m.assignment?.jobId === jobId && m.assignment.attempt === attempt), 15_000, `attempt ${attempt}`);
+    };
+    const finish = (attempt: number) => {
+      scripted.stream.write({ update: { jobId, attempt, phase: JobPhase.JOB_PHASE_RUNNING, commitSha: '', traceContext: {} } });
+      const result = JobResult.fromPartial({ exitCode: 0, stdout: Buffer.from(`attempt ${attempt}\n`) });
+      scripted.stream.write({ outcome: { jobId, attempt, state: JobState.JOB_STATE_SUCCEEDED, result, commitSha: '', platformFailure: false, traceContext: {} } });
+    };
+    const config = (await jsm.streams.info(resultsStream)).config;
+    try {
+      scripted.stream.write({ hello: { workerId: 'w-unstored', protocolVersion: 1, slots: 1, hostname: 'test' } });
+      await assignment(1);
+      // The results bucket now refuses every result, as a full or broken stream would.
+      await jsm.streams.update(resultsStream, { ...config, max_msg_size: 8 });
+      finish(1);
+
+      await assignment(2).catch(async (error: unknown) => {
+        throw new Error(`${String(error)}; the job is ${JSON.stringify(await mesh.client.status(jobId))}`);
+      });
+      await jsm.streams.update(resultsStream, config);
+      finish(2);
+      const done = await finalRecord(mesh, jobId);
+      assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED);
+      assert.equal(done.attempt, 2);
+      assert.equal((await mesh.client.result(jobId)).result!.stdout.toString(), 'attempt 2\n');
+    } finally {
+      await jsm.streams.update(resultsStream, config);
       scripted.stream.end();
       await scripted.ended;
       scripted.client.close();
