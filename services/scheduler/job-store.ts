@@ -176,7 +176,7 @@ export class JobStore {
     for (const item of active) {
       const stored = await this.get(item.id);
       if (stored && isFinal(stored.job.state)) {
-        await this.index.put(indexKey(stored.job.owner, stored.job.state, stored.job.id), new Uint8Array());
+        await this.indexFinished(stored.job);
         continue;
       }
       const pending = !stored && Date.now() - item.at < reservationGraceMs;
@@ -193,7 +193,7 @@ export class JobStore {
   /** Moves a finished job from its owner's active list to the index. Writing the index entry first keeps the job visible to List throughout. */
   private async settleFinished(job: Job): Promise<void> {
     try {
-      await this.index.put(indexKey(job.owner, job.state, job.id), new Uint8Array());
+      await this.indexFinished(job);
     } catch (error) {
       // Keeping the slot keeps the job in List. When the owner reaches the limit, the slot goes and the entry is written then.
       this.log.warn({ err: error, jobId: job.id }, 'failed to add a finished job to the owner index; its slot stays taken until the owner reaches the limit');
@@ -202,6 +202,11 @@ export class JobStore {
     await this.releaseActiveSlot(job.owner, job.id).catch((error: unknown) => {
       this.log.warn({ err: error, jobId: job.id }, 'failed to release the owner slot; the next full check frees it');
     });
+  }
+
+  /** Writes the index entry through which List finds a finished job. */
+  private async indexFinished(job: Job): Promise<void> {
+    await this.index.put(indexKey(job.owner, job.state, job.id), new Uint8Array());
   }
 }
 
