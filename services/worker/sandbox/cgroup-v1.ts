@@ -40,6 +40,12 @@ function v1Layout(root: string): Promise<V1Layout> {
   return cachedUntilRejected(layouts, root, () => readV1Layout(root));
 }
 
+/** Returns the `faas` folders of the v1 hierarchies at `root`, one per hierarchy, making any that is missing. */
+export async function v1GroupFolders(root: string): Promise<string[]> {
+  const { hierarchies } = await v1Layout(root);
+  return [...new Set(Object.values(hierarchies).map((hierarchy) => join(hierarchy, groupFolder)))];
+}
+
 async function readV1Layout(root: string): Promise<V1Layout> {
   const hierarchies = {} as Record<Controller, string>;
   for (const controller of v1Controllers) {

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, rmdirSync, statSync } from 'node:fs';
-import { access, constants, realpath } from 'node:fs/promises';
+import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkCgroupName, checkLimits, fileExists, groupFolder, readText, type CgroupLimits, type JobCgroup } from './cgroup-files.js';
-import { createV1Cgroup, v1Controllers } from './cgroup-v1.js';
+import { createV1Cgroup, v1Controllers, v1GroupFolders } from './cgroup-v1.js';
 import { createV2Cgroup, v2Controllers } from './cgroup-v2.js';
 
 export type { CgroupLimits, CgroupStats, JobCgroup } from './cgroup-files.js';
@@ -71,20 +71,17 @@ export async function createJobCgroup(name: string, limits: CgroupLimits, root: 
 }
 
 /**
- * Removes the job cgroups under `faas` that hold no process and were made
+ * Removes the job cgroups under `faas` that contain no process and were made
  * more than `olderThanMs` ago, and returns how many it removed. Workers
  * killed during a job leave them behind. Workers on one host share the
- * `faas` folder, so a cgroup is never judged by its name: the kernel refuses
- * to remove one that contains a process (EBUSY), and the age spares one that
- * another worker made and has not filled yet.
+ * `faas` folder, so a cgroup is never judged by its name. The kernel rejects
+ * the removal of one that contains a process (EBUSY), and the age spares one
+ * that another worker made and has not filled yet.
  */
 export async function removeStaleJobCgroups(olderThanMs: number, root: string = defaultCgroupRoot): Promise<number> {
   const support = await detectCgroups(root);
   if (!support.usable) return 0;
-  const parents =
-    support.version === 2
-      ? [join(root, groupFolder)]
-      : [...new Set(await Promise.all(v1Controllers.map(async (controller) => join(await realpath(join(root, controller)), groupFolder))))];
+  const parents = support.version === 2 ? [join(root, groupFolder)] : await v1GroupFolders(root);
   const cutoffMs = Date.now() - olderThanMs;
   let removed = 0;
   for (const parent of parents) {
