@@ -6,6 +6,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { errorMessage } from '../common/errors.js';
 import { identityDefaults, keycloakPaths } from '../common/identity-defaults.js';
 import {
   credentialsPath,
@@ -105,7 +106,7 @@ export async function readClientSecret(path: string): Promise<string> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : describe(error);
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(error);
     throw new AuthError(`failed to read the client secret file ${path}: ${reason}`);
   }
   const secret = text.trim();
@@ -152,7 +153,7 @@ export async function logout(env: CredentialsEnv = process.env, signal?: AbortSi
       });
     } catch (error) {
       if (signal?.aborted) throw error;
-      revocationError = describe(error);
+      revocationError = errorMessage(error);
     }
   }
   return { deleted, revocationError };
@@ -250,7 +251,7 @@ async function requestNewTokens(stored: StoredCredentials, signal?: AbortSignal)
     return await refresh({ issuer: stored.issuer, clientId: stored.clientId, refreshToken: stored.refreshToken, signal });
   } catch (error) {
     if (signal?.aborted) throw error;
-    throw new AuthError(`failed to renew the access token from ${stored.issuer}: ${describe(error)}. ${loginAgain}`, {
+    throw new AuthError(`failed to renew the access token from ${stored.issuer}: ${errorMessage(error)}. ${loginAgain}`, {
       cause: error,
     });
   }
@@ -290,8 +291,4 @@ function toStoredCredentials(
   if (tokens.refreshToken !== undefined) credentials.refreshToken = tokens.refreshToken;
   if (fields.clientSecretFile !== undefined) credentials.clientSecretFile = fields.clientSecretFile;
   return credentials;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

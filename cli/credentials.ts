@@ -3,6 +3,7 @@ import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promise
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '../common/errors.js';
 
 /** Environment variables that choose the credentials folder. */
 export type CredentialsEnv = Record<string, string | undefined>;
@@ -65,14 +66,14 @@ export async function loadCredentials(env: CredentialsEnv = process.env): Promis
     text = await readFile(path, 'utf8');
   } catch (error) {
     if (isErrorCode(error, 'ENOENT')) return undefined;
-    throw new CredentialsError(`failed to read ${path}: ${describe(error)}`);
+    throw new CredentialsError(`failed to read ${path}: ${errorMessage(error)}`);
   }
 
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw invalidFile(path, `it is not JSON (${describe(error)})`);
+    throw invalidFile(path, `it is not JSON (${errorMessage(error)})`);
   }
   return parseCredentials(value, path);
 }
@@ -100,7 +101,7 @@ export async function saveCredentials(credentials: StoredCredentials, env: Crede
     await rename(temporaryPath, path);
   } catch (error) {
     await rm(temporaryPath, { force: true });
-    throw new CredentialsError(`failed to write ${path}: ${describe(error)}`);
+    throw new CredentialsError(`failed to write ${path}: ${errorMessage(error)}`);
   }
   return path;
 }
@@ -113,7 +114,7 @@ export async function deleteCredentials(env: CredentialsEnv = process.env): Prom
     return true;
   } catch (error) {
     if (isErrorCode(error, 'ENOENT')) return false;
-    throw new CredentialsError(`failed to delete ${path}: ${describe(error)}`);
+    throw new CredentialsError(`failed to delete ${path}: ${errorMessage(error)}`);
   }
 }
 
@@ -131,7 +132,7 @@ export async function withCredentialsLock<T>(
   const dir = credentialsDir(env);
   const lockPath = join(dir, lockFileName);
   await mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
-    throw new CredentialsError(`failed to create ${dir}: ${describe(error)}`);
+    throw new CredentialsError(`failed to create ${dir}: ${errorMessage(error)}`);
   });
 
   const deadline = Date.now() + lockTimeoutMs;
@@ -142,7 +143,7 @@ export async function withCredentialsLock<T>(
       await file.close();
       break;
     } catch (error) {
-      if (!isErrorCode(error, 'EEXIST')) throw new CredentialsError(`failed to create ${lockPath}: ${describe(error)}`);
+      if (!isErrorCode(error, 'EEXIST')) throw new CredentialsError(`failed to create ${lockPath}: ${errorMessage(error)}`);
     }
 
     if (await isStaleLock(lockPath)) {
@@ -171,7 +172,7 @@ async function isStaleLock(lockPath: string): Promise<boolean> {
   } catch (error) {
     // The holder released it between our open and stat, so the next attempt can take it.
     if (isErrorCode(error, 'ENOENT')) return false;
-    throw new CredentialsError(`failed to check ${lockPath}: ${describe(error)}`);
+    throw new CredentialsError(`failed to check ${lockPath}: ${errorMessage(error)}`);
   }
 }
 
@@ -225,8 +226,4 @@ function invalidFile(path: string, reason: string): CredentialsError {
 
 function isErrorCode(error: unknown, code: string): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === code;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { UsageError } from './usage-error.js';
+import { errorMessage } from '../common/errors.js';
 
 /** Largest `JobSpec.input` the gateway accepts: 1 MiB. */
 export const maxInputBytes = 1024 * 1024;
@@ -27,7 +28,7 @@ export async function readJobInput(source: string, stdin: Readable): Promise<Buf
     }
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorMessage(error);
     throw new UsageError(`--input: cannot read ${label}: ${reason}`, 'submit');
   } finally {
     if (source !== '-') stream.destroy();

@@ -1,5 +1,5 @@
 import { status as GrpcStatus, type Metadata } from '@grpc/grpc-js';
-import { isServiceError } from '../common/errors.js';
+import { errorMessage, isServiceError } from '../common/errors.js';
 
 /** Name of a gRPC status code, such as "NOT_FOUND". */
 export type StatusCodeName = keyof typeof GrpcStatus;
@@ -46,7 +46,7 @@ export class FaasClientError extends Error {
         metadata: error.metadata,
       });
     }
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     return new FaasClientError(GrpcStatus.UNKNOWN, message, { cause: error });
   }
 }

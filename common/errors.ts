@@ -83,6 +83,11 @@ export class FaasError extends Error {
   }
 }
 
+/** Returns the message of anything thrown: an Error's message, or the value as a string. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 export function invalidArgument(field: string, problem: string): FaasError {
   return new FaasError(ErrorCode.InvalidArgument, `${field}: ${problem}`);
 }

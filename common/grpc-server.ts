@@ -10,7 +10,7 @@ import {
 } from '@grpc/grpc-js';
 import { metrics, type Histogram } from '@opentelemetry/api';
 import { HealthImplementation } from 'grpc-health-check';
-import { ErrorCode, FaasError, invalidArgument } from './errors.js';
+import { ErrorCode, errorMessage, FaasError, invalidArgument } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Readiness } from './readiness.js';
 
@@ -37,7 +37,7 @@ export function tolerantService<Definition extends ServiceDefinition>(definition
         try {
           return method.requestDeserialize(bytes);
         } catch (error) {
-          return { [undecodable]: error instanceof Error ? error.message : String(error) } satisfies Undecodable;
+          return { [undecodable]: errorMessage(error) } satisfies Undecodable;
         }
       },
     };

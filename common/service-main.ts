@@ -1,6 +1,7 @@
 import { createLogger, type Logger } from './logger.js';
 import type { Readiness } from './readiness.js';
 import { startTelemetry } from './telemetry.js';
+import { errorMessage } from './errors.js';
 
 /**
  * Runs a service process: starts it, stops it gracefully on SIGTERM or
@@ -30,7 +31,7 @@ export function runService(log: Logger, start: () => Promise<{ stop(): Promise<v
       process.on('SIGINT', onSignal);
     },
     (error: unknown) => {
-      log.fatal({ err: error }, `failed to start: ${error instanceof Error ? error.message : String(error)}`);
+      log.fatal({ err: error }, `failed to start: ${errorMessage(error)}`);
       process.exit(1);
     },
   );

@@ -12,6 +12,7 @@ import {
   type TextMapGetter,
   type TextMapSetter,
 } from '@opentelemetry/api';
+import { errorMessage } from './errors.js';
 
 export { context, ROOT_CONTEXT, SpanKind, trace, type Attributes, type Context, type Span };
 
@@ -87,7 +88,7 @@ export async function inSpan<T>(
 /** Records `error` on `span` and marks the span as failed. */
 export function failSpan(span: Span, error: unknown): void {
   if (error instanceof Error) span.recordException(error);
-  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+  span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
 }
 
 /** Attributes of a NATS message span, after the OpenTelemetry messaging conventions. */

@@ -16,6 +16,7 @@ import { defaultDevServiceAccounts } from './identity-provider.js';
 import { createRepository, readFolder } from './git-repositories.js';
 import { ensureSystemPackages, testRequirements } from './system-packages.js';
 import { startStack } from './stack.js';
+import { errorMessage } from '../common/errors.js';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const examplesDir = join(root, 'examples');
@@ -78,7 +79,7 @@ try {
   }
 } catch (error) {
   failures++;
-  console.error(`demo failed: ${error instanceof Error ? error.message : String(error)}; service logs are in ${stack.logDir}`);
+  console.error(`demo failed: ${errorMessage(error)}; service logs are in ${stack.logDir}`);
 } finally {
   client.close();
   await git.stop();

@@ -13,6 +13,7 @@ import Provider, {
   type KoaContextWithOIDC,
 } from 'oidc-provider';
 import { identityDefaults, keycloakPaths } from '../common/identity-defaults.js';
+import { errorMessage } from '../common/errors.js';
 
 /** A user who can sign in at the development provider. No password is checked. */
 export interface DevUser {
@@ -914,7 +915,7 @@ function buildProvider(context: ProviderContext, signingKeys: SigningKey[]): Pro
     try {
       await context.autoApprove(body.user_code);
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       options.log(`Automatic approval of device user code ${body.user_code} as ${options.autoApproveDeviceAs} failed: ${message}`);
       ctx.status = 500;
       ctx.body = {
@@ -959,7 +960,7 @@ async function handleInteraction(
   try {
     interaction = await provider.interactionDetails(request, response);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     sendHtml(response, 400, renderPage('Sign-in failed', `<p id="error">${escapeHtml(`The sign-in session was not found (${message}). Start the sign-in again.`)}</p>`));
     return;
   }

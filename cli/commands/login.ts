@@ -6,6 +6,7 @@ import { ExitCode } from '../exit-codes.js';
 import { writeAll } from '../io.js';
 import { DiscoveryError, OidcError } from '../oidc.js';
 import type { AccountCommandContext } from './context.js';
+import { errorMessage } from '../../common/errors.js';
 
 /**
  * Logs in with the device authorization grant, or with the client credentials
@@ -80,7 +81,7 @@ function describeAccount(accessToken: string): string {
 }
 
 function describeLoginError(error: unknown, invocation: LoginInvocation): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   if (error instanceof OidcError && error.error === 'invalid_client' && invocation.clientSecretFile !== undefined) {
     return `${message}. Check the client id and the secret in ${invocation.clientSecretFile}`;
   }

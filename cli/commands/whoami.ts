@@ -6,6 +6,7 @@ import { ExitCode } from '../exit-codes.js';
 import { writeAll } from '../io.js';
 import { formatJson, formatTime } from '../output.js';
 import type { AccountCommandContext } from './context.js';
+import { errorMessage } from '../../common/errors.js';
 
 /** Claims of the current access token that `faas whoami` prints. */
 export interface WhoamiReport {
@@ -45,7 +46,7 @@ export async function runWhoami(invocation: WhoamiInvocation, context: AccountCo
   try {
     claims = decodeJwt(token);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorMessage(error);
     throw new AuthError(`the access token from the ${source.origin} is not a JWT, so it has no claims to show (${reason})`);
   }
 

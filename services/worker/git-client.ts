@@ -7,6 +7,7 @@ import {
   type PinnedAddress,
   type Resolver,
 } from './address-guard.js';
+import { errorMessage } from '../../common/errors.js';
 
 /** Cause of a failed fetch; it decides the message the user sees and whether a retry can help. */
 export type CloneFailure =
@@ -105,7 +106,7 @@ export async function checkRepositoryAddress(url: string, policy: AddressPolicy,
     if (error instanceof RepositoryAddressError && error.category !== undefined) {
       throw new CloneError('address-not-allowed', error.message, { cause: error });
     }
-    throw new CloneError('network', error instanceof Error ? error.message : String(error), { cause: error });
+    throw new CloneError('network', errorMessage(error), { cause: error });
   }
 }
 

@@ -26,6 +26,7 @@ import { PodDeletionCost, findPod } from './pod-deletion-cost.js';
 import { RepoCache } from './repo-cache.js';
 import { sandboxUser } from './sandbox/users.js';
 import { ConfigError } from '../../common/config.js';
+import { errorMessage } from '../../common/errors.js';
 
 export const protocolVersion = 1;
 const maxReconnectDelayMs = 10_000;
@@ -395,7 +396,7 @@ async function checkIsolation(config: WorkerConfig, log: Logger): Promise<{ isol
   await chmod(config.workDir, 0o711);
   const problems: string[] = [];
   const uidBlock = await claimUidBlock(config.sandboxLockDir, config.sandboxUidBase, config.slots).catch((error: unknown) => {
-    problems.push(`could not claim a block of sandbox uids: ${messageOf(error)}`);
+    problems.push(`could not claim a block of sandbox uids: ${errorMessage(error)}`);
     return undefined;
   });
   // Without a block the probe still runs, so that the error names every problem.
@@ -403,7 +404,7 @@ async function checkIsolation(config: WorkerConfig, log: Logger): Promise<{ isol
   const report: IsolationReport = await probeIsolation({ workRoot: config.workDir, user: probeUser }).catch((error: unknown) => ({
     level: 'none' as const,
     checks: {},
-    problems: [messageOf(error)],
+    problems: [errorMessage(error)],
   }));
   report.problems.unshift(...problems);
   if (report.level === 'sandboxed' && uidBlock) {
@@ -418,8 +419,4 @@ async function checkIsolation(config: WorkerConfig, log: Logger): Promise<{ isol
   }
   log.warn({ isolation: 'none', problems: report.problems }, 'jobs run WITHOUT a sandbox, because FAAS_ALLOW_UNSANDBOXED=true and the probe failed');
   return { isolation: 'none' };
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
