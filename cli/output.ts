@@ -86,8 +86,8 @@ export function formatJobTable(jobs: readonly Job[]): string {
 /**
  * Formats one change for `faas watch`: time, state, phase and attempt. The
  * time is when the change was stored. A record from a scheduler that did not
- * store that time gives its own times for the changes it dates, and
- * `receivedAt` stands for the others.
+ * store that time gives its own times for the changes it dates, and the
+ * other changes get `receivedAt`.
  */
 export function formatWatchLine(receivedAt: Date, job: Job): string {
   const columns = [formatTime(changedAt(job) ?? receivedAt), stateName(job.state).padEnd(9), phaseName(job.phase).padEnd(8)];

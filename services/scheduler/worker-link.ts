@@ -457,9 +457,9 @@ function laneOf(request: ConnectRequest): string {
 }
 
 /**
- * Returns the error a record keeps of a worker's report: `message` cut to
- * the record's limit, since git's output from a hostile server can be long
- * enough that a record holding it whole could not be stored.
+ * Returns the error a record keeps of a worker's report, with `message` cut
+ * to the record's limit. git's output from a hostile server can be so long
+ * that a record containing it whole could not be stored.
  */
 function recordedError(reported: JobError, message: string): JobError {
   return { ...reported, message: cutText(message, recordLimits.errorMessageBytes) };

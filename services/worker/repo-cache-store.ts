@@ -37,9 +37,10 @@ export interface CacheClaim {
 
 /**
  * Claims the first numbered subfolder of `parent` that no live process uses,
- * by linking a file holding this process's pid to its `owner.pid`: `link`
- * fails when the lock exists, so a lock is never seen without its pid. A lock
- * whose process is gone is taken over. Throws when all subfolders are in use.
+ * by linking a file that contains this process's pid to its `owner.pid`.
+ * `link` fails when the lock exists, so a lock is never seen without its pid.
+ * A lock whose process is gone is taken over. Throws when all subfolders are
+ * in use.
  */
 export async function claimCacheFolder(parent: string): Promise<CacheClaim> {
   const root = resolve(parent);
@@ -62,7 +63,7 @@ export async function claimCacheFolder(parent: string): Promise<CacheClaim> {
   throw new Error(`every repository cache folder under ${root} (0 to ${maxClaims - 1}) is in use by a running worker process`);
 }
 
-/** Creates `path` holding this process's pid. Returns false when it exists. */
+/** Creates `path` containing this process's pid. Returns false when it exists. */
 async function createLockFile(path: string): Promise<boolean> {
   const staged = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
   await writeFile(staged, `${process.pid}\n`, { mode: 0o600 });

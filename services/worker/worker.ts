@@ -387,9 +387,8 @@ async function removeStaleCgroups(log: Logger): Promise<void> {
 /**
  * Claims a block of sandbox uids, runs the sandbox probe with its first uid
  * and returns the isolation jobs will get, with the block when they are
- * sandboxed. Throws when the sandbox does not work, unless
- * FAAS_ALLOW_UNSANDBOXED accepts running jobs without one, which is logged
- * as a warning.
+ * sandboxed. Throws when the sandbox does not work. FAAS_ALLOW_UNSANDBOXED
+ * lets jobs run without one instead, with a warning in the log.
  */
 async function checkIsolation(config: WorkerConfig, log: Logger): Promise<{ isolation: IsolationLevel; uidBlock?: UidBlock }> {
   // Sandboxed jobs run as other users, who must be able to reach the job folders.

@@ -74,9 +74,9 @@ export async function createJobCgroup(name: string, limits: CgroupLimits, root: 
  * Removes the job cgroups under `faas` that contain no process and were made
  * more than `olderThanMs` ago, and returns how many it removed. Workers
  * killed during a job leave them behind. Workers on one host share the
- * `faas` folder, so a cgroup is never judged by its name. The kernel rejects
- * the removal of one that contains a process (EBUSY), and the age spares one
- * that another worker made and has not filled yet.
+ * `faas` folder, so a cgroup is never judged by its name. The kernel does
+ * not remove a cgroup that contains a process (EBUSY), and the age spares a
+ * cgroup that another worker made and has not filled yet.
  */
 export async function removeStaleJobCgroups(olderThanMs: number, root: string = defaultCgroupRoot): Promise<number> {
   const support = await detectCgroups(root);

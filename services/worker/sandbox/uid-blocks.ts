@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { maxSandboxUid } from './users.js';
 
-/** Uids in one worker's block: the most slots a worker may have (WORKER_SLOTS). */
+/** Uids in one worker's block: the maximum of WORKER_SLOTS. */
 export const uidsPerBlock = 64;
 
 /** Exit code of the lock holder when another process holds the lock. */
@@ -12,7 +12,7 @@ const lockTakenCode = 75;
 
 /** Uids that one worker process gives its slots, and how to give them back. */
 export interface UidBlock {
-  /** Uid of slot 0; slot N runs as `base + N`. */
+  /** Uid of slot 0. Slot N runs as `base + N`. */
   base: number;
   release(): void;
 }
