@@ -68,7 +68,7 @@ export class ActiveSlots {
     const lists = await Promise.all(keys.map(async (key) => {
       const entry = await this.index.get(key);
       if (entry === null || entry.operation !== 'PUT') return [];
-      const holder = Buffer.from(key.slice(keyPrefix.length), 'base64url').toString();
+      const holder = ownerFromToken(key.slice(keyPrefix.length));
       return entry.json<ActiveEntry[]>().map((item) => ({ owner: holder, jobId: item.id }));
     }));
     return lists.flat();
@@ -155,7 +155,17 @@ export class ActiveSlots {
 const keyPrefix = 'a.';
 
 function slotsKey(owner: string): string {
-  return `${keyPrefix}${Buffer.from(owner).toString('base64url')}`;
+  return `${keyPrefix}${ownerToken(owner)}`;
+}
+
+/** Encodes an owner as one KV key token: base64url has no "." or "*". */
+export function ownerToken(owner: string): string {
+  return Buffer.from(owner).toString('base64url');
+}
+
+/** Decodes an owner from its KV key token. */
+export function ownerFromToken(token: string): string {
+  return Buffer.from(token, 'base64url').toString();
 }
 
 function sameEntries(a: ActiveEntry[], b: ActiveEntry[]): boolean {

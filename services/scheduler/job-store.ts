@@ -4,7 +4,7 @@ import { Job, JobState } from '../../gen/faas/v1/job.js';
 import { ErrorCode, FaasError } from '../../common/errors.js';
 import { canTransition, isFinal, parseStateName, stateName } from '../../common/job-states.js';
 import type { Logger } from '../../common/logger.js';
-import { ActiveSlots, type ActiveEntry } from './active-slots.js';
+import { ActiveSlots, ownerFromToken, ownerToken, type ActiveEntry } from './active-slots.js';
 import { isCasConflict } from './cas.js';
 
 const maxCasRetries = 50;
@@ -141,7 +141,7 @@ export class JobStore {
       const [, token, name, jobId] = key.split('.');
       const entryState = parseStateName(name);
       if (entryState !== undefined && older(jobId)) {
-        entries.push({ jobId, owner: Buffer.from(token, 'base64url').toString(), state: entryState });
+        entries.push({ jobId, owner: ownerFromToken(token), state: entryState });
       }
     }
     // Newest first: ids sort by creation time.
@@ -208,11 +208,6 @@ export class JobStore {
   private async indexFinished(job: Job): Promise<void> {
     await this.index.put(indexKey(job.owner, job.state, job.id), new Uint8Array());
   }
-}
-
-/** Encodes an owner as one KV key token: base64url has no "." or "*". */
-function ownerToken(owner: string): string {
-  return Buffer.from(owner).toString('base64url');
 }
 
 function indexKey(owner: string, state: JobState, jobId: string): string {
