@@ -4,7 +4,7 @@ import type { BullmqBaseline } from './bullmq.js';
 import { forEachConcurrent } from './concurrency.js';
 import { workerSlots, type Platform } from './platform.js';
 import { measurement, pairedRatios, type BenchmarkResult } from './results.js';
-import { readCpuTimes, type CpuTimes } from './cpu-time.js';
+import { CpuPerUnit } from './cpu-time.js';
 import type { SampledProcess } from './rss.js';
 import type { Isolation, TrivialCommandRunner } from './sandboxed-command.js';
 import { ratePerSecond } from './stats.js';
@@ -54,7 +54,7 @@ export async function benchEndToEnd(
   const bareRates: number[] = [];
   const bullmqRates: number[] = [];
   const notes: string[] = [];
-  const cpuPerJob = new CpuPerJob(options.jobs);
+  const cpuPerJob = new CpuPerUnit(options.jobs, 'job');
   let error: string | undefined;
 
   try {
@@ -148,46 +148,5 @@ async function platformRound(platform: Platform, options: EndToEndOptions, budge
     throw error;
   } finally {
     platform.tracker.forget(jobIds);
-  }
-}
-
-/**
- * CPU time per job of a set of processes over one round, from /proc. Own
- * time and the time of waited-for children (git, the sandbox) count apart.
- */
-class CpuPerJob {
-  private readonly before = new Map<number, CpuTimes>();
-  private readonly values = new Map<string, { label: string; values: number[] }>();
-
-  constructor(private readonly jobsPerRound: number) {}
-
-  async begin(processes: SampledProcess[]): Promise<void> {
-    for (const { pid } of processes) {
-      const times = await readCpuTimes(pid);
-      if (times) this.before.set(pid, times);
-    }
-  }
-
-  /** Adds each process's CPU per job since `begin`: own time and children apart, or only the children's with `only`. */
-  async end(processes: SampledProcess[], only?: 'children'): Promise<void> {
-    for (const { name, pid } of processes) {
-      const before = this.before.get(pid);
-      const after = await readCpuTimes(pid);
-      if (!before || !after) continue;
-      if (only !== 'children') this.add(`cpu-${name}`, `CPU per job: ${name}`, (after.ownMs - before.ownMs) / this.jobsPerRound);
-      const childrenMs = (after.childrenMs - before.childrenMs) / this.jobsPerRound;
-      if (only === 'children') this.add(`cpu-${name}`, `CPU per job: ${name} (child processes)`, childrenMs);
-      else if (childrenMs > 0) this.add(`cpu-${name}-children`, `CPU per job: ${name}'s child processes`, childrenMs);
-    }
-  }
-
-  measurements() {
-    return [...this.values].map(([key, { label, values }]) => measurement(key, label, 'ms', 'min-max', values));
-  }
-
-  private add(key: string, label: string, value: number): void {
-    const entry = this.values.get(key) ?? { label, values: [] };
-    entry.values.push(value);
-    this.values.set(key, entry);
   }
 }

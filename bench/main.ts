@@ -104,7 +104,11 @@ async function main(): Promise<number> {
 
     if (settings.only.has('submit')) {
       log('benchmark 1: Submit throughput against raw JetStream publishes');
-      results.push(await benchSubmitThroughput(platform, settings.submit, budget('Submit throughput', settings.submit.timeLimitMs)));
+      results.push(
+        await benchSubmitThroughput(platform, settings.submit, budget('Submit throughput', settings.submit.timeLimitMs), () =>
+          memory.processes('sandboxed'),
+        ),
+      );
     }
 
     stopIfInterrupted();

@@ -3,8 +3,10 @@ import { RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { Budget } from './budget.js';
 import { forEachConcurrent } from './concurrency.js';
+import { CpuPerUnit } from './cpu-time.js';
 import type { Platform } from './platform.js';
 import { measurement, pairedRatios, type BenchmarkResult } from './results.js';
+import type { SampledProcess } from './rss.js';
 import { ratePerSecond } from './stats.js';
 
 export interface SubmitThroughputOptions {
@@ -25,16 +27,25 @@ export interface SubmitThroughputOptions {
  * each round's jobs are cancelled afterwards, outside the timing, so every
  * round starts with an empty queue.
  */
-export async function benchSubmitThroughput(platform: Platform, options: SubmitThroughputOptions, budget: Budget): Promise<BenchmarkResult> {
+export async function benchSubmitThroughput(
+  platform: Platform,
+  options: SubmitThroughputOptions,
+  budget: Budget,
+  processes: () => SampledProcess[],
+): Promise<BenchmarkResult> {
   const started = performance.now();
   const spec = platform.trivialSpec();
   const payloadBytes = platform.encodedSpecBytes();
   const platformRates: number[] = [];
   const rawRates: number[] = [];
-  const notes: string[] = [`payload ${payloadBytes} bytes (the encoded job spec); ${options.concurrency} concurrent callers`];
+  const notes: string[] = [
+    `payload ${payloadBytes} bytes (the encoded job spec); ${options.concurrency} concurrent callers`,
+    'CPU per Submit call covers the platform rounds only; "client" is the benchmark process, where FaasClient runs',
+  ];
   let failures = 0;
   let firstFailure = '';
   let error: string | undefined;
+  const cpuPerCall = new CpuPerUnit(options.submits, 'Submit call');
 
   const suffix = randomBytes(4).toString('hex');
   const stream = `BENCH_RAW_${suffix}`;
@@ -48,6 +59,9 @@ export async function benchSubmitThroughput(platform: Platform, options: SubmitT
       const accepted: string[] = [];
       const roundStart = performance.now();
       let lastAccepted = roundStart;
+      // The benchmark's own process is the client: FaasClient and its gRPC channel.
+      const measured = [...processes(), { name: 'client', pid: process.pid }];
+      await cpuPerCall.begin(measured);
       await forEachConcurrent(
         options.submits,
         options.concurrency,
@@ -64,6 +78,7 @@ export async function benchSubmitThroughput(platform: Platform, options: SubmitT
         },
         budget.signal,
       );
+      await cpuPerCall.end(measured);
       budget.check();
       if (accepted.length > 0) platformRates.push(ratePerSecond(accepted.length, lastAccepted - roundStart));
       await platform.cancelAll(accepted, options.concurrency, budget.cleanupSignal(), platform.throughputClient);
@@ -101,6 +116,7 @@ export async function benchSubmitThroughput(platform: Platform, options: SubmitT
       measurement('platform', 'Submit through the gateway', 'calls/s', 'min-max', platformRates),
       measurement('raw', 'JetStream publish, acknowledged', 'publishes/s', 'min-max', rawRates),
       measurement('ratio', 'Submit / raw publish (paired rounds)', 'x', 'min-max', pairedRatios(platformRates, rawRates)),
+      ...cpuPerCall.measurements(),
     ],
     notes,
     error,
