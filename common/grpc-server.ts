@@ -134,7 +134,11 @@ export function unary<Request, Response>(
   return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>): void => {
     const startedMs = performance.now();
     const controller = new AbortController();
-    call.on('cancelled', () => controller.abort(new FaasError(ErrorCode.Cancelled, 'the caller cancelled the call')));
+    let answered = false;
+    // grpc-js reports every call as cancelled once its stream closes, answered or not.
+    call.on('cancelled', () => {
+      if (!answered) controller.abort(new FaasError(ErrorCode.Cancelled, 'the caller cancelled the call'));
+    });
     Promise.resolve()
       .then(() => {
         rejectUndecodable(call.request);
@@ -142,10 +146,12 @@ export function unary<Request, Response>(
       })
       .then(
       (response) => {
+        answered = true;
         recordCall(method, startedMs, 0);
         callback(null, response);
       },
       (error: unknown) => {
+        answered = true;
         const failure = FaasError.from(error);
         logFailure(log, method, failure);
         const status = failure.toStatus();
