@@ -25,6 +25,9 @@ const inspect = [
   "stat -c '%n %a' data.txt main.sh lib",
   "ls -A | sort | tr '\\n' ' '; echo",
   'git rev-parse HEAD',
+  'git status --porcelain | wc -l',
+  // Branches, tags and commits need the folders git makes again on demand.
+  'git checkout -q -b topic && git tag t1 && echo more >> data.txt && git -c user.name=job -c user.email=job@example.com commit -qam more && git log --oneline | wc -l',
 ].join('\n');
 
 const files = {
@@ -69,6 +72,7 @@ describe('repository cache through the worker', function () {
     assert.deepEqual(lines.slice(3, 6), ['data.txt 644', 'main.sh 644', 'lib 755']);
     assert.equal(lines[6].trim(), '.git data.txt keep.txt lib main.sh');
     assert.equal(lines[7], repo.commitSha);
+    assert.deepEqual(lines.slice(8).map((line) => line.trim()), ['0', '2']);
 
     // On the host: one tree for the commit, owned by root, unchanged, in a folder only root may enter.
     assert.equal((await stat(cacheDir)).mode & 0o777, 0o700);
@@ -84,5 +88,7 @@ describe('repository cache through the worker', function () {
     }
     assert.equal((await stat(join(tree, 'lib'))).mode & 0o777, 0o755);
     assert.deepEqual((await readdir(tree)).sort(), ['.git', 'data.txt', 'keep.txt', 'lib', 'main.sh']);
+    // Only what git cannot do without, so each job copies few entries.
+    assert.deepEqual((await readdir(join(tree, '.git'))).sort(), ['HEAD', 'config', 'index', 'objects', 'refs', 'shallow']);
   });
 });

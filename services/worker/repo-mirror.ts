@@ -1,4 +1,4 @@
-import { appendFile, chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressPolicy, Resolver } from './address-guard.js';
 import {
@@ -183,6 +183,10 @@ export async function extractTree(
     await git.raw(['checkout', '--detach', '--quiet', 'FETCH_HEAD']);
     // FETCH_HEAD names the mirror's host path, which the job has no use for.
     await rm(join(staging, '.git', 'FETCH_HEAD'), { force: true });
+    // Folders that git makes again when it needs them. Each job copies and
+    // deletes every entry of the tree, and on ext4 new folders cost the most.
+    await Promise.all(['branches', 'logs', 'info', 'objects/info'].map((name) => rm(join(staging, '.git', name), { recursive: true, force: true })));
+    await Promise.all(['refs/heads', 'refs/tags'].map((name) => removeIfEmpty(join(staging, '.git', name))));
     await chmod(staging, 0o755);
     // As for the watch, more entries than a walk covers count as too large.
     const usage = await measureDiskUsage(staging);
@@ -193,5 +197,15 @@ export async function extractTree(
     throw fetchFailure(error, { ...stops, tooLarge: tooLarge.signal });
   } finally {
     sizeWatch.stop();
+  }
+}
+
+/** Removes folder `path` unless it has entries or is gone. */
+async function removeIfEmpty(path: string): Promise<void> {
+  try {
+    await rmdir(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT') throw error;
   }
 }
