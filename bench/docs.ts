@@ -87,7 +87,7 @@ function gapsSection(): string[] {
     '  NATS messages. Besides the Submit requests above, they are the pull, three record writes',
     '  (RUNNING, the running phase, the final state) and the result. Then come the finished job\'s',
     '  index entry, the owner\'s list, the log\'s end marker and the ack. The worker looks up the ref (once per burst of jobs), copies and',
-    '  hands over the cached tree, and removes the job folder afterwards. The baselines only run the',
+    '  hands over the cached tree, and empties the job folder afterwards. The baselines only run the',
     '  command, and they share the sandbox code with the worker (`createJobCgroup`,',
     '  `buildSandboxCommand`), so a faster sandbox speeds up both sides alike. Besides the CPU, a slot',
     '  waits for its job\'s steps in turn: the outcome crosses the worker stream and the dispatcher pulls',

@@ -1,6 +1,19 @@
-import { chmodSync, constants, copyFileSync, lchownSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import {
+  chmodSync,
+  constants,
+  copyFileSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  rmdirSync,
+  symlinkSync,
+  unlinkSync,
+  type Dirent,
+} from 'node:fs';
+import { rm, rmdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 /**
@@ -82,10 +95,84 @@ export async function copyFolderTree(source: string, destination: string, signal
 
 /**
  * Deletes `root` and everything below it without following links. A missing
- * `root` is not an error.
+ * `root` is not an error, and neither is an entry that vanishes meanwhile. A
+ * folder that the worker may not read or change, as a job without a sandbox
+ * can leave behind, is opened up for its owner first.
+ *
+ * `root` goes last, in the thread pool, because it is the folder a sandbox
+ * had mounted: right after the sandbox exits, its removal can wait tens of
+ * milliseconds for the kernel to tear down the sandbox's mounts.
  */
 export async function removeTree(root: string): Promise<void> {
-  // In the thread pool, because removing a folder that a sandbox had mounted
-  // can wait tens of milliseconds for the kernel and would stall the event loop.
-  await rm(root, { recursive: true, force: true });
+  let info;
+  try {
+    info = lstatSync(root);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return;
+    throw error;
+  }
+  if (!info.isDirectory()) return removeEntry(dirname(root), () => unlinkSync(root));
+  await emptyFolder(root);
+  try {
+    await rmdir(root);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return;
+    if (errorCode(error) !== 'ENOTEMPTY') throw error;
+    // Something was added during the walk.
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Deletes everything below `folder` and keeps the folder, like `removeTree`.
+ * The entries go with synchronous calls, one turn at a time: a promise per
+ * entry costs more than the removal itself.
+ */
+export async function emptyFolder(folder: string): Promise<void> {
+  const turns = new Turns();
+  // Each folder is listed after the folder it is in, so the reverse order removes children first.
+  const listed: string[] = [];
+  const pending = [folder];
+  while (pending.length > 0) {
+    const current = pending.pop()!;
+    const entries = removeEntry(current, () => readdirSync(current, { withFileTypes: true }));
+    if (entries === undefined) continue;
+    listed.push(current);
+    for (const entry of entries) {
+      const path = join(current, entry.name);
+      if (entry.isDirectory()) pending.push(path);
+      else removeEntry(current, () => unlinkSync(path));
+      await turns.tick();
+    }
+  }
+  for (let index = listed.length - 1; index > 0; index--) {
+    const path = listed[index];
+    removeEntry(dirname(path), () => rmdirSync(path));
+    await turns.tick();
+  }
+}
+
+/**
+ * Runs one step of a removal that reads or changes `folder`. When access is
+ * denied, it opens the folder to its owner and tries once more. A vanished
+ * entry ends the step with undefined.
+ */
+function removeEntry<T>(folder: string, step: () => T): T | undefined {
+  try {
+    return step();
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    if (errorCode(error) !== 'EACCES' && errorCode(error) !== 'EPERM') throw error;
+  }
+  chmodSync(folder, 0o700);
+  try {
+    return step();
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException).code;
 }

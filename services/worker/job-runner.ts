@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FailureReason, JobPhase, JobState, LogStream, type JobLimits, type JobResult } from '../../gen/faas/v1/job.js';
 import type { JobAssignment, JobOutcome } from '../../gen/faas/worker/v1/worker_service.js';
@@ -7,7 +6,7 @@ import { inSpan, jobAttributes, trace, type Attributes } from '../../common/trac
 import { CloneError, cloneRepository } from './clone.js';
 import type { ResourceLimits, WorkerConfig } from './config.js';
 import { NoEntrypointError, planLaunch, type Toolchain } from './entrypoint.js';
-import { removeTree } from './file-tree.js';
+import type { JobFolders } from './job-folders.js';
 import { stepEnding, stoppedEnding, type Ending, type Limits, type StopReason } from './job-outcome.js';
 import { openStepRunner, type IsolationLevel, type StepResult } from './job-steps.js';
 import type { ProcessResult } from './process.js';
@@ -33,6 +32,8 @@ export interface RunContext {
   log: Logger;
   /** Repository cache; absent with FAAS_CACHE=off. */
   repoCache?: RepoCache;
+  /** Makes the job's folder and takes it back afterwards. */
+  folders: JobFolders;
 }
 
 /**
@@ -96,9 +97,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
     if (spec.network && !config.allowNetwork) {
       return await fail(FailureReason.FAILURE_REASON_NETWORK_NOT_ALLOWED, 'the job asks for network access, which this worker does not grant');
     }
-    // Two folders: synchronous calls cost less than two awaits.
-    mkdirSync(join(jobDir, 'home'), { recursive: true });
-    mkdirSync(join(jobDir, 'tmp'), { recursive: true });
+    await context.folders.create(jobDir);
 
     const cloneStarted = Date.now();
     try {
@@ -225,9 +224,13 @@ export function jobDirOf(config: WorkerConfig, assignment: Pick<JobAssignment, '
   return join(config.workDir, `${assignment.jobId}-${assignment.attempt}`);
 }
 
-/** Deletes an attempt's folder unless the operator keeps them (WORKER_KEEP_JOB_DIRS). */
-export async function removeJobDir(config: WorkerConfig, assignment: Pick<JobAssignment, 'jobId' | 'attempt'>): Promise<void> {
-  if (!config.keepJobDirs) await removeTree(jobDirOf(config, assignment));
+/** Empties an attempt's folder for a later job unless the operator keeps them (WORKER_KEEP_JOB_DIRS). */
+export async function releaseJobDir(
+  config: WorkerConfig,
+  folders: JobFolders,
+  assignment: Pick<JobAssignment, 'jobId' | 'attempt'>,
+): Promise<void> {
+  if (!config.keepJobDirs) await folders.release(jobDirOf(config, assignment));
 }
 
 /**

@@ -16,7 +16,8 @@ import { carrierOf, context, contextFrom, failSpan, jobAttributes, ROOT_CONTEXT,
 import { meshChannelCredentials, meshChannelOptions } from '../../common/tls.js';
 import type { WorkerConfig } from './config.js';
 import { findToolchain, type Toolchain } from './entrypoint.js';
-import { removeJobDir, runJob, type JobReporter, type StopReason } from './job-runner.js';
+import { releaseJobDir, runJob, type JobReporter, type StopReason } from './job-runner.js';
+import { JobFolders } from './job-folders.js';
 import type { IsolationLevel } from './job-steps.js';
 import { WorkerMetrics } from './metrics.js';
 import { removeStaleJobCgroups } from './sandbox/cgroups.js';
@@ -86,9 +87,11 @@ async function startAgent(config: WorkerConfig, toolchain: Toolchain, isolation:
         log: log.child({ workerId: config.workerId, component: 'repo-cache' }),
       })
     : undefined;
+  const folders = new JobFolders(config.workDir, 2 * config.slots);
+  await folders.removeLeftovers();
   // Slots run as uids of the block this worker claimed.
   const agentConfig = uidBlock ? { ...config, sandboxUidBase: uidBlock.base } : config;
-  const agent = new WorkerAgent(agentConfig, toolchain, isolation, log.child({ workerId: config.workerId }), deletionCost, repoCache, uidBlock);
+  const agent = new WorkerAgent(agentConfig, toolchain, isolation, log.child({ workerId: config.workerId }), folders, deletionCost, repoCache, uidBlock);
   agent.connect();
   return agent;
 }
@@ -107,7 +110,7 @@ class WorkerAgent implements RunningWorker {
   private reconnectDelayMs = 250;
   private idleCollectTimer: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
-  /** Deletions of finished jobs' folders, one after another, so they take at most one thread of Node's pool. */
+  /** Releases of finished jobs' folders, one after another, so they take at most one thread of Node's pool. */
   private removals: Promise<void> = Promise.resolve();
   state: WorkerState = 'connecting';
   readonly readiness = new Readiness();
@@ -118,6 +121,7 @@ class WorkerAgent implements RunningWorker {
     private readonly toolchain: Toolchain,
     private readonly isolation: IsolationLevel,
     private readonly log: Logger,
+    private readonly folders: JobFolders,
     private readonly deletionCost?: PodDeletionCost,
     private readonly repoCache?: RepoCache,
     private readonly uidBlock?: UidBlock,
@@ -245,7 +249,7 @@ class WorkerAgent implements RunningWorker {
       },
       output: (stream: LogStream, data: Buffer) => writeWithBackpressure(call, { log: { jobId, attempt, stream, data } }),
     };
-    const runContext = { config: this.config, toolchain: this.toolchain, isolation: this.isolation, slot, log, repoCache: this.repoCache };
+    const runContext = { config: this.config, toolchain: this.toolchain, isolation: this.isolation, slot, log, repoCache: this.repoCache, folders: this.folders };
     context.with(spanContext, () => runJob(assignment, runContext, reporter, controller.signal))
       .then((outcome) => {
         span.setAttribute(jobAttributes.state, stateName(outcome.state));
@@ -276,7 +280,7 @@ class WorkerAgent implements RunningWorker {
       })
       .finally(() => {
         span.end();
-        this.removeJobDir(assignment, log);
+        this.releaseJobDir(assignment, log);
         this.jobs.delete(jobId);
         this.deletionCost?.set(this.jobs.size);
         if (this.jobs.size === 0) {
@@ -287,14 +291,14 @@ class WorkerAgent implements RunningWorker {
   }
 
   /**
-   * Queues the deletion of a finished attempt's folder behind the earlier
-   * ones, which `stop` waits for. A deletion can wait on the kernel for
+   * Queues the release of a finished attempt's folder behind the earlier
+   * ones, which `stop` waits for. A release can wait on the kernel for
    * milliseconds, so the pool's other threads stay free for running jobs.
    */
-  private removeJobDir(assignment: JobAssignment, log: Logger): void {
+  private releaseJobDir(assignment: JobAssignment, log: Logger): void {
     this.removals = this.removals
-      .then(() => removeJobDir(this.config, assignment))
-      .catch((error: unknown) => log.warn({ err: error }, 'failed to delete the job folder'));
+      .then(() => releaseJobDir(this.config, this.folders, assignment))
+      .catch((error: unknown) => log.warn({ err: error }, 'failed to empty or delete the job folder'));
   }
 
   /** Returns the lowest slot number no running job uses. */

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync, readdirSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JobFolders, jobSubfolders } from './job-folders.js';
+
+describe('job folders', () => {
+  let root: string;
+  let workDir: string;
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'faas-job-folders-'));
+    workDir = join(root, 'work');
+    await mkdir(workDir);
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** Asserts that `jobDir` contains exactly the three empty subfolders, each with mode 755. */
+  function assertFresh(jobDir: string): void {
+    assert.deepEqual(readdirSync(jobDir).sort(), [...jobSubfolders].sort());
+    assert.equal(lstatSync(jobDir).mode & 0o7777, 0o755);
+    for (const name of jobSubfolders) {
+      const info = lstatSync(join(jobDir, name));
+      assert.ok(info.isDirectory(), name);
+      assert.equal(info.mode & 0o7777, 0o755, name);
+      assert.deepEqual(readdirSync(join(jobDir, name)), [], name);
+    }
+  }
+
+  it('makes src, home and tmp', async () => {
+    const folders = new JobFolders(workDir, 2);
+    await folders.create(join(workDir, 'job-1'));
+    assertFresh(join(workDir, 'job-1'));
+  });
+
+  it('reuses a released folder, emptied', async () => {
+    const folders = new JobFolders(workDir, 2);
+    const first = join(workDir, 'job-1');
+    await folders.create(first);
+    const inode = lstatSync(first).ino;
+
+    // What a job may do to its folder: add files and folders anywhere, close
+    // folders, replace a subfolder with a link out of the folder, remove another.
+    const outside = join(root, 'outside.txt');
+    await writeFile(outside, 'keep me\n');
+    await mkdir(join(first, 'src', 'deep', 'er'), { recursive: true });
+    await writeFile(join(first, 'src', 'deep', 'er', 'file'), 'x');
+    await writeFile(join(first, 'home', '.secret'), 'of the first job');
+    await writeFile(join(first, 'extra'), 'x');
+    await mkdir(join(first, 'closed'));
+    await chmod(join(first, 'closed'), 0o000);
+    await chmod(join(first, 'home'), 0o000);
+    await rm(join(first, 'tmp'), { recursive: true });
+    await symlink(root, join(first, 'tmp'));
+    await chmod(join(first, 'src'), 0o4777);
+
+    await folders.release(first);
+    assert.equal(existsSync(first), false);
+    assert.equal(folders.spareCount, 1);
+
+    const second = join(workDir, 'job-2');
+    await folders.create(second);
+    assert.equal(lstatSync(second).ino, inode, 'the spare was not reused');
+    assertFresh(second);
+    assert.equal(folders.spareCount, 0);
+    assert.equal(await readFile(outside, 'utf8'), 'keep me\n');
+  });
+
+  it('deletes folders beyond the spare limit', async () => {
+    const folders = new JobFolders(workDir, 1);
+    const jobs = ['job-1', 'job-2'].map((name) => join(workDir, name));
+    for (const job of jobs) await folders.create(job);
+    for (const job of jobs) await folders.release(job);
+    assert.equal(folders.spareCount, 1);
+    assert.deepEqual(readdirSync(join(workDir, 'spare')).length, 1);
+    for (const job of jobs) assert.equal(existsSync(job), false);
+  });
+
+  it('skips a spare another worker deleted', async () => {
+    const folders = new JobFolders(workDir, 2);
+    await folders.create(join(workDir, 'job-1'));
+    await folders.release(join(workDir, 'job-1'));
+    // Another worker with the same work folder starts, and deletes the spares it finds.
+    await new JobFolders(workDir, 2).removeLeftovers();
+    assert.equal(existsSync(join(workDir, 'spare')), false);
+
+    await folders.create(join(workDir, 'job-2'));
+    assertFresh(join(workDir, 'job-2'));
+    assert.equal(folders.spareCount, 0);
+  });
+
+  it('replaces a stale folder of the same name', async () => {
+    const folders = new JobFolders(workDir, 2);
+    const job = join(workDir, 'job-1');
+    await mkdir(join(job, 'src'), { recursive: true });
+    await writeFile(join(job, 'src', 'stale'), 'x');
+    await folders.create(job);
+    assertFresh(job);
+  });
+});
