@@ -92,3 +92,39 @@ describe('repository cache through the worker', function () {
     assert.deepEqual((await readdir(join(tree, '.git'))).sort(), ['HEAD', 'config', 'index', 'objects', 'refs', 'shallow']);
   });
 });
+
+describe('fresh clones through the worker, cache off', function () {
+  this.timeout(90_000);
+  let mesh: Mesh;
+
+  before(async () => {
+    // One slot, so every job gets the folder (and the uid) of the job before it.
+    mesh = await Mesh.start({ workers: 1, slots: 1, worker: { cacheEnabled: false } });
+  });
+  after(async () => {
+    await mesh?.stop();
+  });
+
+  it('runs jobs one after another in reused folders', async () => {
+    const script = [
+      'ls -A /job | tr "\\n" " "; echo',
+      'ls -A "$HOME" | wc -l',
+      'ls -A | tr "\\n" " "; echo',
+      'git rev-parse HEAD',
+      'for folder in /job "$HOME" /job/tmp .; do echo left > "$folder/left-behind"; done',
+    ].join('\n');
+    const repo = await mesh.repository({ 'main.sh': script });
+    for (let round = 1; round <= 3; round++) {
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url, timeoutSeconds: 20 });
+      const done = await finalRecord(mesh, job!.id);
+      const { result } = await mesh.client.result(job!.id);
+      assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, `round ${round}: ${done.error?.message} ${result!.stderr.toString()}`);
+      // Nothing that the job before left behind is there.
+      const [folder, home, checkout, commit] = result!.stdout.toString().split('\n').map((line) => line.trim());
+      assert.equal(folder, 'home src tmp', `round ${round}`);
+      assert.equal(home, '0', `round ${round}`);
+      assert.equal(checkout, '.git main.sh', `round ${round}`);
+      assert.equal(commit, repo.commitSha, `round ${round}`);
+    }
+  });
+});

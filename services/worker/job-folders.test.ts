@@ -3,6 +3,7 @@ import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chownTree } from './file-tree.js';
 import { JobFolders, jobSubfolders } from './job-folders.js';
 
 describe('job folders', () => {
@@ -18,16 +19,17 @@ describe('job folders', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  /** Asserts that `jobDir` contains exactly the three empty subfolders, each with mode 755. */
+  /** Asserts that `jobDir` contains exactly the three empty subfolders, each with mode 755 and this process's owner. */
   function assertFresh(jobDir: string): void {
     assert.deepEqual(readdirSync(jobDir).sort(), [...jobSubfolders].sort());
-    assert.equal(lstatSync(jobDir).mode & 0o7777, 0o755);
-    for (const name of jobSubfolders) {
-      const info = lstatSync(join(jobDir, name));
-      assert.ok(info.isDirectory(), name);
-      assert.equal(info.mode & 0o7777, 0o755, name);
-      assert.deepEqual(readdirSync(join(jobDir, name)), [], name);
+    for (const path of [jobDir, ...jobSubfolders.map((name) => join(jobDir, name))]) {
+      const info = lstatSync(path);
+      assert.ok(info.isDirectory(), path);
+      assert.equal(info.mode & 0o7777, 0o755, path);
+      assert.equal(info.uid, process.getuid!(), path);
+      assert.equal(info.gid, process.getgid!(), path);
     }
+    for (const name of jobSubfolders) assert.deepEqual(readdirSync(join(jobDir, name)), [], name);
   }
 
   it('makes src, home and tmp', async () => {
@@ -56,6 +58,8 @@ describe('job folders', () => {
     await rm(join(first, 'tmp'), { recursive: true });
     await symlink(root, join(first, 'tmp'));
     await chmod(join(first, 'src'), 0o4777);
+    // The sandbox hands the folder to the slot's user.
+    await chownTree(first, 61_234, 61_235);
 
     await folders.release(first);
     assert.equal(existsSync(first), false);

@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { emptyFolder, removeTree } from './file-tree.js';
@@ -16,8 +16,9 @@ const folderMode = 0o755;
  * one. So a finished job's folder is emptied and kept as a spare, under
  * `<workDir>/spare`, and the next job takes it with one rename.
  *
- * A spare is emptied down to its three subfolders, and their modes are set
- * again when a job takes it, so no job finds what an earlier job left.
+ * A spare is emptied down to its three subfolders. When a job takes it,
+ * their owner and modes are set back to those of a new folder, so no job
+ * finds what an earlier job left.
  * Workers that share a work folder never share spares: each keeps a list of
  * its own, and a spare that is gone when taken is skipped.
  */
@@ -48,13 +49,17 @@ export class JobFolders {
   async create(jobDir: string): Promise<void> {
     // A folder of the same name, from a worker that stopped during the job, goes first.
     await removeTree(jobDir);
-    if (!this.takeSpare(jobDir)) {
+    const fromSpare = this.takeSpare(jobDir);
+    if (!fromSpare) {
       mkdirSync(jobDir);
       for (const name of jobSubfolders) mkdirSync(join(jobDir, name));
     }
-    // Modes set here and not at mkdir, where the umask would apply.
-    chmodSync(jobDir, folderMode);
-    for (const name of jobSubfolders) chmodSync(join(jobDir, name), folderMode);
+    for (const path of [jobDir, ...jobSubfolders.map((name) => join(jobDir, name))]) {
+      // A spare belonged to the last job's user. git, run by the worker, refuses a repository folder of another user.
+      if (fromSpare) lchownSync(path, process.getuid!(), process.getgid!());
+      // Set here and not at mkdir, where the umask would apply.
+      chmodSync(path, folderMode);
+    }
   }
 
   /** Renames a spare of this worker to `jobDir`, and returns false when none is left. */
