@@ -134,10 +134,10 @@ export function unary<Request, Response>(
   return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>): void => {
     const startedMs = performance.now();
     const controller = new AbortController();
-    let answered = false;
-    // grpc-js reports every call as cancelled once its stream closes, answered or not.
+    let responded = false;
+    // grpc-js reports every call as cancelled once its stream closes, even after the response.
     call.on('cancelled', () => {
-      if (!answered) controller.abort(new FaasError(ErrorCode.Cancelled, 'the caller cancelled the call'));
+      if (!responded) controller.abort(new FaasError(ErrorCode.Cancelled, 'the caller cancelled the call'));
     });
     Promise.resolve()
       .then(() => {
@@ -146,12 +146,12 @@ export function unary<Request, Response>(
       })
       .then(
       (response) => {
-        answered = true;
+        responded = true;
         recordCall(method, startedMs, 0);
         callback(null, response);
       },
       (error: unknown) => {
-        answered = true;
+        responded = true;
         const failure = FaasError.from(error);
         logFailure(log, method, failure);
         const status = failure.toStatus();

@@ -105,7 +105,7 @@ describe('fresh clones through the worker, cache off', function () {
     await mesh?.stop();
   });
 
-  it('runs jobs one after another in reused folders', async () => {
+  it('reuses folders across fresh clones', async () => {
     const script = [
       'ls -A /job | tr "\\n" " "; echo',
       'ls -A "$HOME" | wc -l',
