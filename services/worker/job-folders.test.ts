@@ -79,8 +79,12 @@ describe('job folders', () => {
     for (const job of jobs) await folders.create(job);
     for (const job of jobs) await folders.release(job);
     assert.equal(folders.spareCount, 1);
-    assert.deepEqual(readdirSync(join(workDir, 'spare')).length, 1);
+    assert.equal(readdirSync(join(workDir, 'spare')).length, 1);
     for (const job of jobs) assert.equal(existsSync(job), false);
+
+    await folders.removeSpares();
+    assert.equal(folders.spareCount, 0);
+    assert.deepEqual(readdirSync(join(workDir, 'spare')), []);
   });
 
   it('skips a spare another worker deleted', async () => {

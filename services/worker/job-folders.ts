@@ -40,6 +40,11 @@ export class JobFolders {
     await removeTree(this.spareDir);
   }
 
+  /** Deletes this worker's spares, as it stops. */
+  async removeSpares(): Promise<void> {
+    while (this.spares.length > 0) await removeTree(this.spares.pop()!);
+  }
+
   /** Spares waiting for a job. */
   get spareCount(): number {
     return this.spares.length;

@@ -111,7 +111,7 @@ class WorkerAgent implements RunningWorker {
   private idleCollectTimer: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
   /** Releases of finished jobs' folders, one after another, so they take at most one thread of Node's pool. */
-  private removals: Promise<void> = Promise.resolve();
+  private releases: Promise<void> = Promise.resolve();
   state: WorkerState = 'connecting';
   readonly readiness = new Readiness();
   private readonly metrics: WorkerMetrics;
@@ -173,7 +173,8 @@ class WorkerAgent implements RunningWorker {
     this.state = 'stopped';
     for (const job of this.jobs.values()) job.controller.abort('disconnected' satisfies StopReason);
     await this.whenIdle();
-    await this.removals;
+    await this.releases;
+    await this.folders.removeSpares().catch((error: unknown) => this.log.warn({ err: error }, 'failed to delete the spare job folders'));
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.reconnectTimer);
     // Outcomes written during the grace period must reach the scheduler, so
@@ -296,7 +297,7 @@ class WorkerAgent implements RunningWorker {
    * milliseconds, so the pool's other threads stay free for running jobs.
    */
   private releaseJobDir(assignment: JobAssignment, log: Logger): void {
-    this.removals = this.removals
+    this.releases = this.releases
       .then(() => releaseJobDir(this.config, this.folders, assignment))
       .catch((error: unknown) => log.warn({ err: error }, 'failed to empty or delete the job folder'));
   }
