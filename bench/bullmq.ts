@@ -25,7 +25,7 @@ interface Finished {
  */
 export class BullmqBaseline {
   private constructor(
-    private readonly redis: RedisServer,
+    readonly redis: RedisServer,
     private readonly prefix: string,
     private readonly queue: Queue<BaselineJobData>,
     private readonly events: QueueEvents,

@@ -62,6 +62,11 @@ export class CpuPerUnit {
     }
   }
 
+  /** Adds the CPU time `totalMs` that process `name` reported for itself over one round. */
+  addReported(name: string, totalMs: number): void {
+    this.add(`cpu-${name}`, `CPU per ${this.unit}: ${name}`, totalMs / this.unitsPerRound);
+  }
+
   measurements(): Measurement[] {
     return [...this.values].map(([key, { label, values }]) => measurement(key, label, 'ms', 'min-max', values));
   }

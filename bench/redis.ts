@@ -10,6 +10,8 @@ export interface RedisServer {
   /** The redis-server process the benchmark started, or undefined when it uses one that was already running. */
   process: BenchProcess | undefined;
   version: string;
+  /** CPU time the server reports for itself (INFO cpu: used_cpu_user plus used_cpu_sys), in ms. */
+  cpuMs(): Promise<number>;
   /** Deletes every key that starts with `prefix`. */
   deleteKeys(prefix: string): Promise<number>;
   /** Stops the server when the benchmark started it. */
@@ -53,6 +55,11 @@ export async function openRedis(logDir: string): Promise<RedisServer> {
     port,
     process: started,
     version,
+    async cpuMs() {
+      const cpu = await redis.info('cpu');
+      const seconds = (field: string) => Number(new RegExp(`^${field}:([0-9.]+)`, 'm').exec(cpu)?.[1] ?? Number.NaN);
+      return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1000;
+    },
     async deleteKeys(prefix) {
       let deleted = 0;
       let cursor = '0';
