@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDevCertificates } from '../dev/certificates.js';
 import { credentials, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
-import { FailureReason, JobPhase, JobResult, JobState } from '../gen/faas/v1/job.js';
+import { FailureReason, JobPhase, JobResult, JobState, LogStream } from '../gen/faas/v1/job.js';
 import { recordLimits } from '../common/limits.js';
 import {
   WorkerServiceClient,
@@ -123,6 +123,41 @@ describe('worker protocol', function () {
       assert.equal(done.error!.message.startsWith(`could not fetch ${repo.url}: remote: padding`), true);
       assert.ok(Buffer.byteLength(done.error!.message) <= recordLimits.errorMessageBytes, `${Buffer.byteLength(done.error!.message)} bytes`);
       assert.match(done.error!.message, /\(cut from 2400\d{3} bytes\)$/);
+    } finally {
+      scripted.stream.end();
+      await scripted.ended;
+      scripted.client.close();
+    }
+  });
+
+  it('skips a phase a later report supersedes', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'echo unused\n' });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+    const jobId = job!.id;
+    const scripted = openStream(mesh);
+    try {
+      scripted.stream.write({ hello: { workerId: 'w-quick-job', protocolVersion: 1, slots: 1, hostname: 'test' } });
+      await waitFor(() => scripted.messages.some((m) => m.assignment?.jobId === jobId), 10_000, 'assignment');
+      const report = (phase: JobPhase) => ({ update: { jobId, attempt: 1, phase, commitSha: repo.commitSha, traceContext: {} } });
+      scripted.stream.write(report(JobPhase.JOB_PHASE_CLONING));
+      await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
+      // Storing 2 MiB of output takes sixteen publishes, one after another, and
+      // the reports after it wait. Meanwhile the outcome arrives.
+      const output = Buffer.alloc(2 * 1024 * 1024, 'x');
+      scripted.stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: output } });
+      scripted.stream.write(report(JobPhase.JOB_PHASE_RUNNING));
+      scripted.stream.write({ outcome: { jobId, attempt: 1, state: JobState.JOB_STATE_SUCCEEDED, commitSha: repo.commitSha, platformFailure: false, traceContext: {} } });
+
+      const done = await finalRecord(mesh, jobId);
+      assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED);
+      assert.equal(done.commitSha, repo.commitSha);
+      const versions: Array<[JobState, JobPhase]> = [];
+      for await (const version of mesh.client.watch(jobId)) versions.push([version.state, version.phase]);
+      assert.deepEqual(versions, [
+        [JobState.JOB_STATE_QUEUED, JobPhase.JOB_PHASE_UNSPECIFIED],
+        [JobState.JOB_STATE_RUNNING, JobPhase.JOB_PHASE_CLONING],
+        [JobState.JOB_STATE_SUCCEEDED, JobPhase.JOB_PHASE_UNSPECIFIED],
+      ]);
     } finally {
       scripted.stream.end();
       await scripted.ended;

@@ -69,6 +69,11 @@ export class WorkerLinks {
       session.lastSeenMs = Date.now();
       const current = session;
       if (request.outcome) this.outcomeArrived(current, request.outcome);
+      const report = request.update ?? request.outcome;
+      if (report) {
+        const heldJob = current.jobs.get(report.jobId);
+        if (heldJob?.attempt === report.attempt) heldJob.latestReport = report;
+      }
       lanes.add(laneOf(request), () => this.apply(current, request));
     });
     const end = () => {
@@ -282,6 +287,9 @@ export class WorkerLinks {
       return;
     }
 
+    // A later update or the outcome has arrived and will store a newer phase, so
+    // this one is skipped. Under load that saves a write for each short job.
+    if (heldJob.latestReport !== update) return;
     heldJob.record = await store.transition(
       update.jobId,
       (job) => {

@@ -1,6 +1,6 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { JsMsg } from '@nats-io/jetstream';
-import type { ConnectRequest, ConnectResponse } from '../../gen/faas/worker/v1/worker_service.js';
+import type { ConnectRequest, ConnectResponse, JobOutcome, JobUpdate } from '../../gen/faas/worker/v1/worker_service.js';
 import type { LogWriter } from './log-store.js';
 import type { StoredJob } from './job-store.js';
 
@@ -18,6 +18,8 @@ export interface HeldJob {
   settling?: boolean;
   /** Set once the worker accepted the job and the record is RUNNING. */
   log?: LogWriter;
+  /** The update or outcome of this attempt that arrived last, applied or not. */
+  latestReport?: JobUpdate | JobOutcome;
   /** Heartbeats in a row that did not list this accepted job. */
   missedHeartbeats?: number;
 }
