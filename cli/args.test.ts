@@ -103,6 +103,7 @@ describe('parseCommandLine', () => {
 
     it('rejects a --memory that is not a size', () => {
       assert.throws(() => parse(['submit', 'https://example.com/r.git', '--memory', 'lots']), /--memory: expected a size such as 256MiB/);
+      assertUsageError(['submit', 'https://example.com/r.git', '--memory', '5PiB'], /^--memory: unknown unit "PiB" in "5PiB"; use B, KiB, MiB, GiB, TiB \(or KB, MB, GB, TB\)$/);
     });
 
     it('rejects --env without =', () => {

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, parseBytes, readAddress } from '../common/config.js';
+import { byteUnitNames, ConfigError, parseBytes, readAddress, unknownByteUnit } from '../common/config.js';
 import type { JobState } from '../gen/faas/v1/job.js';
 import { parseEnv, parseLimit, parseState, parseTimeoutSeconds } from './option-values.js';
 import { UsageError } from './usage-error.js';
@@ -399,6 +399,8 @@ function parseLogin(values: OptionValues): LoginInvocation {
 /** Parses --memory such as 256MiB or 1GiB into bytes. */
 function parseMemory(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
+  const unit = unknownByteUnit(raw);
+  if (unit !== undefined) throw new UsageError(`--memory: unknown unit "${unit}" in "${raw}"; use ${byteUnitNames}`, 'submit');
   const bytes = parseBytes(raw);
   if (bytes === undefined || bytes < 1) throw new UsageError(`--memory: expected a size such as 256MiB or 1GiB, got "${raw}"`, 'submit');
   return bytes;

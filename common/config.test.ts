@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ConfigError, parseDurationMs, readAddress, readBool, readDurationMs, readInt } from './config.js';
+import { ConfigError, formatBytes, parseBytes, parseDurationMs, readAddress, readBool, readDurationMs, readInt, unknownByteUnit } from './config.js';
 
 describe('config readers', () => {
   it('parses durations', () => {
@@ -9,6 +9,19 @@ describe('config readers', () => {
     assert.equal(parseDurationMs('2h'), 7_200_000);
     assert.equal(parseDurationMs('700'), 700);
     assert.equal(parseDurationMs('ten'), undefined);
+  });
+
+  it('parses and formats sizes', () => {
+    assert.equal(parseBytes('512MiB'), 512 * 1024 ** 2);
+    assert.equal(parseBytes('2TiB'), 2 * 1024 ** 4);
+    assert.equal(parseBytes('3 TB'), 3e12);
+    assert.equal(parseBytes('5XB'), undefined);
+    assert.equal(unknownByteUnit('5XB'), 'XB');
+    assert.equal(unknownByteUnit('5GiB'), undefined);
+    assert.equal(unknownByteUnit('lots'), undefined);
+    assert.equal(formatBytes(16 * 1024 ** 3), '16 GiB');
+    assert.equal(formatBytes(1536 * 1024), '1.5 MiB');
+    assert.equal(formatBytes(100), '100 B');
   });
 
   it('uses defaults for unset values', () => {

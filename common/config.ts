@@ -62,14 +62,46 @@ export function readAddress(env: Env, name: string, fallback: string): string {
   return value;
 }
 
-const byteUnits: Record<string, number> = { '': 1, b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3 };
+const byteUnits: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+  kb: 1000,
+  mb: 1000 ** 2,
+  gb: 1000 ** 3,
+  tb: 1000 ** 4,
+};
 
-/** Parses "512MiB", "1GiB", "64KiB" (or KB, MB, GB in powers of 1000) or a plain number of bytes. */
+/** The units `parseBytes` reads, as a message lists them. */
+export const byteUnitNames = 'B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB)';
+
+/** Parses "512MiB", "1GiB", "64KiB" (or KB, MB, GB, TB in powers of 1000) or a plain number of bytes. */
 export function parseBytes(raw: string): number | undefined {
   const match = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(raw.trim());
   if (!match) return undefined;
   const unit = byteUnits[match[2].toLowerCase()];
   return unit === undefined ? undefined : Math.round(Number(match[1]) * unit);
+}
+
+/** Returns the unit of a size such as "5XB" when it is not one `parseBytes` reads, or undefined. */
+export function unknownByteUnit(raw: string): string | undefined {
+  const unit = /^\d+(?:\.\d+)?\s*([a-zA-Z]+)$/.exec(raw.trim())?.[1];
+  return unit !== undefined && byteUnits[unit.toLowerCase()] === undefined ? unit : undefined;
+}
+
+/** Writes a byte count in the largest binary unit it fills, such as "16 GiB" or "1.5 MiB". */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let index = 0;
+  while (value >= 1024 && index < units.length - 1) {
+    value /= 1024;
+    index++;
+  }
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[index]}`;
 }
 
 export function readBytes(env: Env, name: string, fallback: number, min: number, max: number): number {

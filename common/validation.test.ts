@@ -52,6 +52,18 @@ describe('validateSpec', () => {
     assert.match(problem(() => validateSpec(spec({ timeoutSeconds: 3601 }), policy)), /timeout_seconds: is 3601; use 1 to 3600/);
   });
 
+  it('names sizes above a limit in binary units', () => {
+    const tooMuch = 2048 * 1024 ** 3;
+    assert.equal(
+      problem(() => validateSpec(spec({ limits: { memoryBytes: tooMuch, pids: 0, cpuPercent: 0, fileSizeBytes: 0, openFiles: 0, diskBytes: 0 } }), policy)),
+      `spec.limits.memory_bytes: is ${tooMuch} (2 TiB); the maximum is ${16 * 1024 ** 3} (16 GiB), or 0 for the default`,
+    );
+    assert.match(
+      problem(() => validateSpec(spec({ limits: { memoryBytes: 0, pids: 100_000, cpuPercent: 0, fileSizeBytes: 0, openFiles: 0, diskBytes: 0 } }), policy)),
+      /^spec\.limits\.pids: is 100000; the maximum is \d+, or 0 for the default$/,
+    );
+  });
+
   it('rejects an empty program name', () => {
     assert.match(problem(() => validateSpec(spec({ command: [''] }), policy)), /spec\.command\[0\]/);
   });

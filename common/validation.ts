@@ -1,4 +1,5 @@
 import { invalidArgument } from './errors.js';
+import { formatBytes } from './config.js';
 import { isJobId } from './ids.js';
 import { jobLimitMaximums, specLimits } from './limits.js';
 import type { JobSpec } from '../gen/faas/v1/job.js';
@@ -56,8 +57,11 @@ function validateLimits(spec: JobSpec): void {
   ];
   for (const [key, name] of fields) {
     const value = spec.limits[key];
-    if (value > jobLimitMaximums[key]) {
-      throw invalidArgument(`spec.limits.${name}`, `is ${value}; the maximum is ${jobLimitMaximums[key]}, or 0 for the default`);
+    const maximum = jobLimitMaximums[key];
+    if (value > maximum) {
+      // Sizes also in binary units, which a reader takes in at a glance.
+      const show = (count: number) => (name.endsWith('_bytes') ? `${count} (${formatBytes(count)})` : String(count));
+      throw invalidArgument(`spec.limits.${name}`, `is ${show(value)}; the maximum is ${show(maximum)}, or 0 for the default`);
     }
   }
 }
