@@ -138,9 +138,10 @@ ${serverOption}
   watch: `Usage: faas watch JOB_ID [OPTIONS]
 
 Prints one line per change of the job: time, state, phase and attempt, and
-ends after a final state. TIME is when the scheduler stored the change, also
-for changes made before the command started. A progress line shows on
-stderr while stderr is a terminal.
+ends after a final state with the job's exit code, as 'faas result' does.
+TIME is when the scheduler stored the change, also for changes made before
+the command started. A progress line shows on stderr while stderr is a
+terminal.
 
 Options:
   --json                   Print each WatchResponse as one line of JSON

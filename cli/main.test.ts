@@ -336,6 +336,32 @@ describe('faas main', () => {
       ]);
     });
 
+    it('marks a cancel request in watch', async () => {
+      const running = jobIn(JobState.JOB_STATE_RUNNING, { phase: JobPhase.JOB_PHASE_RUNNING, attempt: 1, updatedAt: new Date('2025-03-01T10:00:03Z') });
+      const address = await serve({
+        watch: (call: ServerWritableStream<WatchRequest, WatchResponse>) => {
+          call.write({ job: running });
+          call.write({ job: { ...running, cancelRequested: true, updatedAt: new Date('2025-03-01T10:00:04Z') } });
+          call.write({ job: jobIn(JobState.JOB_STATE_CANCELLED, { attempt: 1, updatedAt: new Date('2025-03-01T10:00:05Z') }) });
+          call.end();
+        },
+      });
+      const io = makeIo();
+
+      assert.equal(await main(['watch', jobId, '--server', address], io), 130);
+      assert.deepEqual(io.stdout.text().trimEnd().split('\n'), [
+        '2025-03-01T10:00:03Z  running    running   attempt 1',
+        '2025-03-01T10:00:04Z  running    running   attempt 1  cancel requested',
+        '2025-03-01T10:00:05Z  cancelled  -         attempt 1',
+      ]);
+    });
+
+    it('exits watch with the job code', async () => {
+      const failed = jobIn(JobState.JOB_STATE_FAILED, { attempt: 1, exitCode: 3, updatedAt: new Date('2025-03-01T10:00:05Z') });
+      const address = await serve(runningJobHandlers(failed));
+      assert.equal(await main(['watch', jobId, '--server', address], makeIo()), 3);
+    });
+
     it('reports a cancelled job', async () => {
       const address = await serve({
         cancel: (_call, callback) =>

@@ -90,8 +90,10 @@ export function formatJobTable(jobs: readonly Job[]): string {
  * other changes get `receivedAt`.
  */
 export function formatWatchLine(receivedAt: Date, job: Job): string {
-  const columns = [formatTime(changedAt(job) ?? receivedAt), stateName(job.state).padEnd(9), phaseName(job.phase).padEnd(8)];
-  return `${columns.join('  ')}  attempt ${job.attempt}\n`;
+  const columns = [formatTime(changedAt(job) ?? receivedAt), stateName(job.state).padEnd(9), phaseName(job.phase).padEnd(8), `attempt ${job.attempt}`];
+  // The change that a Cancel call makes to a running job, which keeps its state and phase.
+  if (job.cancelRequested && !isFinal(job.state)) columns.push('cancel requested');
+  return `${columns.join('  ')}\n`;
 }
 
 /** Returns the time the record gives for the change it shows, or undefined when it gives none. */

@@ -59,7 +59,7 @@ function validateLimits(spec: JobSpec): void {
     const value = spec.limits[key];
     const maximum = jobLimitMaximums[key];
     if (value > maximum) {
-      // Sizes also in binary units, which a reader takes in at a glance.
+      // Sizes in bytes and in binary units.
       const show = (count: number) => (name.endsWith('_bytes') ? `${count} (${formatBytes(count)})` : String(count));
       throw invalidArgument(`spec.limits.${name}`, `is ${show(value)}; the maximum is ${show(maximum)}, or 0 for the default`);
     }

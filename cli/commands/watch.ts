@@ -1,19 +1,26 @@
 import { WatchResponse } from '../../gen/faas/v1/job_service.js';
 import type { JobInvocation } from '../args.js';
-import { ExitCode } from '../exit-codes.js';
+import type { Job } from '../../gen/faas/v1/job.js';
+import { isFinal } from '../../common/job-states.js';
+import { ExitCode, jobExitCode } from '../exit-codes.js';
 import { writeAll } from '../io.js';
 import { describeProgress, formatJsonLine, formatWatchLine } from '../output.js';
 import { ProgressLine } from '../progress.js';
 import type { CommandContext } from './context.js';
 
-/** Prints a line per change of the job until it reaches a final state. */
+/**
+ * Prints a line per change of the job until it reaches a final state, and
+ * returns the job's exit code, as `faas result` would.
+ */
 export async function runWatch(invocation: JobInvocation, context: CommandContext): Promise<number> {
   const { client, io, signal } = context;
   const progress = new ProgressLine(io.stderr);
   progress.update(`waiting for job ${invocation.jobId}`);
+  let last: Job | undefined;
 
   try {
     for await (const job of client.watch(invocation.jobId, { signal })) {
+      last = job;
       const line = invocation.json ? formatJsonLine(WatchResponse.toJSON({ job })) : formatWatchLine(new Date(), job);
       progress.clear();
       await writeAll(io.stdout, line, signal);
@@ -22,5 +29,5 @@ export async function runWatch(invocation: JobInvocation, context: CommandContex
   } finally {
     progress.stop();
   }
-  return ExitCode.Success;
+  return last && isFinal(last.state) ? jobExitCode(last) : ExitCode.Success;
 }
