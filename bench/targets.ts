@@ -65,7 +65,7 @@ const rules: TargetRule[] = [
   {
     target: 'Worker idle under 100 MB resident',
     value: (results) => medianOf(results, 'memory', 'worker-sandboxed-idle'),
-    format: (value) => `${(value * 1.048576).toFixed(0)} MB`,
+    format: (value) => `${(value * 1.048576).toFixed(0)} MB (${value.toFixed(1)} MiB)`,
     passes: (value) => value < workerIdleLimitMiB,
   },
 ];
