@@ -15,6 +15,8 @@ export interface GitHttpServer {
 export interface GitHttpServerOptions {
   /** Receives each stderr line of `git http-backend` and each request failure. Lines are discarded when missing. */
   log?: (line: string) => void;
+  /** Port on 127.0.0.1; 0 (the default) picks a free one. */
+  port?: number;
 }
 
 const maxHeaderBytes = 64 * 1024;
@@ -34,7 +36,7 @@ export async function startGitHttpServer(root: string, options: GitHttpServerOpt
   });
   await new Promise<void>((resolveListen, rejectListen) => {
     server.once('error', rejectListen);
-    server.listen(0, '127.0.0.1', () => resolveListen());
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolveListen());
   });
 
   const address = server.address();

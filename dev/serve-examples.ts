@@ -1,24 +1,74 @@
 /**
- * `npm run serve-examples`: serves each folder under examples/ as a git
- * repository over HTTP on 127.0.0.1 until Ctrl-C, and prints a `faas submit`
- * command for each, so a local stack (`npm start`) has something to clone.
+ * `npm run serve-examples [-- [--port N] [FOLDER...]]`: serves each folder
+ * under examples/, or each FOLDER given, as a git repository over HTTP on
+ * 127.0.0.1 until Ctrl-C, and prints a `faas submit` command for each, so a
+ * local stack (`npm start`) has something to clone.
  */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
 import { startGitHttpServer } from './git-http-server.js';
 import { createRepository, readFolder } from './git-repositories.js';
 
+const usage = 'usage: npm run serve-examples -- [--port N] [FOLDER...]';
 const examplesDir = join(resolve(fileURLToPath(new URL('..', import.meta.url))), 'examples');
-const root = await mkdtemp(join(tmpdir(), 'faas-examples-'));
-const names = (await readdir(examplesDir, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
-for (const name of names.sort()) await createRepository(root, name, await readFolder(join(examplesDir, name)));
-const server = await startGitHttpServer(root);
 
-console.log('Serving the examples as git repositories. With `npm start` running, try:\n');
+const { values, positionals } = (() => {
+  try {
+    return parseArgs({ options: { port: { type: 'string' }, help: { type: 'boolean' } }, allowPositionals: true });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${usage}`);
+    process.exit(2);
+  }
+})();
+if (values.help) {
+  console.log(`${usage}\n\nWithout FOLDER, serves every folder under examples/. A FOLDER with a .git\nfolder is served with its commits, branches and tags; any other folder as\none commit of its text files. --port picks the port (default: a free one).`);
+  process.exit(0);
+}
+const port = values.port === undefined ? 0 : Number(values.port);
+if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+  console.error(`invalid --port "${values.port}": use a port number from 1 to 65535, or 0 for a free one\n${usage}`);
+  process.exit(2);
+}
+const folders =
+  positionals.length > 0
+    ? positionals.map((folder) => resolve(folder))
+    : (await readdir(examplesDir, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => join(examplesDir, entry.name)).sort();
+for (const folder of folders) {
+  if (!existsSync(folder)) {
+    console.error(`folder ${folder} not found\n${usage}`);
+    process.exit(2);
+  }
+}
+
+const root = await mkdtemp(join(tmpdir(), 'faas-examples-'));
+const names: string[] = [];
+try {
+  for (const folder of folders) {
+    const name = uniqueName(folder, names);
+    names.push(name);
+    if (existsSync(join(folder, '.git'))) {
+      // The folder's committed history; what it has not committed is left out.
+      await promisify(execFile)('git', ['clone', '--bare', '--quiet', '--', folder, join(root, `${name}.git`)]);
+    } else {
+      await createRepository(root, name, await readFolder(folder));
+    }
+  }
+} catch (error) {
+  await rm(root, { recursive: true, force: true });
+  console.error(`serving the folders failed: ${(error as Error).message}`);
+  process.exit(1);
+}
+const server = await startGitHttpServer(root, { port });
+
+console.log(`Serving ${positionals.length > 0 ? 'the folders' : 'the examples'} as git repositories. With \`npm start\` running, try:\n`);
 for (const name of names) console.log(`  npx faas submit ${server.repositoryUrl(name)} --wait`);
-console.log(`\n  echo '{"n": 50}' | npx faas submit ${server.repositoryUrl('c')} --input - --wait\n\nPress Ctrl-C to stop.`);
+if (positionals.length === 0 && names.includes('c')) console.log(`\n  echo '{"n": 50}' | npx faas submit ${server.repositoryUrl('c')} --input - --wait`);
+console.log('\nPress Ctrl-C to stop.');
 
 const stop = async () => {
   await server.stop();
@@ -27,3 +77,11 @@ const stop = async () => {
 };
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
+
+/** Names the repository of `folder` after it, with a number added when an earlier folder took the name. */
+function uniqueName(folder: string, usedNames: string[]): string {
+  const base = basename(folder).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').replace(/\.git$/, '') || 'repository';
+  let name = base;
+  for (let index = 2; usedNames.includes(name); index++) name = `${base}-${index}`;
+  return name;
+}
