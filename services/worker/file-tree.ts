@@ -111,7 +111,15 @@ export async function removeTree(root: string): Promise<void> {
     if (errorCode(error) === 'ENOENT') return;
     throw error;
   }
-  if (!info.isDirectory()) return removeEntry(dirname(root), () => unlinkSync(root));
+  if (!info.isDirectory()) {
+    // Not through removeEntry, which would open up the folder that contains `root`.
+    try {
+      unlinkSync(root);
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') throw error;
+    }
+    return;
+  }
   await emptyFolder(root);
   try {
     await rmdir(root);
