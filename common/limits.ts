@@ -44,3 +44,13 @@ export const jobLimitMaximums = {
   openFiles: 65_536,
   diskBytes: 64 * 1024 ** 3,
 } as const;
+
+/** Each field of JobLimits with its name in job.proto, which messages use. */
+export const jobLimitFields: ReadonlyArray<readonly [keyof typeof jobLimitMaximums, string]> = [
+  ['memoryBytes', 'memory_bytes'],
+  ['pids', 'pids'],
+  ['cpuPercent', 'cpu_percent'],
+  ['fileSizeBytes', 'file_size_bytes'],
+  ['openFiles', 'open_files'],
+  ['diskBytes', 'disk_bytes'],
+];

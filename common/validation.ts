@@ -1,7 +1,7 @@
 import { invalidArgument } from './errors.js';
 import { formatBytes } from './config.js';
 import { isJobId } from './ids.js';
-import { jobLimitMaximums, specLimits } from './limits.js';
+import { jobLimitFields, jobLimitMaximums, specLimits } from './limits.js';
 import type { JobSpec } from '../gen/faas/v1/job.js';
 
 export interface SpecPolicy {
@@ -47,15 +47,7 @@ export function validateSpec(spec: JobSpec | undefined, policy: SpecPolicy): ass
 
 function validateLimits(spec: JobSpec): void {
   if (!spec.limits) return;
-  const fields: Array<[keyof typeof jobLimitMaximums, string]> = [
-    ['memoryBytes', 'memory_bytes'],
-    ['pids', 'pids'],
-    ['cpuPercent', 'cpu_percent'],
-    ['fileSizeBytes', 'file_size_bytes'],
-    ['openFiles', 'open_files'],
-    ['diskBytes', 'disk_bytes'],
-  ];
-  for (const [key, name] of fields) {
+  for (const [key, name] of jobLimitFields) {
     const value = spec.limits[key];
     const maximum = jobLimitMaximums[key];
     if (value > maximum) {

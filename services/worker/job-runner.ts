@@ -1,4 +1,6 @@
 import { join } from 'node:path';
+import { formatBytes } from '../../common/config.js';
+import { jobLimitFields } from '../../common/limits.js';
 import { FailureReason, JobPhase, JobState, LogStream, type JobLimits, type JobResult } from '../../gen/faas/v1/job.js';
 import type { JobAssignment, JobOutcome } from '../../gen/faas/worker/v1/worker_service.js';
 import type { Logger } from '../../common/logger.js';
@@ -97,6 +99,8 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
     if (spec.network && !config.allowNetwork) {
       return await fail(FailureReason.FAILURE_REASON_NETWORK_NOT_ALLOWED, 'the job asks for network access, which this worker does not grant');
     }
+    const lowered = loweredLimits(spec.limits, config.limits.maximums);
+    if (lowered.length > 0) await note(`limits above this worker's maximums were lowered: ${lowered.join(', ')}`);
     await context.folders.create(jobDir);
 
     const cloneStarted = Date.now();
@@ -261,6 +265,18 @@ export function resolveLimits(requested: JobLimits | undefined, operator: Worker
     openFiles: pick('openFiles'),
     diskBytes: pick('diskBytes'),
   };
+}
+
+/** Names each requested limit above the worker's maximum, with the value it runs with, such as "memory_bytes 8 GiB to 4 GiB". */
+export function loweredLimits(requested: JobLimits | undefined, maximums: ResourceLimits): string[] {
+  const lowered: string[] = [];
+  for (const [key, name] of jobLimitFields) {
+    const value = requested?.[key] ?? 0;
+    if (value <= maximums[key]) continue;
+    const show = (count: number) => (name.endsWith('_bytes') ? formatBytes(count) : String(count));
+    lowered.push(`${name} ${show(value)} to ${show(maximums[key])}`);
+  }
+  return lowered;
 }
 
 /** Adds a step's output and resource use to the result, keeping each stream within `capBytes` across steps. */
