@@ -6,6 +6,7 @@ import { canTransition, isFinal, parseStateName, stateName } from '../../common/
 import type { Logger } from '../../common/logger.js';
 import { ActiveSlots, ownerFromToken, ownerToken, type ActiveEntry } from './active-slots.js';
 import { isCasConflict } from './cas.js';
+import type { RecentRecords } from './recent-records.js';
 
 const maxCasRetries = 50;
 
@@ -48,6 +49,8 @@ export class JobStore {
     private readonly log: Logger,
     /** Called after each stored change of a job, with the record before and after it. */
     private readonly onChange: (before: Job, after: Job) => void = () => undefined,
+    /** Receives each version this store writes, for Watch streams on this replica. */
+    private readonly recent?: RecentRecords,
   ) {
     this.activeSlots = new ActiveSlots(index, (active) => this.stillActive(active));
   }
@@ -62,7 +65,16 @@ export class JobStore {
 
   /** Stores a new job's record. List finds the job in the owner's active list, where Submit reserved its slot. */
   async create(job: Job): Promise<StoredJob> {
-    const revision = await this.jobs.create(job.id, Job.encode(job).finish());
+    const data = Job.encode(job).finish();
+    let revision: number;
+    try {
+      // Expects no earlier message on the key, so the version before this one is known: none.
+      revision = await this.jobs.put(job.id, data, { previousSeq: 0 });
+    } catch {
+      // A deleted record of the same id, or a concurrent create. KV's create distinguishes the two and reports the failure.
+      return { job, revision: await this.jobs.create(job.id, data) };
+    }
+    this.recent?.remember(job.id, revision, 0, data);
     return { job, revision };
   }
 
@@ -89,7 +101,9 @@ export class JobStore {
         );
       }
       try {
-        const revision = await this.jobs.update(jobId, Job.encode(next).finish(), current.revision);
+        const data = Job.encode(next).finish();
+        const revision = await this.jobs.update(jobId, data, current.revision);
+        this.recent?.remember(jobId, revision, current.revision, data);
         this.onChange(current.job, next);
         if (isFinal(next.state)) await this.settleFinished(next);
         return { job: next, revision };

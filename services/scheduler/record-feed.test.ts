@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { Job, JobPhase, JobState } from '../../gen/faas/v1/job.js';
 import { natsNames, type NatsNames } from '../../common/nats-names.js';
 import { startNatsServer, type NatsServerHandle } from '../../dev/nats-server.js';
+import { RecentRecords } from './recent-records.js';
 import { RecordFeed } from './record-feed.js';
 
 describe('RecordFeed', function () {
@@ -130,6 +131,56 @@ describe('RecordFeed', function () {
     controller.abort();
     await done;
     assert.deepEqual(seen, [queued]);
+  });
+
+  /** Counts the direct gets by sequence on the job bucket's stream while `work` runs. */
+  const countDirectGets = async (work: () => Promise<void>): Promise<number> => {
+    let gets = 0;
+    const spy = nc.subscribe(`$JS.API.DIRECT.GET.KV_${names.jobsBucket}`, { callback: () => void gets++ });
+    await nc.flush();
+    try {
+      await work();
+      await nc.flush();
+    } finally {
+      spy.unsubscribe();
+    }
+    return gets;
+  };
+
+  it('reads written versions from memory', async () => {
+    const recent = new RecentRecords(10);
+    const remembered = new RecordFeed(nc, jsm, names, pino({ level: 'silent' }), recent);
+    const write = async (data: Uint8Array, previous: number) => {
+      const seq = previous === 0 ? await kv.create('job-h', data) : await kv.update('job-h', data, previous);
+      recent.remember('job-h', seq, previous, data);
+      return seq;
+    };
+    const first = await write(record('job-h', JobState.JOB_STATE_QUEUED), 0);
+    const second = await write(record('job-h', JobState.JOB_STATE_RUNNING, JobPhase.JOB_PHASE_CLONING), first);
+    await write(record('job-h', JobState.JOB_STATE_SUCCEEDED), second);
+
+    const seen: string[] = [];
+    const send = async (job: Job) => void seen.push(`${JobState[job.state]}/${JobPhase[job.phase]}`);
+    const gets = await countDirectGets(() => remembered.follow({ jobId: 'job-h', signal: new AbortController().signal, send }));
+    assert.deepEqual(seen, [queued, cloning, succeeded]);
+    assert.equal(gets, 0);
+  });
+
+  it('reads others\' versions from the stream', async () => {
+    const recent = new RecentRecords(10);
+    const remembered = new RecordFeed(nc, jsm, names, pino({ level: 'silent' }), recent);
+    const first = await kv.create('job-i', record('job-i', JobState.JOB_STATE_QUEUED));
+    recent.remember('job-i', first, 0, record('job-i', JobState.JOB_STATE_QUEUED));
+    // Written elsewhere: this replica does not know it.
+    const second = await kv.update('job-i', record('job-i', JobState.JOB_STATE_RUNNING, JobPhase.JOB_PHASE_CLONING), first);
+    const finished = record('job-i', JobState.JOB_STATE_SUCCEEDED);
+    recent.remember('job-i', await kv.update('job-i', finished, second), second, finished);
+
+    const seen: string[] = [];
+    const send = async (job: Job) => void seen.push(`${JobState[job.state]}/${JobPhase[job.phase]}`);
+    const gets = await countDirectGets(() => remembered.follow({ jobId: 'job-i', signal: new AbortController().signal, send }));
+    assert.deepEqual(seen, [queued, cloning, succeeded]);
+    assert.equal(gets, 1);
   });
 
   it('catches up after a NATS restart', async () => {

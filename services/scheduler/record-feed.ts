@@ -4,6 +4,7 @@ import { Job } from '../../gen/faas/v1/job.js';
 import { isFinal } from '../../common/job-states.js';
 import type { Logger } from '../../common/logger.js';
 import type { NatsNames } from '../../common/nats-names.js';
+import type { RecentRecords } from './recent-records.js';
 
 /** One stored version of a job record, from the job bucket's stream. */
 interface StoredVersion {
@@ -31,7 +32,8 @@ export interface FollowOptions {
  * key, and after that sends each republished version. When a version is
  * missing (after a reconnect, or when the one before a message was never
  * sent), it reads the stored versions again. Setting up costs one direct get
- * per stored version instead of a new consumer.
+ * per stored version instead of a new consumer, and none for the versions
+ * that this replica wrote lately (see RecentRecords).
  */
 export class RecordFeed {
   private readonly resyncs = new Set<() => void>();
@@ -43,6 +45,8 @@ export class RecordFeed {
     private readonly jsm: JetStreamManager,
     private readonly names: NatsNames,
     private readonly log: Logger,
+    /** Versions this replica wrote, read before the stream. */
+    private readonly recent?: RecentRecords,
   ) {
     this.streamName = `KV_${names.jobsBucket}`;
     this.keyPrefix = `$KV.${names.jobsBucket}.`;
@@ -91,7 +95,8 @@ export class RecordFeed {
     /** Reads and sends the versions stored from sequence `next` on. */
     const readStored = async () => {
       while (!ended && !signal.aborted) {
-        const version = await this.jsm.direct.getMessage(this.streamName, { seq: next, next_by_subj: this.keyPrefix + jobId });
+        const version =
+          this.recent?.firstFrom(jobId, next) ?? (await this.jsm.direct.getMessage(this.streamName, { seq: next, next_by_subj: this.keyPrefix + jobId }));
         if (!version) return;
         firstSeq ??= version.seq;
         await deliver(version);

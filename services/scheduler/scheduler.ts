@@ -11,6 +11,7 @@ import type { SchedulerContext } from './context.js';
 import { Dispatcher } from './dispatcher.js';
 import { followNatsStatus, openJetStream } from './jetstream.js';
 import { RecordFeed } from './record-feed.js';
+import { RecentRecords } from './recent-records.js';
 import { JobStore } from './job-store.js';
 import { JobBlobs } from './blobs.js';
 import { SchedulerMetrics } from './metrics.js';
@@ -22,6 +23,9 @@ import { requeueOrphans } from './orphans.js';
 
 /** How often a replica looks for queued jobs whose queue message is missing. */
 const orphanSweepIntervalMs = 15_000;
+
+/** Jobs whose latest written versions a replica keeps for Watch: a few hundred bytes a version, about 5 MB at most. */
+const recentJobsKept = 1_000;
 
 export interface RunningScheduler {
   /** host:port the scheduler listens on. */
@@ -40,15 +44,17 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
   const pool = new WorkerPool();
   const metrics = new SchedulerMetrics();
   metrics.observe(nats, pool);
+  // Watch streams take the versions this replica wrote from memory. They work so only with the republished records.
+  const recent = nats.republishesRecords ? new RecentRecords(recentJobsKept) : undefined;
   const context: SchedulerContext = {
     config,
     log,
     nats,
     pool,
     metrics,
-    store: new JobStore(nats.jobs, nats.index, log, (before, after) => metrics.jobChanged(before, after)),
+    store: new JobStore(nats.jobs, nats.index, log, (before, after) => metrics.jobChanged(before, after), recent),
     blobs: new JobBlobs(nats.blobs, nats.results, nats.nc.info?.max_payload),
-    records: nats.republishesRecords ? new RecordFeed(nats.nc, nats.jsm, nats.names, log) : undefined,
+    records: nats.republishesRecords ? new RecordFeed(nats.nc, nats.jsm, nats.names, log, recent) : undefined,
   };
   context.records?.start();
 
