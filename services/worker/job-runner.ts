@@ -95,6 +95,9 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
   };
 
   reporter.update(JobPhase.JOB_PHASE_CLONING, '');
+  // The acceptance marks the job RUNNING. Node's HTTP/2 session sends it in a
+  // later turn of the event loop, which the job's synchronous set-up would delay.
+  await new Promise((resolve) => setImmediate(resolve));
   try {
     if (spec.network && !config.allowNetwork) {
       return await fail(FailureReason.FAILURE_REASON_NETWORK_NOT_ALLOWED, 'the job asks for network access, which this worker does not grant');
