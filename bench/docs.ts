@@ -97,8 +97,9 @@ function gapsSection(): string[] {
     '  the next job before the slot runs again.',
     '- Dispatch: the scheduler stores RUNNING one to two milliseconds after Submit returns (the',
     '  `startedAt` row). The rest is the Watch round trip: two gRPC hops to open the stream, the',
-    '  direct gets of the stored versions, and the relay back, while the worker fetches and starts',
-    '  the job on the same two cores.',
+    '  ownership check (a read of the record), and the relay back of the versions, which the',
+    '  scheduler that wrote them sends from memory. Meanwhile the worker fetches and starts the job',
+    '  on the same two cores.',
     '- Memory: the services run compiled, as the images run them; under tsx each would take about 40 MB',
     '  more. Workers run with a 1 MiB young generation (`common/node-flags.ts`).',
   ];
