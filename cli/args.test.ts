@@ -106,6 +106,11 @@ describe('parseCommandLine', () => {
       assertUsageError(['submit', 'https://example.com/r.git', '--memory', '5PiB'], /^--memory: unknown unit "PiB" in "5PiB"; use B, KiB, MiB, GiB, TiB \(or KB, MB, GB, TB\)$/);
     });
 
+    it('reads --memory 0 as the default', () => {
+      const invocation = parse(['submit', 'https://example.com/r.git', '--memory', '0']);
+      assert.equal(invocation.name === 'submit' && invocation.memoryBytes, 0);
+    });
+
     it('rejects --env without =', () => {
       const error = assertUsageError(['submit', 'https://example.com/r.git', '--env', 'FOO'], /^--env: expected KEY=VALUE, got "FOO"$/);
       assert.equal(error.command, 'submit');

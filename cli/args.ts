@@ -402,7 +402,8 @@ function parseMemory(raw: string | undefined): number | undefined {
   const unit = unknownByteUnit(raw);
   if (unit !== undefined) throw new UsageError(`--memory: unknown unit "${unit}" in "${raw}"; use ${byteUnitNames}`, 'submit');
   const bytes = parseBytes(raw);
-  if (bytes === undefined || bytes < 1) throw new UsageError(`--memory: expected a size such as 256MiB or 1GiB, got "${raw}"`, 'submit');
+  // 0 requests the worker's default, as in the API.
+  if (bytes === undefined) throw new UsageError(`--memory: expected a size such as 256MiB or 1GiB, or 0 for the default, got "${raw}"`, 'submit');
   return bytes;
 }
 

@@ -69,8 +69,8 @@ Options:
                            instead of a new one (default: a random UUID)
   --network                Ask for network access; the job fails unless the
                            worker's operator allows it
-  --memory SIZE            Memory limit of the job, such as 256MiB or 2GiB
-                           (default: the operator's, 512 MiB unless changed)
+  --memory SIZE            Memory limit of the job, such as 256MiB or 2GiB, at least
+                           1MiB (default or 0: the operator's, 512 MiB unless changed)
   --wait                   Follow the job until it ends: its standard output goes
                            to stdout, its standard error to stderr, and the job id
                            to stderr. A progress line shows on a terminal until

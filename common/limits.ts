@@ -45,6 +45,11 @@ export const jobLimitMaximums = {
   diskBytes: 64 * 1024 ** 3,
 } as const;
 
+/** Smallest values of JobLimits, other than 0 for the default, that a worker can apply. A cgroup needs 1 MiB of memory. */
+export const jobLimitMinimums: Partial<Record<keyof typeof jobLimitMaximums, number>> = {
+  memoryBytes: 1024 * 1024,
+};
+
 /** Each field of JobLimits with its name in job.proto, which messages use. */
 export const jobLimitFields: ReadonlyArray<readonly [keyof typeof jobLimitMaximums, string]> = [
   ['memoryBytes', 'memory_bytes'],

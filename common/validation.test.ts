@@ -62,6 +62,11 @@ describe('validateSpec', () => {
       problem(() => validateSpec(spec({ limits: { memoryBytes: 0, pids: 100_000, cpuPercent: 0, fileSizeBytes: 0, openFiles: 0, diskBytes: 0 } }), policy)),
       /^spec\.limits\.pids: is 100000; the maximum is \d+, or 0 for the default$/,
     );
+    // A cgroup cannot be made with less memory, so the job could never start.
+    assert.equal(
+      problem(() => validateSpec(spec({ limits: { memoryBytes: 100, pids: 0, cpuPercent: 0, fileSizeBytes: 0, openFiles: 0, diskBytes: 0 } }), policy)),
+      'spec.limits.memory_bytes: is 100 (100 B); the minimum is 1048576 (1 MiB), or 0 for the default',
+    );
   });
 
   it('rejects an empty program name', () => {

@@ -1,7 +1,7 @@
 import { invalidArgument } from './errors.js';
 import { formatBytes } from './config.js';
 import { isJobId } from './ids.js';
-import { jobLimitFields, jobLimitMaximums, specLimits } from './limits.js';
+import { jobLimitFields, jobLimitMaximums, jobLimitMinimums, specLimits } from './limits.js';
 import type { JobSpec } from '../gen/faas/v1/job.js';
 
 export interface SpecPolicy {
@@ -50,10 +50,14 @@ function validateLimits(spec: JobSpec): void {
   for (const [key, name] of jobLimitFields) {
     const value = spec.limits[key];
     const maximum = jobLimitMaximums[key];
+    const minimum = jobLimitMinimums[key] ?? 1;
+    // Sizes in bytes and in binary units.
+    const show = (count: number) => (name.endsWith('_bytes') ? `${count} (${formatBytes(count)})` : String(count));
     if (value > maximum) {
-      // Sizes in bytes and in binary units.
-      const show = (count: number) => (name.endsWith('_bytes') ? `${count} (${formatBytes(count)})` : String(count));
       throw invalidArgument(`spec.limits.${name}`, `is ${show(value)}; the maximum is ${show(maximum)}, or 0 for the default`);
+    }
+    if (value !== 0 && value < minimum) {
+      throw invalidArgument(`spec.limits.${name}`, `is ${show(value)}; the minimum is ${show(minimum)}, or 0 for the default`);
     }
   }
 }
