@@ -61,7 +61,7 @@ describe('unary handlers', () => {
   it('keeps the signal after a response', async () => {
     const reply = await new Promise<Buffer>((resolve, reject) => client.echo(Buffer.from('hello'), (error, response) => (error ? reject(error) : resolve(response!))));
     assert.equal(reply.toString(), 'hello');
-    // grpc-js reports the closed stream as cancelled a moment after the answer.
+    // grpc-js reports the closed stream as cancelled a moment after the response.
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(signals.at(-1)!.aborted, false);
   });
