@@ -93,6 +93,46 @@ describe('repository cache through the worker', function () {
   });
 });
 
+describe('checkouts kept between jobs', function () {
+  this.timeout(90_000);
+  let mesh: Mesh;
+
+  before(async () => {
+    // One slot, so every job gets the folder of the job before it.
+    mesh = await Mesh.start({ workers: 1, slots: 1 });
+  });
+  after(async () => {
+    await mesh?.stop();
+  });
+
+  it('sets a kept checkout back before the next job of the commit', async () => {
+    const script = [
+      'cat data.txt lib/helper.txt',
+      "ls -A | tr '\\n' ' '; echo",
+      "stat -c '%n %a' data.txt main.sh",
+      // Birth times tell a file copied again from one left in place.
+      "stat -c '%n %w' main.sh lib/helper.txt",
+      'git status --porcelain | wc -l',
+      'echo tampered >> data.txt && chmod 600 main.sh && rm -rf .git && echo new > new.txt && mkdir -p out && echo o > out/o',
+    ].join('\n');
+    const repo = await mesh.repository({ 'main.sh': script, 'data.txt': 'original data\n', 'lib/helper.txt': 'original helper\n' });
+    const births: string[] = [];
+    for (let round = 1; round <= 3; round++) {
+      const { job } = await mesh.client.submit({ repositoryUrl: repo.url, ref: repo.commitSha, timeoutSeconds: 20 });
+      const done = await finalRecord(mesh, job!.id);
+      const { result } = await mesh.client.result(job!.id);
+      assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, `round ${round}: ${done.error?.message} ${result!.stderr.toString()}`);
+      const lines = result!.stdout.toString().trim().split('\n').map((line) => line.trim());
+      assert.deepEqual(lines.slice(0, 5), ['original data', 'original helper', '.git data.txt lib main.sh', 'data.txt 644', 'main.sh 644'], `round ${round}`);
+      assert.equal(lines[7], '0', `round ${round}`);
+      births.push(lines.slice(5, 7).join('\n'));
+    }
+    // The files the jobs did not change stayed where they were from the first job on.
+    assert.equal(births[1], births[0]);
+    assert.equal(births[2], births[0]);
+  });
+});
+
 describe('fresh clones through the worker, cache off', function () {
   this.timeout(90_000);
   let mesh: Mesh;

@@ -64,7 +64,7 @@ describe('cloneRepository', function () {
   const clone = (ref: string, withCache: boolean, maxBytes = 64 * MiB) => {
     const dir = join(root, 'jobs', randomBytes(6).toString('hex'));
     const options = { url, ref, dir, timeoutMs: 20_000, allowHttp: true, signal: new AbortController().signal, maxBytes };
-    return cloneRepository({ ...options, addressPolicy: { allow: ['127.0.0.0/8'] }, cache: withCache ? cache : undefined }).then((sha) => ({ sha, dir }));
+    return cloneRepository({ ...options, addressPolicy: { allow: ['127.0.0.0/8'] }, cache: withCache ? cache : undefined }).then(({ commitSha }) => ({ sha: commitSha, dir }));
   };
 
   /** Returns what a job can see of its checkout's git state. */

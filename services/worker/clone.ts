@@ -24,18 +24,21 @@ export interface CloneOptions {
   cache?: RepoCache;
   /** When the job was submitted, in ms since the epoch; the cache may reuse a ref lookup made after it. */
   submittedAtMs?: number;
+  /** The cached tree that `dir` is an unchanged copy of, from an earlier job's `Checkout.tree`. */
+  heldTree?: string;
 }
 
 /**
- * Puts one commit of a repository into `dir` and returns its SHA. With a
- * cache, the commit is copied from the cache's read-only tree, which is
- * fetched first when the cache does not have it. Without one, the commit is
- * fetched (depth 1) into `dir`. Only https (and http when allowed) transports
- * are enabled and git never prompts for credentials. Throws CloneError.
+ * Puts one commit of a repository into `dir` and returns its SHA, with the
+ * cached tree that `dir` is now a copy of. With a cache, the commit is copied
+ * from the cache's read-only tree, which is fetched first when the cache does
+ * not have it. Without one, the commit is fetched (depth 1) into `dir`, which
+ * must be empty. Only https (and http when allowed) transports are enabled
+ * and git never prompts for credentials. Throws CloneError.
  */
-export async function cloneRepository(options: CloneOptions): Promise<string> {
-  if (options.cache) return (await options.cache.checkout(options, options.dir)).commitSha;
-  return fetchIntoFolder(options);
+export async function cloneRepository(options: CloneOptions): Promise<{ commitSha: string; tree?: string }> {
+  if (options.cache) return options.cache.checkout(options, options.dir, options.heldTree);
+  return { commitSha: await fetchIntoFolder(options) };
 }
 
 /** Fetches the commit into a new repository in `dir` and checks it out. */

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { chmod, lstat, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, link, lstat, mkdir, mkdtemp, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ts from 'typescript';
-import { chownTree, copyFolderTree, entriesPerTurn, removeTree } from './file-tree.js';
+import { describeTree } from '../../test/tree-listing.js';
+import { chownTree, entriesPerTurn, removeTree, syncFolderTree, workerOwner } from './file-tree.js';
 
 describe('file-tree', () => {
   let root: string;
@@ -102,10 +103,85 @@ describe('file-tree', () => {
     const top = join(root, 'job');
     await buildTree(top);
     await chmod(join(top, 'closed'), 0o700);
-    await copyFolderTree(top, join(root, 'copy'), new AbortController().signal);
+    await syncFolderTree(top, join(root, 'copy'), workerOwner(), new AbortController().signal);
     assert.equal(await readFile(join(root, 'copy', 'a', `file-${entriesPerTurn + 9}`), 'utf8'), `${entriesPerTurn + 9}\n`);
     assert.equal(await readFile(join(root, 'copy', 'a', 'b', 'c', 'deep.txt'), 'utf8'), 'deep\n');
     assert.equal((await lstat(join(root, 'copy', 'a', 'link'))).isSymbolicLink(), true);
     assert.equal((await lstat(join(root, 'copy', 'closed'))).mode & 0o777, 0o700);
+  });
+
+  it('brings a changed copy back to its source, in place', async () => {
+    const source = join(root, 'source');
+    await mkdir(join(source, 'dir', 'sub'), { recursive: true });
+    for (const name of ['same', 'longer', 'shorter', 'mode', 'gone', 'linked', 'to-link', 'to-folder', 'fifo']) {
+      await writeFile(join(source, 'dir', name), `${name} content\n`, { mode: 0o644 });
+    }
+    await writeFile(join(source, 'run.sh'), 'echo hi\n', { mode: 0o755 });
+    await writeFile(join(source, 'folder-to-file'), 'x');
+    await mkdir(join(source, 'file-to-folder'));
+    await symlink('dir/same', join(source, 'moved-link'));
+    const copy = join(root, 'copy');
+    await syncFolderTree(source, copy, workerOwner(), new AbortController().signal);
+    const expected = await describeTree(source);
+    assert.deepEqual(await describeTree(copy), expected);
+    // The inode number alone can come back for a new file; its birth time does not.
+    const inode = async (path: string) => {
+      const info = await lstat(join(copy, path), { bigint: true });
+      return `${info.ino} born ${info.birthtimeNs}`;
+    };
+    const inodes = new Map<string, string>();
+    for (const path of ['dir', 'dir/sub', 'dir/same', 'dir/longer', 'dir/shorter', 'dir/mode', 'run.sh']) inodes.set(path, await inode(path));
+
+    // What a job may do to its checkout, including tricks against whoever copies into it later.
+    const outside = join(root, 'outside.txt');
+    await writeFile(outside, 'keep me\n');
+    const dir = join(copy, 'dir');
+    await writeFile(join(dir, 'longer'), 'longer content and then some more\n');
+    await writeFile(join(dir, 'shorter'), 'short\n');
+    await chmod(join(dir, 'mode'), 0o4777);
+    await rm(join(dir, 'gone'));
+    // A name of the copy that is a hard link of a file outside it: rewriting it would change that file.
+    await rm(join(dir, 'linked'));
+    await link(outside, join(dir, 'linked'));
+    await rm(join(dir, 'to-link'));
+    await symlink(outside, join(dir, 'to-link'));
+    await rm(join(dir, 'to-folder'));
+    await mkdir(join(dir, 'to-folder', 'deeper'), { recursive: true });
+    await unlink(join(copy, 'moved-link'));
+    await symlink(outside, join(copy, 'moved-link'));
+    await rm(join(copy, 'file-to-folder'), { recursive: true });
+    await writeFile(join(copy, 'file-to-folder'), 'now a file');
+    await rm(join(copy, 'folder-to-file'));
+    await mkdir(join(copy, 'folder-to-file'));
+    await writeFile(join(copy, 'folder-to-file', 'inside'), 'x');
+    await mkdir(join(dir, 'sub', 'output'), { recursive: true });
+    await writeFile(join(dir, 'sub', 'output', 'build.o'), 'object');
+    await writeFile(join(copy, 'extra'), 'x');
+    await rm(join(dir, 'fifo'));
+    assert.equal(spawnSync('mkfifo', [join(dir, 'fifo')]).status, 0);
+    await chownTree(copy, 61_234, 61_235);
+
+    await syncFolderTree(source, copy, workerOwner(), new AbortController().signal);
+    assert.deepEqual(await describeTree(copy), expected);
+    assert.equal(await readFile(outside, 'utf8'), 'keep me\n');
+    for (const [path, before] of inodes) assert.equal(await inode(path), before, `${path} was made again`);
+    for (const path of ['', 'dir', 'dir/longer', 'dir/linked', 'moved-link', 'file-to-folder']) {
+      const info = await lstat(join(copy, path));
+      assert.deepEqual([info.uid, info.gid], [process.getuid!(), process.getgid!()], path);
+    }
+  });
+
+  it('replaces a destination that is not a folder', async () => {
+    const source = join(root, 'source');
+    await mkdir(source);
+    await writeFile(join(source, 'file'), 'x');
+    const outside = join(root, 'outside');
+    await mkdir(outside);
+    const copy = join(root, 'copy');
+    await symlink(outside, copy);
+    await syncFolderTree(source, copy, workerOwner(), new AbortController().signal);
+    assert.ok((await lstat(copy)).isDirectory());
+    assert.deepEqual(await describeTree(copy), await describeTree(source));
+    assert.equal(existsSync(join(outside, 'file')), false);
   });
 });

@@ -3,7 +3,8 @@ import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chownTree } from './file-tree.js';
+import { describeTree } from '../../test/tree-listing.js';
+import { chownTree, syncFolderTree, workerOwner } from './file-tree.js';
 import { JobFolders, jobSubfolders } from './job-folders.js';
 
 describe('job folders', () => {
@@ -107,5 +108,61 @@ describe('job folders', () => {
     await writeFile(join(job, 'src', 'stale'), 'x');
     await folders.create(job);
     assertFresh(job);
+  });
+
+  describe('with a checkout of a cached tree', () => {
+    let tree: string;
+
+    beforeEach(async () => {
+      tree = join(root, 'tree');
+      await mkdir(join(tree, '.git', 'refs'), { recursive: true });
+      await writeFile(join(tree, 'main.sh'), 'echo hi\n', { mode: 0o755 });
+      await writeFile(join(tree, '.git', 'HEAD'), 'ref\n');
+    });
+
+    /** Makes a job folder whose src is a copy of the tree, and records it as the cache's checkout would. */
+    async function checkedOut(folders: JobFolders, jobDir: string): Promise<void> {
+      const held = await folders.create(jobDir);
+      if (held !== tree) await syncFolderTree(tree, join(jobDir, 'src'), workerOwner(), new AbortController().signal);
+      folders.keepTree(jobDir, tree);
+    }
+
+    it('keeps the checkout, set back to the tree, for the next job', async () => {
+      const folders = new JobFolders(workDir, 2);
+      const first = join(workDir, 'job-1');
+      await checkedOut(folders, first);
+      const src = join(first, 'src');
+      await writeFile(join(src, 'main.sh'), 'echo changed\n');
+      await writeFile(join(src, 'output.txt'), 'built');
+      await rm(join(src, '.git'), { recursive: true });
+      await writeFile(join(first, 'home', '.history'), 'x');
+      await chownTree(first, 61_234, 61_235);
+      await folders.release(first);
+
+      const second = join(workDir, 'job-2');
+      assert.equal(await folders.create(second), tree);
+      assert.deepEqual(await describeTree(join(second, 'src')), await describeTree(tree));
+      assert.equal(lstatSync(join(second, 'src', 'main.sh')).uid, process.getuid!());
+      assert.deepEqual(readdirSync(join(second, 'home')), []);
+      assert.deepEqual(readdirSync(join(second, 'tmp')), []);
+    });
+
+    it('empties src when the tree is gone or none was recorded', async () => {
+      const folders = new JobFolders(workDir, 2);
+      await checkedOut(folders, join(workDir, 'job-1'));
+      // The cache evicted the tree while the job ran.
+      await rm(tree, { recursive: true });
+      await folders.release(join(workDir, 'job-1'));
+      assert.equal(await folders.create(join(workDir, 'job-2')), undefined);
+      assertFresh(join(workDir, 'job-2'));
+
+      await mkdir(join(tree, '.git'), { recursive: true });
+      await checkedOut(folders, join(workDir, 'job-3'));
+      // A checkout that failed half way records no tree.
+      folders.keepTree(join(workDir, 'job-3'), undefined);
+      await folders.release(join(workDir, 'job-3'));
+      assert.equal(await folders.create(join(workDir, 'job-4')), undefined);
+      assertFresh(join(workDir, 'job-4'));
+    });
   });
 });

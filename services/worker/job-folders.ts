@@ -1,13 +1,20 @@
 import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { emptyFolder, removeTree } from './file-tree.js';
+import { emptyFolder, removeTree, syncFolderTree, workerOwner } from './file-tree.js';
 
 /** Folders in every job folder: the checkout, HOME and TMPDIR. */
 export const jobSubfolders = ['src', 'home', 'tmp'] as const;
 
 /** Mode of a job folder and of its subfolders when a job gets them. */
 const folderMode = 0o755;
+
+/** A released job folder waiting for the next job. */
+interface Spare {
+  path: string;
+  /** The cached tree that its src is an exact copy of; src is empty when unset. */
+  tree?: string;
+}
 
 /**
  * Makes and disposes of the folders of one worker's jobs. A short job's
@@ -16,15 +23,20 @@ const folderMode = 0o755;
  * one. So a finished job's folder is emptied and kept as a spare, under
  * `<workDir>/spare`, and the next job takes it with one rename.
  *
- * A spare is emptied down to its three subfolders. When a job takes it,
- * their owner and modes are set back to those of a new folder, so no job
- * finds what an earlier job left.
+ * A spare is emptied down to its three subfolders, except that a checkout
+ * from the repository cache stays in src: it is set back to an exact copy of
+ * its cached tree, so a job of the same commit finds its files in place (see
+ * `keepTree`). When a job takes a spare, the folders' owner and modes are
+ * set back to those of a new folder, so no job finds what an earlier job
+ * left.
  * Workers that share a work folder never share spares: each keeps a list of
  * its own, and a spare that is gone when taken is skipped.
  */
 export class JobFolders {
   private readonly spareDir: string;
-  private readonly spares: string[] = [];
+  private readonly spares: Spare[] = [];
+  /** Job folders whose src is a checkout of a cached tree, by folder. */
+  private readonly trees = new Map<string, string>();
   private sparesMade = 0;
 
   /** Keeps at most `maxSpares` spares and deletes the folders released beyond them. */
@@ -42,7 +54,7 @@ export class JobFolders {
 
   /** Deletes this worker's spares, as it stops. */
   async removeSpares(): Promise<void> {
-    while (this.spares.length > 0) await removeTree(this.spares.pop()!);
+    while (this.spares.length > 0) await removeTree(this.spares.pop()!.path);
   }
 
   /** Spares waiting for a job. */
@@ -50,50 +62,73 @@ export class JobFolders {
     return this.spares.length;
   }
 
-  /** Makes the folder `jobDir` with empty src, home and tmp, from a spare when there is one. */
-  async create(jobDir: string): Promise<void> {
+  /**
+   * Makes the folder `jobDir` with src, home and tmp, from a spare when there
+   * is one. home and tmp are empty. src is empty too, unless the spare kept a
+   * checkout: then it returns the cached tree that src is an exact copy of.
+   */
+  async create(jobDir: string): Promise<string | undefined> {
     // A folder of the same name, from a worker that stopped during the job, goes first.
     await removeTree(jobDir);
-    const fromSpare = this.takeSpare(jobDir);
-    if (!fromSpare) {
+    this.trees.delete(jobDir);
+    const spare = this.takeSpare(jobDir);
+    if (!spare) {
       mkdirSync(jobDir);
       for (const name of jobSubfolders) mkdirSync(join(jobDir, name));
     }
+    const fromSpare = spare !== undefined;
     for (const path of [jobDir, ...jobSubfolders.map((name) => join(jobDir, name))]) {
       // A spare belonged to the last job's user. git, run by the worker, refuses a repository folder of another user.
       if (fromSpare) lchownSync(path, process.getuid!(), process.getgid!());
       // Set here and not at mkdir, where the umask would apply.
       chmodSync(path, folderMode);
     }
+    return spare?.tree;
   }
 
-  /** Renames a spare of this worker to `jobDir`, and returns false when none is left. */
-  private takeSpare(jobDir: string): boolean {
+  /**
+   * Records that the src of `jobDir` is now an exact copy of the cached tree
+   * `tree`, so that `release` keeps the checkout. Without a call, or with
+   * `tree` undefined, release empties src.
+   */
+  keepTree(jobDir: string, tree: string | undefined): void {
+    if (tree === undefined) this.trees.delete(jobDir);
+    else this.trees.set(jobDir, tree);
+  }
+
+  /** Renames a spare of this worker to `jobDir`; returns undefined when none is left. */
+  private takeSpare(jobDir: string): Spare | undefined {
+    // The latest spare first: its files are the most likely to be in the page cache.
     while (this.spares.length > 0) {
+      const spare = this.spares.pop()!;
       try {
-        renameSync(this.spares.pop()!, jobDir);
-        return true;
+        renameSync(spare.path, jobDir);
+        return spare;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       }
     }
-    return false;
+    return undefined;
   }
 
   /**
    * Empties `jobDir` and keeps it as a spare, or deletes it when there are
    * enough spares. Whatever the job did to the folder's shape, what stays is
-   * the folder with its three empty subfolders.
+   * the folder with its three empty subfolders, or with src set back to the
+   * cached tree that `keepTree` recorded. Call only once the job's processes
+   * are gone: nothing may change the folder while it waits as a spare.
    */
   async release(jobDir: string): Promise<void> {
+    const tree = this.trees.get(jobDir);
+    this.trees.delete(jobDir);
     if (this.spares.length >= this.maxSpares) return removeTree(jobDir);
     try {
-      await emptyJobFolder(jobDir);
+      const kept = await emptyJobFolder(jobDir, tree);
       mkdirSync(this.spareDir, { recursive: true, mode: 0o700 });
-      const spare = join(this.spareDir, `${process.pid}-${++this.sparesMade}`);
+      const path = join(this.spareDir, `${process.pid}-${++this.sparesMade}`);
       // In the thread pool, because the folder was a sandbox's mount point (see removeTree).
-      await rename(jobDir, spare);
-      this.spares.push(spare);
+      await rename(jobDir, path);
+      this.spares.push({ path, tree: kept ? tree : undefined });
     } catch (error) {
       await removeTree(jobDir);
       throw error;
@@ -101,19 +136,38 @@ export class JobFolders {
   }
 }
 
-/** Deletes everything in a job folder except its three subfolders, which it empties (and makes again if the job removed them). */
-async function emptyJobFolder(jobDir: string): Promise<void> {
+/**
+ * Deletes everything in a job folder except its three subfolders, which it
+ * empties (and makes again if the job removed them). With `tree`, src is set
+ * back to a copy of that cached tree instead; returns false when that failed
+ * and src was emptied.
+ */
+async function emptyJobFolder(jobDir: string, tree: string | undefined): Promise<boolean> {
   const keep = new Set<string>(jobSubfolders);
   // The folder may be closed to its owner by a job without a sandbox.
   chmodSync(jobDir, 0o700);
+  let kept = false;
   for (const entry of readdirSync(jobDir, { withFileTypes: true })) {
     const path = join(jobDir, entry.name);
-    if (keep.has(entry.name) && entry.isDirectory()) await emptyFolder(path);
-    else await removeTree(path);
+    if (!keep.has(entry.name) || !entry.isDirectory()) await removeTree(path);
+    else if (entry.name !== 'src' || tree === undefined) await emptyFolder(path);
+    else kept = await restoreTree(tree, path);
   }
   for (const name of jobSubfolders) {
     const path = join(jobDir, name);
     if (!isFolder(path)) mkdirSync(path, { mode: folderMode });
+  }
+  return kept;
+}
+
+/** Sets `src` back to an exact copy of `tree`; empties it and returns false when that fails, as when the cache evicted the tree. */
+async function restoreTree(tree: string, src: string): Promise<boolean> {
+  try {
+    await syncFolderTree(tree, src, workerOwner(), new AbortController().signal);
+    return true;
+  } catch {
+    await emptyFolder(src);
+    return false;
   }
 }
 

@@ -104,11 +104,11 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
     }
     const lowered = loweredLimits(spec.limits, config.limits.maximums);
     if (lowered.length > 0) await note(`limits above this worker's maximums were lowered: ${lowered.join(', ')}`);
-    await context.folders.create(jobDir);
+    const heldTree = await context.folders.create(jobDir);
 
     const cloneStarted = Date.now();
     try {
-      commitSha = await traceStep('clone', { 'faas.job.ref': spec.ref }, () => cloneRepository({
+      const checkout = await traceStep('clone', { 'faas.job.ref': spec.ref }, () => cloneRepository({
         url: spec.repositoryUrl,
         ref: spec.ref,
         dir: repoDir,
@@ -119,7 +119,10 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
         maxBytes: config.cloneMaxBytes,
         cache: context.repoCache,
         submittedAtMs: assignment.submittedAt?.getTime(),
+        heldTree,
       }));
+      commitSha = checkout.commitSha;
+      context.folders.keepTree(jobDir, checkout.tree);
       trace.getActiveSpan()?.setAttribute(jobAttributes.commit, commitSha);
     } catch (error) {
       if (!(error instanceof CloneError)) throw error;
@@ -214,6 +217,8 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
       stop.removeEventListener('abort', forward);
     }
   } catch (error) {
+    // The job's processes may have outlived it (a cgroup that could not be emptied): its checkout is not kept for another job.
+    context.folders.keepTree(jobDir, undefined);
     log.error({ err: error, jobId: assignment.jobId, attempt: assignment.attempt }, 'job failed inside the worker');
     return outcome(
       stoppedEnding(stop.reason as StopReason | undefined, bounds) ?? {
@@ -244,10 +249,10 @@ export async function releaseJobDir(
  * Runs one step of a job inside its own span. A step that returns a failed
  * process still ends as a span without error: the job failed, the step ran.
  */
-function traceStep<T extends StepResult | string>(name: string, attributes: Attributes, work: () => Promise<T>): Promise<T> {
+function traceStep<T extends StepResult | { commitSha: string }>(name: string, attributes: Attributes, work: () => Promise<T>): Promise<T> {
   return inSpan(name, { attributes }, async (span) => {
     const result = await work();
-    if (typeof result !== 'string') {
+    if ('process' in result) {
       span.setAttributes({
         'process.exit.code': result.process.exitCode ?? -1,
         ...(result.process.signal ? { 'faas.process.signal': result.process.signal } : {}),

@@ -1,25 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { describeTree } from '../../test/tree-listing.js';
 import { claimCacheFolder, copyTree, inProcessCopyBytes } from './repo-cache-store.js';
-
-/** Lists a folder as "path mode [-> target | content]" lines, for comparing two copies. */
-async function describeTree(root: string, relative = ''): Promise<string[]> {
-  const lines: string[] = [];
-  for (const name of (await readdir(join(root, relative))).sort()) {
-    const path = join(relative, name);
-    const info = await lstat(join(root, path));
-    const mode = (info.mode & 0o7777).toString(8);
-    if (info.isSymbolicLink()) lines.push(`${path} link -> ${await readlink(join(root, path))}`);
-    else if (info.isDirectory()) lines.push(`${path}/ ${mode}`, ...(await describeTree(root, path)));
-    else lines.push(`${path} ${mode} ${await readFile(join(root, path), 'utf8')}`);
-  }
-  return lines;
-}
 
 describe('copyTree', () => {
   let root: string;

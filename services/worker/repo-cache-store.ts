@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, renameSync } from 'node:fs';
 import { chmod, link, mkdir, readFile, readdir, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { copyFolderTree } from './file-tree.js';
+import { removeTree, syncFolderTree, workerOwner } from './file-tree.js';
 import { mirrorMarker } from './repo-mirror.js';
 import { measureDiskUsage } from './sandbox/disk.js';
 
@@ -313,15 +313,22 @@ export function policyFingerprint(policy: { allowHttp: boolean; allowedAddresses
 export const inProcessCopyBytes = 2 * 1024 * 1024;
 
 /**
- * Copies a tree of `bytes` bytes to `destination`, keeping modes and
- * symbolic links. A small tree is copied in this process, sharing blocks
- * where the file system can (FICLONE); a larger one with `cp -a`, which does
- * the same.
+ * Makes `destination` a copy of a tree of `bytes` bytes, keeping modes and
+ * symbolic links, and returns true when the copy was made in this process.
+ * A small tree is synchronised into whatever `destination` holds (see
+ * syncFolderTree), so an earlier copy of it costs almost nothing. A larger
+ * one goes to an emptied folder with `cp -a`, which shares blocks where the
+ * file system can (FICLONE).
  */
-export async function copyTree(source: string, destination: string, bytes: number, signal: AbortSignal): Promise<void> {
-  if (bytes > inProcessCopyBytes) return copyTreeWithCp(source, destination, signal);
+export async function copyTree(source: string, destination: string, bytes: number, signal: AbortSignal): Promise<boolean> {
+  if (bytes > inProcessCopyBytes) {
+    await removeTree(destination);
+    await copyTreeWithCp(source, destination, signal);
+    return false;
+  }
   try {
-    await copyFolderTree(source, destination, signal);
+    await syncFolderTree(source, destination, workerOwner(), signal);
+    return true;
   } catch (error) {
     if (signal.aborted) throw error;
     throw new Error(`copying the cached tree ${source} to ${destination} failed: ${(error as Error).message}`, { cause: error });

@@ -37,6 +37,15 @@ export interface CheckoutRequest extends FetchRequest {
   submittedAtMs?: number;
 }
 
+/** What a checkout put in the job's folder. */
+export interface Checkout {
+  commitSha: string;
+  /** True when the commit came over the network for this request. */
+  fetched: boolean;
+  /** The cached tree that the folder is an exact copy of, when a later checkout may reuse the copy (see `checkout`). */
+  tree?: string;
+}
+
 /** Commit a branch or tag named when it was looked up. */
 interface RefLookup {
   startedMs: number;
@@ -143,17 +152,25 @@ export class RepoCache {
   }
 
   /**
-   * Copies the tree of the requested commit into `dir` (which must not
-   * exist or be empty) and returns the commit. The copy is the job's own:
-   * nothing a job does to it reaches the cache. Throws CloneError.
+   * Makes `dir` a copy of the tree of the requested commit, whatever it held
+   * before, and returns the commit. `held` names the tree that `dir` is
+   * known to be an unchanged copy of, as `Checkout.tree` returned it for an
+   * earlier job; when it is the requested one, nothing is copied. The copy is
+   * the job's own: nothing a job does to it reaches the cache. Throws
+   * CloneError.
    */
-  async checkout(request: CheckoutRequest, dir: string): Promise<{ commitSha: string; fetched: boolean }> {
+  async checkout(request: CheckoutRequest, dir: string, held?: string): Promise<Checkout> {
     const startedMs = Date.now();
     const timeout = AbortSignal.timeout(request.timeoutMs);
     const lease = await this.acquire(request);
+    let kept: boolean;
     try {
-      await mkdir(dirname(dir), { recursive: true });
-      await copyTree(lease.treeDir, dir, lease.bytes, AbortSignal.any([request.signal, timeout]));
+      if (held === lease.treeDir) {
+        kept = true;
+      } else {
+        await mkdir(dirname(dir), { recursive: true });
+        kept = await copyTree(lease.treeDir, dir, lease.bytes, AbortSignal.any([request.signal, timeout]));
+      }
     } catch (error) {
       if (request.signal.aborted) throw new CloneError('cancelled', 'cloning was cancelled', { cause: error });
       if (timeout.aborted) throw new CloneError('timed-out', `cloning ${request.url} took longer than ${request.timeoutMs} ms`, { cause: error });
@@ -161,9 +178,9 @@ export class RepoCache {
     } finally {
       lease.release();
     }
-    const fields = { repository: request.url, ref: request.ref, commitSha: lease.commitSha, fetched: lease.fetched };
+    const fields = { repository: request.url, ref: request.ref, commitSha: lease.commitSha, fetched: lease.fetched, reused: held === lease.treeDir };
     this.options.log.debug({ ...fields, ms: Date.now() - startedMs }, 'checked out a repository from the cache');
-    return { commitSha: lease.commitSha, fetched: lease.fetched };
+    return { commitSha: lease.commitSha, fetched: lease.fetched, tree: kept ? lease.treeDir : undefined };
   }
 
   /** Returns a lease on the read-only tree of the requested commit, fetching and extracting it first when needed. Throws CloneError. */
