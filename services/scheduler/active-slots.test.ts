@@ -87,4 +87,33 @@ describe('ActiveSlots', function () {
     await slots.reserve('erin', 'job-0', 1);
     assert.deepEqual(await stored('erin'), ['job-0']);
   });
+
+  it('reads an entry only when another replica changed it', async () => {
+    let reads = 0;
+    // The KV with its reads counted; everything else goes to the real bucket.
+    const counted = new Proxy(kv, {
+      get(target, property, receiver) {
+        if (property === 'get') return (...args: Parameters<KV['get']>) => (reads++, target.get(...args));
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const first = new ActiveSlots(counted, keep);
+    const second = new ActiveSlots(kv, keep);
+    await first.reserve('frank', 'job-0', 10);
+    const afterFirst = reads;
+    await first.reserve('frank', 'job-1', 10);
+    await first.release('frank', 'job-0');
+    assert.equal(reads, afterFirst, 'changes after its own write read nothing');
+
+    // The other replica's write makes the remembered revision stale: one failed write, one read.
+    await second.reserve('frank', 'job-2', 10);
+    await first.reserve('frank', 'job-3', 10);
+    assert.equal(reads, afterFirst + 1);
+    assert.deepEqual(await stored('frank'), ['job-1', 'job-2', 'job-3']);
+    await first.reserve('frank', 'job-4', 3).then(
+      () => assert.fail('the fourth job went over the limit'),
+      (error: FaasError) => assert.equal(error.code, ErrorCode.ResourceExhausted),
+    );
+  });
 });

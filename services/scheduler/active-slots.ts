@@ -27,6 +27,8 @@ interface Release {
 type Change = Reservation | Release;
 
 const maxCasRetries = 50;
+/** Owners whose entry this replica remembers as it last wrote it. */
+const maxKnownOwners = 10_000;
 
 /**
  * The active jobs of each owner, one JSON list per owner in a KV entry,
@@ -36,9 +38,15 @@ const maxCasRetries = 50;
  * and then go out together in one read and one write. Concurrent Submits of
  * one owner would otherwise race for the same entry, and all but one would
  * retry after each write.
+ *
+ * The replica remembers each entry as it last wrote it, and the next change
+ * starts from there without a read. When another replica wrote in between,
+ * the compare-and-set fails and the change starts again from a fresh read.
  */
 export class ActiveSlots {
   private readonly queued = new Map<string, Change[]>();
+  /** Entries as this replica last wrote them, by key; the oldest go first past `maxKnownOwners`. */
+  private readonly known = new Map<string, { revision: number; active: ActiveEntry[] }>();
 
   constructor(
     private readonly index: KV,
@@ -111,9 +119,20 @@ export class ActiveSlots {
   private async apply(owner: string, batch: Change[]): Promise<Map<Change, FaasError>> {
     const key = slotsKey(owner);
     for (let attempt = 0; attempt < maxCasRetries; attempt++) {
-      const entry = await this.index.get(key);
-      const present = entry !== null && entry.operation === 'PUT';
-      const stored: ActiveEntry[] = present ? entry.json<ActiveEntry[]>() : [];
+      const known = this.known.get(key);
+      this.known.delete(key);
+      let present: boolean;
+      let revision: number;
+      let stored: ActiveEntry[];
+      if (known) {
+        ({ revision, active: stored } = known);
+        present = true;
+      } else {
+        const entry = await this.index.get(key);
+        present = entry !== null && entry.operation === 'PUT';
+        revision = entry?.revision ?? 0;
+        stored = present ? entry!.json<ActiveEntry[]>() : [];
+      }
       const releases = new Set(batch.filter((change) => change.kind === 'release').map((change) => change.jobId));
       let active = stored.filter((item) => !releases.has(item.id));
       const rejected = new Map<Change, FaasError>();
@@ -136,18 +155,26 @@ export class ActiveSlots {
         }
         active.push({ id: change.jobId, at: Date.now() });
       }
-      if (present && sameEntries(active, stored)) return rejected;
+      if (present && sameEntries(active, stored)) {
+        this.remember(key, revision, stored);
+        return rejected;
+      }
       if (!present && active.length === 0) return rejected;
       const value = new TextEncoder().encode(JSON.stringify(active));
       try {
-        if (present) await this.index.update(key, value, entry.revision);
-        else await this.index.create(key, value);
+        const written = present ? await this.index.update(key, value, revision) : await this.index.create(key, value);
+        this.remember(key, written, active);
         return rejected;
       } catch (error) {
         if (!isCasConflict(error)) throw error;
       }
     }
     throw new FaasError(ErrorCode.Unavailable, 'too many submits at once for this owner; retry shortly');
+  }
+
+  private remember(key: string, revision: number, active: ActiveEntry[]): void {
+    this.known.set(key, { revision, active });
+    if (this.known.size > maxKnownOwners) this.known.delete(this.known.keys().next().value!);
   }
 }
 

@@ -50,11 +50,31 @@ export class SchedulerJobService {
 
     let jobId = newJobId();
     const { store, config } = this.context;
-    await store.reserveActiveSlot(caller.subject, jobId, config.maxActiveJobsPerOwner);
-    if (spec.idempotencyKey !== '') {
-      const claim = await store.claimIdempotencyKey(caller.subject, spec.idempotencyKey, jobId);
+    const reserving = store.reserveActiveSlot(caller.subject, jobId, config.maxActiveJobsPerOwner);
+    if (spec.idempotencyKey === '') {
+      await reserving;
+    } else {
+      // The slot and the key are claimed side by side: neither depends on the other, and each costs a round trip.
+      const [reserved, claimed] = await Promise.allSettled([
+        reserving,
+        store.claimIdempotencyKey(caller.subject, spec.idempotencyKey, jobId),
+      ]);
+      if (claimed.status === 'rejected') {
+        if (reserved.status === 'fulfilled') await store.releaseActiveSlot(caller.subject, jobId);
+        throw claimed.reason;
+      }
+      const claim = claimed.value;
+      if (!claim.existing && reserved.status === 'rejected') {
+        // A Submit retried after the limit turned it away must not wait for this job, which is never stored.
+        await store.dropIdempotencyKey(caller.subject, spec.idempotencyKey, claim.revision!).catch((error: unknown) => {
+          // The retry then waits a moment for this job before it takes the key over.
+          this.context.log.warn({ err: error, jobId }, 'failed to drop the idempotency key of a Submit over the limit');
+        });
+        throw reserved.reason;
+      }
       if (claim.existing) {
-        await store.releaseActiveSlot(caller.subject, jobId);
+        // A retry of a Submit that was accepted gets its job even at the limit, which that job may have reached.
+        if (reserved.status === 'fulfilled') await store.releaseActiveSlot(caller.subject, jobId);
         const existing = await this.waitForJob(claim.jobId);
         if (existing && !sameSpec(existing.job, spec)) {
           throw new FaasError(

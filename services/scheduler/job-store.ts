@@ -114,12 +114,15 @@ export class JobStore {
     throw new FaasError(ErrorCode.Unavailable, `job ${jobId} is changing too often; retry shortly`);
   }
 
-  /** Returns the job id stored for an idempotency key, or stores `jobId` for it. */
-  async claimIdempotencyKey(owner: string, key: string, jobId: string): Promise<{ jobId: string; existing: boolean }> {
+  /**
+   * Returns the job id stored for an idempotency key, or stores `jobId` for
+   * it; `revision` is set when this call stored it.
+   */
+  async claimIdempotencyKey(owner: string, key: string, jobId: string): Promise<{ jobId: string; existing: boolean; revision?: number }> {
     const indexKey = `k.${idempotencyHash(owner, key)}`;
     try {
-      await this.index.create(indexKey, new TextEncoder().encode(jobId));
-      return { jobId, existing: false };
+      const revision = await this.index.create(indexKey, new TextEncoder().encode(jobId));
+      return { jobId, existing: false, revision };
     } catch (error) {
       if (!isCasConflict(error)) throw error;
     }
@@ -128,6 +131,15 @@ export class JobStore {
       throw new FaasError(ErrorCode.Unavailable, 'the idempotency key is being changed; retry shortly');
     }
     return { jobId: entry.string(), existing: true };
+  }
+
+  /** Takes back a claim of an idempotency key for a job that will not be stored, unless the key has changed since. */
+  async dropIdempotencyKey(owner: string, key: string, revision: number): Promise<void> {
+    try {
+      await this.index.delete(`k.${idempotencyHash(owner, key)}`, { previousSeq: revision });
+    } catch (error) {
+      if (!isCasConflict(error)) throw error;
+    }
   }
 
   /**
