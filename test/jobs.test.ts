@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { FailureReason, JobPhase, JobState, LogStream, type Job } from '../gen/faas/v1/job.js';
+import { connect } from '@nats-io/transport-node';
+import type { FaasClient } from '../client/client.js';
+import { sweepFinishedJobs } from '../services/scheduler/retention.js';
 import { Mesh, finalRecord, rejection, waitFor } from './harness.js';
 
 /** Returns the pids of live processes whose command line is exactly `argv`. */
@@ -427,6 +430,42 @@ describe('queued jobs', function () {
     assert.ok(!(await listedIds(JobState.JOB_STATE_QUEUED)).includes(cancelled.id));
     assert.ok(!(await indexKeys()).includes(legacyKey));
     await mesh.client.cancel(stillQueued.id);
+  });
+
+  it('checks the owner on Watch from the versions it wrote, without a read', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'echo unused\n' });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+    const jobId = job!.id;
+    const { nats } = mesh.scheduler.context;
+    const spyConnection = await connect({ servers: mesh.nats.url });
+    let reads = 0;
+    // KV reads of the job bucket, by key.
+    const spy = spyConnection.subscribe(`$JS.API.DIRECT.GET.KV_${nats.names.jobsBucket}.>`, { callback: () => void reads++ });
+    await spyConnection.flush();
+    const firstVersion = async (client: FaasClient) => {
+      for await (const version of client.watch(jobId)) return version;
+      return undefined;
+    };
+    try {
+      // Status reads the record, which shows that the spy sees reads.
+      await mesh.client.status(jobId);
+      await spyConnection.flush();
+      assert.equal(reads, 1);
+
+      assert.equal((await firstVersion(mesh.client))?.state, JobState.JOB_STATE_QUEUED);
+      const bob = await mesh.clientFor('bob');
+      assert.equal((await rejection(firstVersion(bob))).codeName, 'NOT_FOUND');
+      await spyConnection.flush();
+      assert.equal(reads, 1, 'Watch read the record');
+
+      // Once the job is deleted, Watch reports it missing.
+      await mesh.client.cancel(jobId);
+      assert.ok((await sweepFinishedJobs(mesh.scheduler.context, 0)) >= 1);
+      assert.equal((await rejection(firstVersion(mesh.client))).codeName, 'NOT_FOUND');
+    } finally {
+      spy.unsubscribe();
+      await spyConnection.close();
+    }
   });
 
   it('cancels a queued job, which never starts', async () => {

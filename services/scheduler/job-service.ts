@@ -182,9 +182,20 @@ export class SchedulerJobService {
     validateJobId(request.jobId);
     const records = this.context.records;
     if (records) {
+      const caller = callerFromMetadata(metadata);
       // The record is read while ownership is checked; nothing is sent before the check passes.
-      const owned = this.getOwned(request.jobId, callerFromMetadata(metadata));
-      await Promise.all([owned, records.follow({ jobId: request.jobId, send: (job) => send({ job }), signal, ready: owned })]);
+      // The owner never changes, so a version this replica wrote answers the check without a read.
+      // Half the retention leaves room for clocks that differ between replicas.
+      const owner = this.context.store.rememberedOwner(request.jobId, this.context.config.retentionMs / 2);
+      const owned = owner === undefined ? this.getOwned(request.jobId, caller) : checkOwner(request.jobId, owner, caller);
+      let sent = false;
+      const sendJob = (job: Job) => {
+        sent = true;
+        return send({ job });
+      };
+      await Promise.all([owned, records.follow({ jobId: request.jobId, send: sendJob, signal, ready: owned })]);
+      // No version at all: the record was deleted since this replica wrote it, and a read reports it missing.
+      if (!sent && !signal.aborted && owner !== undefined) await this.getOwned(request.jobId, caller);
       return;
     }
     // The watcher is set up while ownership is checked; nothing is sent before the check passes.
@@ -265,10 +276,8 @@ export class SchedulerJobService {
   private async getOwned(jobId: string, caller: Caller): Promise<StoredJob> {
     validateJobId(jobId);
     const stored = await this.context.store.get(jobId);
-    // Another owner's job looks exactly like a missing one, so ids reveal nothing.
-    if (!stored || (!caller.admin && stored.job.owner !== caller.subject)) {
-      throw new FaasError(ErrorCode.NotFound, `job ${jobId} not found`);
-    }
+    if (!stored) throw notFound(jobId);
+    await checkOwner(jobId, stored.job.owner, caller);
     return stored;
   }
 
@@ -338,4 +347,13 @@ function newJob(id: string, owner: Caller, spec: JobSpec): Job {
     updatedAt: now,
     inputSizeBytes: spec.input.length,
   });
+}
+
+/** Rejects unless `caller` may see the jobs of `owner`. Another owner's job looks exactly like a missing one, so ids reveal nothing. */
+async function checkOwner(jobId: string, owner: string, caller: Caller): Promise<void> {
+  if (!caller.admin && owner !== caller.subject) throw notFound(jobId);
+}
+
+function notFound(jobId: string): FaasError {
+  return new FaasError(ErrorCode.NotFound, `job ${jobId} not found`);
 }

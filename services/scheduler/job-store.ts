@@ -63,6 +63,23 @@ export class JobStore {
     return { job: Job.decode(entry.value), revision: entry.revision };
   }
 
+  /**
+   * Returns the owner of a job whose record this replica wrote within the
+   * last `withinMs`, without a read. The owner never changes, so any version
+   * tells it. Retention deletes a record only `retentionMs` after its job
+   * finished, so a `withinMs` well below that means the record still exists.
+   */
+  rememberedOwner(jobId: string, withinMs: number): string | undefined {
+    const data = this.recent?.latestSince(jobId, Date.now() - withinMs);
+    return data === undefined ? undefined : Job.decode(data).owner;
+  }
+
+  /** Deletes a job's record, and the versions of it that this replica keeps in memory. */
+  async purge(jobId: string): Promise<void> {
+    this.recent?.forget(jobId);
+    await this.jobs.purge(jobId);
+  }
+
   /** Stores a new job's record. List finds the job in the owner's active list, where Submit reserved its slot. */
   async create(job: Job): Promise<StoredJob> {
     const data = Job.encode(job).finish();

@@ -38,4 +38,16 @@ describe('RecentRecords', () => {
     assert.equal(text(recent.firstFrom('job', 5)), 'v5');
     assert.equal(text(recent.firstFrom('job', 20)), 'v20');
   });
+
+  it('gives the latest version written after a moment, and forgets a job', () => {
+    const recent = new RecentRecords(10);
+    const before = Date.now() - 1;
+    recent.remember('job', 5, 0, data('queued'));
+    recent.remember('job', 9, 5, data('running'));
+    assert.equal(text({ data: recent.latestSince('job', before)! }), 'running');
+    assert.equal(recent.latestSince('job', Date.now() + 1), undefined);
+    recent.forget('job');
+    assert.equal(recent.latestSince('job', before), undefined);
+    assert.equal(recent.firstFrom('job', 1), undefined);
+  });
 });

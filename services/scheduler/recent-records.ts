@@ -5,6 +5,8 @@ interface WrittenVersion {
   /** Sequence of the version before it on the same key, 0 for the first. */
   previous: number;
   data: Uint8Array;
+  /** When it was written, in ms since the epoch. */
+  atMs: number;
 }
 
 /** Versions kept per job. Older versions of a job that changes more often are read from the stream. */
@@ -33,9 +35,20 @@ export class RecentRecords {
     // Moved to the end, so the jobs written least lately go first.
     this.jobs.delete(jobId);
     this.jobs.set(jobId, versions);
-    versions.push({ seq, previous, data });
+    versions.push({ seq, previous, data, atMs: Date.now() });
     if (versions.length > maxVersionsPerJob) versions.shift();
     if (this.jobs.size > this.maxJobs) this.jobs.delete(this.jobs.keys().next().value!);
+  }
+
+  /** Drops the versions of a job whose record was deleted. */
+  forget(jobId: string): void {
+    this.jobs.delete(jobId);
+  }
+
+  /** Returns the last kept version of `jobId`, which may be older than the stored one, if it was written after `sinceMs`. */
+  latestSince(jobId: string, sinceMs: number): Uint8Array | undefined {
+    const version = this.jobs.get(jobId)?.at(-1);
+    return version && version.atMs > sinceMs ? version.data : undefined;
   }
 
   /** Returns the first version of `jobId` at or after sequence `next`, when it is kept and known to be the first. */

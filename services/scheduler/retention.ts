@@ -21,7 +21,8 @@ export async function sweepFinishedJobs(context: SchedulerContext, retentionMs: 
       if (stored && nowMs - finishedMs < retentionMs) continue;
 
       const job = stored?.job;
-      await nats.jobs.purge(entry.jobId);
+      // Every replica sweeps, so each drops what it keeps of the record in memory.
+      await store.purge(entry.jobId);
       await store.dropStaleIndex(entry.owner, state, entry.jobId);
       if (job?.spec?.idempotencyKey) await nats.index.purge(`k.${idempotencyHash(job.owner, job.spec.idempotencyKey)}`);
       if (job && job.inputSizeBytes > 0) await nats.blobs.delete(`input/${job.id}`).catch(() => undefined);
