@@ -265,21 +265,21 @@ describe('active job limit', function () {
     assert.equal(again.job!.state, JobState.JOB_STATE_QUEUED);
   });
 
-  it('frees the key of a Submit over the limit, and gives a retry at the limit its accepted job', async () => {
+  it('idempotency keys at the job limit', async () => {
     const repo = await mesh.repository({ 'main.sh': 'true\n' });
     const admin = await mesh.clientFor('admin');
-    const held = await Promise.all([admin.submit({ repositoryUrl: repo.url }), admin.submit({ repositoryUrl: repo.url })]);
+    const running = await Promise.all([admin.submit({ repositoryUrl: repo.url }), admin.submit({ repositoryUrl: repo.url })]);
     const key = 'retry-after-the-limit';
     await assert.rejects(admin.submit({ repositoryUrl: repo.url, idempotencyKey: key }), { codeName: 'RESOURCE_EXHAUSTED' });
 
     // The key names no job: a retry must not wait for one that was never stored.
     const { store } = mesh.scheduler.context;
-    const owner = held[0].job!.owner;
+    const owner = running[0].job!.owner;
     const probe = await store.claimIdempotencyKey(owner, key, 'probe');
     assert.equal(probe.existing, false);
     await store.dropIdempotencyKey(owner, key, probe.revision!);
 
-    await admin.cancel(held[0].job!.id);
+    await admin.cancel(running[0].job!.id);
     const retried = await admin.submit({ repositoryUrl: repo.url, idempotencyKey: key });
     assert.equal(retried.existing, false);
     assert.equal(retried.job!.state, JobState.JOB_STATE_QUEUED);

@@ -432,7 +432,7 @@ describe('queued jobs', function () {
     await mesh.client.cancel(stillQueued.id);
   });
 
-  it('checks the owner on Watch from the versions it wrote, without a read', async () => {
+  it('checks Watch ownership without a read', async () => {
     const repo = await mesh.repository({ 'main.sh': 'echo unused\n' });
     const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
     const jobId = job!.id;
@@ -447,7 +447,7 @@ describe('queued jobs', function () {
       return undefined;
     };
     try {
-      // Status reads the record, which shows that the spy sees reads.
+      // Status reads the record, which shows that the spy counts reads.
       await mesh.client.status(jobId);
       await spyConnection.flush();
       assert.equal(reads, 1);

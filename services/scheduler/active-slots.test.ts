@@ -90,7 +90,7 @@ describe('ActiveSlots', function () {
 
   it('reads an entry only when another replica changed it', async () => {
     let reads = 0;
-    // The KV with its reads counted; everything else goes to the real bucket.
+    // The KV with its reads counted. Every other call goes to the real bucket.
     const counted = new Proxy(kv, {
       get(target, property, receiver) {
         if (property === 'get') return (...args: Parameters<KV['get']>) => (reads++, target.get(...args));
@@ -106,7 +106,7 @@ describe('ActiveSlots', function () {
     await first.release('frank', 'job-0');
     assert.equal(reads, afterFirst, 'changes after its own write read nothing');
 
-    // The other replica's write makes the remembered revision stale: one failed write, one read.
+    // The other replica's write makes the remembered revision stale, which costs one failed write and one read.
     await second.reserve('frank', 'job-2', 10);
     await first.reserve('frank', 'job-3', 10);
     assert.equal(reads, afterFirst + 1);

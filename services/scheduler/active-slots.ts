@@ -45,7 +45,7 @@ const maxKnownOwners = 10_000;
  */
 export class ActiveSlots {
   private readonly queued = new Map<string, Change[]>();
-  /** Entries as this replica last wrote them, by key; the oldest go first past `maxKnownOwners`. */
+  /** Entries as this replica last wrote them, by key. Past `maxKnownOwners`, the oldest go first. */
   private readonly known = new Map<string, { revision: number; active: ActiveEntry[] }>();
 
   constructor(

@@ -184,7 +184,7 @@ export class SchedulerJobService {
     if (records) {
       const caller = callerFromMetadata(metadata);
       // The record is read while ownership is checked; nothing is sent before the check passes.
-      // The owner never changes, so a version this replica wrote answers the check without a read.
+      // The owner never changes, so a version this replica wrote settles the check without a read.
       // Half the retention leaves room for clocks that differ between replicas.
       const owner = this.context.store.rememberedOwner(request.jobId, this.context.config.retentionMs / 2);
       const owned = owner === undefined ? this.getOwned(request.jobId, caller) : checkOwner(request.jobId, owner, caller);

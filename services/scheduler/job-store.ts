@@ -66,7 +66,7 @@ export class JobStore {
   /**
    * Returns the owner of a job whose record this replica wrote within the
    * last `withinMs`, without a read. The owner never changes, so any version
-   * tells it. Retention deletes a record only `retentionMs` after its job
+   * contains it. Retention deletes a record only `retentionMs` after its job
    * finished, so a `withinMs` well below that means the record still exists.
    */
   rememberedOwner(jobId: string, withinMs: number): string | undefined {
@@ -133,7 +133,7 @@ export class JobStore {
 
   /**
    * Returns the job id stored for an idempotency key, or stores `jobId` for
-   * it; `revision` is set when this call stored it.
+   * it. `revision` is set when this call stored it.
    */
   async claimIdempotencyKey(owner: string, key: string, jobId: string): Promise<{ jobId: string; existing: boolean; revision?: number }> {
     const indexKey = `k.${idempotencyHash(owner, key)}`;

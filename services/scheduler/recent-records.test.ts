@@ -39,7 +39,7 @@ describe('RecentRecords', () => {
     assert.equal(text(recent.firstFrom('job', 20)), 'v20');
   });
 
-  it('gives the latest version written after a moment, and forgets a job', () => {
+  it('returns recent latest versions, forgets jobs', () => {
     const recent = new RecentRecords(10);
     const before = Date.now() - 1;
     recent.remember('job', 5, 0, data('queued'));

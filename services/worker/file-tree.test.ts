@@ -124,7 +124,7 @@ describe('file-tree', () => {
     await syncFolderTree(source, copy, workerOwner(), new AbortController().signal);
     const expected = await describeTree(source);
     assert.deepEqual(await describeTree(copy), expected);
-    // The inode number alone can come back for a new file; its birth time does not.
+    // A new file can get the inode number of a deleted one, but not its birth time.
     const inode = async (path: string) => {
       const info = await lstat(join(copy, path), { bigint: true });
       return `${info.ino} born ${info.birthtimeNs}`;
@@ -132,7 +132,7 @@ describe('file-tree', () => {
     const inodes = new Map<string, string>();
     for (const path of ['dir', 'dir/sub', 'dir/same', 'dir/longer', 'dir/shorter', 'dir/mode', 'run.sh']) inodes.set(path, await inode(path));
 
-    // What a job may do to its checkout, including tricks against whoever copies into it later.
+    // What a job may do to its checkout, including tricks against the next copy into it.
     const outside = join(root, 'outside.txt');
     await writeFile(outside, 'keep me\n');
     const dir = join(copy, 'dir');

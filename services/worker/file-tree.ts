@@ -67,12 +67,13 @@ export async function chownTree(root: string, uid: number, gid: number): Promise
 
 /**
  * Makes `destination` an exact copy of folder `source`, with its file
- * modes and symbolic links, whatever `destination` held before: a missing
- * or empty folder, an earlier copy of the same tree, or a copy of another.
- * Entries that `source` lacks are deleted; files that differ are rewritten;
- * files and folders that are already right stay as they are. On ext4 that
- * makes a second copy of a tree cost a few reads instead of a new inode per
- * entry: allocating inodes where many were freed lately is slow.
+ * modes and symbolic links, whatever `destination` contained before: a
+ * missing or empty folder, an earlier copy of the same tree, or a copy of
+ * another. Entries that `source` lacks are deleted, files that differ are
+ * rewritten, and files and folders that are already right stay as they are.
+ * On ext4 a second copy of a tree then costs a few reads instead of a new
+ * inode per entry, because allocating inodes where many were freed lately
+ * is slow.
  *
  * A file is rewritten in place only when it is a regular file with a single
  * link; anything else in its place is deleted first. Links are never
@@ -140,7 +141,7 @@ export interface Owner {
   gid: number;
 }
 
-/** The worker's own user and group. */
+/** Returns the worker's own user and group. */
 export function workerOwner(): Owner {
   return { uid: process.getuid!(), gid: process.getgid!() };
 }

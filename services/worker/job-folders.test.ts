@@ -122,8 +122,8 @@ describe('job folders', () => {
 
     /** Makes a job folder whose src is a copy of the tree, and records it as the cache's checkout would. */
     async function checkedOut(folders: JobFolders, jobDir: string): Promise<void> {
-      const held = await folders.create(jobDir);
-      if (held !== tree) await syncFolderTree(tree, join(jobDir, 'src'), workerOwner(), new AbortController().signal);
+      const previous = await folders.create(jobDir);
+      if (previous !== tree) await syncFolderTree(tree, join(jobDir, 'src'), workerOwner(), new AbortController().signal);
       folders.keepTree(jobDir, tree);
     }
 

@@ -12,7 +12,7 @@ const folderMode = 0o755;
 /** A released job folder waiting for the next job. */
 interface Spare {
   path: string;
-  /** The cached tree that its src is an exact copy of; src is empty when unset. */
+  /** The cached tree that its src is an exact copy of. Unset when src is empty. */
   tree?: string;
 }
 
@@ -23,9 +23,9 @@ interface Spare {
  * one. So a finished job's folder is emptied and kept as a spare, under
  * `<workDir>/spare`, and the next job takes it with one rename.
  *
- * A spare is emptied down to its three subfolders, except that a checkout
- * from the repository cache stays in src: it is set back to an exact copy of
- * its cached tree, so a job of the same commit finds its files in place (see
+ * A spare is emptied down to its three subfolders. Only a checkout from
+ * the repository cache stays in src, set back to an exact copy of its cached
+ * tree, so that a job of the same commit finds its files in place (see
  * `keepTree`). When a job takes a spare, the folders' owner and modes are
  * set back to those of a new folder, so no job finds what an earlier job
  * left.
@@ -96,7 +96,7 @@ export class JobFolders {
     else this.trees.set(jobDir, tree);
   }
 
-  /** Renames a spare of this worker to `jobDir`; returns undefined when none is left. */
+  /** Renames a spare of this worker to `jobDir`, and returns undefined when none is left. */
   private takeSpare(jobDir: string): Spare | undefined {
     // The latest spare first: its files are the most likely to be in the page cache.
     while (this.spares.length > 0) {
@@ -123,12 +123,12 @@ export class JobFolders {
     this.trees.delete(jobDir);
     if (this.spares.length >= this.maxSpares) return removeTree(jobDir);
     try {
-      const kept = await emptyJobFolder(jobDir, tree);
+      const restored = await emptyJobFolder(jobDir, tree);
       mkdirSync(this.spareDir, { recursive: true, mode: 0o700 });
       const path = join(this.spareDir, `${process.pid}-${++this.sparesMade}`);
       // In the thread pool, because the folder was a sandbox's mount point (see removeTree).
       await rename(jobDir, path);
-      this.spares.push({ path, tree: kept ? tree : undefined });
+      this.spares.push({ path, tree: restored ? tree : undefined });
     } catch (error) {
       await removeTree(jobDir);
       throw error;
@@ -139,28 +139,28 @@ export class JobFolders {
 /**
  * Deletes everything in a job folder except its three subfolders, which it
  * empties (and makes again if the job removed them). With `tree`, src is set
- * back to a copy of that cached tree instead; returns false when that failed
+ * back to a copy of that cached tree instead. Returns false when that failed
  * and src was emptied.
  */
 async function emptyJobFolder(jobDir: string, tree: string | undefined): Promise<boolean> {
   const keep = new Set<string>(jobSubfolders);
   // The folder may be closed to its owner by a job without a sandbox.
   chmodSync(jobDir, 0o700);
-  let kept = false;
+  let restored = false;
   for (const entry of readdirSync(jobDir, { withFileTypes: true })) {
     const path = join(jobDir, entry.name);
     if (!keep.has(entry.name) || !entry.isDirectory()) await removeTree(path);
     else if (entry.name !== 'src' || tree === undefined) await emptyFolder(path);
-    else kept = await restoreTree(tree, path);
+    else restored = await restoreTree(tree, path);
   }
   for (const name of jobSubfolders) {
     const path = join(jobDir, name);
     if (!isFolder(path)) mkdirSync(path, { mode: folderMode });
   }
-  return kept;
+  return restored;
 }
 
-/** Sets `src` back to an exact copy of `tree`; empties it and returns false when that fails, as when the cache evicted the tree. */
+/** Sets `src` back to an exact copy of `tree`. Empties it and returns false when that fails, as when the cache evicted the tree. */
 async function restoreTree(tree: string, src: string): Promise<boolean> {
   try {
     await syncFolderTree(tree, src, workerOwner(), new AbortController().signal);

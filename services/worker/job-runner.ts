@@ -217,7 +217,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
       stop.removeEventListener('abort', forward);
     }
   } catch (error) {
-    // The job's processes may have outlived it (a cgroup that could not be emptied): its checkout is not kept for another job.
+    // The job's processes may have outlived it, as when its cgroup could not be emptied, so its checkout is not kept for another job.
     context.folders.keepTree(jobDir, undefined);
     log.error({ err: error, jobId: assignment.jobId, attempt: assignment.attempt }, 'job failed inside the worker');
     return outcome(
