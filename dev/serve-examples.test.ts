@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,11 +68,19 @@ describe('serve-examples', function () {
       const trackedRefs = await refs(urls[1]);
       assert.match(trackedRefs, /refs\/heads\/trunk/);
       assert.match(trackedRefs, /refs\/tags\/v1/);
+
+      // A commit made while the folder is served shows up at once.
+      await writeFile(join(tracked, 'main.sh'), 'echo second\n');
+      await git(['commit', '-qam', 'second']);
+      const head = (await git(['rev-parse', 'HEAD'])).stdout.trim();
+      assert.match(await refs(urls[1]), new RegExp(`^${head}\\tHEAD$`, 'm'));
     } finally {
       child.kill('SIGTERM');
     }
     const code = child.exitCode ?? (await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode))));
     assert.equal(code, 0);
+    // Stopping deletes the link to the checkout's git folder, not the folder.
+    assert.equal(existsSync(join(tracked, '.git', 'HEAD')), true);
   });
 
   it('rejects a missing folder and a bad port', async () => {

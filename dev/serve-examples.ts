@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +26,7 @@ const { values, positionals } = (() => {
   }
 })();
 if (values.help) {
-  console.log(`${usage}\n\nWithout FOLDER, serves every folder under examples/. A FOLDER with a .git\nfolder is served with its commits, branches and tags; any other folder as\none commit of its text files as they are now. --port picks the port (default: a free one).`);
+  console.log(`${usage}\n\nWithout FOLDER, serves every folder under examples/. A FOLDER with a .git\nfolder is served with its commits, branches and tags, including commits made\nwhile it is served, but not uncommitted changes. Any other folder is served as\none commit of its text files as they are now. --port picks the port (default: a free one).`);
   process.exit(0);
 }
 const port = values.port === undefined ? 0 : Number(values.port);
@@ -52,8 +52,10 @@ try {
     const name = uniqueName(folder, names);
     names.push(name);
     if (existsSync(join(folder, '.git'))) {
-      // The folder's committed history; what it has not committed is left out.
-      await promisify(execFile)('git', ['clone', '--bare', '--quiet', '--', folder, join(root, `${name}.git`)]);
+      // The checkout's own git folder, through a link, so commits made while serving show up.
+      // What the folder has not committed is left out.
+      const { stdout } = await promisify(execFile)('git', ['rev-parse', '--absolute-git-dir'], { cwd: folder });
+      await symlink(stdout.trim(), join(root, `${name}.git`));
     } else {
       await createRepository(root, name, await readFolder(folder));
     }

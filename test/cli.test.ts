@@ -57,6 +57,19 @@ describe('faas CLI against the mesh', function () {
     assert.equal(run.stdout, 'cli a b\n');
   });
 
+  it('submit --wait with a used key', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'echo once\n' });
+    const args = ['submit', repo.url, '--idempotency-key', 'cli-wait-key', '--wait'];
+    const first = await faas(mesh, args);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /^faas: job \S+ submitted$/m);
+    const second = await faas(mesh, args);
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stdout, 'once\n');
+    assert.match(second.stderr, /was submitted earlier with the same idempotency key/);
+    assert.doesNotMatch(second.stderr, /^faas: job \S+ submitted$/m);
+  });
+
   it('submit prints an id that status and result read back', async () => {
     const repo = await mesh.repository({ 'main.sh': 'echo from-result\n' });
     const submitted = await faas(mesh, ['submit', repo.url]);

@@ -45,7 +45,7 @@ export async function runSubmit(invocation: SubmitInvocation, context: CommandCo
     return ExitCode.Success;
   }
 
-  await writeAll(io.stderr, `faas: job ${job.id} submitted\n`, signal);
+  if (!response.existing) await writeAll(io.stderr, `faas: job ${job.id} submitted\n`, signal);
   if (!invocation.json) return followJob(context, job);
 
   await waitForJob(context, job);
