@@ -163,6 +163,13 @@ describe('job folders', () => {
       await folders.release(join(workDir, 'job-3'));
       assert.equal(await folders.create(join(workDir, 'job-4')), undefined);
       assertFresh(join(workDir, 'job-4'));
+
+      // A folder left in place for the operator (WORKER_KEEP_JOB_DIRS) is forgotten.
+      await checkedOut(folders, join(workDir, 'job-5'));
+      folders.leave(join(workDir, 'job-5'));
+      await folders.release(join(workDir, 'job-5'));
+      assert.equal(await folders.create(join(workDir, 'job-6')), undefined);
+      assertFresh(join(workDir, 'job-6'));
     });
   });
 });

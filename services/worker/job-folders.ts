@@ -96,6 +96,11 @@ export class JobFolders {
     else this.trees.set(jobDir, tree);
   }
 
+  /** Forgets `jobDir`, which stays where it is for the operator to look at (WORKER_KEEP_JOB_DIRS). */
+  leave(jobDir: string): void {
+    this.trees.delete(jobDir);
+  }
+
   /** Renames a spare of this worker to `jobDir`, and returns undefined when none is left. */
   private takeSpare(jobDir: string): Spare | undefined {
     // The latest spare first: its files are the most likely to be in the page cache.

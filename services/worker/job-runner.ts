@@ -242,7 +242,9 @@ export async function releaseJobDir(
   folders: JobFolders,
   assignment: Pick<JobAssignment, 'jobId' | 'attempt'>,
 ): Promise<void> {
-  if (!config.keepJobDirs) await folders.release(jobDirOf(config, assignment));
+  const jobDir = jobDirOf(config, assignment);
+  if (config.keepJobDirs) folders.leave(jobDir);
+  else await folders.release(jobDir);
 }
 
 /**
