@@ -54,7 +54,7 @@ export class SchedulerJobService {
     if (spec.idempotencyKey === '') {
       await reserving;
     } else {
-      // The slot and the key are claimed side by side: neither depends on the other, and each costs a round trip.
+      // The slot and the key are claimed side by side, because neither depends on the other and each costs a round trip.
       const [reserved, claimed] = await Promise.allSettled([
         reserving,
         store.claimIdempotencyKey(caller.subject, spec.idempotencyKey, jobId),

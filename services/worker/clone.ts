@@ -25,7 +25,7 @@ export interface CloneOptions {
   /** When the job was submitted, in ms since the epoch; the cache may reuse a ref lookup made after it. */
   submittedAtMs?: number;
   /** The cached tree that `dir` is an unchanged copy of, from an earlier job's `Checkout.tree`. */
-  heldTree?: string;
+  previousTree?: string;
 }
 
 /**
@@ -37,7 +37,7 @@ export interface CloneOptions {
  * and git never prompts for credentials. Throws CloneError.
  */
 export async function cloneRepository(options: CloneOptions): Promise<{ commitSha: string; tree?: string }> {
-  if (options.cache) return options.cache.checkout(options, options.dir, options.heldTree);
+  if (options.cache) return options.cache.checkout(options, options.dir, options.previousTree);
   return { commitSha: await fetchIntoFolder(options) };
 }
 

@@ -149,8 +149,8 @@ export function workerOwner(): Owner {
 /**
  * Makes the regular file `target` hold the content and mode of `source`,
  * writing only when the content differs. Returns false, changing nothing,
- * when `target` is not a regular file with a single link: truncating a file
- * with another name could change a file outside the copy.
+ * when `target` is not a regular file with a single link, because truncating
+ * a file with another name could change a file outside the copy.
  */
 function rewriteFile(source: string, target: string, owner: Owner): boolean {
   const fd = openSync(target, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -160,7 +160,7 @@ function rewriteFile(source: string, target: string, owner: Owner): boolean {
     const sourceInfo = lstatSync(source);
     const content = readFileSync(source);
     if (info.size !== content.length || !content.equals(readFileSync(fd))) {
-      // Written first and cut to length after: ext4 flushes a file that was cut to zero and written again at close.
+      // Written first and cut to length after, because ext4 flushes a file that was cut to zero and written again at close.
       writeAll(fd, content);
       ftruncateSync(fd, content.length);
     }
@@ -178,7 +178,8 @@ function writeAll(fd: number, content: Buffer): void {
   while (written < content.length) written += writeSync(fd, content, written, content.length - written, written);
 }
 
-function isFolder(path: string): boolean {
+/** Returns true when `path` is a folder, not following a link, and false when it is missing. */
+export function isFolder(path: string): boolean {
   try {
     return lstatSync(path).isDirectory();
   } catch (error) {

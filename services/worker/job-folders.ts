@@ -1,7 +1,7 @@
-import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { chmodSync, lchownSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { emptyFolder, removeTree, syncFolderTree, workerOwner } from './file-tree.js';
+import { emptyFolder, isFolder, removeTree, syncFolderTree, workerOwner } from './file-tree.js';
 
 /** Folders in every job folder: the checkout, HOME and TMPDIR. */
 export const jobSubfolders = ['src', 'home', 'tmp'] as const;
@@ -64,8 +64,8 @@ export class JobFolders {
 
   /**
    * Makes the folder `jobDir` with src, home and tmp, from a spare when there
-   * is one. home and tmp are empty. src is empty too, unless the spare kept a
-   * checkout: then it returns the cached tree that src is an exact copy of.
+   * is one. home and tmp are empty. When the spare kept a checkout, src is an
+   * exact copy of a cached tree, which this returns. Otherwise src is empty.
    */
   async create(jobDir: string): Promise<string | undefined> {
     // A folder of the same name, from a worker that stopped during the job, goes first.
@@ -121,7 +121,7 @@ export class JobFolders {
    * enough spares. Whatever the job did to the folder's shape, what stays is
    * the folder with its three empty subfolders, or with src set back to the
    * cached tree that `keepTree` recorded. Call only once the job's processes
-   * are gone: nothing may change the folder while it waits as a spare.
+   * are gone, because nothing may change the folder while it waits as a spare.
    */
   async release(jobDir: string): Promise<void> {
     const tree = this.trees.get(jobDir);
@@ -173,14 +173,5 @@ async function restoreTree(tree: string, src: string): Promise<boolean> {
   } catch {
     await emptyFolder(src);
     return false;
-  }
-}
-
-function isFolder(path: string): boolean {
-  try {
-    return lstatSync(path).isDirectory();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
   }
 }

@@ -104,7 +104,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
     }
     const lowered = loweredLimits(spec.limits, config.limits.maximums);
     if (lowered.length > 0) await note(`limits above this worker's maximums were lowered: ${lowered.join(', ')}`);
-    const heldTree = await context.folders.create(jobDir);
+    const previousTree = await context.folders.create(jobDir);
 
     const cloneStarted = Date.now();
     try {
@@ -119,7 +119,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
         maxBytes: config.cloneMaxBytes,
         cache: context.repoCache,
         submittedAtMs: assignment.submittedAt?.getTime(),
-        heldTree,
+        previousTree,
       }));
       commitSha = checkout.commitSha;
       context.folders.keepTree(jobDir, checkout.tree);

@@ -315,7 +315,7 @@ export const inProcessCopyBytes = 2 * 1024 * 1024;
 /**
  * Makes `destination` a copy of a tree of `bytes` bytes, keeping modes and
  * symbolic links, and returns true when the copy was made in this process.
- * A small tree is synchronised into whatever `destination` holds (see
+ * A small tree is synchronised into whatever `destination` contains (see
  * syncFolderTree), so an earlier copy of it costs almost nothing. A larger
  * one goes to an emptied folder with `cp -a`, which shares blocks where the
  * file system can (FICLONE).

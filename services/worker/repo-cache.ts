@@ -37,7 +37,7 @@ export interface CheckoutRequest extends FetchRequest {
   submittedAtMs?: number;
 }
 
-/** What a checkout put in the job's folder. */
+/** Result of a checkout into a job's folder. */
 export interface Checkout {
   commitSha: string;
   /** True when the commit came over the network for this request. */
@@ -152,24 +152,24 @@ export class RepoCache {
   }
 
   /**
-   * Makes `dir` a copy of the tree of the requested commit, whatever it held
-   * before, and returns the commit. `held` names the tree that `dir` is
-   * known to be an unchanged copy of, as `Checkout.tree` returned it for an
-   * earlier job; when it is the requested one, nothing is copied. The copy is
-   * the job's own: nothing a job does to it reaches the cache. Throws
+   * Makes `dir` a copy of the tree of the requested commit, whatever it
+   * contained before, and returns the commit. `previousTree` names the tree
+   * that `dir` is an unchanged copy of, as `Checkout.tree` returned it for an
+   * earlier job. When that is the requested tree, nothing is copied. The copy
+   * is the job's own: nothing a job does to it reaches the cache. Throws
    * CloneError.
    */
-  async checkout(request: CheckoutRequest, dir: string, held?: string): Promise<Checkout> {
+  async checkout(request: CheckoutRequest, dir: string, previousTree?: string): Promise<Checkout> {
     const startedMs = Date.now();
     const timeout = AbortSignal.timeout(request.timeoutMs);
     const lease = await this.acquire(request);
-    let kept: boolean;
+    let reusable: boolean;
     try {
-      if (held === lease.treeDir) {
-        kept = true;
+      if (previousTree === lease.treeDir) {
+        reusable = true;
       } else {
         await mkdir(dirname(dir), { recursive: true });
-        kept = await copyTree(lease.treeDir, dir, lease.bytes, AbortSignal.any([request.signal, timeout]));
+        reusable = await copyTree(lease.treeDir, dir, lease.bytes, AbortSignal.any([request.signal, timeout]));
       }
     } catch (error) {
       if (request.signal.aborted) throw new CloneError('cancelled', 'cloning was cancelled', { cause: error });
@@ -178,9 +178,9 @@ export class RepoCache {
     } finally {
       lease.release();
     }
-    const fields = { repository: request.url, ref: request.ref, commitSha: lease.commitSha, fetched: lease.fetched, reused: held === lease.treeDir };
+    const fields = { repository: request.url, ref: request.ref, commitSha: lease.commitSha, fetched: lease.fetched, reused: previousTree === lease.treeDir };
     this.options.log.debug({ ...fields, ms: Date.now() - startedMs }, 'checked out a repository from the cache');
-    return { commitSha: lease.commitSha, fetched: lease.fetched, tree: kept ? lease.treeDir : undefined };
+    return { commitSha: lease.commitSha, fetched: lease.fetched, tree: reusable ? lease.treeDir : undefined };
   }
 
   /** Returns a lease on the read-only tree of the requested commit, fetching and extracting it first when needed. Throws CloneError. */
