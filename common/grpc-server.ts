@@ -49,6 +49,13 @@ export function tolerantService<Definition extends ServiceDefinition>(definition
 export function rejectUndecodable(request: unknown): void {
   if (typeof request === 'object' && request !== null && undecodable in request) {
     const reason = (request as Undecodable)[undecodable];
+    if (reason.includes('MAX_SAFE_INTEGER')) {
+      // protobufjs reads 64-bit fields as JavaScript numbers, so larger values fail to decode.
+      throw invalidArgument(
+        'request',
+        `has a 64-bit integer above ${Number.MAX_SAFE_INTEGER} (2^53 - 1), larger than any field accepts; check the sizes in spec.limits and the offset of Logs`,
+      );
+    }
     throw invalidArgument('request', `is not a valid protobuf message of this method (${reason}); check the client's generated code`);
   }
 }

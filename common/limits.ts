@@ -45,9 +45,17 @@ export const jobLimitMaximums = {
   diskBytes: 64 * 1024 ** 3,
 } as const;
 
-/** Smallest values of JobLimits, other than 0 for the default, that a worker can apply. A cgroup needs 1 MiB of memory. */
+/**
+ * Smallest values of JobLimits, other than 0 for the default, that a worker
+ * can apply. A cgroup needs 1 MiB of memory; the sandbox itself needs a few
+ * processes and open files; the worker measures disk use in steps coarser
+ * than 1 MiB.
+ */
 export const jobLimitMinimums: Partial<Record<keyof typeof jobLimitMaximums, number>> = {
   memoryBytes: 1024 * 1024,
+  pids: 8,
+  openFiles: 16,
+  diskBytes: 1024 * 1024,
 };
 
 /** Each field of JobLimits with its name in job.proto, which messages use. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { JobSpec } from '../gen/faas/v1/job.js';
+import { JobSpec, JobState } from '../gen/faas/v1/job.js';
 import { FaasError } from './errors.js';
-import { validateJobId, validateRef, validateSpec } from './validation.js';
+import { validateCancelReason, validateJobId, validateRef, validateSpec, validateStateFilter } from './validation.js';
 import { newJobId } from './ids.js';
 
 const policy = { allowHttp: false, maxTimeoutSeconds: 3600 };
@@ -41,6 +41,17 @@ describe('validateSpec', () => {
     assert.match(problem(() => validateSpec(spec({ repositoryUrl: 'https://token@example.com/r.git' }), policy)), /credentials/);
   });
 
+  it('rejects a query, a fragment and a URL without //', () => {
+    for (const url of ['https://example.com/r.git?token=abc', 'https://example.com/r.git#main', 'https://example.com/r.git?']) {
+      assert.match(problem(() => validateSpec(spec({ repositoryUrl: url }), policy)), /^spec\.repository_url: must not contain a query/, url);
+    }
+    assert.equal(
+      problem(() => validateSpec(spec({ repositoryUrl: 'https:example.com/r.git' }), policy)),
+      'spec.repository_url: "https:example.com/r.git" is not written in full; use https://host/path/repo.git',
+    );
+    validateSpec(spec({ repositoryUrl: 'HTTPS://example.com/r.git' }), policy);
+  });
+
   it('enforces sizes', () => {
     assert.match(problem(() => validateSpec(spec({ input: Buffer.alloc(1024 * 1024 + 1) }), policy)), /spec\.input/);
     assert.match(problem(() => validateSpec(spec({ command: Array(65).fill('x') }), policy)), /spec\.command: has 65/);
@@ -69,6 +80,17 @@ describe('validateSpec', () => {
     );
   });
 
+  it('keeps limits at what a sandbox can run with', () => {
+    const limits = { memoryBytes: 0, pids: 0, cpuPercent: 0, fileSizeBytes: 0, openFiles: 0, diskBytes: 0 };
+    assert.equal(problem(() => validateSpec(spec({ limits: { ...limits, pids: 7 } }), policy)), 'spec.limits.pids: is 7; the minimum is 8, or 0 for the default');
+    assert.equal(problem(() => validateSpec(spec({ limits: { ...limits, openFiles: 3 } }), policy)), 'spec.limits.open_files: is 3; the minimum is 16, or 0 for the default');
+    assert.equal(
+      problem(() => validateSpec(spec({ limits: { ...limits, diskBytes: 1 } }), policy)),
+      'spec.limits.disk_bytes: is 1 (1 B); the minimum is 1048576 (1 MiB), or 0 for the default',
+    );
+    validateSpec(spec({ limits: { ...limits, pids: 8, openFiles: 16, diskBytes: 1024 * 1024, fileSizeBytes: 1 } }), policy);
+  });
+
   it('rejects an empty program name', () => {
     assert.match(problem(() => validateSpec(spec({ command: [''] }), policy)), /spec\.command\[0\]/);
   });
@@ -83,6 +105,23 @@ describe('validateRef', () => {
     for (const ref of ['-x', 'a..b', 'a b', 'a~1', 'a^', 'a:b', 'a?', 'a*', 'a[', 'a\\b', '/a', 'a/', 'a//b', 'a.', '.a', 'a/.b', 'a.lock', '@', 'a@{1}']) {
       assert.match(problem(() => validateRef(ref)), /spec\.ref/, ref);
     }
+  });
+});
+
+describe('validateCancelReason', () => {
+  it('counts characters, not UTF-16 units', () => {
+    validateCancelReason('\u{1F600}'.repeat(256));
+    assert.equal(problem(() => validateCancelReason('r'.repeat(257))), 'reason: has 257 characters; the limit is 256');
+  });
+});
+
+describe('validateStateFilter', () => {
+  it('accepts every state and none', () => {
+    for (const state of [0, JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_CANCELLED]) validateStateFilter(state);
+  });
+
+  it('rejects values outside the enum, negative ones included', () => {
+    for (const state of [-1, 7, 99]) assert.match(problem(() => validateStateFilter(state)), new RegExp(`^state: ${state} is not a job state; use one of JOB_STATE_QUEUED, `), String(state));
   });
 });
 

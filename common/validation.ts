@@ -2,7 +2,7 @@ import { invalidArgument } from './errors.js';
 import { formatBytes } from './config.js';
 import { isJobId } from './ids.js';
 import { jobLimitFields, jobLimitMaximums, jobLimitMinimums, specLimits } from './limits.js';
-import type { JobSpec } from '../gen/faas/v1/job.js';
+import { JobState, type JobSpec } from '../gen/faas/v1/job.js';
 
 export interface SpecPolicy {
   /** Accept `http:` repository URLs as well as `https:`. */
@@ -83,6 +83,13 @@ export function validateRepositoryUrl(value: string, policy: SpecPolicy): void {
     throw invalidArgument(field, 'must not contain credentials; use a public repository');
   }
   if (url.hostname === '') throw invalidArgument(field, 'must name a host');
+  if (!value.toLowerCase().startsWith(`${url.protocol}//`)) {
+    throw invalidArgument(field, `"${value.slice(0, 64)}" is not written in full; use ${url.protocol}//host/path/repo.git`);
+  }
+  // git adds its own query to the URL, and a query or fragment can carry a credential into the job record.
+  if (url.search !== '' || url.hash !== '' || value.includes('?') || value.includes('#')) {
+    throw invalidArgument(field, 'must not contain a query (?) or a fragment (#); give the repository\'s plain URL');
+  }
   if (/[\s\\]/.test(value) || /[\u0000-\u001f\u007f]/.test(value)) {
     throw invalidArgument(field, 'must not contain whitespace, backslashes or control characters');
   }
@@ -147,6 +154,32 @@ function validateEnv(env: Record<string, string>): void {
   if (total > specLimits.envTotalBytes) {
     throw invalidArgument('spec.env', `names and values add up to ${total} bytes; the limit is ${specLimits.envTotalBytes}`);
   }
+}
+
+/** Counts the characters of `text` as people do: code points, not UTF-16 units. */
+export function characterCount(text: string): number {
+  let count = 0;
+  for (const _ of text) count++;
+  return count;
+}
+
+/** Throws INVALID_ARGUMENT unless a cancel reason fits its limit. */
+export function validateCancelReason(reason: string): void {
+  const count = characterCount(reason);
+  if (count > specLimits.cancelReasonChars) {
+    throw invalidArgument('reason', `has ${count} characters; the limit is ${specLimits.cancelReasonChars}`);
+  }
+}
+
+/** Throws INVALID_ARGUMENT unless `state` is a JobState value; 0 means every state. */
+export function validateStateFilter(state: number): void {
+  if (state < 0 || JobState[state] === undefined) {
+    throw invalidArgument('state', `${state} is not a job state; use one of ${jobStateNames()}, or leave it unset for every state`);
+  }
+}
+
+function jobStateNames(): string {
+  return Object.keys(JobState).filter((name) => name.startsWith('JOB_STATE_') && name !== 'JOB_STATE_UNSPECIFIED').join(', ');
 }
 
 export function validateJobId(jobId: string, field = 'job_id'): void {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { FailureReason, JobState } from '../gen/faas/v1/job.js';
-import { Mesh, finalRecord } from './harness.js';
+import { Mesh, finalRecord, rejection } from './harness.js';
 
 describe('retries', function () {
   this.timeout(60_000);
@@ -55,5 +55,11 @@ describe('retries', function () {
     const done = await finalRecord(mesh, job!.id);
     assert.equal(done.attempt, 1);
     assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_CLONE_FAILED);
+  });
+
+  it('rejects more attempts than the operator allows', async () => {
+    const error = await rejection(mesh.client.submit({ repositoryUrl: `${mesh.git.url}/any.git`, retry: { maxAttempts: 11, retryFailedRuns: true } }));
+    assert.equal(error.codeName, 'INVALID_ARGUMENT');
+    assert.equal(error.message, 'spec.retry.max_attempts: is 11; this platform allows 1 to 10, or 0 for its default of 3');
   });
 });

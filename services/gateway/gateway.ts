@@ -12,7 +12,6 @@ import {
   type WatchRequest,
   type WatchResponse,
 } from '../../gen/faas/v1/job_service.js';
-import { JobState } from '../../gen/faas/v1/job.js';
 import { callerMetadata } from '../../common/caller.js';
 import { invalidArgument } from '../../common/errors.js';
 import { isJobId } from '../../common/ids.js';
@@ -21,7 +20,7 @@ import { followUpstreamHealth } from '../../common/health-probe.js';
 import { specLimits } from '../../common/limits.js';
 import { Readiness } from '../../common/readiness.js';
 import type { Logger } from '../../common/logger.js';
-import { validateJobId, validateSpec } from '../../common/validation.js';
+import { validateCancelReason, validateJobId, validateSpec, validateStateFilter } from '../../common/validation.js';
 import type { GatewayConfig } from './config.js';
 import { TokenVerifier, type Permission } from './auth.js';
 import { addReflection } from './reflection.js';
@@ -84,9 +83,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     cancel: unary(log, 'Cancel', async (request: CancelRequest, metadata, signal) => {
       const outgoing = await forward(metadata, 'cancel');
       validateJobId(request.jobId);
-      if (request.reason.length > specLimits.cancelReasonChars) {
-        throw invalidArgument('reason', `must be at most ${specLimits.cancelReasonChars} characters`);
-      }
+      validateCancelReason(request.reason);
       return callUnary(scheduler.cancel.bind(scheduler), request, outgoing, timeout, signal);
     }),
     watch: serverStream(log, 'Watch', async (request: WatchRequest, metadata, send, signal) => {
@@ -184,9 +181,7 @@ function validateListRequest(request: ListRequest): void {
   if (request.pageSize > specLimits.listPageSizeMax) {
     throw invalidArgument('page_size', `is ${request.pageSize}; use 1 to ${specLimits.listPageSizeMax}, or 0 for ${specLimits.listPageSizeDefault}`);
   }
-  if (JobState[request.state] === undefined) {
-    throw invalidArgument('state', `${request.state} is not a job state`);
-  }
+  validateStateFilter(request.state);
   if (request.pageToken !== '' && !isJobId(request.pageToken)) {
     throw invalidArgument(
       'page_token',

@@ -24,7 +24,7 @@ import { isJobId, newJobId } from '../../common/ids.js';
 import { isFinal, stateName } from '../../common/job-states.js';
 import { specLimits } from '../../common/limits.js';
 import { inSpan, injectHeaders, jobAttributes, messagingAttributes, SpanKind } from '../../common/tracing.js';
-import { validateJobId, validateSpec } from '../../common/validation.js';
+import { validateCancelReason, validateJobId, validateSpec, validateStateFilter } from '../../common/validation.js';
 import type { SchedulerContext } from './context.js';
 import { endJob, type QueuedJobMessage } from './dispatcher.js';
 import { idempotencyHash, type StoredJob } from './job-store.js';
@@ -47,6 +47,13 @@ export class SchedulerJobService {
     const caller = callerFromMetadata(metadata);
     const spec = request.spec;
     validateSpec(spec, { allowHttp: true, maxTimeoutSeconds: Number.MAX_SAFE_INTEGER });
+    const { maxAttemptsLimit, maxAttempts } = this.context.config;
+    if (spec.retry && spec.retry.maxAttempts > maxAttemptsLimit) {
+      throw invalidArgument(
+        'spec.retry.max_attempts',
+        `is ${spec.retry.maxAttempts}; this platform allows 1 to ${maxAttemptsLimit}, or 0 for its default of ${Math.min(maxAttempts, maxAttemptsLimit)}`,
+      );
+    }
 
     let jobId = newJobId();
     const { store, config } = this.context;
@@ -142,10 +149,8 @@ export class SchedulerJobService {
     if (request.pageToken !== '' && !isJobId(request.pageToken)) {
       throw invalidArgument('page_token', 'is not a token from a previous ListResponse; leave it empty for the first page');
     }
+    validateStateFilter(request.state);
     const state = request.state === JobState.JOB_STATE_UNSPECIFIED ? undefined : request.state;
-    if (state !== undefined && JobState[state] === undefined) {
-      throw invalidArgument('state', `${request.state} is not a job state`);
-    }
 
     const entries = await this.context.store.listIds({
       owner: caller.admin ? undefined : caller.subject,
@@ -247,9 +252,7 @@ export class SchedulerJobService {
 
   async cancel(request: CancelRequest, metadata: Metadata): Promise<CancelResponse> {
     const caller = callerFromMetadata(metadata);
-    if (request.reason.length > specLimits.cancelReasonChars) {
-      throw invalidArgument('reason', `must be at most ${specLimits.cancelReasonChars} characters`);
-    }
+    validateCancelReason(request.reason);
     await this.getOwned(request.jobId, caller);
     const reason = request.reason || `cancelled by ${caller.name ?? caller.subject}`;
     const stored = await this.context.store.transition(request.jobId, (job) => {

@@ -106,6 +106,7 @@ export class WorkerLinks {
     const session = this.context.pool.holderOf(jobId);
     const heldJob = session?.jobs.get(jobId);
     if (!session || !heldJob) return;
+    heldJob.cancelReason = reason;
     session.send({ cancellation: { jobId, attempt: heldJob.attempt, reason } });
     this.context.log.info({ jobId, attempt: heldJob.attempt, workerId: session.workerId }, 'sent cancellation to worker');
   }
@@ -343,7 +344,9 @@ export class WorkerLinks {
     const stored = await store.transition(outcome.jobId, (job) => {
       settled = 'moved on';
       if (job.state !== JobState.JOB_STATE_RUNNING || job.attempt !== outcome.attempt) return undefined;
-      const message = outcome.error?.message ?? '';
+      // The worker only knows that it stopped the job; the reason came with the Cancel call.
+      const cancelReason = outcome.state === JobState.JOB_STATE_CANCELLED ? heldJob.cancelReason : undefined;
+      const message = cancelReason ?? outcome.error?.message ?? '';
       if (shouldRetry(job, outcome, this.context.config)) {
         settled = 'retried';
         return {
@@ -355,7 +358,7 @@ export class WorkerLinks {
         };
       }
       settled = 'ended';
-      const failedAgain = outcome.state !== JobState.JOB_STATE_SUCCEEDED && outcome.error && job.attempt > 1;
+      const failedAgain = outcome.state !== JobState.JOB_STATE_CANCELLED && outcome.state !== JobState.JOB_STATE_SUCCEEDED && outcome.error && job.attempt > 1;
       return {
         ...job,
         state: outcome.state,
