@@ -62,6 +62,7 @@ describe('sandboxed jobs through the worker', function () {
     const { done, stdout } = await run(mesh, { 'main.py': hog }, { limits: { memoryBytes: 64 * MiB } });
     assert.equal(done.state, JobState.JOB_STATE_FAILED);
     assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_OUT_OF_MEMORY, done.error!.message);
+    assert.equal(done.error!.message, 'ran out of its memory limit of 64 MiB and was killed');
     assert.doesNotMatch(stdout, /survived/);
   });
 
@@ -93,6 +94,7 @@ describe('sandboxed jobs through the worker', function () {
     const { done, result } = await run(mesh, { 'main.sh': 'head -c 100000000 /dev/zero | tr "\\0" x\n' });
     assert.equal(done.error?.reason, FailureReason.FAILURE_REASON_OUTPUT_LIMIT, done.error?.message);
     assert.equal(result.stdout.length, 64 * 1024);
+    assert.equal(done.error!.message, 'the job wrote more than 4 MiB of output');
     assert.equal(result.stdoutTruncated, true);
   });
 
@@ -102,6 +104,7 @@ describe('sandboxed jobs through the worker', function () {
     const { done, stdout } = await run(mesh, { 'main.sh': script }, { limits: { fileSizeBytes: MiB } });
     assert.equal(done.state, JobState.JOB_STATE_FAILED);
     assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_FILE_SIZE_LIMIT, done.error!.message);
+    assert.equal(done.error!.message, 'wrote a file larger than its limit of 1 MiB');
     assert.ok(Number(stdout.trim()) <= MiB, `the file grew to ${stdout.trim()} bytes`);
   });
 
@@ -111,6 +114,7 @@ describe('sandboxed jobs through the worker', function () {
     const { done, stdout } = await run(mesh, { 'main.sh': script }, { limits: { diskBytes: 16 * MiB, fileSizeBytes: 16 * MiB } });
     assert.equal(done.state, JobState.JOB_STATE_FAILED);
     assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_DISK_LIMIT, done.error!.message);
+    assert.equal(done.error!.message, 'the job folder grew past its disk limit of 16 MiB');
     assert.doesNotMatch(stdout, /finished/);
   });
 
@@ -176,6 +180,7 @@ describe('sandboxed jobs through the worker', function () {
     const { job } = await mesh.client.submit({ repositoryUrl: repo.url, network: true });
     const done = await finalRecord(mesh, job!.id);
     assert.equal(done.error?.reason, FailureReason.FAILURE_REASON_NETWORK_NOT_ALLOWED);
+    assert.match(done.error!.message, /submit it without network access \(no --network\), or ask the operator for workers started with FAAS_ALLOW_NETWORK=true$/);
   });
 
   it('runs the jobs of two workers on one host as different uids', async () => {

@@ -39,6 +39,15 @@ describe('job folders', () => {
     assertFresh(join(workDir, 'job-1'));
   });
 
+  it('releases a folder that was never made without an error', async () => {
+    const folders = new JobFolders(workDir, 2);
+    await folders.release(join(workDir, 'job-never-made'));
+    assert.deepEqual(readdirSync(workDir), []);
+    // The next job still gets a folder of its own.
+    await folders.create(join(workDir, 'job-2'));
+    assertFresh(join(workDir, 'job-2'));
+  });
+
   it('reuses a released folder, emptied', async () => {
     const folders = new JobFolders(workDir, 2);
     const first = join(workDir, 'job-1');

@@ -1,4 +1,4 @@
-import { chmodSync, lchownSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { chmodSync, existsSync, lchownSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { emptyFolder, isFolder, removeTree, syncFolderTree, workerOwner } from './file-tree.js';
@@ -126,6 +126,8 @@ export class JobFolders {
   async release(jobDir: string): Promise<void> {
     const tree = this.trees.get(jobDir);
     this.trees.delete(jobDir);
+    // A job that failed before it got its folder, such as one asking for network access where none is granted.
+    if (!existsSync(jobDir)) return;
     if (this.spares.length >= this.maxSpares) return removeTree(jobDir);
     try {
       const restored = await emptyJobFolder(jobDir, tree);

@@ -1,4 +1,5 @@
 import { FailureReason, JobState } from '../../gen/faas/v1/job.js';
+import { formatBytes } from '../../common/config.js';
 import type { StepResult } from './job-steps.js';
 
 /** Cause of stopping a job before it finished on its own. */
@@ -37,13 +38,13 @@ export function stoppedEnding(reason: StopReason | undefined, limits: Limits): E
       return {
         state: JobState.JOB_STATE_FAILED,
         reason: FailureReason.FAILURE_REASON_DISK_LIMIT,
-        message: `the job folder grew past its disk limit of ${limits.diskBytes} bytes`,
+        message: `the job folder grew past its disk limit of ${formatBytes(limits.diskBytes)}`,
       };
     case 'output-limit':
       return {
         state: JobState.JOB_STATE_FAILED,
         reason: FailureReason.FAILURE_REASON_OUTPUT_LIMIT,
-        message: `the job wrote more than ${limits.outputBytes} bytes of output`,
+        message: `the job wrote more than ${formatBytes(limits.outputBytes)} of output`,
       };
     default:
       return undefined;
@@ -61,14 +62,14 @@ export function stepEnding(step: StepResult, program: string, limits: Limits): E
     return {
       state: JobState.JOB_STATE_FAILED,
       reason: FailureReason.FAILURE_REASON_OUT_OF_MEMORY,
-      message: `ran out of its memory limit of ${limits.memoryBytes} bytes and was killed`,
+      message: `ran out of its memory limit of ${formatBytes(limits.memoryBytes)} and was killed`,
     };
   }
   if (process.signal === 'SIGXFSZ' || process.exitCode === fileSizeSignalExit) {
     return {
       state: JobState.JOB_STATE_FAILED,
       reason: FailureReason.FAILURE_REASON_FILE_SIZE_LIMIT,
-      message: `wrote a file larger than its limit of ${limits.fileSizeBytes} bytes`,
+      message: `wrote a file larger than its limit of ${formatBytes(limits.fileSizeBytes)}`,
     };
   }
   if (process.startError) {

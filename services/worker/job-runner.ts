@@ -100,7 +100,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
   await new Promise((resolve) => setImmediate(resolve));
   try {
     if (spec.network && !config.allowNetwork) {
-      return await fail(FailureReason.FAILURE_REASON_NETWORK_NOT_ALLOWED, 'the job asks for network access, which this worker does not grant');
+      return await fail(FailureReason.FAILURE_REASON_NETWORK_NOT_ALLOWED, 'the job asks for network access, which this worker does not grant; submit it without network access (no --network), or ask the operator for workers started with FAAS_ALLOW_NETWORK=true');
     }
     const lowered = loweredLimits(spec.limits, config.limits.maximums);
     if (lowered.length > 0) await note(`limits above this worker's maximums were lowered: ${lowered.join(', ')}`);
