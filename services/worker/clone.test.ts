@@ -17,7 +17,7 @@ const run = promisify(execFile);
 describe('classifyGitError', () => {
   const url = 'http://127.0.0.1:1/r.git';
   const cases: Array<[string, string, RegExp]> = [
-    ["fatal: couldn't find remote ref nope", 'ref-not-found', /ref "nope" was not found/],
+    ["fatal: couldn't find remote ref nope", 'ref-not-found', /ref "nope" was not found in \S+$/],
     ['fatal: Authentication failed for ...', 'authentication-required', /requires authentication/],
     ["fatal: could not read Username for 'https://host': terminal prompts disabled", 'authentication-required', /requires authentication/],
     ['fatal: repository \'http://127.0.0.1:1/r.git/\' not found', 'repository-not-found', /was not found/],

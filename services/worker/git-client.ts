@@ -32,6 +32,15 @@ export class CloneError extends Error {
   }
 }
 
+/**
+ * Returns the failure of a ref the remote does not have. A ref of a few hex
+ * digits is most likely an abbreviated commit id, which only a full id replaces.
+ */
+export function refNotFound(ref: string, url: string, cause?: unknown): CloneError {
+  const hint = /^[0-9a-f]{4,39}$/i.test(ref) ? '; to run a commit, give its full 40-character id' : '';
+  return new CloneError('ref-not-found', `ref "${ref}" was not found in ${url}${hint}`, { cause });
+}
+
 /** Transports a git command may use. `file` is only for fetching from the worker's own cache. */
 export type GitTransport = 'https' | 'http' | 'file';
 
@@ -153,7 +162,7 @@ export function classifyGitError(error: unknown, url: string, ref: string): Clon
   const output = error instanceof GitError && !(error instanceof GitPluginError) ? error.message : String(error);
   const lastLine = output.trim().split('\n').filter(Boolean).pop() ?? 'no output';
   if (/couldn't find remote ref|not our ref|unadvertised object|no such remote ref|invalid refspec/i.test(output)) {
-    return new CloneError('ref-not-found', `ref "${ref}" was not found in ${url}`, { cause: error });
+    return refNotFound(ref, url, error);
   }
   if (/authentication failed|could not read username|could not read password|terminal prompts disabled|\b401\b|\b403\b/i.test(output)) {
     return new CloneError('authentication-required', `${url} requires authentication; only public repositories can be cloned`, {

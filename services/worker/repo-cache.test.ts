@@ -345,7 +345,10 @@ describe('RepoCache', function () {
 
     const missing = await failure('no-such-branch', {});
     assert.equal(missing.failure, 'ref-not-found');
-    assert.match(missing.message, /ref "no-such-branch" was not found/);
+    assert.match(missing.message, /ref "no-such-branch" was not found in \S+$/);
+    const abbreviated = await failure('59a1087', {});
+    assert.equal(abbreviated.failure, 'ref-not-found');
+    assert.match(abbreviated.message, /ref "59a1087" was not found in \S+; to run a commit, give its full 40-character id$/);
 
     assert.equal(opened.usage().trees, 0);
     assert.deepEqual(await readdir(join(opened.dir, 'tmp')), []);

@@ -9,6 +9,7 @@ import {
   guardedGit,
   networkTransports,
   pinRepositoryAddress,
+  refNotFound,
   tooLargeError,
 } from './git-client.js';
 import { fetchAdvertisedRefs } from './ref-advertisement.js';
@@ -110,7 +111,7 @@ export async function resolveRemoteRef(mirror: string, request: FetchRequest, ho
     if (id && name) advertised.set(name, id);
   }
   const match = candidates.find((name) => advertised.has(name));
-  if (match === undefined) throw new CloneError('ref-not-found', `ref "${ref}" was not found in ${request.url}`);
+  if (match === undefined) throw refNotFound(ref, request.url);
   return advertised.get(match)!;
 }
 
