@@ -81,6 +81,19 @@ describe('parseCommandLine', () => {
         '--network',
         '--memory',
         '256MiB',
+        '--cpu',
+        '50',
+        '--pids',
+        '64',
+        '--open-files',
+        '256',
+        '--file-size',
+        '1GiB',
+        '--disk',
+        '2GiB',
+        '--max-attempts',
+        '4',
+        '--retry-failed',
         '--json',
       ]);
 
@@ -94,7 +107,15 @@ describe('parseCommandLine', () => {
         input: '-',
         idempotencyKey: 'build-7',
         network: true,
-        memoryBytes: 256 * 1024 * 1024,
+        limits: {
+          memoryBytes: 256 * 1024 * 1024,
+          cpuPercent: 50,
+          pids: 64,
+          openFiles: 256,
+          fileSizeBytes: 1024 ** 3,
+          diskBytes: 2 * 1024 ** 3,
+        },
+        retry: { maxAttempts: 4, retryFailedRuns: true },
         wait: false,
         json: true,
         command: [],
@@ -108,7 +129,24 @@ describe('parseCommandLine', () => {
 
     it('reads --memory 0 as the default', () => {
       const invocation = parse(['submit', 'https://example.com/r.git', '--memory', '0']);
-      assert.equal(invocation.name === 'submit' && invocation.memoryBytes, 0);
+      assert.deepEqual(invocation.name === 'submit' && invocation.limits, { memoryBytes: 0 });
+    });
+
+    it('sends only the limits and retry policy given', () => {
+      const plain = parse(['submit', 'https://example.com/r.git']);
+      assert.deepEqual(plain.name === 'submit' && [plain.limits, plain.retry], [{}, undefined]);
+      const retried = parse(['submit', 'https://example.com/r.git', '--retry-failed']);
+      assert.deepEqual(retried.name === 'submit' && retried.retry, { maxAttempts: 0, retryFailedRuns: true });
+    });
+
+    it('rejects counts and sizes that are not numbers', () => {
+      for (const option of ['cpu', 'pids', 'open-files', 'max-attempts']) {
+        for (const value of ['half', '1.5', '-1', '4294967296']) {
+          assertUsageError(['submit', 'https://example.com/r.git', `--${option}=${value}`], new RegExp(`^--${option}: expected a whole number, or 0 for the default, got "${value.replace('.', '\\.')}"$`));
+        }
+      }
+      assertUsageError(['submit', 'https://example.com/r.git', '--disk', 'big'], /^--disk: expected a size such as 256MiB or 1GiB, or 0 for the default, got "big"$/);
+      assertUsageError(['submit', 'https://example.com/r.git', '--file-size', '3XB'], /^--file-size: unknown unit "XB" in "3XB"/);
     });
 
     it('rejects --env without =', () => {
@@ -159,14 +197,19 @@ describe('parseCommandLine', () => {
       assert.deepEqual(parse(['logs', '-f', 'abc']), { name: 'logs', server: undefined, jobId: 'abc', follow: true });
     });
 
-    it('parses list --state and --limit', () => {
-      assert.deepEqual(parse(['list', '--state', 'timed_out', '--limit', '5']), {
+    it('parses list --state, --limit and --page-token', () => {
+      assert.deepEqual(parse(['list', '--state', 'timed_out', '--limit', '5', '--page-token', '01m91b01wz8s5a18m05n5v22tt']), {
         name: 'list',
         server: undefined,
         state: JobState.JOB_STATE_TIMED_OUT,
         limit: 5,
+        pageToken: '01m91b01wz8s5a18m05n5v22tt',
         json: false,
       });
+    });
+
+    it('rejects a --page-token that no list printed', () => {
+      assertUsageError(['list', '--page-token', 'next'], /^--page-token: "next" is not a token that "faas list --limit" printed$/);
     });
 
     it('parses cancel --reason', () => {
@@ -200,7 +243,7 @@ describe('parseCommandLine', () => {
     });
 
     it('rejects an invalid --server', () => {
-      assertUsageError(['status', 'abc', '--server', 'no-port'], /--server=no-port is invalid: expected host:port/);
+      assertUsageError(['status', 'abc', '--server', 'no-port'], /^--server: "no-port" is not HOST:PORT, such as 127.0.0.1:50051$/);
     });
   });
 
@@ -211,8 +254,12 @@ describe('parseCommandLine', () => {
     });
 
     it('rejects a missing command', () => {
-      assertUsageError([], /^missing command$/);
+      assert.deepEqual(parse([]), { name: 'help', missingCommand: true });
       assertUsageError(['--server', 'localhost:1'], /^missing command$/);
+    });
+
+    it('reads --version', () => {
+      assert.deepEqual(parse(['--version']), { name: 'version' });
     });
 
     it('reads help in every form', () => {

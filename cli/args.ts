@@ -3,6 +3,10 @@ import { byteUnitNames, ConfigError, parseBytes, readAddress, unknownByteUnit } 
 import type { JobState } from '../gen/faas/v1/job.js';
 import { parseEnv, parseLimit, parseState, parseTimeoutSeconds } from './option-values.js';
 import { UsageError } from './usage-error.js';
+import { isJobId } from '../common/ids.js';
+
+/** Largest value of a proto uint32 field. */
+const maxUint32 = 4_294_967_295;
 
 export const commandNames = [
   'submit',
@@ -26,6 +30,12 @@ export interface HelpInvocation {
   name: 'help';
   /** Command to describe, or unset for the list of commands. */
   topic?: CommandName;
+  /** `faas` ran without arguments: the list of commands goes to stderr, and the exit code is that of a usage error. */
+  missingCommand?: boolean;
+}
+
+export interface VersionInvocation {
+  name: 'version';
 }
 
 interface ServerOption {
@@ -44,8 +54,10 @@ export interface SubmitInvocation extends ServerOption {
   idempotencyKey?: string;
   /** Ask for network access, which the worker grants only where its operator allows it. */
   network: boolean;
-  /** Memory limit in bytes, from --memory. */
-  memoryBytes?: number;
+  /** Resource limits from --memory, --cpu, --pids, --open-files, --file-size and --disk; only those given. */
+  limits: Partial<Record<JobLimitName, number>>;
+  /** Retry policy from --max-attempts and --retry-failed, when either is given. */
+  retry?: { maxAttempts: number; retryFailedRuns: boolean };
   wait: boolean;
   json: boolean;
   /** Job's program and arguments: everything after the first `--`. */
@@ -69,6 +81,8 @@ export interface ListInvocation extends ServerOption {
   state?: JobState;
   /** Maximum number of jobs to print; all jobs when unset. */
   limit?: number;
+  /** `nextPageToken` that an earlier `list --limit` printed, to go on from there. */
+  pageToken?: string;
   json: boolean;
 }
 
@@ -111,6 +125,7 @@ export type AccountInvocation = LoginInvocation | LogoutInvocation | WhoamiInvoc
 /** A parsed command line: the command and its validated options. */
 export type Invocation =
   | HelpInvocation
+  | VersionInvocation
   | SubmitInvocation
   | JobInvocation
   | LogsInvocation
@@ -131,6 +146,7 @@ type OptionValues = Record<string, string | boolean | (string | boolean)[] | und
 const globalOptions: OptionSpecs = {
   server: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
 };
 
 const json: OptionSpec = { type: 'boolean' };
@@ -144,13 +160,20 @@ const commandOptions: Record<CommandName, OptionSpecs> = {
     'idempotency-key': { type: 'string' },
     network: { type: 'boolean' },
     memory: { type: 'string' },
+    cpu: { type: 'string' },
+    pids: { type: 'string' },
+    'open-files': { type: 'string' },
+    'file-size': { type: 'string' },
+    disk: { type: 'string' },
+    'max-attempts': { type: 'string' },
+    'retry-failed': { type: 'boolean' },
     wait: { type: 'boolean' },
     json,
   },
   status: { json },
   result: { json },
   logs: { follow: { type: 'boolean', short: 'f' } },
-  list: { state: { type: 'string' }, limit: { type: 'string' }, json },
+  list: { state: { type: 'string' }, limit: { type: 'string' }, 'page-token': { type: 'string' }, json },
   watch: { json },
   cancel: { reason: { type: 'string' }, json },
   login: { issuer: { type: 'string' }, 'client-id': { type: 'string' }, 'client-secret-file': { type: 'string' } },
@@ -185,6 +208,8 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
   if (commandIndex === -1) {
     const { values } = parseOptions(before, globalOptions, undefined);
     if (values.help === true) return { name: 'help' };
+    if (values.version === true) return { name: 'version' };
+    if (before.length === 0 && after === undefined) return { name: 'help', missingCommand: true };
     throw new UsageError('missing command');
   }
 
@@ -224,6 +249,7 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
         server,
         state: parseState(stringOption(values, 'state')),
         limit: parseLimit(stringOption(values, 'limit')),
+        pageToken: parsePageToken(stringOption(values, 'page-token')),
         json: values.json === true,
       };
     case 'cancel':
@@ -321,7 +347,7 @@ function readServer(values: OptionValues): string | undefined {
   try {
     return readAddress({ '--server': server }, '--server', server);
   } catch (error) {
-    if (error instanceof ConfigError) throw new UsageError(error.message);
+    if (error instanceof ConfigError) throw new UsageError(`--server: "${server}" is not HOST:PORT, such as 127.0.0.1:50051`);
     throw error;
   }
 }
@@ -371,7 +397,8 @@ function parseSubmit(
     input: stringOption(values, 'input'),
     idempotencyKey: stringOption(values, 'idempotency-key'),
     network: values.network === true,
-    memoryBytes: parseMemory(stringOption(values, 'memory')),
+    limits: parseLimits(values),
+    retry: parseRetry(values),
     wait: values.wait === true,
     json: values.json === true,
     command,
@@ -396,15 +423,61 @@ function parseLogin(values: OptionValues): LoginInvocation {
   return { name: 'login', issuer, clientId, clientSecretFile };
 }
 
-/** Parses --memory such as 256MiB or 1GiB into bytes. */
-function parseMemory(raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
+/** Names of the JobLimits fields. */
+export type JobLimitName = 'memoryBytes' | 'cpuPercent' | 'pids' | 'openFiles' | 'fileSizeBytes' | 'diskBytes';
+
+/** Each limit option with its JobLimits field and whether it takes a size or a count. */
+const limitOptions: ReadonlyArray<readonly [string, JobLimitName, 'size' | 'count']> = [
+  ['memory', 'memoryBytes', 'size'],
+  ['cpu', 'cpuPercent', 'count'],
+  ['pids', 'pids', 'count'],
+  ['open-files', 'openFiles', 'count'],
+  ['file-size', 'fileSizeBytes', 'size'],
+  ['disk', 'diskBytes', 'size'],
+];
+
+/** Reads the limit options that were given. The gateway checks each against its range. */
+function parseLimits(values: OptionValues): Partial<Record<JobLimitName, number>> {
+  const limits: Partial<Record<JobLimitName, number>> = {};
+  for (const [option, field, kind] of limitOptions) {
+    const raw = stringOption(values, option);
+    if (raw !== undefined) limits[field] = kind === 'size' ? parseSize(option, raw) : parseCount(option, raw);
+  }
+  return limits;
+}
+
+/** Parses a size option such as --memory 256MiB into bytes; 0 asks for the default, as in the API. */
+function parseSize(option: string, raw: string): number {
   const unit = unknownByteUnit(raw);
-  if (unit !== undefined) throw new UsageError(`--memory: unknown unit "${unit}" in "${raw}"; use ${byteUnitNames}`, 'submit');
+  if (unit !== undefined) throw new UsageError(`--${option}: unknown unit "${unit}" in "${raw}"; use ${byteUnitNames}`, 'submit');
   const bytes = parseBytes(raw);
-  // 0 requests the worker's default, as in the API.
-  if (bytes === undefined) throw new UsageError(`--memory: expected a size such as 256MiB or 1GiB, or 0 for the default, got "${raw}"`, 'submit');
+  if (bytes === undefined) throw new UsageError(`--${option}: expected a size such as 256MiB or 1GiB, or 0 for the default, got "${raw}"`, 'submit');
   return bytes;
+}
+
+/** Parses a whole-number option such as --pids 64; 0 asks for the default, as in the API. */
+function parseCount(option: string, raw: string): number {
+  const count = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(count) || count > maxUint32) {
+    throw new UsageError(`--${option}: expected a whole number, or 0 for the default, got "${raw}"`, 'submit');
+  }
+  return count;
+}
+
+function parseRetry(values: OptionValues): SubmitInvocation['retry'] {
+  const raw = stringOption(values, 'max-attempts');
+  const retryFailedRuns = values['retry-failed'] === true;
+  if (raw === undefined && !retryFailedRuns) return undefined;
+  return { maxAttempts: raw === undefined ? 0 : parseCount('max-attempts', raw), retryFailedRuns };
+}
+
+/** Checks --page-token for the shape of a job id, which next_page_token has. */
+function parsePageToken(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!isJobId(raw)) {
+    throw new UsageError(`--page-token: "${raw.slice(0, 64)}" is not a token that "faas list --limit" printed`, 'list');
+  }
+  return raw;
 }
 
 /** Parses --events: how many scaling events to print, 1 to 200. */

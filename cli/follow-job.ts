@@ -39,8 +39,9 @@ export async function followJob(context: CommandContext, submitted: Job): Promis
     progress.stop();
   };
 
+  let stderrTail = '';
   try {
-    await copyLogs(context, submitted.id, { follow: true, beforeFirstChunk: stopProgress });
+    stderrTail = await copyLogs(context, submitted.id, { follow: true, beforeFirstChunk: stopProgress });
   } catch (error) {
     stopProgress();
     if (signal.reason instanceof InterruptedError) {
@@ -55,7 +56,8 @@ export async function followJob(context: CommandContext, submitted: Job): Promis
   }
 
   const job = await waitForFinalState(context, submitted.id);
-  const outcome = describeOutcome(job);
+  // The worker writes why a job could not run to the job's stderr too, which was just printed.
+  const outcome = describeOutcome(job, { shownOutput: stderrTail });
   if (outcome !== undefined) await writeAll(io.stderr, `faas: ${outcome}\n`, signal);
   return jobExitCode(job);
 }

@@ -39,11 +39,14 @@ Without either, it sends no token.
 Exit codes: 0 on success, 1 when a call fails, 2 for a usage error. "result"
 and "submit --wait" exit with the job's exit code instead; see "faas help submit".
 
-Run "faas help COMMAND" for the options of a command.
+Run "faas help COMMAND" for the options of a command, and "faas --version"
+for the version.
 `;
 
 const jobExitCodes = `Exit codes:
-  the job's exit code   when the job's program exited
+  the job's exit code   when the job's program exited; 128+N when signal N
+                        ended it, as in a shell (137 for SIGKILL, such as
+                        at the memory limit)
   124                   when the job timed out without an exit code
   130                   when the job was cancelled without an exit code
   1                     when the job failed without an exit code, or a call failed
@@ -55,6 +58,7 @@ const commandHelp: Record<CommandName, string> = {
 Submits the repository as a job and prints the job id. COMMAND and ARGS after
 "--" are the program the job runs in the repository root. Without them, the job
 runs the first of main.py, main.sh, main.c, main.cpp and main.js it finds there.
+A worker lowers a limit above its maximum and says so on the job's stderr.
 
 Options:
   --ref REF                Branch, tag or full commit SHA to check out
@@ -71,6 +75,22 @@ Options:
                            worker's operator allows it
   --memory SIZE            Memory limit of the job, such as 256MiB or 2GiB, at least
                            1MiB (default or 0: the operator's, 512 MiB unless changed)
+  --cpu PERCENT            CPU share in percent of one core; 200 is two cores
+                           (default or 0: the operator's, 100 unless changed)
+  --pids N                 Processes and threads at once, at least 8
+                           (default or 0: the operator's, 256 unless changed)
+  --open-files N           Open files per process, at least 16
+                           (default or 0: the operator's, 1024 unless changed)
+  --file-size SIZE         Largest file the job may write
+                           (default or 0: the operator's, 256 MiB unless changed)
+  --disk SIZE              Disk the job folder may use, checkout included, at
+                           least 1MiB (default or 0: the operator's, 1 GiB unless changed)
+  --max-attempts N         Attempts in all, the first included (default or 0:
+                           the operator's, 3 unless changed). Without
+                           --retry-failed, only failures of the platform, such
+                           as a lost worker, start another attempt
+  --retry-failed           Also start another attempt when the job's own program
+                           fails: a non-zero exit, a signal, a timeout or a limit
   --wait                   Follow the job until it ends: its standard output goes
                            to stdout, its standard error to stderr, and the job id
                            to stderr. A progress line shows on a terminal until
@@ -131,14 +151,18 @@ time (UTC) and repository. Requests every page unless --limit is given.
 Options:
   --state STATE            Only jobs in STATE: queued, running, succeeded,
                            failed, timed_out or cancelled
-  --limit N                Print at most N jobs
+  --limit N                Print at most N jobs. When more are left, the command
+                           that prints the next N follows on stderr
+  --page-token TOKEN       Start after the jobs of an earlier "list --limit",
+                           with the token it printed (nextPageToken in JSON)
   --json                   Print the jobs as one ListResponse in JSON
 ${serverOption}
 `,
   watch: `Usage: faas watch JOB_ID [OPTIONS]
 
 Prints one line per change of the job: time, state, phase and attempt, and
-ends after a final state with the job's exit code, as 'faas result' does.
+ends after a final state with the job's exit code, as 'faas result' does;
+for a job that did not succeed, the reason follows on stderr.
 TIME is when the scheduler stored the change, also for changes made before
 the command started. A progress line shows on stderr while stderr is a
 terminal.

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
 import { status as GrpcStatus, type ServerErrorResponse, type ServerWritableStream } from '@grpc/grpc-js';
 import { startTestServer, type TestServer } from '../client/test-server.js';
-import { Job, JobPhase, JobState, LogStream } from '../gen/faas/v1/job.js';
+import { FailureReason, Job, JobPhase, JobState, LogStream } from '../gen/faas/v1/job.js';
 import {
   CancelResponse,
   ListResponse,
@@ -166,6 +166,33 @@ describe('faas main', () => {
       );
     });
 
+    it('gives the reason once when the worker already printed it', async () => {
+      const message = 'repository http://127.0.0.1:1/nope.git was not found';
+      const final = jobIn(JobState.JOB_STATE_FAILED, { error: { reason: FailureReason.FAILURE_REASON_CLONE_FAILED, message } });
+      const handlers = runningJobHandlers(final);
+      handlers.logs = (call: ServerWritableStream<LogsRequest, LogsResponse>) => {
+        call.write(LogsResponse.fromPartial({ offset: 0, stream: LogStream.LOG_STREAM_STDERR, data: Buffer.from(`faas: ${message}\n`) }));
+        call.end();
+      };
+      const io = makeIo();
+
+      const code = await main(['submit', 'https://example.com/r.git', '--wait', '--server', await serve(handlers)], io);
+
+      assert.equal(code, 1);
+      assert.equal(io.stderr.text(), `faas: job ${jobId} submitted\nfaas: ${message}\nfaas: job ${jobId} failed: see the line above\n`);
+    });
+
+    it('sends the limits and the retry policy given', async () => {
+      const submitted: SubmitRequest[] = [];
+      const address = await serve(runningJobHandlers(jobIn(JobState.JOB_STATE_SUCCEEDED), submitted));
+      const options = ['--cpu', '50', '--pids', '64', '--disk', '2GiB', '--max-attempts', '2', '--retry-failed'];
+
+      assert.equal(await main(['submit', 'https://example.com/r.git', '--server', address, ...options], makeIo()), 0);
+
+      assert.deepEqual(submitted[0].spec?.limits, { memoryBytes: 0, pids: 64, cpuPercent: 50, fileSizeBytes: 0, openFiles: 0, diskBytes: 2 * 1024 ** 3 });
+      assert.deepEqual(submitted[0].spec?.retry, { maxAttempts: 2, retryFailedRuns: true });
+    });
+
     it('exits 124 for a timed-out job', async () => {
       const address = await serve(runningJobHandlers(jobIn(JobState.JOB_STATE_TIMED_OUT)));
 
@@ -244,6 +271,40 @@ describe('faas main', () => {
 
       assert.equal(code, 2);
       assert.equal(io.stderr.text(), 'faas: --env: expected KEY=VALUE, got "NOEQUALS"\nRun "faas help submit" for usage.\n');
+    });
+
+    it('lists the commands on stderr and exits 2 without arguments', async () => {
+      const io = makeIo();
+
+      assert.equal(await main([], io), 2);
+      assert.match(io.stderr.text(), /^faas: missing command\n\nfaas runs git repositories as jobs/);
+      assert.match(io.stderr.text(), /\n  submit   Submit a repository as a job/);
+      assert.equal(io.stdout.text(), '');
+    });
+
+    it('prints the version', async () => {
+      const io = makeIo();
+
+      assert.equal(await main(['--version'], io), 0);
+      assert.match(io.stdout.text(), /^faas \d+\.\d+\.\d+\n$/);
+    });
+
+    it('names an unreachable gateway in plain words', async () => {
+      const io = makeIo();
+
+      // Nothing listens on port 1 of the loopback address, so the connection is refused.
+      assert.equal(await main(['status', jobId, '--server', '127.0.0.1:1'], io), 1);
+      assert.equal(
+        io.stderr.text(),
+        'faas: UNAVAILABLE: cannot reach the gateway at 127.0.0.1:1 (connection refused); start it, or set --server or FAAS_SERVER to use another\n',
+      );
+    });
+
+    it('exits 2 for a --server that is not HOST:PORT', async () => {
+      const io = makeIo();
+
+      assert.equal(await main(['status', jobId, '--server', 'notahostport'], io), 2);
+      assert.equal(io.stderr.text(), 'faas: --server: "notahostport" is not HOST:PORT, such as 127.0.0.1:50051\nRun "faas help" for usage.\n');
     });
 
     it('exits 2 for an invalid FAAS_SERVER', async () => {
@@ -360,6 +421,35 @@ describe('faas main', () => {
       const failed = jobIn(JobState.JOB_STATE_FAILED, { attempt: 1, exitCode: 3, updatedAt: new Date('2025-03-01T10:00:05Z') });
       const address = await serve(runningJobHandlers(failed));
       assert.equal(await main(['watch', jobId, '--server', address], makeIo()), 3);
+    });
+
+    it('ends watch of a failed job with the reason', async () => {
+      const error = { reason: FailureReason.FAILURE_REASON_OUT_OF_MEMORY, message: 'ran out of its memory limit of 64 MiB and was killed' };
+      const address = await serve(runningJobHandlers(jobIn(JobState.JOB_STATE_FAILED, { attempt: 1, error })));
+      const io = makeIo();
+
+      assert.equal(await main(['watch', jobId, '--server', address], io), 1);
+      assert.equal(io.stderr.text(), `faas: job ${jobId} failed: ran out of its memory limit of 64 MiB and was killed\n`);
+    });
+
+    it('prints the next page token and command when --limit leaves jobs out', async () => {
+      const requests: Array<{ pageSize: number; pageToken: string }> = [];
+      const address = await serve({
+        list: (call, callback) => {
+          requests.push({ pageSize: call.request.pageSize, pageToken: call.request.pageToken });
+          const job = jobIn(JobState.JOB_STATE_SUCCEEDED, { id: '01hzzzzzzzzzzzzzzzzzzzzzz2' });
+          callback(null, ListResponse.fromPartial({ jobs: [job], nextPageToken: '01hzzzzzzzzzzzzzzzzzzzzzz1' }));
+        },
+      });
+
+      const io = makeIo();
+      assert.equal(await main(['list', '--limit', '1', '--state', 'succeeded', '--page-token', '01hzzzzzzzzzzzzzzzzzzzzzz3', '--server', address], io), 0);
+      assert.deepEqual(requests, [{ pageSize: 1, pageToken: '01hzzzzzzzzzzzzzzzzzzzzzz3' }]);
+      assert.equal(io.stderr.text(), 'faas: more jobs: faas list --state succeeded --limit 1 --page-token 01hzzzzzzzzzzzzzzzzzzzzzz1\n');
+
+      const json = makeIo();
+      assert.equal(await main(['list', '--limit', '1', '--json', '--server', address], json), 0);
+      assert.equal(JSON.parse(json.stdout.text()).nextPageToken, '01hzzzzzzzzzzzzzzzzzzzzzz1');
     });
 
     it('reports a cancelled job', async () => {

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { defaultAddress, FaasClient } from '../client/client.js';
 import { FaasClientError } from '../client/errors.js';
@@ -30,7 +31,15 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   try {
     invocation = parseCommandLine(argv);
     if (invocation.name === 'help') {
+      if (invocation.missingCommand) {
+        await writeAll(io.stderr, `faas: missing command\n\n${helpText()}`);
+        return ExitCode.Usage;
+      }
       await writeAll(io.stdout, helpText(invocation.topic));
+      return ExitCode.Success;
+    }
+    if (invocation.name === 'version') {
+      await writeAll(io.stdout, `faas ${cliVersion()}\n`);
       return ExitCode.Success;
     }
   } catch (error) {
@@ -68,9 +77,15 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   }
 }
 
-type GatewayInvocation = Exclude<Invocation, { name: 'help' } | AccountInvocation>;
+type GatewayInvocation = Exclude<Invocation, { name: 'help' | 'version' } | AccountInvocation>;
 
-function isAccountInvocation(invocation: Exclude<Invocation, { name: 'help' }>): invocation is AccountInvocation {
+/** Returns the version in the project's package.json. */
+function cliVersion(): string {
+  const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+  return version;
+}
+
+function isAccountInvocation(invocation: Exclude<Invocation, { name: 'help' | 'version' }>): invocation is AccountInvocation {
   return invocation.name === 'login' || invocation.name === 'logout' || invocation.name === 'whoami';
 }
 
@@ -137,6 +152,11 @@ function reportCommandError(io: CliIo, error: unknown, signal: AbortSignal, gate
   if (error instanceof UsageError) return reportUsageError(io, error);
 
   if (error instanceof FaasClientError && gateway !== undefined) {
+    const unreachable = error.code === GrpcStatus.UNAVAILABLE ? connectionFailure(error.message) : undefined;
+    if (unreachable !== undefined) {
+      io.stderr.write(`faas: ${error.codeName}: cannot reach the gateway at ${gateway.address} (${unreachable}); start it, or set --server or FAAS_SERVER to use another\n`);
+      return ExitCode.Failure;
+    }
     io.stderr.write(`faas: ${error.codeName}: ${error.message}${gatewayHint(error, gateway)}\n`);
     return ExitCode.Failure;
   }
@@ -159,6 +179,26 @@ function gatewayHint(error: FaasClientError, gateway: GatewayDetails): string {
   }
   // The gateway's own message may already contain the faas login hint.
   return error.message.includes('faas login') ? '' : ' (run "faas login")';
+}
+
+/** What the system calls of a failed connection name, in words. */
+const connectionErrors: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+};
+
+/**
+ * Returns why grpc-js could not connect, in words, when its message names a
+ * system error; grpc-js wraps it in text meant for its own developers.
+ */
+export function connectionFailure(message: string): string | undefined {
+  const code = /\b(E[A-Z_]{4,})\b/.exec(message)?.[1];
+  return code === undefined ? undefined : connectionErrors[code];
 }
 
 function describeReason(reason: unknown): string {

@@ -118,8 +118,10 @@ export function describeProgress(job: Job): string {
 /**
  * Describes how a finished job that did not succeed ended, such as "job ID
  * failed: repository not found". Returns undefined for a job that succeeded.
+ * When `shownOutput` (the job's stderr just printed) holds the worker's note
+ * with the same message, the message is not repeated.
  */
-export function describeOutcome(job: Job): string | undefined {
+export function describeOutcome(job: Job, options: { shownOutput?: string } = {}): string | undefined {
   if (job.state === JobState.JOB_STATE_SUCCEEDED) return undefined;
 
   const reason = job.error?.reason;
@@ -131,5 +133,6 @@ export function describeOutcome(job: Job): string | undefined {
   if (job.state === JobState.JOB_STATE_TIMED_OUT || job.state === JobState.JOB_STATE_CANCELLED) {
     return `job ${job.id} ${message || stateName(job.state).replace('_', ' ')}`;
   }
+  if (message !== '' && options.shownOutput?.includes(`faas: ${message}\n`)) return `job ${job.id} failed: see the line above`;
   return message === '' ? `job ${job.id} failed` : `job ${job.id} failed: ${message}`;
 }

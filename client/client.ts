@@ -91,6 +91,8 @@ export interface ListAllOptions extends RequestOptions {
   pageSize?: number;
   /** Maximum number of jobs to yield, or unset for all jobs. */
   limit?: number;
+  /** `nextPageToken` of an earlier page to start after, or unset to start with the newest job. */
+  pageToken?: string;
 }
 
 export interface LogsOptions extends RequestOptions {
@@ -198,20 +200,27 @@ export class FaasClient {
 
   /** Yields the caller's jobs, newest first, requesting page after page until the last or `limit`. */
   async *listAll(options: ListAllOptions = {}): AsyncGenerator<Job> {
+    for await (const page of this.listPages(options)) yield* page.jobs;
+  }
+
+  /**
+   * Yields the pages of the caller's jobs, newest first, until the last page
+   * or until `limit` jobs. The pages hold `limit` jobs in all at most, so the
+   * `nextPageToken` of the last one yielded continues right after them.
+   */
+  async *listPages(options: ListAllOptions = {}): AsyncGenerator<ListResponse> {
     const limit = options.limit ?? Infinity;
     const seenTokens = new Set<string>();
-    let pageToken = '';
+    let pageToken = options.pageToken ?? '';
     let yielded = 0;
 
     while (yielded < limit) {
       const remaining = limit - yielded;
       const pageSize = Math.min(options.pageSize ?? (Number.isFinite(remaining) ? maxPageSize : 0), remaining);
       const page = await this.list({ state: options.state, pageSize, pageToken, signal: options.signal });
-
-      for (const job of page.jobs.slice(0, remaining)) {
-        yield job;
-        yielded++;
-      }
+      const jobs = page.jobs.slice(0, remaining);
+      yielded += jobs.length;
+      yield { ...page, jobs };
       if (page.nextPageToken === '') return;
 
       // A token seen before would repeat pages forever.

@@ -10,19 +10,29 @@ export interface CopyLogsOptions {
   beforeFirstChunk?: () => void;
 }
 
-/** Writes the job's output as it arrives: standard error chunks to stderr, all others to stdout. */
-export async function copyLogs(context: CommandContext, jobId: string, options: CopyLogsOptions): Promise<void> {
+/** Bytes of the job's standard error that copyLogs keeps to return. */
+const stderrTailBytes = 8 * 1024;
+
+/**
+ * Writes the job's output as it arrives: standard error chunks to stderr,
+ * all others to stdout. Returns the last bytes of standard error written,
+ * which hold the worker's own note when the job could not run.
+ */
+export async function copyLogs(context: CommandContext, jobId: string, options: CopyLogsOptions): Promise<string> {
   const { client, io, signal } = context;
   let first = true;
+  let stderrTail = Buffer.alloc(0);
 
   for await (const chunk of client.logs(jobId, { follow: options.follow, signal })) {
     if (first) {
       first = false;
       options.beforeFirstChunk?.();
     }
-    const stream = chunk.stream === LogStream.LOG_STREAM_STDERR ? io.stderr : io.stdout;
-    await writeAll(stream, chunk.data, signal);
+    const isStderr = chunk.stream === LogStream.LOG_STREAM_STDERR;
+    if (isStderr) stderrTail = Buffer.concat([stderrTail, chunk.data]).subarray(-stderrTailBytes);
+    await writeAll(isStderr ? io.stderr : io.stdout, chunk.data, signal);
   }
+  return stderrTail.toString();
 }
 
 /** Prints the job's output so far, or with --follow until the job has ended. */

@@ -28,7 +28,8 @@ export async function runSubmit(invocation: SubmitInvocation, context: CommandCo
       timeoutSeconds: invocation.timeoutSeconds,
       idempotencyKey: invocation.idempotencyKey,
       network: invocation.network,
-      limits: invocation.memoryBytes === undefined ? undefined : JobLimits.fromPartial({ memoryBytes: invocation.memoryBytes }),
+      limits: Object.keys(invocation.limits).length === 0 ? undefined : JobLimits.fromPartial(invocation.limits),
+      retry: invocation.retry,
     },
     { signal },
   );

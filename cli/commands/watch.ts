@@ -4,7 +4,7 @@ import type { Job } from '../../gen/faas/v1/job.js';
 import { isFinal } from '../../common/job-states.js';
 import { ExitCode, jobExitCode } from '../exit-codes.js';
 import { writeAll } from '../io.js';
-import { describeProgress, formatJsonLine, formatWatchLine } from '../output.js';
+import { describeOutcome, describeProgress, formatJsonLine, formatWatchLine } from '../output.js';
 import { ProgressLine } from '../progress.js';
 import type { CommandContext } from './context.js';
 
@@ -29,5 +29,9 @@ export async function runWatch(invocation: JobInvocation, context: CommandContex
   } finally {
     progress.stop();
   }
-  return last && isFinal(last.state) ? jobExitCode(last) : ExitCode.Success;
+  if (!last || !isFinal(last.state)) return ExitCode.Success;
+  // The last line says how the job ended; the reason follows on stderr, as after submit --wait.
+  const outcome = invocation.json ? undefined : describeOutcome(last);
+  if (outcome !== undefined) await writeAll(io.stderr, `faas: ${outcome}\n`, signal);
+  return jobExitCode(last);
 }

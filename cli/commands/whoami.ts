@@ -47,7 +47,8 @@ export async function runWhoami(invocation: WhoamiInvocation, context: AccountCo
     claims = decodeJwt(token);
   } catch (error) {
     const reason = errorMessage(error);
-    throw new AuthError(`the access token from the ${source.origin} is not a JWT, so it has no claims to show (${reason})`);
+    const where = source.origin === 'FAAS_TOKEN' ? 'in FAAS_TOKEN' : `stored in ${credentialsPath(io.env)}`;
+    throw new AuthError(`the access token ${where} is not a JWT, so it has no claims to show (${reason})`);
   }
 
   const report: WhoamiReport = {
