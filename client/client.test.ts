@@ -127,6 +127,34 @@ describe('FaasClient', () => {
       assert.equal(received?.spec?.timeoutSeconds, 60);
     });
 
+    it('names a field that protobuf cannot carry instead of sending it', async () => {
+      let calls = 0;
+      const faas = await connect({
+        submit: (_call, callback) => {
+          calls++;
+          callback(null, SubmitResponse.fromPartial({ job: { id: jobId } }));
+        },
+      });
+      const url = 'https://example.com/a.git';
+      const cases: Array<[Parameters<FaasClient['submit']>[0], string]> = [
+        [{ repositoryUrl: url, timeoutSeconds: -1 }, 'spec.timeout_seconds: is -1; use a whole number from 0 to 4294967295, or 0 for the default'],
+        [{ repositoryUrl: url, limits: { pids: 1.5 } as never }, 'spec.limits.pids: is 1.5; use a whole number from 0 to 4294967295, or 0 for the default'],
+        [{ repositoryUrl: url, limits: { memoryBytes: 2 ** 60 } as never }, `spec.limits.memory_bytes: is ${2 ** 60}; use a whole number from 0 to 9007199254740991, or 0 for the default`],
+        [{ repositoryUrl: url, retry: { maxAttempts: -2, retryFailedRuns: false } }, 'spec.retry.max_attempts: is -2; use a whole number from 0 to 4294967295, or 0 for the default'],
+        [{ repositoryUrl: url, input: Buffer.alloc(2 * 1024 * 1024) }, 'spec.input: is 2097152 bytes; the limit is 1048576 bytes (1 MiB)'],
+      ];
+      for (const [spec, message] of cases) {
+        await assert.rejects(faas.submit(spec), (error: unknown) => {
+          assert.ok(error instanceof FaasClientError);
+          assert.equal(error.codeName, 'INVALID_ARGUMENT');
+          assert.equal(error.message, message);
+          return true;
+        });
+      }
+      assert.equal(calls, 0);
+      await assert.rejects(collect(faas.logs(jobId, { offset: -5 })), /^FaasClientError: offset: is -5; use a whole number from 0/);
+    });
+
     it('stops after the retry limit', async () => {
       let calls = 0;
       const faas = await connect(

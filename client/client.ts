@@ -24,6 +24,7 @@ import {
 } from '../gen/faas/v1/job_service.js';
 import { callUnary, readResumable, type CallSettings } from './calls.js';
 import { FaasClientError } from './errors.js';
+import { checkOffset, checkSpec } from './request-check.js';
 import { defaultBackoff, type BackoffOptions } from './retry.js';
 import {
   ObserverServiceClient,
@@ -171,6 +172,7 @@ export class FaasClient {
       input: input === undefined ? undefined : Buffer.from(input.buffer, input.byteOffset, input.byteLength),
       idempotencyKey: spec.idempotencyKey || randomUUID(),
     });
+    checkSpec(jobSpec);
     const request = SubmitRequest.fromPartial({ spec: jobSpec });
     return callUnary(this.settings, this.stub.submit.bind(this.stub), request, options.signal);
   }
@@ -281,6 +283,7 @@ export class FaasClient {
     };
 
     const open = (metadata: Metadata): ClientReadableStream<LogsResponse> => {
+      checkOffset(nextOffset);
       const request = LogsRequest.fromPartial({ jobId, offset: nextOffset, follow: options.follow ?? false });
       return this.stub.logs(request, metadata);
     };
