@@ -30,7 +30,7 @@ export interface HelpInvocation {
   name: 'help';
   /** Command to describe, or unset for the list of commands. */
   topic?: CommandName;
-  /** `faas` ran without arguments: the list of commands goes to stderr, and the exit code is that of a usage error. */
+  /** Set when `faas` ran without arguments, so the list of commands goes to stderr with the exit code of a usage error. */
   missingCommand?: boolean;
 }
 
@@ -54,7 +54,7 @@ export interface SubmitInvocation extends ServerOption {
   idempotencyKey?: string;
   /** Ask for network access, which the worker grants only where its operator allows it. */
   network: boolean;
-  /** Resource limits from --memory, --cpu, --pids, --open-files, --file-size and --disk; only those given. */
+  /** Resource limits from --memory, --cpu, --pids, --open-files, --file-size and --disk, with only the options given. */
   limits: Partial<Record<JobLimitName, number>>;
   /** Retry policy from --max-attempts and --retry-failed, when either is given. */
   retry?: { maxAttempts: number; retryFailedRuns: boolean };
@@ -446,7 +446,7 @@ function parseLimits(values: OptionValues): Partial<Record<JobLimitName, number>
   return limits;
 }
 
-/** Parses a size option such as --memory 256MiB into bytes; 0 asks for the default, as in the API. */
+/** Parses a size option such as --memory 256MiB into bytes. As in the API, 0 requests the default. */
 function parseSize(option: string, raw: string): number {
   const unit = unknownByteUnit(raw);
   if (unit !== undefined) throw new UsageError(`--${option}: unknown unit "${unit}" in "${raw}"; use ${byteUnitNames}`, 'submit');
@@ -455,7 +455,7 @@ function parseSize(option: string, raw: string): number {
   return bytes;
 }
 
-/** Parses a whole-number option such as --pids 64; 0 asks for the default, as in the API. */
+/** Parses a whole-number option such as --pids 64. As in the API, 0 requests the default. */
 function parseCount(option: string, raw: string): number {
   const count = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(count) || count > maxUint32) {

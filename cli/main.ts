@@ -181,7 +181,7 @@ function gatewayHint(error: FaasClientError, gateway: GatewayDetails): string {
   return error.message.includes('faas login') ? '' : ' (run "faas login")';
 }
 
-/** What the system calls of a failed connection name, in words. */
+/** Plain descriptions of the system error codes of a failed connection. */
 const connectionErrors: Record<string, string> = {
   ECONNREFUSED: 'connection refused',
   ECONNRESET: 'connection reset',
@@ -193,8 +193,8 @@ const connectionErrors: Record<string, string> = {
 };
 
 /**
- * Returns why grpc-js could not connect, in words, when its message names a
- * system error; grpc-js wraps it in text meant for its own developers.
+ * Returns why grpc-js could not connect, in plain words, when its message
+ * names a system error. grpc-js wraps that error in text for its own developers.
  */
 export function connectionFailure(message: string): string | undefined {
   const code = /\b(E[A-Z_]{4,})\b/.exec(message)?.[1];

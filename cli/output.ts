@@ -118,8 +118,8 @@ export function describeProgress(job: Job): string {
 /**
  * Describes how a finished job that did not succeed ended, such as "job ID
  * failed: repository not found". Returns undefined for a job that succeeded.
- * When `shownOutput` (the job's stderr just printed) holds the worker's note
- * with the same message, the message is not repeated.
+ * When `shownOutput` (the job's stderr just printed) contains the worker's
+ * note with the same message, the message is not repeated.
  */
 export function describeOutcome(job: Job, options: { shownOutput?: string } = {}): string | undefined {
   if (job.state === JobState.JOB_STATE_SUCCEEDED) return undefined;

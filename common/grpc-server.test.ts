@@ -4,7 +4,7 @@ import { JobServiceService, SubmitRequest } from '../gen/faas/v1/job_service.js'
 import { FaasError } from './errors.js';
 import { rejectUndecodable, tolerantService } from './grpc-server.js';
 
-/** Runs the tolerant decoder of Submit on `bytes` and returns what the handler would answer. */
+/** Decodes `bytes` with the tolerant decoder of Submit and returns the handler's error message, if any. */
 function submitAnswer(bytes: Uint8Array): string | undefined {
   const request = tolerantService(JobServiceService).submit.requestDeserialize(Buffer.from(bytes));
   try {

@@ -47,9 +47,9 @@ export const jobLimitMaximums = {
 
 /**
  * Smallest values of JobLimits, other than 0 for the default, that a worker
- * can apply. A cgroup needs 1 MiB of memory; the sandbox itself needs a few
- * processes and open files; the worker measures disk use in steps coarser
- * than 1 MiB.
+ * can apply. A cgroup needs 1 MiB of memory, and the sandbox itself needs a
+ * few processes and open files. Disk use is measured every 500 ms, so a
+ * smaller disk limit would not be enforced in time.
  */
 export const jobLimitMinimums: Partial<Record<keyof typeof jobLimitMaximums, number>> = {
   memoryBytes: 1024 * 1024,

@@ -30,7 +30,7 @@ export async function runWatch(invocation: JobInvocation, context: CommandContex
     progress.stop();
   }
   if (!last || !isFinal(last.state)) return ExitCode.Success;
-  // The last line says how the job ended; the reason follows on stderr, as after submit --wait.
+  // The last line shows the final state, and the reason follows on stderr, as after submit --wait.
   const outcome = invocation.json ? undefined : describeOutcome(last);
   if (outcome !== undefined) await writeAll(io.stderr, `faas: ${outcome}\n`, signal);
   return jobExitCode(last);

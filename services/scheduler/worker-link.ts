@@ -344,7 +344,7 @@ export class WorkerLinks {
     const stored = await store.transition(outcome.jobId, (job) => {
       settled = 'moved on';
       if (job.state !== JobState.JOB_STATE_RUNNING || job.attempt !== outcome.attempt) return undefined;
-      // The worker only knows that it stopped the job; the reason came with the Cancel call.
+      // The worker reports only that it stopped the job, so the reason comes from the Cancel call.
       const cancelReason = outcome.state === JobState.JOB_STATE_CANCELLED ? heldJob.cancelReason : undefined;
       const message = cancelReason ?? outcome.error?.message ?? '';
       if (shouldRetry(job, outcome, this.context.config)) {

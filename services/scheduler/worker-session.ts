@@ -20,7 +20,7 @@ export interface HeldJob {
   log?: LogWriter;
   /** The update or outcome of this attempt that arrived last, applied or not. */
   latestReport?: JobUpdate | JobOutcome;
-  /** Why the job was cancelled while it ran, to be stored with its outcome. */
+  /** Reason of a Cancel call that arrived while the job ran, stored with its outcome. */
   cancelReason?: string;
   /** Heartbeats in a row that did not list this accepted job. */
   missedHeartbeats?: number;
