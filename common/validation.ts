@@ -146,7 +146,7 @@ function validateEnv(env: Record<string, string>): void {
   let total = 0;
   for (const [name, value] of entries) {
     if (name.length > specLimits.envNameChars || !envNamePattern.test(name)) {
-      throw invalidArgument(`spec.env["${name.slice(0, 40)}"]`, 'name must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 characters');
+      throw invalidArgument(`spec.env["${name.slice(0, 40)}"]`, 'name must be letters, digits and _, not start with a digit, and be at most 128 characters');
     }
     if (value.includes('\u0000')) throw invalidArgument(`spec.env["${name}"]`, 'value must not contain NUL bytes');
     total += Buffer.byteLength(name) + Buffer.byteLength(value);

@@ -109,9 +109,10 @@ describe('browser page', function () {
     await page.getByLabel('Ref', { exact: true }).fill('bad..ref');
     await page.getByRole('button', { name: 'Submit job' }).click();
 
-    const refError = page.locator('.mantine-InputWrapper-error').filter({ hasText: 'spec.ref' });
+    const refError = page.locator('.mantine-InputWrapper-error').filter({ hasText: 'must not contain ".."' });
     await refError.waitFor();
-    assert.match(await refError.innerText(), /must not contain "\.\."/);
+    // Under its field, the message reads without the API's field path.
+    assert.match(await refError.innerText(), /^"bad\.\.ref" is not a valid branch, tag or commit: it must not contain "\.\."$/);
     assert.equal(new URL(page.url()).pathname, '/', 'an invalid job must not open a job page');
     await page.getByRole('button', { name: 'Clear' }).click();
   });
@@ -156,6 +157,12 @@ describe('browser page', function () {
     await page.waitForURL(/\/jobs\/[0-9a-z]{26}$/);
 
     await page.getByTestId('log-view').filter({ hasText: 'started, now sleeping' }).waitFor();
+    // The page requests a confirmation first, and dismissing it leaves the job running.
+    page.once('dialog', (dialog) => void dialog.dismiss());
+    await page.getByTestId('cancel-job').click();
+    assert.equal(await page.getByTestId('cancel-job').innerText(), 'Cancel job');
+    assert.equal(await page.locator('[data-testid="job-state"][data-state="RUNNING"]').count(), 1);
+    page.once('dialog', (dialog) => void dialog.accept());
     await page.getByTestId('cancel-job').click();
     await page.locator('[data-testid="job-state"][data-state="CANCELLED"]').waitFor();
     assert.match(await page.getByTestId('job-failure').innerText(), /Cancelled/);
@@ -212,6 +219,12 @@ describe('browser page', function () {
     assert.match(await panel.innerText(), /Desired workers/);
     await panel.getByText(/Recent scale events/).waitFor();
     assert.equal(await panel.getByTestId('error-alert').count(), 0, await panel.innerText());
+
+    // An admin's list contains every user's jobs, so it names their owners.
+    await page.getByRole('heading', { name: 'All jobs' }).waitFor();
+    await page.getByTestId('job-owner').first().waitFor();
+    const owners = await page.getByTestId('job-owner').allInnerTexts();
+    assert.ok(owners.length > 0 && owners.every((owner) => owner === 'alice'), `owners: ${owners.join(', ')}`);
   });
 });
 

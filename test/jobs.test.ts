@@ -486,6 +486,7 @@ describe('queued jobs', function () {
     assert.equal(await logText(mesh, job!.id), '');
     const error = await rejection(mesh.client.result(job!.id));
     assert.equal(error.codeName, 'FAILED_PRECONDITION');
+    assert.match(error.message, new RegExp(`^job ${job!.id} was cancelled before a worker ran it, so it has no result \\(cancelled by \\S+\\)$`));
   });
 });
 

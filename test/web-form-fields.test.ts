@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { formFieldOf, parseEnvironment, parseWholeNumber, splitCommandLine } from '../web/src/form-fields.js';
+import { fieldErrorText, formFieldOf, parseEnvironment, parseWholeNumber, splitCommandLine } from '../web/src/form-fields.js';
 
 // The submit form of the web page turns typed text into JobSpec fields with these parsers.
 
@@ -69,6 +69,18 @@ describe('web form fields', () => {
       assert.equal(formFieldOf('spec.env["1X"]: name must match'), 'env');
       assert.equal(formFieldOf('spec.timeout_seconds: is 9999'), 'timeoutSeconds');
       assert.equal(formFieldOf('spec.limits.memory_bytes: is 1; the maximum is 2'), 'memoryMiB');
+    });
+
+    it('reads a message without the field path', () => {
+      assert.equal(fieldErrorText('spec.repository_url: scheme "ftp" is not supported; use https'), 'Scheme "ftp" is not supported; use https');
+      assert.equal(
+        fieldErrorText('spec.limits.memory_bytes: is 1048574951424 (976.6 GiB); the maximum is 17179869184 (16 GiB), or 0 for the default'),
+        'The value is 976.6 GiB; the maximum is 16 GiB, or 0 for the default',
+      );
+      assert.equal(fieldErrorText('spec.env["1BAD"]: name must be letters'), '1BAD: name must be letters');
+      assert.equal(fieldErrorText('spec.args[2]: must not contain NUL bytes'), 'Line 3: must not contain NUL bytes');
+      assert.equal(fieldErrorText('spec.command[0]: must name a program'), 'Word 1: must name a program');
+      assert.equal(fieldErrorText('too many active jobs'), 'too many active jobs');
     });
 
     it('leaves other messages to the form', () => {

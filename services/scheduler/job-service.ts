@@ -134,7 +134,7 @@ export class SchedulerJobService {
     if (!result) {
       throw new FaasError(
         ErrorCode.FailedPrecondition,
-        `job ${job.id} ended ${stateName(job.state)} without running, so it has no result: ${job.error?.message ?? 'no details'}`,
+        `job ${job.id} ${job.state === JobState.JOB_STATE_CANCELLED ? 'was cancelled' : `ended ${stateName(job.state)}`} before a worker ran it, so it has no result (${job.error?.message || 'no details'})`,
       );
     }
     return { job, result };

@@ -95,6 +95,25 @@ const serverFieldPrefixes: Array<[string, JobFormField]> = [
   ['spec.limits.memory_bytes', 'memoryMiB'],
 ];
 
+/**
+ * Returns the text of a gateway validation message as it reads under its
+ * form field: without the field path, with an argument's line, a command's
+ * word or a variable's name in front, and with sizes in binary units only.
+ * `spec.env["1X"]: name must ...` becomes `1X: name must ...`.
+ */
+export function fieldErrorText(message: string): string {
+  const match = /^spec\.([a-z_.]+)(?:\[(\d+|"(?:[^"\\]|\\.)*")\])?: /.exec(message);
+  if (match === null) return message;
+  // The gateway writes a size as bytes followed by binary units, "1048576 (1 MiB)", and the form takes MiB.
+  let text = message.slice(match[0].length).replace(/\b\d+ \((\d+(?:\.\d+)? [KMGT]?i?B)\)/g, '$1');
+  if (text.startsWith('is ')) text = `the value ${text}`;
+  const entry = match[2];
+  if (entry === undefined) return text.charAt(0).toUpperCase() + text.slice(1);
+  if (entry.startsWith('"')) return `${JSON.parse(entry) as string}: ${text}`;
+  const position = Number(entry) + 1;
+  return match[1] === 'args' ? `Line ${position}: ${text}` : `Word ${position}: ${text}`;
+}
+
 /** Returns the form field that a gateway validation message names, such as `spec.ref: ...`. */
 export function formFieldOf(message: string): JobFormField | undefined {
   for (const [prefix, field] of serverFieldPrefixes) {

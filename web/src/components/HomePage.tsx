@@ -14,7 +14,7 @@ export function HomePage({ admin }: { admin: boolean }) {
           <SubmitJobForm onSubmitted={opened} />
         </Grid.Col>
         <Grid.Col span={{ base: 12, md: 7, lg: 8 }}>
-          <JobList />
+          <JobList admin={admin} />
         </Grid.Col>
       </Grid>
       {admin && <ScalingPanel />}

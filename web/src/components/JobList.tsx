@@ -22,8 +22,12 @@ const stateFilterOptions = [
   })),
 ];
 
-/** Lists the caller's jobs, newest first, a page at a time, with live states. */
-export function JobList() {
+/**
+ * Lists the caller's jobs, newest first, a page at a time, with live states.
+ * The gateway lists every user's jobs for an admin, so the list is then titled
+ * All jobs and names each job's owner.
+ */
+export function JobList({ admin = false }: { admin?: boolean }) {
   const api = useApi();
   const [filter, setFilter] = useState('all');
   // Page tokens of the pages before the current one; the first page has the empty token.
@@ -76,7 +80,7 @@ export function JobList() {
     <Card withBorder padding="lg" component="section" aria-labelledby="jobs-title">
       <Group justify="space-between" mb="md">
         <Title order={3} id="jobs-title">
-          Your jobs
+          {admin ? 'All jobs' : 'Your jobs'}
         </Title>
         <Group gap="xs">
           <NativeSelect
@@ -102,11 +106,11 @@ export function JobList() {
           py="xl"
           data-testid="jobs-empty"
           title={filter === 'all' ? 'No jobs yet' : `No ${stateLabels[Number(filter) as JobState].toLowerCase()} jobs`}
-          description={filter === 'all' ? 'Jobs you submit show up here, newest first.' : 'Choose another state to see other jobs.'}
+          description={filter !== 'all' ? 'Choose another state to see other jobs.' : admin ? 'Jobs that users submit show up here, newest first.' : 'Jobs you submit show up here, newest first.'}
         />
       )}
 
-      {jobs !== undefined && jobs.length > 0 && <JobTable jobs={jobs} ticking={hasUnfinished} />}
+      {jobs !== undefined && jobs.length > 0 && <JobTable jobs={jobs} ticking={hasUnfinished} showOwner={admin} />}
 
       {(pageTokens.length > 1 || nextPageToken !== '') && (
         <Group justify="space-between" mt="md">
@@ -125,7 +129,7 @@ export function JobList() {
   );
 }
 
-function JobTable({ jobs, ticking }: { jobs: Job[]; ticking: boolean }) {
+function JobTable({ jobs, ticking, showOwner }: { jobs: Job[]; ticking: boolean; showOwner: boolean }) {
   // Durations of running jobs count up.
   const now = useNow(ticking);
   return (
@@ -134,6 +138,7 @@ function JobTable({ jobs, ticking }: { jobs: Job[]; ticking: boolean }) {
         <Table.Thead>
           <Table.Tr>
             <Table.Th>Job</Table.Th>
+            {showOwner && <Table.Th>Owner</Table.Th>}
             <Table.Th>Repository</Table.Th>
             <Table.Th>State</Table.Th>
             <Table.Th>Created</Table.Th>
@@ -142,7 +147,7 @@ function JobTable({ jobs, ticking }: { jobs: Job[]; ticking: boolean }) {
         </Table.Thead>
         <Table.Tbody>
           {jobs.map((job) => (
-            <JobRow key={job.id} job={job} now={now} />
+            <JobRow key={job.id} job={job} now={now} showOwner={showOwner} />
           ))}
         </Table.Tbody>
       </Table>
@@ -150,7 +155,7 @@ function JobTable({ jobs, ticking }: { jobs: Job[]; ticking: boolean }) {
   );
 }
 
-function JobRow({ job, now }: { job: Job; now: number }) {
+function JobRow({ job, now, showOwner }: { job: Job; now: number; showOwner: boolean }) {
   const duration = jobDurationMs(job, now);
   const open = () => navigate(jobPath(job.id));
   return (
@@ -170,6 +175,13 @@ function JobRow({ job, now }: { job: Job; now: number }) {
           {job.id.slice(-8)}
         </Anchor>
       </Table.Td>
+      {showOwner && (
+        <Table.Td maw={140} data-testid="job-owner">
+          <Text size="sm" truncate="end" title={job.owner}>
+            {job.ownerName || job.owner}
+          </Text>
+        </Table.Td>
+      )}
       <Table.Td maw={260}>
         <Text size="sm" truncate="end" title={job.spec?.repositoryUrl}>
           {describeRepository(job)}

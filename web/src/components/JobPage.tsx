@@ -21,6 +21,8 @@ export function JobPage({ jobId }: { jobId: string }) {
   const { job } = record;
 
   const cancel = async () => {
+    // A cancel cannot be undone, and a running job stops at once.
+    if (!window.confirm(`Cancel job ${jobId}? A running job is stopped at once, and this cannot be undone.`)) return;
     setCancelling(true);
     setCancelError(undefined);
     try {

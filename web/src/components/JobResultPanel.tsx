@@ -54,21 +54,27 @@ export function JobResultPanel({ job }: { job: Job }) {
 
 function ResultBody({ result }: { result: JobResult }) {
   // A program killed by a signal has no exit code, so the signal takes its place.
+  // Without either, the program never started, as after a failed clone or build.
+  const ran = result.exitCode !== undefined || result.signal !== '';
   let exitLabel = 'Exit code';
-  let exitText = 'none';
+  let exitText = 'did not run';
   if (result.exitCode !== undefined) {
     exitText = String(result.exitCode);
   } else if (result.signal !== '') {
     exitLabel = 'Signal';
     exitText = result.signal;
+  } else {
+    exitLabel = 'Program';
   }
-  const exitColor = result.exitCode === 0 ? 'teal' : 'red';
+  let exitColor = 'red';
+  if (result.exitCode === 0) exitColor = 'teal';
+  else if (!ran) exitColor = 'gray';
   const stats: Array<[string, string]> = [
     ['Duration', formatDuration(result.durationMs)],
     ['Clone', formatDuration(result.cloneMs)],
     ['Build', result.buildMs === 0 ? '-' : formatDuration(result.buildMs)],
-    ['Run', formatDuration(result.runMs)],
-    ['CPU time', formatDuration(result.cpuTimeMs)],
+    ['Run', ran ? formatDuration(result.runMs) : '-'],
+    ['CPU time', ran ? formatDuration(result.cpuTimeMs) : '-'],
     ['Peak memory', result.peakMemoryBytes === 0 ? '-' : formatBytes(result.peakMemoryBytes)],
     ['Output', formatBytes(result.outputBytes)],
     ['Isolation', result.isolation === '' ? '-' : result.isolation],
@@ -102,7 +108,7 @@ function ResultBody({ result }: { result: JobResult }) {
           Limits: {describeLimits(result.appliedLimits)}
         </Text>
       )}
-      <Tabs defaultValue="stdout" variant="outline">
+      <Tabs defaultValue={result.stdout.length === 0 && result.stderr.length > 0 ? 'stderr' : 'stdout'} variant="outline">
         <Tabs.List>
           <Tabs.Tab value="stdout">stdout ({formatBytes(result.stdout.length)})</Tabs.Tab>
           <Tabs.Tab value="stderr">stderr ({formatBytes(result.stderr.length)})</Tabs.Tab>

@@ -3,7 +3,7 @@ import { useState, type FormEvent } from 'react';
 import type { Job } from '../../../gen/web/faas/v1/job';
 import { toApiError, type ApiError } from '../api.js';
 import { useApi } from '../app-context.js';
-import { formFieldOf, type FieldErrors, type JobFormField, type JobFormValues } from '../form-fields.js';
+import { fieldErrorText, formFieldOf, type FieldErrors, type JobFormField, type JobFormValues } from '../form-fields.js';
 import { buildJobSpec, emptyJobForm } from '../job-form.js';
 import { ErrorAlert } from './ErrorAlert.js';
 
@@ -44,7 +44,7 @@ export function SubmitJobForm({ onSubmitted }: { onSubmitted: (job: Job) => void
     } catch (error) {
       const apiError = toApiError(error);
       const field = apiError.code === 'INVALID_ARGUMENT' ? formFieldOf(apiError.message) : undefined;
-      if (field !== undefined) setFieldErrors({ [field]: apiError.message });
+      if (field !== undefined) setFieldErrors({ [field]: fieldErrorText(apiError.message) });
       else setFormError(apiError);
     } finally {
       setSubmitting(false);
