@@ -20,8 +20,9 @@ export function JobDetails({ job }: { job: Job }) {
     ['Arguments', args === '' ? 'none' : <Code style={{ wordBreak: 'break-all' }}>{args}</Code>],
     ['Environment', envNames.length === 0 ? 'none' : envNames.join(', ')],
     ['Input', job.inputSizeBytes === 0 ? 'none' : formatBytes(job.inputSizeBytes)],
-    ['Timeout', spec?.timeoutSeconds ? `${spec.timeoutSeconds} s` : 'default'],
-    ['Memory', spec?.limits?.memoryBytes ? formatBytes(spec.limits.memoryBytes) : 'default'],
+    // What the job requested: a worker caps it at its maximum, and the result shows the limits applied.
+    ['Timeout requested', spec?.timeoutSeconds ? `${spec.timeoutSeconds} s` : 'operator default'],
+    ['Memory requested', spec?.limits?.memoryBytes ? formatBytes(spec.limits.memoryBytes) : 'operator default'],
     ['Attempt', job.attempt === 0 ? 'not started' : String(job.attempt)],
     ['Worker', job.workerId === '' ? '-' : job.workerId],
     ['Created', formatDateTime(job.createdAt)],

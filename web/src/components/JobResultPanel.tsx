@@ -105,7 +105,7 @@ function ResultBody({ result }: { result: JobResult }) {
       </SimpleGrid>
       {result.appliedLimits !== undefined && (
         <Text size="xs" c="dimmed">
-          Limits: {describeLimits(result.appliedLimits)}
+          Limits applied: {describeLimits(result.appliedLimits)}
         </Text>
       )}
       <Tabs defaultValue={result.stdout.length === 0 && result.stderr.length > 0 ? 'stderr' : 'stdout'} variant="outline">
