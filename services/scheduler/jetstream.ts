@@ -65,8 +65,8 @@ export async function openJetStream(config: SchedulerConfig, log: Logger): Promi
     duplicate_window: config.duplicateWindowMs * nanosPerMs,
     discard: DiscardPolicy.Old,
     num_replicas: config.natsReplicas,
-  });
-  await ensureDispatchConsumer(jsm, names, config);
+  }, ['duplicate_window']);
+  await ensureDispatchConsumer(jsm, names, config, log);
   await ensureStream(jsm, log, {
     name: names.logStream,
     subjects: [`${names.logSubjectPrefix}.*`],
@@ -75,7 +75,7 @@ export async function openJetStream(config: SchedulerConfig, log: Logger): Promi
     max_age: config.logMaxAgeMs * nanosPerMs,
     discard: DiscardPolicy.Old,
     num_replicas: config.natsReplicas,
-  });
+  }, ['max_age']);
 
   const kvm = new Kvm(js);
   // Settings apply when a stream or bucket is created; an existing one keeps its own.
@@ -100,9 +100,24 @@ export async function openJetStream(config: SchedulerConfig, log: Logger): Promi
 
 type StreamSettings = Parameters<JetStreamManager['streams']['add']>[0];
 
-async function ensureStream(jsm: JetStreamManager, log: Logger, settings: StreamSettings): Promise<void> {
+/**
+ * Creates a stream, or brings the `editable` settings of an existing one in
+ * step with `settings`. Other settings, such as the number of replicas, stay
+ * as the stream was created.
+ */
+async function ensureStream(jsm: JetStreamManager, log: Logger, settings: StreamSettings, editable: Array<'max_age' | 'duplicate_window'> = []): Promise<void> {
   try {
-    await jsm.streams.info(settings.name!);
+    const { config } = await jsm.streams.info(settings.name!);
+    const changed = editable.filter((key) => settings[key] !== undefined && config[key] !== settings[key]);
+    if (changed.length === 0) return;
+    const settingsChange = Object.fromEntries(changed.map((key) => [key, { from: config[key], to: settings[key] }]));
+    try {
+      await jsm.streams.update(settings.name!, { ...config, ...Object.fromEntries(changed.map((key) => [key, settings[key]])) });
+      log.info({ stream: settings.name, settings: settingsChange }, 'updated the settings of a stream');
+    } catch (error) {
+      // The stream works with its old settings, so the scheduler starts all the same.
+      log.warn({ err: error, stream: settings.name, settings: settingsChange }, 'failed to update the settings of a stream; it keeps its old ones');
+    }
     return;
   } catch (error) {
     if (!(error instanceof JetStreamApiError) || error.status !== 404) throw error;
@@ -118,17 +133,53 @@ async function ensureStream(jsm: JetStreamManager, log: Logger, settings: Stream
   }
 }
 
-async function ensureDispatchConsumer(jsm: JetStreamManager, names: NatsNames, config: SchedulerConfig): Promise<void> {
-  await jsm.consumers.add(names.jobStream, {
-    durable_name: names.dispatchConsumer,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
+/**
+ * Creates the dispatch consumer, or brings an existing one to this
+ * version's settings. Since nats-server 2.10, the create request that
+ * nats.js sends fails for a durable consumer that exists with other
+ * settings, so a changed FAAS_ACK_WAIT would otherwise stop every replica
+ * from starting.
+ */
+export async function ensureDispatchConsumer(jsm: JetStreamManager, names: NatsNames, config: SchedulerConfig, log: Logger): Promise<void> {
+  const target = {
     ack_wait: config.ackWaitMs * nanosPerMs,
     // Attempts are counted in the job record, not by redeliveries.
     max_deliver: -1,
     max_ack_pending: maxAckPending,
-    filter_subject: names.jobSubject,
-  });
+  };
+  let existing = await consumerConfig(jsm, names);
+  if (!existing) {
+    try {
+      await jsm.consumers.add(names.jobStream, {
+        ...target,
+        durable_name: names.dispatchConsumer,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        filter_subject: names.jobSubject,
+      });
+      return;
+    } catch (error) {
+      // Another replica may have created it at the same moment, with settings of its own version.
+      existing = await consumerConfig(jsm, names);
+      if (!existing) throw error;
+    }
+  }
+  const changed = (Object.keys(target) as Array<keyof typeof target>).filter((key) => existing[key] !== target[key]);
+  if (changed.length === 0) return;
+  await jsm.consumers.update(names.jobStream, names.dispatchConsumer, target);
+  log.info(
+    { consumer: names.dispatchConsumer, settings: Object.fromEntries(changed.map((key) => [key, { from: existing[key], to: target[key] }])) },
+    'updated the settings of the dispatch consumer',
+  );
+}
+
+async function consumerConfig(jsm: JetStreamManager, names: NatsNames) {
+  try {
+    return (await jsm.consumers.info(names.jobStream, names.dispatchConsumer)).config;
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.status === 404) return undefined;
+    throw error;
+  }
 }
 
 /**
