@@ -9,7 +9,7 @@ export interface SchedulerConfig {
   listenAddress: string;
   /** NATS_URL: the NATS server with JetStream. Default nats://127.0.0.1:4222. */
   natsUrl: string;
-  /** FAAS_NATS_REPLICAS: copies of each stream and bucket in a NATS cluster (1, 3 or 5). Default 1. */
+  /** FAAS_NATS_REPLICAS: copies of each stream and bucket in a NATS cluster, 1 to 5 (usually 1, 3 or 5). Default 1. */
   natsReplicas: number;
   /** FAAS_NATS_PREFIX: prefix of every stream, bucket and subject name. Default FAAS. */
   natsPrefix: string;

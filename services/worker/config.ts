@@ -127,7 +127,7 @@ export function readWorkerConfig(env: Record<string, string | undefined> = proce
     slots: readInt(env, 'WORKER_SLOTS', 2, 1, 64),
     workDir: readString(env, 'WORKER_WORK_DIR', join(tmpdir(), 'faas-worker')),
     cloneTimeoutMs: readDurationMs(env, 'FAAS_CLONE_TIMEOUT', 120_000, 1_000, 3_600_000),
-    outputCapBytes: readInt(env, 'FAAS_OUTPUT_CAP', 1024 * 1024, 1024, maxOutputCapBytes),
+    outputCapBytes: readBytes(env, 'FAAS_OUTPUT_CAP', 1024 * 1024, 1024, maxOutputCapBytes),
     allowHttp: readBool(env, 'FAAS_ALLOW_HTTP', false),
     shutdownGraceMs: readDurationMs(env, 'WORKER_SHUTDOWN_GRACE', 30_000, 0, 86_400_000),
     keepJobDirs: readBool(env, 'WORKER_KEEP_JOB_DIRS', false),
