@@ -37,4 +37,15 @@ describe('gateway configuration', () => {
     });
     assert.deepEqual(config.publicTls, { certFile: '/c.pem', keyFile: '/k.pem' });
   });
+
+  it('calls the scheduler and the observer off loopback only with TLS', () => {
+    for (const variable of ['FAAS_SCHEDULER', 'FAAS_OBSERVER']) {
+      assert.throws(
+        () => readGatewayConfig({ FAAS_OIDC_ISSUER: issuer, [variable]: 'mesh.example:50052' }),
+        new RegExp(`^ConfigError: ${variable}=mesh.example:50052 is not a loopback address, so plaintext is not allowed`),
+        variable,
+      );
+      readGatewayConfig({ FAAS_OIDC_ISSUER: issuer, [variable]: 'mesh.example:50052', FAAS_ALLOW_PLAINTEXT: 'true' });
+    }
+  });
 });

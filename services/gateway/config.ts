@@ -79,7 +79,10 @@ export function readGatewayConfig(env: Record<string, string | undefined> = proc
   }
   if (certFile === '') checkPlaintext(env, 'GATEWAY_ADDRESS', listenAddress);
   const meshTls = readMeshTls(env);
-  if (!meshTls) checkPlaintext(env, 'FAAS_SCHEDULER', schedulerAddress);
+  if (!meshTls) {
+    checkPlaintext(env, 'FAAS_SCHEDULER', schedulerAddress);
+    checkPlaintext(env, 'FAAS_OBSERVER', observerAddress);
+  }
   return {
     listenAddress,
     schedulerAddress,

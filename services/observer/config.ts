@@ -51,18 +51,24 @@ export function readObserverConfig(env: Record<string, string | undefined> = pro
   }
   const listenAddress = readAddress(env, 'OBSERVER_ADDRESS', '127.0.0.1:50053');
   const tls = readMeshTls(env);
-  if (!tls) checkPlaintext(env, 'OBSERVER_ADDRESS', listenAddress);
+  const schedulerAddress = readAddress(env, 'FAAS_SCHEDULER', '127.0.0.1:50052');
+  const otherSchedulerAddresses = readString(env, 'FAAS_OTHER_SCHEDULERS', '')
+    .split(',')
+    .map((address) => address.trim())
+    .filter(Boolean)
+    .map((address) => readAddress({ FAAS_OTHER_SCHEDULERS: address }, 'FAAS_OTHER_SCHEDULERS', address));
+  if (!tls) {
+    checkPlaintext(env, 'OBSERVER_ADDRESS', listenAddress);
+    checkPlaintext(env, 'FAAS_SCHEDULER', schedulerAddress);
+    for (const address of otherSchedulerAddresses) checkPlaintext(env, 'FAAS_OTHER_SCHEDULERS', address);
+  }
   return {
     listenAddress,
     tls,
     natsUrl: readString(env, 'NATS_URL', 'nats://127.0.0.1:4222'),
     natsPrefix,
-    schedulerAddress: readAddress(env, 'FAAS_SCHEDULER', '127.0.0.1:50052'),
-    otherSchedulerAddresses: readString(env, 'FAAS_OTHER_SCHEDULERS', '')
-      .split(',')
-      .map((address) => address.trim())
-      .filter(Boolean)
-      .map((address) => readAddress({ FAAS_OTHER_SCHEDULERS: address }, 'FAAS_OTHER_SCHEDULERS', address)),
+    schedulerAddress,
+    otherSchedulerAddresses,
     intervalMs: readDurationMs(env, 'OBSERVER_INTERVAL', 5_000, 100, 600_000),
     slotsPerWorker: readInt(env, 'OBSERVER_SLOTS_PER_WORKER', 2, 1, 64),
     minWorkers,
