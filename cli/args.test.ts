@@ -142,7 +142,7 @@ describe('parseCommandLine', () => {
     it('rejects counts and sizes that are not numbers', () => {
       for (const option of ['cpu', 'pids', 'open-files', 'max-attempts']) {
         for (const value of ['half', '1.5', '-1', '4294967296']) {
-          assertUsageError(['submit', 'https://example.com/r.git', `--${option}=${value}`], new RegExp(`^--${option}: expected a whole number, or 0 for the default, got "${value.replace('.', '\\.')}"$`));
+          assertUsageError(['submit', 'https://example.com/r.git', `--${option}=${value}`], new RegExp(`^--${option}: expected a whole number from 0 up, with 0 for the default, got "${value.replace('.', '\\.')}"$`));
         }
       }
       assertUsageError(['submit', 'https://example.com/r.git', '--disk', 'big'], /^--disk: expected a size such as 256MiB or 1GiB, or 0 for the default, got "big"$/);
@@ -209,7 +209,7 @@ describe('parseCommandLine', () => {
     });
 
     it('rejects a --page-token that no list printed', () => {
-      assertUsageError(['list', '--page-token', 'next'], /^--page-token: "next" is not a token that "faas list --limit" printed$/);
+      assertUsageError(['list', '--page-token', 'next'], /^--page-token: "next" is not a page token; pass the one that "faas list --limit" printed$/);
     });
 
     it('parses cancel --reason', () => {

@@ -459,7 +459,7 @@ function parseSize(option: string, raw: string): number {
 function parseCount(option: string, raw: string): number {
   const count = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(count) || count > maxUint32) {
-    throw new UsageError(`--${option}: expected a whole number, or 0 for the default, got "${raw}"`, 'submit');
+    throw new UsageError(`--${option}: expected a whole number from 0 up, with 0 for the default, got "${raw}"`, 'submit');
   }
   return count;
 }
@@ -475,7 +475,7 @@ function parseRetry(values: OptionValues): SubmitInvocation['retry'] {
 function parsePageToken(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
   if (!isJobId(raw)) {
-    throw new UsageError(`--page-token: "${raw.slice(0, 64)}" is not a token that "faas list --limit" printed`, 'list');
+    throw new UsageError(`--page-token: "${raw.slice(0, 64)}" is not a page token; pass the one that "faas list --limit" printed`, 'list');
   }
   return raw;
 }

@@ -114,7 +114,7 @@ ${serverOption}
   result: `Usage: faas result JOB_ID [OPTIONS]
 
 Prints a finished job's standard output to stdout and its standard error to
-stderr, and exits with the job's exit code. The gateway keeps the first 1 MiB
+stderr, and exits with the job's exit code. The worker keeps the first 1 MiB
 of each stream by default; "faas logs" prints all of it.
 
 Options:

@@ -3,6 +3,19 @@ import type { Readable } from 'node:stream';
 import { UsageError } from './usage-error.js';
 import { errorMessage } from '../common/errors.js';
 
+/** Plain descriptions of the errors of opening a file, whose own messages repeat its path. */
+const readErrors: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EISDIR: 'it is a folder',
+  ENOTDIR: 'a part of the path is not a folder',
+};
+
+function readFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  return (code !== undefined && readErrors[code]) || errorMessage(error);
+}
+
 /** Largest `JobSpec.input` the gateway accepts: 1 MiB. */
 export const maxInputBytes = 1024 * 1024;
 
@@ -28,8 +41,7 @@ export async function readJobInput(source: string, stdin: Readable): Promise<Buf
     }
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    const reason = errorMessage(error);
-    throw new UsageError(`--input: cannot read ${label}: ${reason}`, 'submit');
+    throw new UsageError(`--input: cannot read ${label}: ${readFailure(error)}`, 'submit');
   } finally {
     if (source !== '-') stream.destroy();
   }

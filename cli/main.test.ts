@@ -145,7 +145,7 @@ describe('faas main', () => {
       const code = await main(['submit', 'https://example.com/r.git', '--input', '/nonexistent/faas-input'], io);
 
       assert.equal(code, 2);
-      assert.match(io.stderr.text(), /^faas: --input: cannot read "\/nonexistent\/faas-input": ENOENT/);
+      assert.equal(io.stderr.text(), 'faas: --input: cannot read "/nonexistent/faas-input": no such file\nRun "faas help submit" for usage.\n');
     });
 
     it('follows output and exits with the job exit code', async () => {
@@ -180,6 +180,23 @@ describe('faas main', () => {
 
       assert.equal(code, 1);
       assert.equal(io.stderr.text(), `faas: job ${jobId} submitted\nfaas: ${message}\nfaas: job ${jobId} failed: see the line above\n`);
+    });
+
+    it('gives the reason once after retries that each printed it', async () => {
+      const reason = 'could not fetch http://127.0.0.1:9/r.git: connection refused';
+      const final = jobIn(JobState.JOB_STATE_FAILED, {
+        error: { reason: FailureReason.FAILURE_REASON_CLONE_FAILED, message: `failed after 2 attempts; the last one: ${reason}` },
+      });
+      const handlers = runningJobHandlers(final);
+      handlers.logs = (call: ServerWritableStream<LogsRequest, LogsResponse>) => {
+        const text = `faas: ${reason}\nfaas: attempt 2 starts\nfaas: ${reason}\n`;
+        call.write(LogsResponse.fromPartial({ offset: 0, stream: LogStream.LOG_STREAM_STDERR, data: Buffer.from(text) }));
+        call.end();
+      };
+      const io = makeIo();
+
+      assert.equal(await main(['submit', 'https://example.com/r.git', '--wait', '--server', await serve(handlers)], io), 1);
+      assert.match(io.stderr.text(), new RegExp(`faas: ${reason}\\nfaas: job ${jobId} failed after 2 attempts: see the line above\\n$`));
     });
 
     it('sends the limits and the retry policy given', async () => {
@@ -219,6 +236,27 @@ describe('faas main', () => {
       const printed = JSON.parse(io.stdout.text());
       assert.equal(printed.job.state, 'JOB_STATE_SUCCEEDED');
       assert.equal(Buffer.from(printed.result.stdout, 'base64').toString(), 'out\n');
+    });
+  });
+
+  describe('status', () => {
+    it('prints the requested timeout, limits and retry policy', async () => {
+      const job = jobIn(JobState.JOB_STATE_QUEUED, {
+        spec: {
+          repositoryUrl: 'https://example.com/r.git',
+          timeoutSeconds: 60,
+          limits: { memoryBytes: 256 * 1024 * 1024, cpuPercent: 50, pids: 0, openFiles: 0, fileSizeBytes: 0, diskBytes: 2 * 1024 ** 3 },
+          retry: { maxAttempts: 3, retryFailedRuns: true },
+        } as Job['spec'],
+      });
+      const address = await serve({ status: (_call, callback) => callback(null, StatusResponse.fromPartial({ job })) });
+      const io = makeIo();
+
+      assert.equal(await main(['status', jobId, '--server', address], io), 0);
+      const lines = io.stdout.text().split('\n');
+      assert.ok(lines.includes('timeout:    60 s'), io.stdout.text());
+      assert.ok(lines.includes('limits:     memory 256 MiB, cpu 50%, disk 2 GiB (requested; a worker may lower them)'), io.stdout.text());
+      assert.ok(lines.includes('retry:      up to 3 attempts, failed runs included'), io.stdout.text());
     });
   });
 

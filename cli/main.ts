@@ -18,6 +18,7 @@ import { runWatch } from './commands/watch.js';
 import { runWhoami } from './commands/whoami.js';
 import { runScale } from './commands/scale.js';
 import { ExitCode } from './exit-codes.js';
+import { withOptionName } from './field-options.js';
 import { helpText } from './help.js';
 import { InterruptedError, processIo, writeAll, type CliIo } from './io.js';
 
@@ -157,7 +158,8 @@ function reportCommandError(io: CliIo, error: unknown, signal: AbortSignal, gate
       io.stderr.write(`faas: ${error.codeName}: cannot reach the gateway at ${gateway.address} (${unreachable}); start it, or set --server or FAAS_SERVER to use another\n`);
       return ExitCode.Failure;
     }
-    io.stderr.write(`faas: ${error.codeName}: ${error.message}${gatewayHint(error, gateway)}\n`);
+    const message = error.code === GrpcStatus.INVALID_ARGUMENT ? withOptionName(error.message) : error.message;
+    io.stderr.write(`faas: ${error.codeName}: ${message}${gatewayHint(error, gateway)}\n`);
     return ExitCode.Failure;
   }
 

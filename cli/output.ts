@@ -1,5 +1,6 @@
 import { isFinal, stateName } from '../common/job-states.js';
-import { FailureReason, JobPhase, JobState, type Job } from '../gen/faas/v1/job.js';
+import { FailureReason, JobPhase, JobState, type Job, type JobLimits, type RetryPolicy } from '../gen/faas/v1/job.js';
+import { formatBytes } from '../common/config.js';
 
 /** Formats a proto JSON value (from a generated `toJSON`) as indented JSON and a newline. */
 export function formatJson(value: unknown): string {
@@ -54,11 +55,34 @@ export function formatJobDetails(job: Job): string {
     ['error', job.error && `${failureReasonName(job.error.reason)}: ${job.error.message}`],
     ['cancel requested', job.cancelRequested ? 'yes' : undefined],
     ['input', job.inputSizeBytes > 0 ? `${job.inputSizeBytes} bytes` : undefined],
+    ['timeout', spec?.timeoutSeconds ? `${spec.timeoutSeconds} s` : undefined],
+    ['limits', describeRequestedLimits(spec?.limits)],
+    ['retry', describeRetry(spec?.retry)],
   ];
 
   const setRows = rows.filter((row): row is [string, string] => row[1] !== undefined);
   const width = Math.max(...setRows.map(([label]) => label.length)) + 1;
   return setRows.map(([label, value]) => `${`${label}:`.padEnd(width)} ${value}\n`).join('');
+}
+
+/** Describes the limits a job requested, as `faas submit` takes them; unset ones are left out. */
+function describeRequestedLimits(limits: JobLimits | undefined): string | undefined {
+  if (limits === undefined) return undefined;
+  const parts = [
+    limits.memoryBytes ? `memory ${formatBytes(limits.memoryBytes)}` : '',
+    limits.cpuPercent ? `cpu ${limits.cpuPercent}%` : '',
+    limits.pids ? `pids ${limits.pids}` : '',
+    limits.openFiles ? `open files ${limits.openFiles}` : '',
+    limits.fileSizeBytes ? `file size ${formatBytes(limits.fileSizeBytes)}` : '',
+    limits.diskBytes ? `disk ${formatBytes(limits.diskBytes)}` : '',
+  ].filter(Boolean);
+  return parts.length === 0 ? undefined : `${parts.join(', ')} (requested; a worker may lower them)`;
+}
+
+function describeRetry(retry: RetryPolicy | undefined): string | undefined {
+  if (retry === undefined || (retry.maxAttempts === 0 && !retry.retryFailedRuns)) return undefined;
+  const attempts = retry.maxAttempts === 0 ? 'the default number of attempts' : `up to ${retry.maxAttempts} attempts`;
+  return `${attempts}${retry.retryFailedRuns ? ', failed runs included' : ''}`;
 }
 
 /** Formats jobs as a table with a header row and columns padded to their widest cell. */
@@ -133,6 +157,11 @@ export function describeOutcome(job: Job, options: { shownOutput?: string } = {}
   if (job.state === JobState.JOB_STATE_TIMED_OUT || job.state === JobState.JOB_STATE_CANCELLED) {
     return `job ${job.id} ${message || stateName(job.state).replace('_', ' ')}`;
   }
-  if (message !== '' && options.shownOutput?.includes(`faas: ${message}\n`)) return `job ${job.id} failed: see the line above`;
+  if (message !== '' && options.shownOutput !== undefined) {
+    // After retries the message is "failed after N attempts; the last one: REASON", and each attempt printed its REASON.
+    const retried = /^(failed after \d+ attempts); the last one: (.*)$/s.exec(message);
+    const lastReason = retried?.[2] ?? message;
+    if (options.shownOutput.includes(`faas: ${lastReason}\n`)) return `job ${job.id} ${retried?.[1] ?? 'failed'}: see the line above`;
+  }
   return message === '' ? `job ${job.id} failed` : `job ${job.id} failed: ${message}`;
 }

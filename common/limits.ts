@@ -10,7 +10,6 @@ export const specLimits = {
   inputBytes: 1024 * 1024,
   idempotencyKeyChars: 128,
   cancelReasonChars: 256,
-  maxAttempts: 20,
   listPageSizeDefault: 50,
   listPageSizeMax: 500,
 } as const;

@@ -67,11 +67,11 @@ describe('validateSpec', () => {
     const tooMuch = 2048 * 1024 ** 3;
     assert.equal(
       problem(() => validateSpec(spec({ limits: { memoryBytes: tooMuch, pids: 0, cpuPercent: 0, fileSizeBytes: 0, openFiles: 0, diskBytes: 0 } }), policy)),
-      `spec.limits.memory_bytes: is ${tooMuch} (2 TiB); the maximum is ${16 * 1024 ** 3} (16 GiB), or 0 for the default`,
+      `spec.limits.memory_bytes: is ${tooMuch} (2 TiB); a job may request at most ${16 * 1024 ** 3} (16 GiB), which a worker may lower to its own maximum, or 0 for the default`,
     );
     assert.match(
       problem(() => validateSpec(spec({ limits: { memoryBytes: 0, pids: 100_000, cpuPercent: 0, fileSizeBytes: 0, openFiles: 0, diskBytes: 0 } }), policy)),
-      /^spec\.limits\.pids: is 100000; the maximum is \d+, or 0 for the default$/,
+      /^spec\.limits\.pids: is 100000; a job may request at most \d+, which a worker may lower to its own maximum, or 0 for the default$/,
     );
     // A cgroup cannot be made with less memory, so the job could never start.
     assert.equal(

@@ -34,9 +34,7 @@ export function validateSpec(spec: JobSpec | undefined, policy: SpecPolicy): ass
     );
   }
   validateLimits(spec);
-  if (spec.retry && spec.retry.maxAttempts > specLimits.maxAttempts) {
-    throw invalidArgument('spec.retry.max_attempts', `is ${spec.retry.maxAttempts}; use 1 to ${specLimits.maxAttempts}, or 0 for the default`);
-  }
+  // The scheduler checks retry.max_attempts, because its operator sets the limit.
   if (spec.idempotencyKey.length > specLimits.idempotencyKeyChars) {
     throw invalidArgument('spec.idempotency_key', `must be at most ${specLimits.idempotencyKeyChars} characters`);
   }
@@ -54,7 +52,10 @@ function validateLimits(spec: JobSpec): void {
     // Sizes in bytes and in binary units.
     const show = (count: number) => (name.endsWith('_bytes') ? `${count} (${formatBytes(count)})` : String(count));
     if (value > maximum) {
-      throw invalidArgument(`spec.limits.${name}`, `is ${show(value)}; the maximum is ${show(maximum)}, or 0 for the default`);
+      throw invalidArgument(
+        `spec.limits.${name}`,
+        `is ${show(value)}; a job may request at most ${show(maximum)}, which a worker may lower to its own maximum, or 0 for the default`,
+      );
     }
     if (value !== 0 && value < minimum) {
       throw invalidArgument(`spec.limits.${name}`, `is ${show(value)}; the minimum is ${show(minimum)}, or 0 for the default`);

@@ -30,6 +30,9 @@ describe('retries', function () {
     const chunks = [];
     for await (const chunk of mesh.client.logs(job!.id)) chunks.push(chunk);
     assert.deepEqual([...new Set(chunks.map((chunk) => chunk.attempt))], [1, 2, 3]);
+    // The worker marks where each retry's output begins.
+    const log = Buffer.concat(chunks.map((chunk) => chunk.data)).toString();
+    assert.equal(log, 'trying\nfaas: attempt 2 starts\ntrying\nfaas: attempt 3 starts\ntrying\n');
   });
 
   it('does not retry failed runs by default', async () => {
@@ -58,8 +61,10 @@ describe('retries', function () {
   });
 
   it('rejects more attempts than the operator allows', async () => {
-    const error = await rejection(mesh.client.submit({ repositoryUrl: `${mesh.git.url}/any.git`, retry: { maxAttempts: 11, retryFailedRuns: true } }));
-    assert.equal(error.codeName, 'INVALID_ARGUMENT');
-    assert.equal(error.message, 'spec.retry.max_attempts: is 11; this platform allows 1 to 10, or 0 for its default of 3');
+    for (const maxAttempts of [11, 50]) {
+      const error = await rejection(mesh.client.submit({ repositoryUrl: `${mesh.git.url}/any.git`, retry: { maxAttempts, retryFailedRuns: true } }));
+      assert.equal(error.codeName, 'INVALID_ARGUMENT');
+      assert.equal(error.message, `spec.retry.max_attempts: is ${maxAttempts}; this platform allows 1 to 10, or 0 for its default of 3`);
+    }
   });
 });

@@ -254,7 +254,9 @@ export class SchedulerJobService {
     const caller = callerFromMetadata(metadata);
     validateCancelReason(request.reason);
     await this.getOwned(request.jobId, caller);
-    const reason = request.reason || `cancelled by ${caller.name ?? caller.subject}`;
+    // The record names who cancelled, and why when the caller gave a reason.
+    const by = `cancelled by ${caller.name ?? caller.subject}`;
+    const reason = request.reason === '' ? by : `${by}: ${request.reason}`;
     const stored = await this.context.store.transition(request.jobId, (job) => {
       if (isFinal(job.state)) {
         throw new FaasError(

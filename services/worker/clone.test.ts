@@ -22,6 +22,11 @@ describe('classifyGitError', () => {
     ["fatal: could not read Username for 'https://host': terminal prompts disabled", 'authentication-required', /requires authentication/],
     ['fatal: repository \'http://127.0.0.1:1/r.git/\' not found', 'repository-not-found', /was not found/],
     ['fatal: unable to access: Failed to connect to 127.0.0.1 port 1', 'network', /could not fetch .*Failed to connect/],
+    [
+      "fatal: unable to access 'http://127.0.0.1:1/r.git/': Failed to connect to 127.0.0.1 port 1 after 0 ms: Couldn't connect to server",
+      'network',
+      /^could not fetch http:\/\/127\.0\.0\.1:1\/r\.git: Failed to connect to 127\.0\.0\.1 port 1 after 0 ms: Couldn't connect to server$/,
+    ],
   ];
   for (const [output, failure, message] of cases) {
     it(`classifies ${failure}: ${output.slice(0, 30)}`, () => {

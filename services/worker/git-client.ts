@@ -172,5 +172,7 @@ export function classifyGitError(error: unknown, url: string, ref: string): Clon
   if (/repository not found|not found|\b404\b|does not appear to be a git repository|not a git repository/i.test(output)) {
     return new CloneError('repository-not-found', `repository ${url} was not found`, { cause: error });
   }
-  return new CloneError('network', `could not fetch ${url}: ${lastLine.replace(/^fatal:\s*/, '')}`, { cause: error });
+  // git names the URL again in "unable to access 'URL/': REASON", which the message already names.
+  const reason = lastLine.replace(/^fatal:\s*/, '').replace(/^unable to access '[^']*':\s*/, '');
+  return new CloneError('network', `could not fetch ${url}: ${reason}`, { cause: error });
 }

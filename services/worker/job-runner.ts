@@ -99,6 +99,8 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
   // later turn of the event loop, which the job's synchronous set-up would delay.
   await new Promise((resolve) => setImmediate(resolve));
   try {
+    // Marks where a retry's output begins in the job's log, which keeps every attempt's output.
+    if (assignment.attempt > 1) await note(`attempt ${assignment.attempt} starts`);
     if (spec.network && !config.allowNetwork) {
       return await fail(FailureReason.FAILURE_REASON_NETWORK_NOT_ALLOWED, 'the job asks for network access, which this worker does not grant; submit it without network access (no --network), or ask the operator for workers started with FAAS_ALLOW_NETWORK=true');
     }

@@ -81,7 +81,7 @@ export class Api {
   }
 
   async cancel(jobId: string): Promise<Job> {
-    const response = await this.unary((options) => this.jobs.cancel({ jobId, reason: 'cancelled from the web page' }, options));
+    const response = await this.unary((options) => this.jobs.cancel({ jobId, reason: 'from the web page' }, options));
     if (response.job === undefined) throw new ApiError('INTERNAL', 'Cancel returned no job');
     return response.job;
   }
