@@ -84,15 +84,15 @@ export function validateRepositoryUrl(value: string, policy: SpecPolicy): void {
     throw invalidArgument(field, 'must not contain credentials; use a public repository');
   }
   if (url.hostname === '') throw invalidArgument(field, 'must name a host');
+  if (/[\s\\]/.test(value) || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw invalidArgument(field, 'must not contain whitespace, backslashes or control characters');
+  }
   if (!value.toLowerCase().startsWith(`${url.protocol}//`)) {
     throw invalidArgument(field, `"${value.slice(0, 64)}" is not written in full; use ${url.protocol}//host/path/repo.git`);
   }
   // git adds its own query to the URL, and a query or fragment can carry a credential into the job record.
   if (url.search !== '' || url.hash !== '' || value.includes('?') || value.includes('#')) {
     throw invalidArgument(field, 'must not contain a query (?) or a fragment (#); give the repository\'s plain URL');
-  }
-  if (/[\s\\]/.test(value) || /[\u0000-\u001f\u007f]/.test(value)) {
-    throw invalidArgument(field, 'must not contain whitespace, backslashes or control characters');
   }
 }
 
