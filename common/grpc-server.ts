@@ -45,6 +45,21 @@ export function tolerantService<Definition extends ServiceDefinition>(definition
   return wrapped as Definition;
 }
 
+/** Options of the `unary` and `serverStream` wrappers. */
+export interface HandlerOptions {
+  /**
+   * Checks the caller before an undecodable request is rejected, so a call
+   * without valid credentials gets UNAUTHENTICATED whatever its body.
+   */
+  authenticate?: (metadata: Metadata) => Promise<unknown>;
+}
+
+/** Rejects an undecodable request, after `options.authenticate` has checked its caller. */
+async function checkDecoded(request: unknown, metadata: Metadata, options: HandlerOptions): Promise<void> {
+  if (options.authenticate && typeof request === 'object' && request !== null && undecodable in request) await options.authenticate(metadata);
+  rejectUndecodable(request);
+}
+
 /** Throws INVALID_ARGUMENT when `request` is the marker of an undecodable message. */
 export function rejectUndecodable(request: unknown): void {
   if (typeof request === 'object' && request !== null && undecodable in request) {
@@ -137,6 +152,7 @@ export function unary<Request, Response>(
   log: Logger,
   method: string,
   handler: (request: Request, metadata: Metadata, signal: AbortSignal) => Promise<Response>,
+  options: HandlerOptions = {},
 ) {
   return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>): void => {
     const startedMs = performance.now();
@@ -146,11 +162,8 @@ export function unary<Request, Response>(
     call.on('cancelled', () => {
       if (!responded) controller.abort(new FaasError(ErrorCode.Cancelled, 'the caller cancelled the call'));
     });
-    Promise.resolve()
-      .then(() => {
-        rejectUndecodable(call.request);
-        return handler(call.request, call.metadata, controller.signal);
-      })
+    checkDecoded(call.request, call.metadata, options)
+      .then(() => handler(call.request, call.metadata, controller.signal))
       .then(
       (response) => {
         responded = true;
@@ -184,6 +197,7 @@ export function serverStream<Request, Response>(
     signal: AbortSignal,
   ) => Promise<void>,
   shutdownSignal?: AbortSignal,
+  options: HandlerOptions = {},
 ) {
   return (call: ServerWritableStream<Request, Response>): void => {
     const startedMs = performance.now();
@@ -217,11 +231,8 @@ export function serverStream<Request, Response>(
         controller.signal.addEventListener('abort', onAbort, { once: true });
       });
     };
-    Promise.resolve()
-      .then(() => {
-        rejectUndecodable(call.request);
-        return handler(call.request, call.metadata, send, controller.signal);
-      })
+    checkDecoded(call.request, call.metadata, options)
+      .then(() => handler(call.request, call.metadata, send, controller.signal))
       .then(
       () => {
         recordCall(method, startedMs, controller.signal.aborted ? 1 : 0);

@@ -523,6 +523,19 @@ describe('fuzzing', function () {
     assertNoFindings();
   });
 
+  it('gateway checks the token before the body', async () => {
+    const garbled = Buffer.from([0x0a, 0x7f, 0x0a, 0x01]);
+    for (const method of methodNames) {
+      const { path, stream } = gatewayMethods[method];
+      const call = (token: string | undefined) =>
+        stream ? serverStreamCall(gateway, path, garbled, bearer(token)) : unaryCall(gateway, path, garbled, bearer(token));
+      assert.equal((await call(undefined)).code, GrpcStatus.UNAUTHENTICATED, `${method} without a token`);
+      assert.equal((await call('not.a.jwt')).code, GrpcStatus.UNAUTHENTICATED, `${method} with a garbage token`);
+      const decodedLater = await call(tokens.alice);
+      assert.equal(decodedLater.code, GrpcStatus.INVALID_ARGUMENT, `${method} with a valid token: ${decodedLater.details}`);
+    }
+  });
+
   it('gateway rejects a body over the message limit', async () => {
     const body = message((w) => stringField(w, 1, 'x'.repeat(maxMessageBytes + 1024)));
     for (const method of methodNames) {

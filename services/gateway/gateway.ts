@@ -56,6 +56,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     return callerMetadata(identity);
   };
   const timeout = config.callTimeoutMs;
+  // A call without valid credentials gets UNAUTHENTICATED even when its body cannot be decoded.
+  const authenticateFirst = { authenticate: (metadata: Metadata) => verifier.authenticate(metadata) };
 
   const shuttingDown = new AbortController();
   const server = createServer();
@@ -64,28 +66,28 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       const outgoing = await forward(metadata, 'submit');
       validateSpec(request.spec, policy);
       return callUnary(scheduler.submit.bind(scheduler), request, outgoing, timeout, signal);
-    }),
+    }, authenticateFirst),
     status: unary(log, 'Status', async (request: StatusRequest, metadata, signal) => {
       const outgoing = await forward(metadata, 'read');
       validateJobId(request.jobId);
       return callUnary(scheduler.status.bind(scheduler), request, outgoing, timeout, signal);
-    }),
+    }, authenticateFirst),
     result: unary(log, 'Result', async (request: ResultRequest, metadata, signal) => {
       const outgoing = await forward(metadata, 'read');
       validateJobId(request.jobId);
       return callUnary(scheduler.result.bind(scheduler), request, outgoing, timeout, signal);
-    }),
+    }, authenticateFirst),
     list: unary(log, 'List', async (request: ListRequest, metadata, signal) => {
       const outgoing = await forward(metadata, 'read');
       validateListRequest(request);
       return callUnary(scheduler.list.bind(scheduler), request, outgoing, timeout, signal);
-    }),
+    }, authenticateFirst),
     cancel: unary(log, 'Cancel', async (request: CancelRequest, metadata, signal) => {
       const outgoing = await forward(metadata, 'cancel');
       validateJobId(request.jobId);
       validateCancelReason(request.reason);
       return callUnary(scheduler.cancel.bind(scheduler), request, outgoing, timeout, signal);
-    }),
+    }, authenticateFirst),
     watch: serverStream(log, 'Watch', async (request: WatchRequest, metadata, send, signal) => {
       const outgoing = await forward(metadata, 'read');
       validateJobId(request.jobId);
@@ -107,7 +109,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         signal,
         config.streamResumeMs,
       );
-    }, shuttingDown.signal),
+    }, shuttingDown.signal, authenticateFirst),
     logs: serverStream(log, 'Logs', async (request: LogsRequest, metadata, send, signal) => {
       const outgoing = await forward(metadata, 'read');
       validateJobId(request.jobId);
@@ -121,7 +123,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         signal,
         config.streamResumeMs,
       );
-    }, shuttingDown.signal),
+    }, shuttingDown.signal, authenticateFirst),
   });
   // The observer stays internal; admins reach its decisions through here.
   const observer = new ObserverServiceClient(config.observerAddress, meshChannelCredentials(config.meshTls), meshChannelOptions(config.meshTls, config.observerAddress));
@@ -129,11 +131,11 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     scale: unary(log, 'Scale', async (request: ScaleRequest, metadata, signal) => {
       const outgoing = await forward(metadata, 'scale');
       return callUnary(observer.scale.bind(observer), request, outgoing, timeout, signal);
-    }),
+    }, authenticateFirst),
     listScaleEvents: unary(log, 'ListScaleEvents', async (request: ListScaleEventsRequest, metadata, signal) => {
       const outgoing = await forward(metadata, 'scale');
       return callUnary(observer.listScaleEvents.bind(observer), request, outgoing, timeout, signal);
-    }),
+    }, authenticateFirst),
   });
   // The gateway can take no job while the scheduler cannot.
   const readiness = new Readiness();
