@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { fieldErrorText, formFieldOf, parseEnvironment, parseWholeNumber, splitCommandLine } from '../web/src/form-fields.js';
+import { fieldErrorText, formFieldOf, parseEnvironment, parseWholeNumber, repositoryUrlProblem, splitCommandLine } from '../web/src/form-fields.js';
 
 // The submit form of the web page turns typed text into JobSpec fields with these parsers.
 
@@ -42,6 +42,22 @@ describe('web form fields', () => {
 
     it('rejects a name set twice', () => {
       assert.deepEqual(parseEnvironment('A=1\nA=2'), { error: 'Line 2: A is set twice' });
+    });
+
+    it('rejects a name that is not a variable name', () => {
+      assert.deepEqual(parseEnvironment('A=1\n1BAD=x'), { error: 'Line 2: "1BAD" is not a variable name; use letters, digits and _, not starting with a digit' });
+      assert.deepEqual(parseEnvironment('MY-VAR=x'), { error: 'Line 1: "MY-VAR" is not a variable name; use letters, digits and _, not starting with a digit' });
+    });
+  });
+
+  describe('repositoryUrlProblem', () => {
+    it('accepts http and https URLs', () => {
+      for (const url of ['https://git.example.com/r.git', ' http://127.0.0.1:8080/r.git ', 'HTTPS://git.example.com/r']) assert.equal(repositoryUrlProblem(url), undefined, url);
+    });
+
+    it('names an empty URL and other schemes', () => {
+      assert.match(repositoryUrlProblem('  ')!, /^Enter the repository URL/);
+      for (const url of ['ftp://x', 'git@example.com:r.git', 'https:/x', 'example.com/r.git']) assert.match(repositoryUrlProblem(url)!, /^Use an https:\/\/ URL/, url);
     });
   });
 

@@ -69,10 +69,25 @@ export function parseEnvironment(text: string): { env: Record<string, string> } 
     const separator = line.indexOf('=');
     if (separator <= 0) return { error: `Line ${index + 1}: expected KEY=VALUE, got ${JSON.stringify(line.slice(0, 40))}` };
     const name = line.slice(0, separator).trim();
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      return { error: `Line ${index + 1}: ${JSON.stringify(name.slice(0, 40))} is not a variable name; use letters, digits and _, not starting with a digit` };
+    }
     if (Object.hasOwn(env, name)) return { error: `Line ${index + 1}: ${name} is set twice` };
     env[name] = rawLine.slice(rawLine.indexOf('=') + 1);
   }
   return { env };
+}
+
+/**
+ * Returns the problem of a repository URL as typed, or undefined. Only its
+ * shape is checked here, and the gateway checks the rest, such as whether its
+ * operator accepts http.
+ */
+export function repositoryUrlProblem(text: string): string | undefined {
+  const trimmed = text.trim();
+  if (trimmed === '') return 'Enter the repository URL, such as https://git.example.com/team/repo.git';
+  if (!/^https?:\/\/[^/\s]/i.test(trimmed)) return 'Use an https:// URL (or http:// where the operator allows it), such as https://git.example.com/team/repo.git';
+  return undefined;
 }
 
 /** Parses a non-negative whole number; empty text is 0, which means the default. Returns undefined for anything else. */

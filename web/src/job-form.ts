@@ -1,5 +1,5 @@
 import { JobSpec } from '../../gen/web/faas/v1/job';
-import { parseEnvironment, parseWholeNumber, splitCommandLine, type FieldErrors, type JobFormValues } from './form-fields.js';
+import { parseEnvironment, parseWholeNumber, repositoryUrlProblem, splitCommandLine, type FieldErrors, type JobFormValues } from './form-fields.js';
 
 export const emptyJobForm: JobFormValues = {
   repositoryUrl: '',
@@ -16,6 +16,9 @@ export const emptyJobForm: JobFormValues = {
 export function buildJobSpec(values: JobFormValues, idempotencyKey: string): { spec: JobSpec } | { errors: FieldErrors } {
   const errors: FieldErrors = {};
 
+  const urlProblem = repositoryUrlProblem(values.repositoryUrl);
+  if (urlProblem !== undefined) errors.repositoryUrl = urlProblem;
+
   const command = splitCommandLine(values.command);
   if ('error' in command) errors.command = command.error;
 
@@ -28,7 +31,7 @@ export function buildJobSpec(values: JobFormValues, idempotencyKey: string): { s
   const memoryMiB = parseWholeNumber(values.memoryMiB);
   if (memoryMiB === undefined) errors.memoryMiB = 'Enter a whole number of MiB, or leave it empty for the default';
 
-  if ('error' in command || 'error' in env || timeoutSeconds === undefined || memoryMiB === undefined) return { errors };
+  if (Object.keys(errors).length > 0 || 'error' in command || 'error' in env || timeoutSeconds === undefined || memoryMiB === undefined) return { errors };
 
   // Arguments are taken line by line as typed; blank lines are skipped.
   const args = values.args.split(/\r?\n/).filter((line) => line.trim() !== '');
