@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { signalOfExitCode } from '../web/src/signals.js';
 import { fieldErrorText, formFieldOf, parseEnvironment, parseWholeNumber, repositoryUrlProblem, splitCommandLine } from '../web/src/form-fields.js';
 
 // The submit form of the web page turns typed text into JobSpec fields with these parsers.
@@ -47,6 +48,18 @@ describe('web form fields', () => {
     it('rejects a name that is not a variable name', () => {
       assert.deepEqual(parseEnvironment('A=1\n1BAD=x'), { error: 'Line 2: "1BAD" is not a variable name; use letters, digits and _, not starting with a digit' });
       assert.deepEqual(parseEnvironment('MY-VAR=x'), { error: 'Line 1: "MY-VAR" is not a variable name; use letters, digits and _, not starting with a digit' });
+    });
+  });
+
+  describe('signalOfExitCode', () => {
+    it('names the signal of 128 + N', () => {
+      assert.equal(signalOfExitCode(137), 'SIGKILL');
+      assert.equal(signalOfExitCode(143), 'SIGTERM');
+      assert.equal(signalOfExitCode(139), 'SIGSEGV');
+    });
+
+    it('names nothing for other codes', () => {
+      for (const code of [undefined, 0, 1, 127, 128, 130 + 100]) assert.equal(signalOfExitCode(code), undefined, String(code));
     });
   });
 

@@ -4,6 +4,7 @@ import type { Job, JobLimits, JobResult } from '../../../gen/web/faas/v1/job';
 import { toApiError, type ApiError } from '../api.js';
 import { useApi } from '../app-context.js';
 import { formatBytes, formatDuration } from '../format.js';
+import { signalOfExitCode } from '../signals.js';
 import { ErrorAlert } from './ErrorAlert.js';
 
 /** Fetches and shows the Result of a finished job: exit code, timings, resources and the kept stdout and stderr. */
@@ -90,6 +91,11 @@ function ResultBody({ result }: { result: JobResult }) {
           {exitText}
         </Badge>
         {result.signal !== '' && result.exitCode !== undefined && <Badge color="red" variant="light">{result.signal}</Badge>}
+        {result.signal === '' && signalOfExitCode(result.exitCode) !== undefined && (
+          <Text size="sm" c="dimmed" data-testid="result-exit-signal">
+            128 + {result.exitCode! - 128}: likely ended by {signalOfExitCode(result.exitCode)}
+          </Text>
+        )}
       </Group>
       <SimpleGrid cols={{ base: 2, sm: 4 }} spacing="sm" verticalSpacing="xs">
         {stats.map(([label, value]) => (
