@@ -1,12 +1,10 @@
 import { parseArgs } from 'node:util';
-import { byteUnitNames, ConfigError, parseBytes, readAddress, unknownByteUnit } from '../common/config.js';
+import { ConfigError, readAddress } from '../common/config.js';
 import type { JobState } from '../gen/faas/v1/job.js';
-import { parseEnv, parseLimit, parseState, parseTimeoutSeconds } from './option-values.js';
+import { parseCount, parseEnv, parseLimit, parseSize, parseState, parseTimeoutSeconds } from './option-values.js';
 import { UsageError } from './usage-error.js';
 import { isJobId } from '../common/ids.js';
-
-/** Largest value of a proto uint32 field. */
-const maxUint32 = 4_294_967_295;
+import type { JobLimitName } from '../common/limits.js';
 
 export const commandNames = [
   'submit',
@@ -423,9 +421,6 @@ function parseLogin(values: OptionValues): LoginInvocation {
   return { name: 'login', issuer, clientId, clientSecretFile };
 }
 
-/** Names of the JobLimits fields. */
-export type JobLimitName = 'memoryBytes' | 'cpuPercent' | 'pids' | 'openFiles' | 'fileSizeBytes' | 'diskBytes';
-
 /** Each limit option with its JobLimits field and whether it takes a size or a count. */
 const limitOptions: ReadonlyArray<readonly [string, JobLimitName, 'size' | 'count']> = [
   ['memory', 'memoryBytes', 'size'],
@@ -444,24 +439,6 @@ function parseLimits(values: OptionValues): Partial<Record<JobLimitName, number>
     if (raw !== undefined) limits[field] = kind === 'size' ? parseSize(option, raw) : parseCount(option, raw);
   }
   return limits;
-}
-
-/** Parses a size option such as --memory 256MiB into bytes. As in the API, 0 requests the default. */
-function parseSize(option: string, raw: string): number {
-  const unit = unknownByteUnit(raw);
-  if (unit !== undefined) throw new UsageError(`--${option}: unknown unit "${unit}" in "${raw}"; use ${byteUnitNames}`, 'submit');
-  const bytes = parseBytes(raw);
-  if (bytes === undefined) throw new UsageError(`--${option}: expected a size such as 256MiB or 1GiB, or 0 for the default, got "${raw}"`, 'submit');
-  return bytes;
-}
-
-/** Parses a whole-number option such as --pids 64. As in the API, 0 requests the default. */
-function parseCount(option: string, raw: string): number {
-  const count = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(count) || count > maxUint32) {
-    throw new UsageError(`--${option}: expected a whole number from 0 up, with 0 for the default, got "${raw}"`, 'submit');
-  }
-  return count;
 }
 
 function parseRetry(values: OptionValues): SubmitInvocation['retry'] {

@@ -1,9 +1,9 @@
 import { parseStateName } from '../common/job-states.js';
 import type { JobState } from '../gen/faas/v1/job.js';
+import { byteUnitNames, parseBytes, unknownByteUnit } from '../common/config.js';
+import { maxUint32 } from '../common/limits.js';
 import { UsageError } from './usage-error.js';
 
-/** Largest value of a proto uint32 field, such as `timeout_seconds`. */
-const maxUint32 = 4_294_967_295;
 const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Parses repeated `--env KEY=VALUE` entries. A later value for the same key wins. */
@@ -56,4 +56,22 @@ export function parseState(raw: string | undefined): JobState | undefined {
     );
   }
   return state;
+}
+
+/** Parses a size option of submit, such as --memory 256MiB, into bytes. As in the API, 0 requests the default. */
+export function parseSize(option: string, raw: string): number {
+  const unit = unknownByteUnit(raw);
+  if (unit !== undefined) throw new UsageError(`--${option}: unknown unit "${unit}" in "${raw}"; use ${byteUnitNames}`, 'submit');
+  const bytes = parseBytes(raw);
+  if (bytes === undefined) throw new UsageError(`--${option}: expected a size such as 256MiB or 1GiB, or 0 for the default, got "${raw}"`, 'submit');
+  return bytes;
+}
+
+/** Parses a whole-number option of submit, such as --pids 64. As in the API, 0 requests the default. */
+export function parseCount(option: string, raw: string): number {
+  const count = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(count) || count > maxUint32) {
+    throw new UsageError(`--${option}: expected a whole number from 0 up, with 0 for the default, got "${raw}"`, 'submit');
+  }
+  return count;
 }

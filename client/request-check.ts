@@ -1,9 +1,7 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { jobLimitFields, specLimits } from '../common/limits.js';
+import { jobLimitFields, maxUint32, specLimits } from '../common/limits.js';
 import type { JobSpec } from '../gen/faas/v1/job.js';
 import { FaasClientError } from './errors.js';
-
-const maxUint32 = 4_294_967_295;
 
 /**
  * Throws INVALID_ARGUMENT, naming the field, for a number that protobuf

@@ -1,3 +1,6 @@
+/** Largest value of a protobuf uint32 field, such as `timeout_seconds`. */
+export const maxUint32 = 4_294_967_295;
+
 /** Limits on a JobSpec, enforced by the gateway and stated in job.proto. */
 export const specLimits = {
   repositoryUrlChars: 2048,
@@ -44,13 +47,16 @@ export const jobLimitMaximums = {
   diskBytes: 64 * 1024 ** 3,
 } as const;
 
+/** Names of the JobLimits fields. */
+export type JobLimitName = keyof typeof jobLimitMaximums;
+
 /**
  * Smallest values of JobLimits, other than 0 for the default, that a worker
  * can apply. A cgroup needs 1 MiB of memory, and the sandbox itself needs a
  * few processes and open files. Disk use is measured every 500 ms, so a
  * smaller disk limit would not be enforced in time.
  */
-export const jobLimitMinimums: Partial<Record<keyof typeof jobLimitMaximums, number>> = {
+export const jobLimitMinimums: Partial<Record<JobLimitName, number>> = {
   memoryBytes: 1024 * 1024,
   pids: 8,
   openFiles: 16,
@@ -58,7 +64,7 @@ export const jobLimitMinimums: Partial<Record<keyof typeof jobLimitMaximums, num
 };
 
 /** Each field of JobLimits with its name in job.proto, which messages use. */
-export const jobLimitFields: ReadonlyArray<readonly [keyof typeof jobLimitMaximums, string]> = [
+export const jobLimitFields: ReadonlyArray<readonly [JobLimitName, string]> = [
   ['memoryBytes', 'memory_bytes'],
   ['pids', 'pids'],
   ['cpuPercent', 'cpu_percent'],
