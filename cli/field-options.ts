@@ -1,3 +1,5 @@
+import { splitFieldMessage } from '../common/field-message.js';
+
 /** API field paths that gateway messages start with, and the CLI argument that sets each. */
 const fieldOptions: Array<[string, string]> = [
   ['spec.repository_url', 'REPOSITORY_URL'],
@@ -26,13 +28,10 @@ const fieldOptions: Array<[string, string]> = [
  * key: `spec.env["1X"]: ...` becomes `--env 1X: ...`.
  */
 export function withOptionName(message: string): string {
-  const match = /^([a-z_.]+)(?:\[(\d+|"(?:[^"\\]|\\.)*")\])?: /.exec(message);
-  if (match === null) return message;
-  const option = fieldOptions.find(([path]) => path === match[1])?.[1];
-  if (option === undefined) return message;
-  const rest = message.slice(match[0].length);
-  const entry = match[2];
-  if (entry === undefined) return `${option}: ${rest}`;
-  if (entry.startsWith('"')) return `${option} ${JSON.parse(entry) as string}: ${rest}`;
-  return `${option} word ${Number(entry) + 1}: ${rest}`;
+  const parts = splitFieldMessage(message);
+  const option = parts && fieldOptions.find(([path]) => path === parts.path)?.[1];
+  if (!parts || option === undefined) return message;
+  if (parts.key !== undefined) return `${option} ${parts.key}: ${parts.text}`;
+  if (parts.index !== undefined) return `${option} word ${parts.index + 1}: ${parts.text}`;
+  return `${option}: ${parts.text}`;
 }

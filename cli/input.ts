@@ -1,20 +1,8 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { describeSystemError } from './system-errors.js';
 import { UsageError } from './usage-error.js';
 import { errorMessage } from '../common/errors.js';
-
-/** Plain descriptions of the errors of opening a file, whose own messages repeat its path. */
-const readErrors: Record<string, string> = {
-  ENOENT: 'no such file',
-  EACCES: 'permission denied',
-  EISDIR: 'it is a folder',
-  ENOTDIR: 'a part of the path is not a folder',
-};
-
-function readFailure(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  return (code !== undefined && readErrors[code]) || errorMessage(error);
-}
 
 /** Largest `JobSpec.input` the gateway accepts: 1 MiB. */
 export const maxInputBytes = 1024 * 1024;
@@ -41,7 +29,8 @@ export async function readJobInput(source: string, stdin: Readable): Promise<Buf
     }
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    throw new UsageError(`--input: cannot read ${label}: ${readFailure(error)}`, 'submit');
+    const reason = describeSystemError((error as NodeJS.ErrnoException).code) ?? errorMessage(error);
+    throw new UsageError(`--input: cannot read ${label}: ${reason}`, 'submit');
   } finally {
     if (source !== '-') stream.destroy();
   }

@@ -19,6 +19,7 @@ import { runWhoami } from './commands/whoami.js';
 import { runScale } from './commands/scale.js';
 import { ExitCode } from './exit-codes.js';
 import { withOptionName } from './field-options.js';
+import { describeSystemError } from './system-errors.js';
 import { helpText } from './help.js';
 import { InterruptedError, processIo, writeAll, type CliIo } from './io.js';
 
@@ -183,24 +184,12 @@ function gatewayHint(error: FaasClientError, gateway: GatewayDetails): string {
   return error.message.includes('faas login') ? '' : ' (run "faas login")';
 }
 
-/** Plain descriptions of the system error codes of a failed connection. */
-const connectionErrors: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ETIMEDOUT: 'connection timed out',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'host name lookup failed',
-};
-
 /**
  * Returns why grpc-js could not connect, in plain words, when its message
  * names a system error. grpc-js wraps that error in text for its own developers.
  */
-export function connectionFailure(message: string): string | undefined {
-  const code = /\b(E[A-Z_]{4,})\b/.exec(message)?.[1];
-  return code === undefined ? undefined : connectionErrors[code];
+function connectionFailure(message: string): string | undefined {
+  return describeSystemError(/\b(E[A-Z_]{4,})\b/.exec(message)?.[1]);
 }
 
 function describeReason(reason: unknown): string {

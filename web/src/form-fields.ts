@@ -1,5 +1,7 @@
 // Parsing of the submit form's text fields. Nothing here imports the generated clients, so Node tests can load it.
 
+import { splitFieldMessage } from '../../common/field-message.js';
+
 /** Text fields of the submit form, as typed. */
 export interface JobFormValues {
   repositoryUrl: string;
@@ -117,16 +119,14 @@ const serverFieldPrefixes: Array<[string, JobFormField]> = [
  * `spec.env["1X"]: name must ...` becomes `1X: name must ...`.
  */
 export function fieldErrorText(message: string): string {
-  const match = /^spec\.([a-z_.]+)(?:\[(\d+|"(?:[^"\\]|\\.)*")\])?: /.exec(message);
-  if (match === null) return message;
+  const parts = splitFieldMessage(message);
+  if (!parts?.path.startsWith('spec.')) return message;
   // The gateway writes a size as bytes followed by binary units, "1048576 (1 MiB)", and the form takes MiB.
-  let text = message.slice(match[0].length).replace(/\b\d+ \((\d+(?:\.\d+)? [KMGT]?i?B)\)/g, '$1');
+  let text = parts.text.replace(/\b\d+ \((\d+(?:\.\d+)? [KMGT]?i?B)\)/g, '$1');
   if (text.startsWith('is ')) text = `the value ${text}`;
-  const entry = match[2];
-  if (entry === undefined) return text.charAt(0).toUpperCase() + text.slice(1);
-  if (entry.startsWith('"')) return `${JSON.parse(entry) as string}: ${text}`;
-  const position = Number(entry) + 1;
-  return match[1] === 'args' ? `Line ${position}: ${text}` : `Word ${position}: ${text}`;
+  if (parts.key !== undefined) return `${parts.key}: ${text}`;
+  if (parts.index !== undefined) return `${parts.path === 'spec.args' ? 'Line' : 'Word'} ${parts.index + 1}: ${text}`;
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** Returns the form field that a gateway validation message names, such as `spec.ref: ...`. */
