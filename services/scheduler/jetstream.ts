@@ -140,7 +140,7 @@ async function ensureStream(jsm: JetStreamManager, log: Logger, settings: Stream
  * settings, so a changed FAAS_ACK_WAIT would otherwise stop every replica
  * from starting.
  */
-export async function ensureDispatchConsumer(jsm: JetStreamManager, names: NatsNames, config: SchedulerConfig, log: Logger): Promise<void> {
+async function ensureDispatchConsumer(jsm: JetStreamManager, names: NatsNames, config: SchedulerConfig, log: Logger): Promise<void> {
   const target = {
     ack_wait: config.ackWaitMs * nanosPerMs,
     // Attempts are counted in the job record, not by redeliveries.

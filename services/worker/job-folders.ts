@@ -76,10 +76,10 @@ export class JobFolders {
       mkdirSync(jobDir);
       for (const name of jobSubfolders) mkdirSync(join(jobDir, name));
     }
-    const fromSpare = spare !== undefined;
+    const owner = workerOwner();
     for (const path of [jobDir, ...jobSubfolders.map((name) => join(jobDir, name))]) {
       // A spare belonged to the last job's user. git, run by the worker, refuses a repository folder of another user.
-      if (fromSpare) lchownSync(path, process.getuid!(), process.getgid!());
+      if (spare) lchownSync(path, owner.uid, owner.gid);
       // Set here and not at mkdir, where the umask would apply.
       chmodSync(path, folderMode);
     }

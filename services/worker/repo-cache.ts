@@ -163,11 +163,10 @@ export class RepoCache {
     const startedMs = Date.now();
     const timeout = AbortSignal.timeout(request.timeoutMs);
     const lease = await this.acquire(request);
-    let reusable: boolean;
+    const reused = previousTree === lease.treeDir;
+    let reusable = reused;
     try {
-      if (previousTree === lease.treeDir) {
-        reusable = true;
-      } else {
+      if (!reused) {
         await mkdir(dirname(dir), { recursive: true });
         reusable = await copyTree(lease.treeDir, dir, lease.bytes, AbortSignal.any([request.signal, timeout]));
       }
@@ -178,7 +177,7 @@ export class RepoCache {
     } finally {
       lease.release();
     }
-    const fields = { repository: request.url, ref: request.ref, commitSha: lease.commitSha, fetched: lease.fetched, reused: previousTree === lease.treeDir };
+    const fields = { repository: request.url, ref: request.ref, commitSha: lease.commitSha, fetched: lease.fetched, reused };
     this.options.log.debug({ ...fields, ms: Date.now() - startedMs }, 'checked out a repository from the cache');
     return { commitSha: lease.commitSha, fetched: lease.fetched, tree: reusable ? lease.treeDir : undefined };
   }
