@@ -47,7 +47,7 @@ describe('validateSpec', () => {
     }
     assert.equal(
       problem(() => validateSpec(spec({ repositoryUrl: 'https:example.com/r.git' }), policy)),
-      'spec.repository_url: "https:example.com/r.git" is not written in full; use https://host/path/repo.git',
+      'spec.repository_url: "https:example.com/r.git" lacks the // after the scheme; use https://host/path/repo.git',
     );
     validateSpec(spec({ repositoryUrl: 'HTTPS://example.com/r.git' }), policy);
   });

@@ -88,7 +88,7 @@ export function validateRepositoryUrl(value: string, policy: SpecPolicy): void {
     throw invalidArgument(field, 'must not contain whitespace, backslashes or control characters');
   }
   if (!value.toLowerCase().startsWith(`${url.protocol}//`)) {
-    throw invalidArgument(field, `"${value.slice(0, 64)}" is not written in full; use ${url.protocol}//host/path/repo.git`);
+    throw invalidArgument(field, `"${value.slice(0, 64)}" lacks the // after the scheme; use ${url.protocol}//host/path/repo.git`);
   }
   // git adds its own query to the URL, and a query or fragment can carry a credential into the job record.
   if (url.search !== '' || url.hash !== '' || value.includes('?') || value.includes('#')) {
