@@ -5,7 +5,17 @@ import { touchEntry, type CacheLayout, type StoredEntry } from './repo-cache-sto
 export interface Entry extends StoredEntry {
   /** Leases of a tree, or git commands running in a mirror. */
   users: number;
+  /** Last use as written to the folder's modification time, in ms since the epoch. */
+  diskUsedMs: number;
 }
+
+/**
+ * Age of the last use written to disk before a use writes it again. The
+ * time on disk only orders eviction after a restart, where a minute off
+ * matters little, and writing it on every use cost two file system calls
+ * per job.
+ */
+export const diskTouchIntervalMs = 60_000;
 
 /** Returns the index key of the tree of commit `sha` of repository `key`, which is also its folder name. */
 export function treeId(key: string, sha: string): string {
@@ -33,8 +43,9 @@ export class CacheIndex {
     entries: StoredEntry[],
   ) {
     for (const entry of entries) {
-      if (entry.kind === 'mirror') this.mirrors.set(entry.key, { ...entry, users: 0 });
-      else this.trees.set(treeId(entry.key, entry.sha!), { ...entry, users: 0 });
+      const loaded = { ...entry, users: 0, diskUsedMs: entry.lastUsedMs };
+      if (entry.kind === 'mirror') this.mirrors.set(entry.key, loaded);
+      else this.trees.set(treeId(entry.key, entry.sha!), loaded);
     }
   }
 
@@ -44,11 +55,24 @@ export class CacheIndex {
     return { bytes, mirrors: this.mirrors.size, trees: this.trees.size };
   }
 
-  /** Records a use now, in memory and as the entry's modification time. */
+  /** Records a use now, in memory, and as the entry's modification time once the one on disk is `diskTouchIntervalMs` old. */
   touch(entry: Entry): void {
     entry.lastUsedMs = Date.now();
+    if (entry.lastUsedMs - entry.diskUsedMs < diskTouchIntervalMs) return;
+    this.writeUseTime(entry);
+  }
+
+  private writeUseTime(entry: Entry): void {
+    entry.diskUsedMs = entry.lastUsedMs;
     const touched = touchEntry(entry.path, entry.lastUsedMs).finally(() => this.touches.delete(touched));
     this.touches.add(touched);
+  }
+
+  /** Writes to disk every last use that only memory has, so that a restart evicts in the order of use. */
+  saveUseTimes(): void {
+    for (const entry of [...this.mirrors.values(), ...this.trees.values()]) {
+      if (entry.lastUsedMs > entry.diskUsedMs) this.writeUseTime(entry);
+    }
   }
 
   /** Removes an entry from the index and from disk. */

@@ -223,6 +223,7 @@ export class RepoCache {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.index.saveUseTimes();
     await this.idle();
     await this.claim.release();
   }
@@ -344,7 +345,8 @@ export class RepoCache {
       await rm(staging, { recursive: true, force: true });
       throw error;
     }
-    const entry: Entry = { kind: 'mirror', path, key, bytes: await entryBytes(path), lastUsedMs: Date.now(), users: 1 };
+    const now = Date.now();
+    const entry: Entry = { kind: 'mirror', path, key, bytes: await entryBytes(path), lastUsedMs: now, diskUsedMs: now, users: 1 };
     this.index.mirrors.set(key, entry);
     return entry;
   }
@@ -389,7 +391,8 @@ export class RepoCache {
       await rm(staging, { recursive: true, force: true });
       throw error;
     }
-    const entry: Entry = { kind: 'tree', path, key, sha: commitSha, bytes, lastUsedMs: Date.now(), users: 0 };
+    const now = Date.now();
+    const entry: Entry = { kind: 'tree', path, key, sha: commitSha, bytes, lastUsedMs: now, diskUsedMs: now, users: 0 };
     this.index.trees.set(treeId(key, commitSha), entry);
     return this.settle(flight, entry, commitSha, fetched);
   }
