@@ -5,7 +5,8 @@
  *   npm run bench -- [--quick] [--rounds N] [--only submit,dispatch,start,end-to-end]
  *                    [--cpu-prof] [--keep-data] [--no-write]
  *
- * It compares Submit throughput with raw JetStream publishes, dispatch
+ * It compares Submit throughput with raw JetStream publishes and with two
+ * bare gRPC hops (the floor of a Submit's path), dispatch
  * latency with JetStream publish-to-consume, and job start from a cached
  * repository with a fresh shallow clone. It measures end-to-end jobs per
  * second against bare spawn and BullMQ, with the sandbox on and off, and
@@ -207,6 +208,7 @@ async function main(): Promise<number> {
       rounds: settings.submit.rounds,
       submitsPerRound: settings.submit.submits,
       publishesPerRound: settings.submit.publishes,
+      bareCallsPerRound: settings.submit.bareCalls,
       submitConcurrency: settings.submit.concurrency,
       dispatchJobsPerRound: settings.dispatch.jobs,
       dispatchMessagesPerRound: settings.dispatch.messages,

@@ -67,7 +67,7 @@ export function readSettings(argv: string[] = process.argv.slice(2)): BenchSetti
     cpuProfile: values['cpu-prof'],
     keepData: values['keep-data'],
     write: !values['no-write'],
-    submit: { rounds, submits: quick ? 200 : 500, publishes: quick ? 2_000 : 10_000, concurrency: 32, timeLimitMs: quick ? 30_000 : 240_000 },
+    submit: { rounds, submits: quick ? 200 : 500, publishes: quick ? 2_000 : 10_000, bareCalls: quick ? 500 : 2_000, concurrency: 32, timeLimitMs: quick ? 30_000 : 240_000 },
     dispatch: { rounds, jobs: quick ? 10 : 30, messages: quick ? 50 : 200, timeLimitMs: quick ? 30_000 : 180_000 },
     start: { rounds, jobs: quick ? 2 : 5, timeLimitMs: quick ? 25_000 : 150_000 },
     endToEnd: { rounds, jobs: quick ? 24 : 100, producers: 32, timeLimitMs: quick ? 40_000 : 420_000 },

@@ -6,7 +6,7 @@ export interface BenchProcess {
   readonly name: string;
   readonly pid: number;
   /** Resolves with the first stdout line that contains `text`; rejects when the process exits first or after `timeoutMs`. */
-  waitForOutput(text: string, timeoutMs: number): Promise<void>;
+  waitForOutput(text: string, timeoutMs: number): Promise<string>;
   /** Sends SIGTERM to the pid, then SIGKILL after `graceMs`, and waits for the exit. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -46,16 +46,18 @@ export function startProcess(name: string, file: string, args: string[], options
     name,
     pid,
     waitForOutput(text, timeoutMs) {
-      return new Promise<void>((resolve, reject) => {
-        const done = (error?: Error) => {
+      return new Promise<string>((resolve, reject) => {
+        const done = (error?: Error, line?: string) => {
           clearTimeout(timer);
           child.stdout!.off('data', onData);
           child.off('exit', onExit);
           if (error) reject(error);
-          else resolve();
+          else resolve(line!);
         };
         const onData = () => {
-          if (stdoutText.includes(text)) done();
+          // Complete lines only, so a line cut between two chunks is read whole.
+          const line = stdoutText.split('\n').slice(0, -1).find((candidate) => candidate.includes(text));
+          if (line !== undefined) done(undefined, line);
         };
         const onExit = (code: number | null, signal: string | null) =>
           done(new Error(`${name} (pid ${pid}) exited with ${signal ?? `code ${code}`} before it printed "${text}"; see ${options.logFile}`));

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import { BareGrpcHops } from './bare-grpc-hops.js';
 import type { Budget } from './budget.js';
 import { forEachConcurrent } from './concurrency.js';
 import { CpuPerUnit } from './cpu-time.js';
@@ -15,6 +16,8 @@ export interface SubmitThroughputOptions {
   submits: number;
   /** Raw JetStream publishes per round. */
   publishes: number;
+  /** Calls over two bare gRPC hops per round. */
+  bareCalls: number;
   /** Callers with one call in flight each. */
   concurrency: number;
 }
@@ -23,9 +26,11 @@ export interface SubmitThroughputOptions {
  * Benchmark 1: accepted Submit calls per second through the gateway, with
  * no worker connected so that only Submit runs, against acknowledged
  * JetStream publishes of a payload of the encoded job spec's size to a
- * work-queue stream on the same nats-server. Rounds alternate the two, and
- * each round's jobs are cancelled afterwards, outside the timing, so every
- * round starts with an empty queue.
+ * work-queue stream on the same nats-server. A third figure, the floor,
+ * sends the same bytes over two bare gRPC hops (see BareGrpcHops). Each
+ * round runs the three one after the other, after an untimed warm-up of
+ * each. Each round's jobs are cancelled afterwards, outside the timing, so
+ * every round starts with an empty queue.
  */
 export async function benchSubmitThroughput(
   platform: Platform,
@@ -38,6 +43,7 @@ export async function benchSubmitThroughput(
   const payloadBytes = platform.encodedSpecBytes();
   const platformRates: number[] = [];
   const rawRates: number[] = [];
+  const bareRates: number[] = [];
   const notes: string[] = [
     `payload ${payloadBytes} bytes (the encoded job spec); ${options.concurrency} concurrent callers`,
     'CPU per Submit call covers the platform rounds only; "client" is the benchmark process, where FaasClient runs',
@@ -52,8 +58,11 @@ export async function benchSubmitThroughput(
   const subject = `bench.raw.${suffix}`;
   await platform.jsm.streams.add({ name: stream, subjects: [subject], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
   const payload = randomBytes(payloadBytes);
+  let hops: BareGrpcHops | undefined;
 
   try {
+    hops = await BareGrpcHops.start(platform.dataDir);
+    await warmUp(platform, hops, { subject, payload, stream, concurrency: options.concurrency, calls: Math.min(options.submits, warmUpCalls) }, budget);
     for (let round = 0; round < options.rounds; round++) {
       budget.check();
       const accepted: string[] = [];
@@ -92,11 +101,20 @@ export async function benchSubmitThroughput(
       budget.check();
       rawRates.push(ratePerSecond(options.publishes, performance.now() - rawStart));
       await platform.jsm.streams.purge(stream);
+
+      budget.check();
+      const bareStart = performance.now();
+      await forEachConcurrent(options.bareCalls, options.concurrency, async () => {
+        await hops!.call(payload);
+      }, budget.signal);
+      budget.check();
+      bareRates.push(ratePerSecond(options.bareCalls, performance.now() - bareStart));
     }
   } catch (caught) {
     error = (caught as Error).message;
   } finally {
     await platform.jsm.streams.delete(stream).catch(() => undefined);
+    await hops?.stop();
   }
   if (failures > 0) notes.push(`${failures} Submit call(s) failed and are left out of the rate; the first: ${firstFailure}`);
   const leftOver = await countActiveEntries(platform).catch(() => undefined);
@@ -111,17 +129,53 @@ export async function benchSubmitThroughput(
       `Accepted Submit calls per second through the gateway, with ${options.concurrency} callers, no worker connected and ${options.submits} calls per round, none retried. ` +
       'The client is FaasClient with the token of one development user, so every job has the same owner. ' +
       `The baseline is acknowledged JetStream publishes of the same size at the same concurrency, to a file-backed work-queue stream on the same nats-server, ${options.publishes} per round. ` +
-      'Rounds alternate the two.',
+      `The floor sends the same bytes over two bare gRPC hops at the same concurrency, ${options.bareCalls} calls per round: from the benchmark to a relay process, which calls a server process that returns them. ` +
+      'Both are plain grpc-js on 127.0.0.1 with no TLS, token, telemetry or storage, so the floor is what two hops cost before any work. ' +
+      `Each round runs the three one after the other, after an untimed warm-up of ${warmUpCalls} calls of each kind.`,
     measurements: [
       measurement('platform', 'Submit through the gateway', 'calls/s', 'min-max', platformRates),
       measurement('raw', 'JetStream publish, acknowledged', 'publishes/s', 'min-max', rawRates),
+      measurement('bare', 'Two bare gRPC hops (the floor)', 'calls/s', 'min-max', bareRates),
       measurement('ratio', 'Submit / raw publish (paired rounds)', 'x', 'min-max', pairedRatios(platformRates, rawRates)),
+      measurement('bare-ratio', 'Two bare gRPC hops / raw publish (paired rounds)', 'x', 'min-max', pairedRatios(bareRates, rawRates)),
+      measurement('platform-bare-ratio', 'Submit / two bare gRPC hops (paired rounds)', 'x', 'min-max', pairedRatios(platformRates, bareRates)),
       ...cpuPerCall.measurements(),
     ],
     notes,
     error,
     elapsedMs: performance.now() - started,
   };
+}
+
+/** Calls of each kind before the first round. */
+const warmUpCalls = 200;
+
+/**
+ * Makes untimed Submit calls, publishes and bare calls, so that the first
+ * round does not pay for compiling the code paths of the three, and cancels
+ * the jobs.
+ */
+async function warmUp(
+  platform: Platform,
+  hops: BareGrpcHops,
+  options: { subject: string; payload: Buffer; stream: string; concurrency: number; calls: number },
+  budget: Budget,
+): Promise<void> {
+  const spec = platform.trivialSpec();
+  const accepted: string[] = [];
+  await forEachConcurrent(options.calls, options.concurrency, async () => {
+    const { job } = await platform.throughputClient.submit(spec, { signal: budget.signal });
+    accepted.push(job!.id);
+  }, budget.signal);
+  await platform.cancelAll(accepted, options.concurrency, budget.cleanupSignal(), platform.throughputClient);
+  platform.tracker.forget(accepted);
+  await forEachConcurrent(options.calls, options.concurrency, async () => {
+    await platform.js.publish(options.subject, options.payload);
+  }, budget.signal);
+  await platform.jsm.streams.purge(options.stream);
+  await forEachConcurrent(options.calls, options.concurrency, async () => {
+    await hops.call(options.payload);
+  }, budget.signal);
 }
 
 /**
