@@ -107,9 +107,25 @@ describe('git repositories', () => {
     const files = await readFolder(folder);
 
     assert.deepEqual(files, {
-      'README.md': '# Demo\n',
-      'bin/run.sh': { content: '#!/bin/sh\n', mode: 0o755 },
+      'README.md': Buffer.from('# Demo\n'),
+      'bin/run.sh': { content: Buffer.from('#!/bin/sh\n'), mode: 0o755 },
     });
+  });
+
+  it('keeps the bytes of files that are not UTF-8', async () => {
+    const folder = join(root, 'binary');
+    await mkdir(folder);
+    const bytes = Buffer.from([0x00, 0xff, 0xfe, 0x80, 0x0a, 0xe9]);
+    await writeFile(join(folder, 'data.bin'), bytes);
+
+    const created = await createRepository(root, 'binary', await readFolder(folder));
+
+    const blob = await new Promise<Buffer>((resolve, reject) => {
+      execFile('git', [`--git-dir=${created.path}`, 'cat-file', 'blob', 'HEAD:data.bin'], { encoding: 'buffer' }, (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      );
+    });
+    assert.deepEqual(blob, bytes);
   });
 
   it('rejects symbolic links in a folder', async () => {

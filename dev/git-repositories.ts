@@ -3,9 +3,12 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 
+/** Contents of a file: text, which is stored as UTF-8, or bytes. */
+export type FileContent = string | Uint8Array;
+
 /** File contents by repository path ("src/main.py"). `mode` 0o755 (any execute bit) makes the file executable. */
 export interface RepositoryFiles {
-  [path: string]: string | { content: string; mode?: number };
+  [path: string]: FileContent | { content: FileContent; mode?: number };
 }
 
 export interface CreatedRepository {
@@ -108,8 +111,9 @@ async function commitFiles(gitDir: string, files: RepositoryFiles, parents: stri
     const indexLines: string[] = [];
     for (const [filePath, file] of Object.entries(files)) {
       validateFilePath(filePath);
-      const content = typeof file === 'string' ? file : file.content;
-      const mode = typeof file === 'string' ? undefined : file.mode;
+      const plain = typeof file === 'string' || file instanceof Uint8Array;
+      const content = plain ? file : file.content;
+      const mode = plain ? undefined : file.mode;
       const gitMode = mode !== undefined && (mode & 0o111) !== 0 ? '100755' : '100644';
       const blobSha = await runGit(['hash-object', '-w', '--stdin'], { gitDir, input: content });
       indexLines.push(`${gitMode} ${blobSha}\t${filePath}`);
@@ -141,8 +145,9 @@ function validateFilePath(filePath: string): void {
 }
 
 /**
- * Reads every regular file under `folder` as UTF-8 text. Files with an execute
- * bit come back with mode 0o755. Skips `.git` folders and rejects symbolic links.
+ * Reads every regular file under `folder`, byte for byte. Files with an
+ * execute bit come back with mode 0o755. Skips `.git` folders and rejects
+ * symbolic links.
  */
 export async function readFolder(folder: string): Promise<RepositoryFiles> {
   const files: RepositoryFiles = {};
@@ -161,8 +166,7 @@ export async function readFolder(folder: string): Promise<RepositoryFiles> {
       continue;
     }
 
-    // NOTE: the UTF-8 round trip corrupts binary files, so only text folders are supported.
-    const content = await readFile(absolutePath, 'utf8');
+    const content = await readFile(absolutePath);
     const { mode } = await lstat(absolutePath);
     files[repositoryPath] = (mode & 0o111) !== 0 ? { content, mode: 0o755 } : content;
   }
@@ -180,7 +184,7 @@ async function pathExists(path: string): Promise<boolean> {
 
 interface RunGitOptions {
   gitDir?: string;
-  input?: string;
+  input?: FileContent;
   environment?: NodeJS.ProcessEnv;
 }
 

@@ -26,7 +26,7 @@ const { values, positionals } = (() => {
   }
 })();
 if (values.help) {
-  console.log(`${usage}\n\nWithout FOLDER, serves every folder under examples/. A FOLDER with a .git\nfolder is served with its commits, branches and tags, including commits made\nwhile it is served, but not uncommitted changes. Any other folder is served as\none commit of its text files as they are now. --port picks the port (default: a free one).`);
+  console.log(`${usage}\n\nWithout FOLDER, serves every folder under examples/. A FOLDER with a .git\nfolder is served with its commits, branches and tags, including commits made\nwhile it is served, but not uncommitted changes. Any other folder is served as\none commit of its files as they are now. --port picks the port (default: a free one).`);
   process.exit(0);
 }
 const port = values.port === undefined ? 0 : Number(values.port);
