@@ -30,6 +30,12 @@ describe('planLaunch', () => {
     assert.deepEqual(plan.run, { file: '/bash', args: ['main.sh', 'x'] });
   });
 
+  it('runs main.py unbuffered, so its output is live', async () => {
+    await writeFile(join(dir, 'main.py'), '');
+    const plan = await planLaunch(dir, [], ['x'], toolchain, '/out');
+    assert.deepEqual(plan.run, { file: '/py', args: ['-u', 'main.py', 'x'] });
+  });
+
   it('builds C and C++ before running the binary', async () => {
     await writeFile(join(dir, 'main.cpp'), '');
     const plan = await planLaunch(dir, [], [], toolchain, '/out/main');

@@ -76,7 +76,8 @@ export async function planLaunch(
     };
     switch (name) {
       case 'main.py':
-        return { source: name, run: { file: tool('python3', 'python3'), args: [name, ...args] } };
+        // Unbuffered, so that the job's output reaches its logs as it prints, and stdout and stderr in order.
+        return { source: name, run: { file: tool('python3', 'python3'), args: ['-u', name, ...args] } };
       case 'main.sh':
         return { source: name, run: { file: tool('bash', 'bash'), args: [name, ...args] } };
       case 'main.c':
