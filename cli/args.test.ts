@@ -119,7 +119,15 @@ describe('parseCommandLine', () => {
         wait: false,
         json: true,
         command: [],
+        args: [],
       });
+    });
+
+    it('collects --arg values apart from the command', () => {
+      const convention = parse(['submit', 'https://example.com/r.git', '--arg', 'x y', '--arg=--z']);
+      assert.deepEqual(convention.name === 'submit' && [convention.command, convention.args], [[], ['x y', '--z']]);
+      const both = parse(['submit', 'https://example.com/r.git', '--arg', 'last', '--', 'python3', 'tool.py', 'first']);
+      assert.deepEqual(both.name === 'submit' && [both.command, both.args], [['python3', 'tool.py', 'first'], ['last']]);
     });
 
     it('rejects a --memory that is not a size', () => {

@@ -60,6 +60,8 @@ export interface SubmitInvocation extends ServerOption {
   json: boolean;
   /** Job's program and arguments: everything after the first `--`. */
   command: string[];
+  /** Arguments from --arg, appended to the command or given to the convention entrypoint. */
+  args: string[];
 }
 
 export interface JobInvocation extends ServerOption {
@@ -153,6 +155,7 @@ const commandOptions: Record<CommandName, OptionSpecs> = {
   submit: {
     ref: { type: 'string' },
     env: { type: 'string', multiple: true },
+    arg: { type: 'string', multiple: true },
     timeout: { type: 'string' },
     input: { type: 'string' },
     'idempotency-key': { type: 'string' },
@@ -383,6 +386,7 @@ function parseSubmit(
   const [repositoryUrl] = expectPositionals(positionals, ['repository URL'], 'submit');
   const envValues = values.env;
   const envEntries = Array.isArray(envValues) ? envValues.filter((value) => typeof value === 'string') : [];
+  const argValues = values.arg;
   const timeout = stringOption(values, 'timeout');
 
   return {
@@ -400,6 +404,7 @@ function parseSubmit(
     wait: values.wait === true,
     json: values.json === true,
     command,
+    args: Array.isArray(argValues) ? argValues.filter((value) => typeof value === 'string') : [],
   };
 }
 

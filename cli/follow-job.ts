@@ -4,7 +4,7 @@ import type { Job } from '../gen/faas/v1/job.js';
 import { copyLogs } from './commands/logs.js';
 import type { CommandContext } from './commands/context.js';
 import { jobExitCode } from './exit-codes.js';
-import { InterruptedError, writeAll } from './io.js';
+import { endOpenLine, endOpenLines, InterruptedError, writeAll } from './io.js';
 import { describeOutcome, describeProgress } from './output.js';
 import { ProgressLine } from './progress.js';
 
@@ -47,6 +47,7 @@ export async function followJob(context: CommandContext, submitted: Job): Promis
     if (signal.reason instanceof InterruptedError) {
       const id = submitted.id;
       const note = `faas: stopped following job ${id}. The job keeps running, and "faas cancel ${id}" stops it.\n`;
+      await endOpenLine(io.stderr);
       await writeAll(io.stderr, note);
     }
     throw error;
@@ -55,10 +56,14 @@ export async function followJob(context: CommandContext, submitted: Job): Promis
     await watching;
   }
 
+  await endOpenLines(io, signal);
   const job = await waitForFinalState(context, submitted.id);
   // The worker writes why a job could not run to the job's stderr too, which was just printed.
   const outcome = describeOutcome(job, { shownOutput: stderrTail });
-  if (outcome !== undefined) await writeAll(io.stderr, `faas: ${outcome}\n`, signal);
+  if (outcome !== undefined) {
+    await endOpenLine(io.stderr, signal);
+    await writeAll(io.stderr, `faas: ${outcome}\n`, signal);
+  }
   return jobExitCode(job);
 }
 

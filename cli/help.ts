@@ -57,7 +57,8 @@ const commandHelp: Record<CommandName, string> = {
 
 Submits the repository as a job and prints the job id. COMMAND and ARGS after
 "--" are the program the job runs in the repository root. Without them, the job
-runs the first of main.py, main.sh, main.c, main.cpp and main.js it finds there.
+runs the first of main.py, main.sh, main.c, main.cpp and main.js it finds there;
+give that program arguments with --arg.
 A worker lowers a limit above its maximum and says so on the job's stderr.
 
 Options:
@@ -65,6 +66,10 @@ Options:
                            (default: the remote's HEAD)
   --env KEY=VALUE          Environment variable of the job; repeat for more.
                            A later value for the same KEY wins
+  --arg VALUE              Argument of the job's program, after the ARGS given
+                           after "--"; repeat for more. Without "--", the
+                           arguments go to the program found by convention.
+                           Write --arg=VALUE for a value that starts with "-"
   --timeout SECONDS        Wall-clock limit for building and running the job
                            (default or 0: the operator's default, 300 s unless changed)
   --input FILE             Send the file's bytes, at most 1 MiB, to the job's

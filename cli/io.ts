@@ -46,8 +46,37 @@ export function processIo(): CliIo {
   };
 }
 
+/** Streams whose output so far ends inside a line, without its newline. */
+const openLines = new WeakSet<Writable>();
+
 /** Writes `data` and waits for the stream to drain when its buffer is full. */
 export async function writeAll(stream: Writable, data: string | Uint8Array, signal?: AbortSignal): Promise<void> {
+  if (data.length > 0) {
+    const last = typeof data === 'string' ? data.charCodeAt(data.length - 1) : data[data.length - 1];
+    if (last === newline) openLines.delete(stream);
+    else openLines.add(stream);
+  }
   if (stream.write(data)) return;
   await once(stream, 'drain', { signal });
+}
+
+const newline = 0x0a;
+
+/**
+ * Ends the line that the output written to `stream` left open, so that what
+ * follows starts a line of its own. With `onlyTerminal`, a stream that is
+ * not a terminal keeps the job's bytes as they were.
+ */
+export async function endOpenLine(stream: OutputStream, signal?: AbortSignal, options: { onlyTerminal?: boolean } = {}): Promise<void> {
+  if (!openLines.has(stream) || (options.onlyTerminal && !stream.isTTY)) return;
+  await writeAll(stream, '\n', signal);
+}
+
+/**
+ * Ends the lines that a job's output left open on a terminal, where the
+ * shell prompt, or npx clearing its progress line, would hide the last one.
+ */
+export async function endOpenLines(io: CliIo, signal?: AbortSignal): Promise<void> {
+  await endOpenLine(io.stdout, signal, { onlyTerminal: true });
+  await endOpenLine(io.stderr, signal, { onlyTerminal: true });
 }

@@ -239,6 +239,29 @@ describe('faas main', () => {
     });
   });
 
+  describe('submit --wait output', () => {
+    it('ends an open last line on a terminal only, and starts its note on a new line', async () => {
+      const final = jobIn(JobState.JOB_STATE_FAILED, { exitCode: 3 });
+      const handlers = runningJobHandlers(final);
+      handlers.logs = (call: ServerWritableStream<LogsRequest, LogsResponse>) => {
+        call.write(LogsResponse.fromPartial({ offset: 0, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('partial') }));
+        call.write(LogsResponse.fromPartial({ offset: 7, stream: LogStream.LOG_STREAM_STDERR, data: Buffer.from('warning') }));
+        call.end();
+      };
+      const address = await serve(handlers);
+
+      const piped = makeIo();
+      assert.equal(await main(['submit', 'https://example.com/r.git', '--wait', '--server', address], piped), 3);
+      assert.equal(piped.stdout.text(), 'partial');
+      assert.match(piped.stderr.text(), new RegExp(`warning\\nfaas: job ${jobId} failed with exit code 3\\n$`));
+
+      const terminal = makeIo();
+      Object.assign(terminal.stdout, { isTTY: true });
+      assert.equal(await main(['submit', 'https://example.com/r.git', '--wait', '--server', address], terminal), 3);
+      assert.equal(terminal.stdout.text(), 'partial\n');
+    });
+  });
+
   describe('status', () => {
     it('prints the requested timeout, limits and retry policy', async () => {
       const job = jobIn(JobState.JOB_STATE_QUEUED, {
@@ -258,6 +281,21 @@ describe('faas main', () => {
       assert.ok(lines.includes('limits:     memory 256 MiB, cpu 50%, disk 2 GiB (requested; a worker may lower them)'), io.stdout.text());
       assert.ok(lines.includes('retry:      up to 3 attempts, failed runs included'), io.stdout.text());
     });
+
+    it('prints the arguments of a convention entrypoint and the names of the variables', async () => {
+      const job = jobIn(JobState.JOB_STATE_QUEUED, {
+        spec: { repositoryUrl: 'https://example.com/r.git', args: ['x y', '--z'], env: { WHO: 'me', TOKEN: 'secret-value' } } as unknown as Job['spec'],
+      });
+      const address = await serve({ status: (_call, callback) => callback(null, StatusResponse.fromPartial({ job })) });
+      const io = makeIo();
+
+      assert.equal(await main(['status', jobId, '--server', address], io), 0);
+      const lines = io.stdout.text().split('\n');
+      assert.ok(lines.includes('arguments:  "x y" --z'), io.stdout.text());
+      assert.ok(lines.includes('env:        WHO, TOKEN'), io.stdout.text());
+      assert.ok(!lines.some((line) => line.startsWith('command:')), io.stdout.text());
+      assert.doesNotMatch(io.stdout.text(), /secret-value/);
+    });
   });
 
   describe('result', () => {
@@ -270,6 +308,33 @@ describe('faas main', () => {
       assert.equal(code, 7);
       assert.equal(io.stdout.text(), 'out\n');
       assert.match(io.stderr.text(), /^err\nfaas: job \S+ failed with exit code 7\n$/);
+    });
+
+    it('starts its notes on a line of their own and names what the result cuts', async () => {
+      const final = jobIn(JobState.JOB_STATE_FAILED, { exitCode: 3 });
+      const address = await serve({
+        result: (_call, callback) =>
+          callback(null, ResultResponse.fromPartial({
+            job: final,
+            result: { exitCode: 3, stdout: Buffer.from('partial'), stderr: Buffer.alloc(1024 * 1024, 'e'), stderrTruncated: true, outputBytes: 3 * 1024 * 1024 + 7 },
+          })),
+      });
+      const piped = makeIo();
+      assert.equal(await main(['result', jobId, '--server', address], piped), 3);
+      // A pipe gets the job's stdout as it was.
+      assert.equal(piped.stdout.text(), 'partial');
+      const notes = piped.stderr.text().slice(1024 * 1024);
+      assert.equal(
+        notes,
+        `\nfaas: the result cuts stderr after its first 1 MiB, of 3 MiB of output in all; "faas logs ${jobId}" prints all of it\n` +
+          `faas: job ${jobId} failed with exit code 3\n`,
+      );
+
+      // A terminal gets the open line ended, or the prompt would hide it.
+      const terminal = makeIo();
+      Object.assign(terminal.stdout, { isTTY: true });
+      assert.equal(await main(['result', jobId, '--server', address], terminal), 3);
+      assert.equal(terminal.stdout.text(), 'partial\n');
     });
 
     it('exits 130 for a job cancelled before it ran', async () => {

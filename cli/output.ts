@@ -36,7 +36,9 @@ export function formatArgv(argv: readonly string[]): string {
 /** Formats a job's record as "label: value" lines, leaving out fields that are unset. */
 export function formatJobDetails(job: Job): string {
   const spec = job.spec;
-  const argv = [...(spec?.command ?? []), ...(spec?.args ?? [])];
+  const command = spec?.command ?? [];
+  const args = spec?.args ?? [];
+  const envNames = Object.keys(spec?.env ?? {});
   const rows: [string, string | undefined][] = [
     ['id', job.id],
     ['state', stateName(job.state)],
@@ -45,7 +47,11 @@ export function formatJobDetails(job: Job): string {
     ['owner', job.ownerName && job.ownerName !== job.owner ? `${job.ownerName} (${job.owner})` : job.owner || undefined],
     ['repository', spec?.repositoryUrl || undefined],
     ['ref', spec?.ref || undefined],
-    ['command', argv.length > 0 ? formatArgv(argv) : undefined],
+    ['command', command.length > 0 ? formatArgv([...command, ...args]) : undefined],
+    // Without a command, the arguments went to the program found by convention.
+    ['arguments', command.length === 0 && args.length > 0 ? formatArgv(args) : undefined],
+    // Values can be secrets; --json prints them.
+    ['env', envNames.length > 0 ? envNames.join(', ') : undefined],
     ['commit', job.commitSha || undefined],
     ['created', job.createdAt && formatTime(job.createdAt)],
     ['started', job.startedAt && formatTime(job.startedAt)],

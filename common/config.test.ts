@@ -21,6 +21,7 @@ describe('config readers', () => {
     assert.equal(unknownByteUnit('lots'), undefined);
     assert.equal(formatBytes(16 * 1024 ** 3), '16 GiB');
     assert.equal(formatBytes(1536 * 1024), '1.5 MiB');
+    assert.equal(formatBytes(3 * 1024 ** 2 + 7), '3 MiB');
     assert.equal(formatBytes(100), '100 B');
   });
 

@@ -101,7 +101,8 @@ export function formatBytes(bytes: number): string {
     value /= 1024;
     index++;
   }
-  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[index]}`;
+  // One decimal at most, and none when it is 0: "3 MiB", not "3.0 MiB".
+  return `${Number(value.toFixed(1))} ${units[index]}`;
 }
 
 export function readBytes(env: Env, name: string, fallback: number, min: number, max: number): number {

@@ -57,6 +57,13 @@ describe('faas CLI against the mesh', function () {
     assert.equal(run.stdout, 'cli a b\n');
   });
 
+  it('submit --arg passes arguments to the entrypoint found by convention', async () => {
+    const repo = await mesh.repository({ 'main.py': 'import sys\nprint(sys.argv[1:])\n' });
+    const run = await faas(mesh, ['submit', repo.url, '--arg', 'x y', '--arg=--z', '--wait']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, "['x y', '--z']\n");
+  });
+
   it('submit --wait with a used key', async () => {
     const repo = await mesh.repository({ 'main.sh': 'echo once\n' });
     const args = ['submit', repo.url, '--idempotency-key', 'cli-wait-key', '--wait'];

@@ -1,7 +1,7 @@
 import { LogStream } from '../../gen/faas/v1/job.js';
 import type { LogsInvocation } from '../args.js';
 import { ExitCode } from '../exit-codes.js';
-import { writeAll } from '../io.js';
+import { endOpenLines, writeAll } from '../io.js';
 import type { CommandContext } from './context.js';
 
 export interface CopyLogsOptions {
@@ -38,5 +38,6 @@ export async function copyLogs(context: CommandContext, jobId: string, options: 
 /** Prints the job's output so far, or with --follow until the job has ended. */
 export async function runLogs(invocation: LogsInvocation, context: CommandContext): Promise<number> {
   await copyLogs(context, invocation.jobId, { follow: invocation.follow });
+  await endOpenLines(context.io, context.signal);
   return ExitCode.Success;
 }

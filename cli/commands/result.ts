@@ -1,10 +1,12 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { FaasClientError } from '../../client/errors.js';
+import { formatBytes } from '../../common/config.js';
 import { isFinal } from '../../common/job-states.js';
+import type { JobResult } from '../../gen/faas/v1/job.js';
 import { ResultResponse } from '../../gen/faas/v1/job_service.js';
 import type { JobInvocation } from '../args.js';
 import { jobExitCode } from '../exit-codes.js';
-import { writeAll } from '../io.js';
+import { endOpenLine, writeAll } from '../io.js';
 import { describeOutcome, formatJson } from '../output.js';
 import type { CommandContext } from './context.js';
 
@@ -26,6 +28,14 @@ export async function fetchResult(context: CommandContext, jobId: string): Promi
   }
 }
 
+/** Names the streams that a result keeps only the start of, and how much of each. */
+function describeCutOutput(jobId: string, result: JobResult): string {
+  const cut: string[] = [];
+  if (result.stdoutTruncated) cut.push(`stdout after its first ${formatBytes(result.stdout.length)}`);
+  if (result.stderrTruncated) cut.push(`stderr after its first ${formatBytes(result.stderr.length)}`);
+  return `the result cuts ${cut.join(' and ')}, of ${formatBytes(result.outputBytes)} of output in all; "faas logs ${jobId}" prints all of it`;
+}
+
 /**
  * Prints a result: as JSON, or the job's standard output to stdout and its
  * standard error to stderr, followed on stderr by notes on cut output and on
@@ -42,18 +52,18 @@ export async function printResult(context: CommandContext, response: ResultRespo
   }
 
   const notes: string[] = [];
-  if (result !== undefined) {
-    await writeAll(io.stdout, result.stdout, signal);
-    await writeAll(io.stderr, result.stderr, signal);
-    if (result.stdoutTruncated || result.stderrTruncated) {
-      notes.push(`the output above is cut short; "faas logs ${job.id}" prints all of it`);
-    }
-  } else {
-    notes.push(`job ${job.id} has no result because it never ran`);
-  }
-
+  if (result === undefined) notes.push(`job ${job.id} has no result because it never ran`);
+  else if (result.stdoutTruncated || result.stderrTruncated) notes.push(describeCutOutput(job.id, result));
   const outcome = describeOutcome(job);
   if (outcome !== undefined) notes.push(outcome);
+
+  if (result !== undefined) {
+    await writeAll(io.stdout, result.stdout, signal);
+    await endOpenLine(io.stdout, signal, { onlyTerminal: true });
+    await writeAll(io.stderr, result.stderr, signal);
+    // The notes start a line of their own, wherever stderr goes.
+    await endOpenLine(io.stderr, signal, { onlyTerminal: notes.length === 0 });
+  }
   for (const note of notes) await writeAll(io.stderr, `faas: ${note}\n`, signal);
 
   return jobExitCode(job);

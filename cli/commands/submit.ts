@@ -23,6 +23,7 @@ export async function runSubmit(invocation: SubmitInvocation, context: CommandCo
       repositoryUrl: invocation.repositoryUrl,
       ref: invocation.ref,
       command: invocation.command,
+      args: invocation.args,
       env: invocation.env,
       input,
       timeoutSeconds: invocation.timeoutSeconds,
