@@ -337,6 +337,19 @@ describe('faas main', () => {
       assert.equal(terminal.stdout.text(), 'partial\n');
     });
 
+    it('does not repeat the reason that the job\'s stderr already gives', async () => {
+      const message = 'ref nope was not found in https://example.com/r.git';
+      const final = jobIn(JobState.JOB_STATE_FAILED, { error: { reason: FailureReason.FAILURE_REASON_CLONE_FAILED, message } });
+      const address = await serve({
+        result: (_call, callback) =>
+          callback(null, ResultResponse.fromPartial({ job: final, result: { stderr: Buffer.from(`faas: ${message}\n`) } })),
+      });
+      const io = makeIo();
+
+      assert.equal(await main(['result', jobId, '--server', address], io), 1);
+      assert.equal(io.stderr.text(), `faas: ${message}\nfaas: job ${jobId} failed: see the line above\n`);
+    });
+
     it('exits 130 for a job cancelled before it ran', async () => {
       const address = await serve({
         result: (_call, callback) =>

@@ -54,7 +54,8 @@ export async function printResult(context: CommandContext, response: ResultRespo
   const notes: string[] = [];
   if (result === undefined) notes.push(`job ${job.id} has no result because it never ran`);
   else if (result.stdoutTruncated || result.stderrTruncated) notes.push(describeCutOutput(job.id, result));
-  const outcome = describeOutcome(job);
+  // The worker writes why a job could not run to its stderr too, which is printed here.
+  const outcome = describeOutcome(job, { shownOutput: result?.stderr.toString() });
   if (outcome !== undefined) notes.push(outcome);
 
   if (result !== undefined) {
