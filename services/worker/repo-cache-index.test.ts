@@ -62,6 +62,7 @@ describe('CacheIndex.touch', () => {
 
     index.saveUseTimes();
     await index.idle();
-    assert.equal((await stat(treePath)).mtimeMs, entry.lastUsedMs);
+    // The file system keeps the time in its own precision.
+    assert.ok(Math.abs((await stat(treePath)).mtimeMs - entry.lastUsedMs) < 1);
   });
 });
