@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readWorkerConfig } from '../services/worker/config.js';
-import { buildSandboxCommand, createJobCgroup, prepareJobDir, sandboxJobDir, sandboxUser, writeIdentityFiles, type IdentityFiles } from '../services/worker/sandbox/index.js';
+import { findToolchain } from '../services/worker/entrypoint.js';
+import { buildSandboxCommand, buildSandboxInit, createJobCgroup, prepareJobDir, sandboxJobDir, sandboxUser, writeIdentityFiles, type IdentityFiles } from '../services/worker/sandbox/index.js';
 
 /** Whether a command runs in the worker's sandbox or as a plain child process. */
 export type Isolation = 'sandboxed' | 'none';
@@ -22,7 +23,8 @@ interface Slot {
 /**
  * Runs `sh -c true` with `child_process.spawn`, either bare or wrapped in the
  * sandbox the worker builds: a job cgroup with the worker's default limits,
- * then `buildSandboxCommand` (prlimit, setpriv, bubblewrap). Each of `slots`
+ * then `buildSandboxCommand` (prlimit, setpriv, bubblewrap, and the sandbox
+ * init when gcc can build it, as on a worker). Each of `slots`
  * slots has its own unprivileged uid and job folder, prepared once, like a
  * worker slot. Used by the bare-spawn baseline and by the BullMQ worker.
  */
@@ -33,6 +35,7 @@ export class TrivialCommandRunner {
   private constructor(
     private readonly root: string,
     private readonly slots: Slot[],
+    private readonly init: string | undefined,
   ) {}
 
   /**
@@ -53,7 +56,9 @@ export class TrivialCommandRunner {
       const identityFiles = await writeIdentityFiles(join(root, 'identity', `slot-${slot}`), uid, gid);
       prepared.push({ uid, gid, jobDir, workDir, identityFiles, busy: false });
     }
-    return new TrivialCommandRunner(root, prepared);
+    const { gcc } = await findToolchain();
+    const init = gcc ? await buildSandboxInit(join(root, 'sandbox-init'), gcc) : undefined;
+    return new TrivialCommandRunner(root, prepared, init);
   }
 
   /** Runs the trivial command once in a free slot; throws when it fails or no slot is free. */
@@ -92,6 +97,7 @@ export class TrivialCommandRunner {
         procsFiles: cgroup.procsFiles,
         argv: trivialCommand,
         identityFiles: slot.identityFiles,
+        init: this.init,
       });
       await spawnAndWait(command.file, command.args, command.env);
     } finally {

@@ -3,7 +3,7 @@ import { Job, JobState } from '../gen/faas/v1/job.js';
 import { jobExitCode } from './exit-codes.js';
 
 describe('jobExitCode', () => {
-  const cases: { state: JobState; exitCode?: number; expected: number }[] = [
+  const cases: { state: JobState; exitCode?: number; signal?: string; expected: number }[] = [
     { state: JobState.JOB_STATE_SUCCEEDED, exitCode: 0, expected: 0 },
     { state: JobState.JOB_STATE_SUCCEEDED, expected: 0 },
     { state: JobState.JOB_STATE_FAILED, exitCode: 3, expected: 3 },
@@ -13,11 +13,15 @@ describe('jobExitCode', () => {
     { state: JobState.JOB_STATE_TIMED_OUT, expected: 124 },
     { state: JobState.JOB_STATE_TIMED_OUT, exitCode: 137, expected: 137 },
     { state: JobState.JOB_STATE_CANCELLED, expected: 130 },
+    { state: JobState.JOB_STATE_FAILED, signal: 'SIGSEGV', expected: 139 },
+    { state: JobState.JOB_STATE_FAILED, signal: 'SIGKILL', expected: 137 },
+    { state: JobState.JOB_STATE_TIMED_OUT, signal: 'SIGKILL', expected: 124 },
+    { state: JobState.JOB_STATE_FAILED, signal: 'SIGNOPE', expected: 1 },
   ];
 
-  for (const { state, exitCode, expected } of cases) {
-    it(`returns ${expected} for ${JobState[state]} with exit code ${exitCode ?? 'unset'}`, () => {
-      assert.equal(jobExitCode(Job.fromPartial({ state, exitCode })), expected);
+  for (const { state, exitCode, signal, expected } of cases) {
+    it(`returns ${expected} for ${JobState[state]} with exit code ${exitCode ?? 'unset'}${signal ? ` and ${signal}` : ''}`, () => {
+      assert.equal(jobExitCode(Job.fromPartial({ state, exitCode, signal })), expected);
     });
   }
 });

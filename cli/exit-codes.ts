@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { JobState, type Job } from '../gen/faas/v1/job.js';
 
 export const ExitCode = {
@@ -14,8 +15,9 @@ export const ExitCode = {
 
 /**
  * Returns the exit code for a finished job: its program's exit code when it
- * has one from 0 to 255, else a code for the final state. A process exit
- * status keeps only the low 8 bits, so a code such as 256 would read as success.
+ * has one from 0 to 255, else a code for the final state, or 128 + N for a
+ * program that signal N ended, as a shell reports it. A process exit status
+ * keeps only the low 8 bits, so a code such as 256 would read as success.
  */
 export function jobExitCode(job: Job): number {
   if (job.exitCode !== undefined && job.exitCode >= 0 && job.exitCode <= 255) return job.exitCode;
@@ -27,7 +29,9 @@ export function jobExitCode(job: Job): number {
       return ExitCode.TimedOut;
     case JobState.JOB_STATE_CANCELLED:
       return ExitCode.Interrupted;
-    default:
-      return ExitCode.Failure;
+    default: {
+      const signal = (constants.signals as Record<string, number | undefined>)[job.signal];
+      return signal === undefined ? ExitCode.Failure : 128 + signal;
+    }
   }
 }

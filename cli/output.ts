@@ -58,6 +58,7 @@ export function formatJobDetails(job: Job): string {
     ['finished', job.finishedAt && formatTime(job.finishedAt)],
     ['worker', job.workerId || undefined],
     ['exit code', job.exitCode === undefined ? undefined : String(job.exitCode)],
+    ['signal', job.signal || undefined],
     ['error', job.error && `${failureReasonName(job.error.reason)}: ${job.error.message}`],
     ['cancel requested', job.cancelRequested ? 'yes' : undefined],
     ['input', job.inputSizeBytes > 0 ? `${job.inputSizeBytes} bytes` : undefined],

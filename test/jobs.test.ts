@@ -146,6 +146,25 @@ describe('jobs end to end', function () {
       assert.equal(result!.stderr.toString(), 'oops\n');
     });
 
+    it('reports a program killed by a signal apart from one that exits with 128 + N', async () => {
+      const repo = await mesh.repository({ 'crash.sh': 'kill -SEGV $$\n', 'exit.sh': 'exit 139\n' });
+      const crashed = await mesh.client.submit({ repositoryUrl: repo.url, command: ['sh', 'crash.sh'] });
+      const exited = await mesh.client.submit({ repositoryUrl: repo.url, command: ['sh', 'exit.sh'] });
+
+      const crash = await finalRecord(mesh, crashed.job!.id);
+      assert.equal(crash.state, JobState.JOB_STATE_FAILED);
+      assert.equal(crash.error!.reason, FailureReason.FAILURE_REASON_SIGNALED, crash.error!.message);
+      assert.equal(crash.error!.message, 'ended by signal SIGSEGV');
+      assert.equal(crash.exitCode, undefined);
+      assert.equal(crash.signal, 'SIGSEGV');
+      const crashResult = (await mesh.client.result(crash.id)).result!;
+      assert.deepEqual([crashResult.exitCode, crashResult.signal], [undefined, 'SIGSEGV']);
+
+      const exit = await finalRecord(mesh, exited.job!.id);
+      assert.equal(exit.error!.reason, FailureReason.FAILURE_REASON_NON_ZERO_EXIT);
+      assert.deepEqual([exit.exitCode, exit.signal], [139, '']);
+    });
+
     it('times out and leaves no process behind', async () => {
       // Distinct sleep arguments mark the job's processes in the host's /proc.
       const repo = await mesh.repository({ 'main.sh': 'sleep 317 &\nsleep 318\n' });

@@ -267,6 +267,7 @@ export class WorkerLinks {
           startedAt: new Date(),
           commitSha: update.commitSha,
           exitCode: undefined,
+          signal: '',
           error: undefined,
         };
       }, heldJob.record);
@@ -366,6 +367,7 @@ export class WorkerLinks {
         finishedAt: new Date(),
         commitSha: outcome.commitSha || job.commitSha,
         exitCode: outcome.result?.exitCode,
+        signal: outcome.result?.signal ?? '',
         error:
           outcome.state === JobState.JOB_STATE_SUCCEEDED || !outcome.error
             ? undefined

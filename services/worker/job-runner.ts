@@ -29,6 +29,8 @@ export interface RunContext {
   config: WorkerConfig;
   toolchain: Toolchain;
   isolation: IsolationLevel;
+  /** Host path of the sandbox init, when it was built (see `buildSandboxInit`). */
+  sandboxInit?: string;
   /** Worker slot of the job, which picks its sandbox user. */
   slot: number;
   log: Logger;
@@ -140,6 +142,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
 
     const runner = await openStepRunner({
       isolation: context.isolation,
+      sandboxInit: context.sandboxInit,
       config,
       slot: context.slot,
       cgroupPrefix: `${assignment.jobId}-${assignment.attempt}`,

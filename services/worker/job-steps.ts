@@ -39,6 +39,8 @@ export interface StepRunner {
 
 export interface StepRunnerOptions {
   isolation: IsolationLevel;
+  /** Host path of the sandbox init; without it, bubblewrap's own init runs. */
+  sandboxInit?: string;
   config: WorkerConfig;
   /** Worker slot of the job; each slot has its own host user. */
   slot: number;
@@ -93,6 +95,7 @@ export async function openStepRunner(options: StepRunnerOptions): Promise<StepRu
           rlimits: { fileSizeBytes: limits.fileSizeBytes, openFiles: limits.openFiles },
           argv: step.argv,
           identityFiles,
+          init: options.sandboxInit,
         },
         input: step.input,
         signal: step.signal,

@@ -14,6 +14,8 @@ export interface ProcessOptions {
   onOutput: (stream: LogStream, data: Buffer) => Promise<void>;
   /** Bytes of each stream kept in the result. */
   captureBytes: number;
+  /** Opens a pipe as descriptor 3 of the program and returns what it wrote there as `status`. */
+  statusPipe?: boolean;
 }
 
 export interface ProcessResult {
@@ -26,6 +28,8 @@ export interface ProcessResult {
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
   outputBytes: number;
+  /** What the program wrote to descriptor 3, with `statusPipe`. */
+  status?: string;
 }
 
 /** How long output may keep flowing after the program exited. */
@@ -62,9 +66,11 @@ export function runProcess(options: ProcessOptions): Promise<ProcessResult> {
     const stdout = new Capture(options.captureBytes);
     const stderr = new Capture(options.captureBytes);
     let outputBytes = 0;
+    let status: string | undefined;
     const finish = (fields: Partial<ProcessResult>) =>
       resolve({
         ...fields,
+        status,
         stdout: stdout.toBuffer(),
         stderr: stderr.toBuffer(),
         stdoutTruncated: stdout.truncated,
@@ -79,7 +85,7 @@ export function runProcess(options: ProcessOptions): Promise<ProcessResult> {
         cwd: options.cwd,
         env: options.env,
         detached: true,
-        stdio: ['pipe', 'pipe', 'pipe'],
+        stdio: options.statusPipe ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
       });
     } catch (error) {
       // Some bad paths (ENOTDIR, ENAMETOOLONG) throw here instead of emitting 'error'.
@@ -105,6 +111,16 @@ export function runProcess(options: ProcessOptions): Promise<ProcessResult> {
     };
     pump(child.stdout, LogStream.LOG_STREAM_STDOUT, stdout);
     pump(child.stderr, LogStream.LOG_STREAM_STDERR, stderr);
+    const statusStream = child.stdio[3] as Readable | null | undefined;
+    if (statusStream) {
+      status = '';
+      statusStream.setEncoding('utf8');
+      // A status is one short line; more is not a status.
+      statusStream.on('data', (text: string) => {
+        if (status !== undefined && status.length < 256) status += text;
+      });
+      statusStream.on('error', () => undefined);
+    }
 
     child.stdin.on('error', () => {
       // The program may exit or close stdin without reading all of its input.
@@ -121,6 +137,7 @@ export function runProcess(options: ProcessOptions): Promise<ProcessResult> {
       setTimeout(() => {
         child.stdout.destroy();
         child.stderr.destroy();
+        statusStream?.destroy();
       }, closeWaitMs).unref();
     });
     child.on('error', (error: NodeJS.ErrnoException) => {

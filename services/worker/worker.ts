@@ -21,6 +21,7 @@ import { JobFolders } from './job-folders.js';
 import type { IsolationLevel } from './job-steps.js';
 import { WorkerMetrics } from './metrics.js';
 import { removeStaleJobCgroups } from './sandbox/cgroups.js';
+import { buildSandboxInit } from './sandbox/init.js';
 import { probeIsolation, type IsolationReport } from './sandbox/probe.js';
 import { claimUidBlock, type UidBlock } from './sandbox/uid-blocks.js';
 import { PodDeletionCost, findPod } from './pod-deletion-cost.js';
@@ -89,9 +90,10 @@ async function startAgent(config: WorkerConfig, toolchain: Toolchain, isolation:
     : undefined;
   const folders = new JobFolders(config.workDir, 2 * config.slots);
   await folders.removeLeftovers();
+  const sandboxInit = isolation === 'sandboxed' ? await prepareSandboxInit(config, toolchain, log) : undefined;
   // Slots run as uids of the block this worker claimed.
   const agentConfig = uidBlock ? { ...config, sandboxUidBase: uidBlock.base } : config;
-  const agent = new WorkerAgent(agentConfig, toolchain, isolation, log.child({ workerId: config.workerId }), folders, deletionCost, repoCache, uidBlock);
+  const agent = new WorkerAgent(agentConfig, toolchain, isolation, log.child({ workerId: config.workerId }), folders, deletionCost, repoCache, uidBlock, sandboxInit);
   agent.connect();
   return agent;
 }
@@ -125,6 +127,8 @@ class WorkerAgent implements RunningWorker {
     private readonly deletionCost?: PodDeletionCost,
     private readonly repoCache?: RepoCache,
     private readonly uidBlock?: UidBlock,
+    /** Compiled sandbox init, which reports signals apart from exit codes; absent without a sandbox or gcc. */
+    private readonly sandboxInit?: string,
   ) {
     this.metrics = new WorkerMetrics({ total: config.slots, busy: () => this.jobs.size });
     this.readiness.set('scheduler', false, 'connecting to the scheduler');
@@ -250,7 +254,16 @@ class WorkerAgent implements RunningWorker {
       },
       output: (stream: LogStream, data: Buffer) => writeWithBackpressure(call, { log: { jobId, attempt, stream, data } }),
     };
-    const runContext = { config: this.config, toolchain: this.toolchain, isolation: this.isolation, slot, log, repoCache: this.repoCache, folders: this.folders };
+    const runContext = {
+      config: this.config,
+      toolchain: this.toolchain,
+      isolation: this.isolation,
+      sandboxInit: this.sandboxInit,
+      slot,
+      log,
+      repoCache: this.repoCache,
+      folders: this.folders,
+    };
     context.with(spanContext, () => runJob(assignment, runContext, reporter, controller.signal))
       .then((outcome) => {
         span.setAttribute(jobAttributes.state, stateName(outcome.state));
@@ -386,6 +399,25 @@ async function removeStaleCgroups(log: Logger): Promise<void> {
     if (removed > 0) log.info({ removed }, 'removed empty job cgroups that earlier workers left');
   } catch (error) {
     log.warn({ err: error }, 'failed to remove the empty job cgroups of earlier workers');
+  }
+}
+
+/**
+ * Compiles the sandbox init into the work folder. Without gcc, or when the
+ * build fails, jobs run under bubblewrap's own init, which reports a signal
+ * as exit code 128 + its number.
+ */
+async function prepareSandboxInit(config: WorkerConfig, toolchain: Toolchain, log: Logger): Promise<string | undefined> {
+  const consequence = 'a job killed by a signal is reported as exit code 128 + the signal number';
+  if (!toolchain.gcc) {
+    log.warn(`gcc is not installed, so the sandbox init cannot be built; ${consequence}`);
+    return undefined;
+  }
+  try {
+    return await buildSandboxInit(join(config.workDir, 'sandbox-init'), toolchain.gcc);
+  } catch (error) {
+    log.warn({ err: error }, `building the sandbox init failed; ${consequence}`);
+    return undefined;
   }
 }
 

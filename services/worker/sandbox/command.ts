@@ -1,4 +1,5 @@
 import { isAbsolute, relative, resolve } from 'node:path';
+import { sandboxInitPath } from './init.js';
 
 /** Path at which the job folder appears inside the sandbox. */
 export const sandboxJobDir = '/job';
@@ -33,6 +34,12 @@ export interface SandboxOptions {
   argv: string[];
   /** Shown as /etc/passwd and /etc/group so tools can name the job's user; none when omitted. */
   identityFiles?: IdentityFiles;
+  /**
+   * Host path of the sandbox init (see `buildSandboxInit`), which then runs
+   * as the sandbox's first process instead of bubblewrap's own, and reports
+   * how the program ended on descriptor 3.
+   */
+  init?: string;
 }
 
 /** A program to spawn, with the environment to spawn it with. */
@@ -107,6 +114,7 @@ export function buildSandboxCommand(options: SandboxOptions): SandboxCommand {
   ];
   const namespaces = ['--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup'];
   if (!options.network) namespaces.push('--unshare-net');
+  if (options.init !== undefined) namespaces.push('--as-pid-1');
 
   const bwrap = [
     'bwrap',
@@ -130,10 +138,12 @@ export function buildSandboxCommand(options: SandboxOptions): SandboxCommand {
     '--dev', '/dev',
     '--tmpfs', '/tmp',
     '--bind', options.jobDir, sandboxJobDir,
+    ...(options.init !== undefined ? ['--ro-bind', options.init, sandboxInitPath] : []),
     // The root is a tmpfs that bubblewrap made for the mount points; without this the job could add files to /etc.
     '--remount-ro', '/',
     '--chdir', workInside,
     '--',
+    ...(options.init !== undefined ? [sandboxInitPath] : []),
     ...options.argv,
   ];
 
@@ -161,6 +171,7 @@ function checkOptions(options: SandboxOptions): void {
     if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`invalid rlimits.${field} ${value}: expected a positive integer`);
   }
   if (options.argv.length === 0) throw new RangeError('invalid argv: expected at least the program to run');
+  if (options.init !== undefined && !isAbsolute(options.init)) throw new RangeError(`invalid init ${JSON.stringify(options.init)}: expected an absolute path`);
   for (const path of options.procsFiles) {
     if (!isAbsolute(path)) throw new RangeError(`invalid procs file ${JSON.stringify(path)}: expected an absolute path`);
   }

@@ -2,6 +2,7 @@ import type { LogStream } from '../../../gen/faas/v1/job.js';
 import { runProcess, type ProcessResult } from '../process.js';
 import { createJobCgroup, defaultCgroupRoot, type CgroupLimits, type CgroupStats } from './cgroups.js';
 import { buildSandboxCommand, type SandboxOptions } from './command.js';
+import { parseInitStatus } from './init.js';
 
 export interface SandboxedRunOptions {
   /** Name of the job's cgroup, unique among running jobs (for example `<jobId>-<attempt>`). */
@@ -29,9 +30,11 @@ export interface SandboxedRunResult {
  * killed, then the cgroup is read and removed. Processes that started a new
  * session still die, because they stay in the cgroup.
  *
- * The exit code is the program's own. bubblewrap reports a program killed
- * by a signal as exit code 128 + the signal number (137 for SIGKILL).
- * Throws when the cgroup cannot be created or removed.
+ * The exit code is the program's own. With the sandbox init, a program
+ * killed by a signal has that signal and no exit code, and one that could
+ * not start has a start error. Without it, bubblewrap reports a signal as
+ * exit code 128 + its number (137 for SIGKILL). Throws when the cgroup
+ * cannot be created or removed.
  */
 export async function runSandboxed(options: SandboxedRunOptions): Promise<SandboxedRunResult> {
   const cgroup = await createJobCgroup(options.cgroupName, options.limits, options.cgroupRoot ?? defaultCgroupRoot);
@@ -62,7 +65,9 @@ export async function runSandboxed(options: SandboxedRunOptions): Promise<Sandbo
         signal: options.signal,
         onOutput: options.onOutput,
         captureBytes: options.captureBytes,
+        statusPipe: options.sandbox.init !== undefined,
       });
+      result = withInitStatus(result);
     } finally {
       options.signal.removeEventListener('abort', onAbort);
     }
@@ -71,5 +76,24 @@ export async function runSandboxed(options: SandboxedRunOptions): Promise<Sandbo
     return { process: result, stats: await cgroup.stats() };
   } finally {
     await cgroup.remove();
+  }
+}
+
+/**
+ * Takes how the program ended from the init's report, in place of the exit
+ * status of the sandbox, which the init derives from it. A result without a
+ * report, as when the job was killed, stays as it is.
+ */
+function withInitStatus(result: ProcessResult): ProcessResult {
+  const status = result.status === undefined ? undefined : parseInitStatus(result.status);
+  if (status === undefined) return result;
+  const { exitCode: _exitCode, signal: _signal, ...rest } = result;
+  switch (status.kind) {
+    case 'exit':
+      return { ...rest, exitCode: status.exitCode };
+    case 'signal':
+      return { ...rest, signal: status.signal };
+    case 'start-error':
+      return { ...rest, startError: status.error };
   }
 }

@@ -56,6 +56,8 @@ export interface TestRunOptions {
   timeoutMs?: number;
   input?: string;
   identityFiles?: IdentityFiles;
+  /** Host path of the sandbox init to run as the sandbox's first process. */
+  init?: string;
 }
 
 let runCount = 0;
@@ -71,6 +73,7 @@ function sandboxOptions(job: TestJob, argv: string[], options: TestRunOptions): 
     rlimits: { fileSizeBytes: options.fileSizeBytes ?? 64 << 20, openFiles: 256 },
     argv,
     identityFiles: options.identityFiles,
+    init: options.init,
   };
 }
 
