@@ -17,6 +17,7 @@ import { natsNames, type NatsNames } from '../../common/nats-names.js';
 import type { Readiness } from '../../common/readiness.js';
 import type { Logger } from '../../common/logger.js';
 import type { SchedulerConfig } from './config.js';
+import type { NatsLink } from './nats-link.js';
 
 const nanosPerMs = 1_000_000;
 /** Records kept per job key: every state and phase change of a few attempts, for Watch. */
@@ -183,21 +184,25 @@ async function consumerConfig(jsm: JetStreamManager, names: NatsNames) {
 }
 
 /**
- * Keeps the "nats" condition of `readiness` in step with the connection:
- * failing from a disconnect until the client reconnects, and for good once
- * the connection closes.
+ * Keeps the "nats" condition of `readiness`, and `link`, in step with the
+ * connection: failing from a disconnect until the client reconnects, and
+ * for good once the connection closes.
  */
-export async function followNatsStatus(nc: NatsConnection, readiness: Readiness, log: Logger): Promise<void> {
+export async function followNatsStatus(nc: NatsConnection, readiness: Readiness, link: NatsLink, log: Logger): Promise<void> {
   readiness.set('nats', !nc.isClosed());
+  link.set(!nc.isClosed());
   for await (const status of nc.status()) {
     if (status.type === 'disconnect') {
       readiness.set('nats', false, 'disconnected from NATS; reconnecting');
+      link.set(false);
       log.warn({ server: status.server }, 'disconnected from NATS; reconnecting');
     } else if (status.type === 'reconnect') {
       readiness.set('nats', true);
+      link.set(true);
       log.info({ server: status.server }, 'reconnected to NATS');
     } else if (status.type === 'close') {
       readiness.set('nats', false, 'the NATS connection is closed');
+      link.set(false);
     }
   }
 }

@@ -2,7 +2,9 @@ import { headers } from '@nats-io/transport-node';
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { LogsResponse } from '../../gen/faas/v1/job_service.js';
 import type { LogStream } from '../../gen/faas/v1/job.js';
+import { ErrorCode, FaasError } from '../../common/errors.js';
 import type { NatsNames } from '../../common/nats-names.js';
+import { retryWhileUnavailable, type NatsLink } from './nats-link.js';
 
 /** Header on the message that closes a job's log once the job is final. */
 const endHeader = 'Faas-Log-End';
@@ -11,10 +13,21 @@ const replayBatch = 64;
 /** Largest chunk stored as one message, well under NATS's default 1 MiB max payload. */
 const maxChunkBytes = 128 * 1024;
 
+/** Settings with which a log writer rides out an outage of NATS. */
+export interface OutageOptions {
+  natsLink: NatsLink;
+  stopping: AbortSignal;
+  /** Called before each retry of a chunk that NATS could not take. */
+  onRetry: (delayMs: number) => void;
+}
+
 /**
  * Appends a job's output to its log subject, one message per chunk, each
  * stamped with its byte offset in the job's combined output. Appends are
- * serialised, so offsets follow the order the worker sent the bytes.
+ * serialised, so offsets follow the order the worker sent the bytes. While
+ * NATS is away, a chunk is retried until it is stored. The appends after it
+ * wait, so the worker's stream slows down. Each chunk's message id (job and
+ * offset) lets JetStream drop a second copy when an acknowledgement was lost.
  */
 export class LogWriter {
   private tail: Promise<void> = Promise.resolve();
@@ -23,16 +36,25 @@ export class LogWriter {
   private constructor(
     private readonly js: JetStreamClient,
     private readonly subject: string,
+    private readonly jobId: string,
     private nextOffset: number,
+    private readonly outage: OutageOptions,
   ) {}
 
   /** Opens the writer after the output earlier attempts already stored. */
-  static async open(js: JetStreamClient, jsm: JetStreamManager, names: NatsNames, jobId: string, attempt: number): Promise<LogWriter> {
+  static async open(
+    js: JetStreamClient,
+    jsm: JetStreamManager,
+    names: NatsNames,
+    jobId: string,
+    attempt: number,
+    outage: OutageOptions,
+  ): Promise<LogWriter> {
     const subject = names.logSubject(jobId);
     // Only one first attempt ever starts, so its log is empty; a later attempt continues the earlier ones' output.
     const last = attempt > 1 ? await lastMessage(jsm, names, jobId) : undefined;
     const nextOffset = last ? Number(last.offset) + last.data.length : 0;
-    return new LogWriter(js, subject, nextOffset);
+    return new LogWriter(js, subject, jobId, nextOffset, outage);
   }
 
   get offset(): number {
@@ -42,12 +64,16 @@ export class LogWriter {
   append(attempt: number, stream: LogStream, data: Buffer): Promise<void> {
     for (let start = 0; start < data.length; start += maxChunkBytes) {
       const piece = data.subarray(start, start + maxChunkBytes);
-      const chunk = LogsResponse.encode({ offset: this.nextOffset, stream, attempt, data: piece }).finish();
+      const offset = this.nextOffset;
+      const chunk = LogsResponse.encode({ offset, stream, attempt, data: piece }).finish();
       this.nextOffset += piece.length;
+      const publish = async () => {
+        await this.js.publish(this.subject, chunk, { msgID: `${this.jobId}:${offset}` });
+      };
       this.tail = this.tail.then(async () => {
         if (this.failure) return;
         try {
-          await this.js.publish(this.subject, chunk);
+          await retryWhileUnavailable(publish, this.outage, this.outage.onRetry);
         } catch (error) {
           this.failure = error;
         }
@@ -117,6 +143,19 @@ export async function readLogs(
   });
   let lastSeq = 0;
   try {
+    await followConsumer();
+  } catch (error) {
+    // A restarted nats-server has forgotten the ordered consumer. The client
+    // reopens the stream after UNAVAILABLE, from the offset it has reached.
+    if (!options.signal.aborted && isLostConsumer(error)) {
+      throw new FaasError(ErrorCode.Unavailable, 'the job queue restarted during the stream; reopen it to resume from the last offset', { cause: error });
+    }
+    throw error;
+  } finally {
+    await consumer.delete().catch(() => undefined);
+  }
+
+  async function followConsumer(): Promise<void> {
     while (!options.signal.aborted) {
       const batch = await consumer.fetch({ max_messages: replayBatch, expires: options.follow ? 2_000 : 1_000 });
       let received = 0;
@@ -139,7 +178,15 @@ export async function readLogs(
         if (!latest || latest.seq <= lastSeq) return;
       }
     }
-  } finally {
-    await consumer.delete().catch(() => undefined);
   }
+}
+
+function isLostConsumer(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 4; depth++) {
+    // nats.js does not export its error classes, so the name and the server's text tell.
+    if (current.constructor.name === 'ConsumerNotFoundError' || current.message === 'consumer not found') return true;
+    current = current.cause;
+  }
+  return false;
 }

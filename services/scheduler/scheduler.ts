@@ -4,11 +4,13 @@ import { WorkerServiceService } from '../../gen/faas/worker/v1/worker_service.js
 import { PoolServiceService, type GetPoolResponse } from '../../gen/faas/scheduler/v1/pool_service.js';
 import { addHealth, createServer, listen, serverStream, shutdown, unary, tolerantService } from '../../common/grpc-server.js';
 import type { Logger } from '../../common/logger.js';
+import { ErrorCode, FaasError } from '../../common/errors.js';
 import { Readiness } from '../../common/readiness.js';
 import { meshServerCredentials } from '../../common/tls.js';
 import type { SchedulerConfig } from './config.js';
 import type { SchedulerContext } from './context.js';
 import { Dispatcher } from './dispatcher.js';
+import { NatsLink } from './nats-link.js';
 import { followNatsStatus, openJetStream } from './jetstream.js';
 import { RecordFeed } from './record-feed.js';
 import { RecentRecords } from './recent-records.js';
@@ -46,10 +48,14 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
   metrics.observe(nats, pool);
   // Watch streams take the versions this replica wrote from memory. They work so only with the republished records.
   const recent = nats.republishesRecords ? new RecentRecords(recentJobsKept) : undefined;
+  const natsLink = new NatsLink();
+  const shuttingDown = new AbortController();
   const context: SchedulerContext = {
     config,
     log,
     nats,
+    natsLink,
+    stopping: shuttingDown.signal,
     pool,
     metrics,
     store: new JobStore(nats.jobs, nats.index, log, (before, after) => metrics.jobChanged(before, after), recent),
@@ -70,16 +76,21 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
     nats.nc.publish(nats.names.cancelSubject(jobId), reason);
   });
 
-  const shuttingDown = new AbortController();
   const server: Server = createServer();
+  // Every job call needs NATS; while it is down they fail at once, and the client retries.
+  const connected = <Args extends unknown[], Result>(handler: (...args: Args) => Promise<Result>) =>
+    async (...args: Args): Promise<Result> => {
+      if (!natsLink.connected) throw new FaasError(ErrorCode.Unavailable, 'the scheduler has lost its connection to NATS and is reconnecting; retry shortly');
+      return handler(...args);
+    };
   server.addService(tolerantService(JobServiceService), {
-    submit: unary(log, 'Submit', (request, metadata) => jobs.submit(request, metadata)),
-    status: unary(log, 'Status', (request, metadata) => jobs.status(request, metadata)),
-    result: unary(log, 'Result', (request, metadata) => jobs.result(request, metadata)),
-    list: unary(log, 'List', (request, metadata) => jobs.list(request, metadata)),
-    watch: serverStream(log, 'Watch', (request, metadata, send, signal) => jobs.watch(request, metadata, send, signal), shuttingDown.signal),
-    logs: serverStream(log, 'Logs', (request, metadata, send, signal) => jobs.logs(request, metadata, send, signal), shuttingDown.signal),
-    cancel: unary(log, 'Cancel', (request, metadata) => jobs.cancel(request, metadata)),
+    submit: unary(log, 'Submit', connected((request, metadata) => jobs.submit(request, metadata))),
+    status: unary(log, 'Status', connected((request, metadata) => jobs.status(request, metadata))),
+    result: unary(log, 'Result', connected((request, metadata) => jobs.result(request, metadata))),
+    list: unary(log, 'List', connected((request, metadata) => jobs.list(request, metadata))),
+    watch: serverStream(log, 'Watch', connected((request, metadata, send, signal) => jobs.watch(request, metadata, send, signal)), shuttingDown.signal),
+    logs: serverStream(log, 'Logs', connected((request, metadata, send, signal) => jobs.logs(request, metadata, send, signal)), shuttingDown.signal),
+    cancel: unary(log, 'Cancel', connected((request, metadata) => jobs.cancel(request, metadata))),
   });
   server.addService(tolerantService(WorkerServiceService), { connect: links.connect });
   server.addService(tolerantService(PoolServiceService), {
@@ -97,7 +108,7 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
   });
   const readiness = new Readiness();
   addHealth(server, ['faas.v1.JobService', 'faas.worker.v1.WorkerService', 'faas.scheduler.v1.PoolService'], readiness);
-  void followNatsStatus(nats.nc, readiness, log);
+  void followNatsStatus(nats.nc, readiness, natsLink, log);
 
   const [host] = splitHostPort(config.listenAddress);
   const port = await listen(server, config.listenAddress, meshServerCredentials(config.tls));

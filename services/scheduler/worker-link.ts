@@ -12,7 +12,7 @@ import type {
 } from '../../gen/faas/worker/v1/worker_service.js';
 import { isFinal, stateName } from '../../common/job-states.js';
 import { context, contextFrom, inSpan, jobAttributes } from '../../common/tracing.js';
-import { ErrorCode, FaasError } from '../../common/errors.js';
+import { FaasError } from '../../common/errors.js';
 import { cutText, recordLimits } from '../../common/limits.js';
 import { rejectUndecodable } from '../../common/grpc-server.js';
 import type { SchedulerContext } from './context.js';
@@ -21,14 +21,13 @@ import { closeLog, LogWriter } from './log-store.js';
 import { attemptsAllowed, retryDelayMs, shouldRetry } from './retry.js';
 import { ReportLanes } from './report-lanes.js';
 import { WorkerSession, type HeldJob } from './worker-session.js';
+import { retryWhileUnavailable } from './nats-link.js';
 
 export const protocolVersion = 1;
 const maxSlots = 64;
 const workerIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
 /** Heartbeat intervals a worker may miss before it is dropped. */
 const missedHeartbeats = 3;
-/** How long an outcome is retried while NATS is unavailable. */
-const outageRetryMs = 120_000;
 /** How long a rejected job waits before it is offered again. */
 const rejectionDelayMs = 1_000;
 /** Reports queued per worker before its stream is paused. */
@@ -51,7 +50,20 @@ export class WorkerLinks {
   connect = (call: ServerDuplexStream<ConnectRequest, ConnectResponse>): void => {
     const { log } = this.context;
     let session: WorkerSession | undefined;
-    const lanes = new ReportLanes(maxQueuedReports, call, (error) => log.error({ err: error, workerId: session?.workerId }, 'failed to apply a worker report'));
+    // Silence while reading is paused is the scheduler's own doing, so it does not count against the worker's heartbeats.
+    const flow = {
+      pause: () => {
+        call.pause();
+        if (session) session.readingPaused = true;
+      },
+      resume: () => {
+        call.resume();
+        if (!session) return;
+        session.readingPaused = false;
+        session.lastSeenMs = Date.now();
+      },
+    };
+    const lanes = new ReportLanes(maxQueuedReports, flow, (error) => log.error({ err: error, workerId: session?.workerId }, 'failed to apply a worker report'));
 
     call.on('data', (request: ConnectRequest) => {
       try {
@@ -170,7 +182,10 @@ export class WorkerLinks {
             [jobAttributes.state]: stateName(outcome.state),
           },
         },
-        () => this.retryWhileUnavailable(() => this.applyOutcome(session, outcome), outcome.jobId),
+        () =>
+          retryWhileUnavailable(() => this.applyOutcome(session, outcome), this.context, (delayMs) =>
+            this.context.log.warn({ jobId: outcome.jobId, retryInMs: delayMs }, 'cannot store a job outcome while NATS is unavailable; retrying'),
+          ),
       ).catch((error: unknown) => {
         this.handBackUnsettled(session, outcome);
         throw error;
@@ -206,24 +221,6 @@ export class WorkerLinks {
     releaseJob(session, heldJob.jobId);
     heldJob.message.nak(delayMs);
     this.context.pool.notify();
-  }
-
-  /**
-   * Runs `apply` again while NATS is unavailable, for up to
-   * `outageRetryMs`: an outcome lives only in memory until it is stored.
-   */
-  private async retryWhileUnavailable(apply: () => Promise<void>, jobId: string): Promise<void> {
-    const giveUpAt = Date.now() + outageRetryMs;
-    for (let delayMs = 250; ; delayMs = Math.min(delayMs * 2, 5_000)) {
-      try {
-        await apply();
-        return;
-      } catch (error) {
-        if (FaasError.from(error).code !== ErrorCode.Unavailable || Date.now() + delayMs > giveUpAt) throw error;
-        this.context.log.warn({ jobId, retryInMs: delayMs }, 'cannot store a job outcome while NATS is unavailable; retrying');
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-      }
-    }
   }
 
   /**
@@ -284,7 +281,11 @@ export class WorkerLinks {
         this.context.pool.notify();
         return;
       }
-      heldJob.log = await LogWriter.open(nats.js, nats.jsm, nats.names, update.jobId, update.attempt);
+      heldJob.log = await LogWriter.open(nats.js, nats.jsm, nats.names, update.jobId, update.attempt, {
+        natsLink: this.context.natsLink,
+        stopping: this.context.stopping,
+        onRetry: (delayMs) => log.warn({ jobId: update.jobId, retryInMs: delayMs }, 'cannot store job output while NATS is unavailable; retrying'),
+      });
       log.info({ jobId: update.jobId, attempt: update.attempt, workerId: session.workerId }, 'job started');
       return;
     }
@@ -456,7 +457,7 @@ export class WorkerLinks {
     }
     const limitMs = intervalMs * missedHeartbeats;
     for (const [session, call] of this.calls) {
-      if (now - session.lastSeenMs > limitMs) {
+      if (!session.readingPaused && now - session.lastSeenMs > limitMs) {
         this.context.log.warn({ workerId: session.workerId }, 'worker missed its heartbeats; dropping it');
         call.emit('error', { code: GrpcStatus.DEADLINE_EXCEEDED, details: `no heartbeat for ${limitMs} ms` });
       }

@@ -30,6 +30,8 @@ export interface HeldJob {
 export class WorkerSession {
   readonly jobs = new Map<string, HeldJob>();
   lastSeenMs = Date.now();
+  /** Set while the scheduler stops reading the stream because too many reports wait, as when NATS is slow or away. */
+  readingPaused = false;
   closed = false;
   /** The worker finishes its jobs but takes no new ones. */
   draining = false;

@@ -1,3 +1,6 @@
+import assert from 'node:assert/strict';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { FaasClientError } from '../../client/errors.js';
 import { ProcessStack, waitFor } from './support.js';
 import { submitThroughNatsRestart } from './nats-restart-scenario.js';
 
@@ -13,6 +16,29 @@ describe('reliability: nats-server restart', function () {
   after(async function () {
     this.timeout(60_000);
     await processes?.stop();
+  });
+
+  it('answers calls with UNAVAILABLE at once while NATS is down', async () => {
+    const nats = processes!.stack.natsServer!;
+    const client = processes!.client({ retries: 0, deadlineMs: 3_000 });
+    const url = await processes!.repository({ 'main.sh': 'true\n' });
+    const { job } = await client.submit({ repositoryUrl: url });
+    await nats.kill();
+    try {
+      // The scheduler notices the lost connection within moments; until then a call may still wait for NATS.
+      await waitFor(
+        async () => {
+          const failure = await client.status(job!.id).then(() => undefined, (error: unknown) => error);
+          if (!(failure instanceof FaasClientError) || failure.code === GrpcStatus.DEADLINE_EXCEEDED) return false;
+          assert.equal(failure.code, GrpcStatus.UNAVAILABLE, failure.message);
+          return true;
+        },
+        15_000,
+        'Status to fail with UNAVAILABLE before its 3 s deadline',
+      );
+    } finally {
+      await nats.restart();
+    }
   });
 
   it('keeps accepted jobs and rejects Submits during the outage', async () => {
