@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { checkPlaintext, isLoopbackAddress, readMeshTls } from './tls.js';
+import { checkPlaintext, isLoopbackAddress, meshChannelOptions, readMeshTls } from './tls.js';
 
 describe('mesh TLS settings', () => {
   it('recognises loopback addresses', () => {
@@ -15,6 +15,13 @@ describe('mesh TLS settings', () => {
     checkPlaintext({}, 'GATEWAY_ADDRESS', '127.0.0.1:50051');
     checkPlaintext({ FAAS_ALLOW_PLAINTEXT: 'true' }, 'GATEWAY_ADDRESS', '0.0.0.0:50051');
     assert.throws(() => checkPlaintext({}, 'GATEWAY_ADDRESS', '0.0.0.0:50051'), /GATEWAY_ADDRESS=0\.0\.0\.0:50051 is not a loopback address/);
+  });
+
+  it('lets mesh channels retry a lost peer every few seconds', () => {
+    for (const options of [meshChannelOptions(undefined, 'scheduler:50052'), meshChannelOptions({ caFile: 'ca', certFile: 'c', keyFile: 'k' }, '127.0.0.1:50052')]) {
+      assert.ok(Number(options['grpc.max_reconnect_backoff_ms']) <= 5_000, JSON.stringify(options));
+    }
+    assert.equal(meshChannelOptions({ caFile: 'ca', certFile: 'c', keyFile: 'k' }, '127.0.0.1:50052')['grpc.ssl_target_name_override'], 'localhost');
   });
 
   it('needs all three files or none', () => {

@@ -223,7 +223,7 @@ describe('fuzzing', function () {
   let gateway: Client;
   let scheduler: Client;
   let workerChannel: ChannelCredentials;
-  let workerChannelOptions: Record<string, string>;
+  let workerChannelOptions: Record<string, string | number>;
   let repositoryUrl: string;
   let finishedJobId: string;
   let foreignJobId: string;
