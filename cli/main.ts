@@ -70,7 +70,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     // The token source renews a stored token before any call that would send it expiring.
     const tokens = await createAccessTokenSource(io.env, signal);
     tokenOrigin = tokens.origin;
-    client = new FaasClient({ address, token: () => tokens.token() });
+    // Following commands (watch, logs --follow, submit --wait) ride out a gateway restart of about 20 s.
+    client = new FaasClient({ address, token: () => tokens.token(), streamRetries: 10 });
     return await runCommand(invocation, { client, io, signal });
   } catch (error) {
     return reportCommandError(io, error, signal, { address, tokenOrigin });

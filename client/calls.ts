@@ -13,8 +13,10 @@ import { backoffDelayMs, sleep, type BackoffOptions } from './retry.js';
 export interface CallSettings {
   /** Deadline of a unary call in milliseconds, covering all its attempts. */
   deadlineMs: number;
-  /** Retries after UNAVAILABLE, counted as FaasClientOptions.retries describes. */
+  /** Retries of a unary call after UNAVAILABLE, counted as FaasClientOptions.retries describes. */
   retries: number;
+  /** Reopenings of a stream in a row without progress (FaasClientOptions.streamRetries). */
+  streamRetries: number;
   backoff: BackoffOptions;
   /**
    * Creates the request metadata of one call, such as the authorization
@@ -103,8 +105,11 @@ export async function* readResumable<Message, Item>(
   signal: AbortSignal | undefined,
 ): AsyncGenerator<Item> {
   // Counts reconnects since the last new item, so a stream that keeps making
-  // progress is never given up, and one that makes none ends after `retries`.
+  // progress is never given up. One that makes none ends after `streamRetries`,
+  // or after `retries` if it never delivered anything, so a wrong address
+  // fails as fast as a unary call.
   let failuresInARow = 0;
+  let delivered = false;
 
   for (;;) {
     try {
@@ -112,11 +117,13 @@ export async function* readResumable<Message, Item>(
         const item = accept(message);
         if (item === undefined) continue;
         failuresInARow = 0;
+        delivered = true;
         yield item;
       }
       return;
     } catch (error) {
-      if (!isUnavailable(error) || failuresInARow >= settings.retries) throw error;
+      const limit = delivered ? settings.streamRetries : settings.retries;
+      if (!isUnavailable(error) || failuresInARow >= limit) throw error;
       await sleep(backoffDelayMs(failuresInARow, settings.backoff), signal);
       failuresInARow++;
     }

@@ -407,6 +407,30 @@ describe('FaasClient', () => {
       assert.equal(calls, 4);
     });
 
+    it('reopens a stream that delivered streamRetries times, and one that never did retries times', async () => {
+      let calls = 0;
+      let deliver = true;
+      const faas = await connect(
+        {
+          logs: (call: ServerWritableStream<LogsRequest, LogsResponse>) => {
+            calls++;
+            if (deliver) call.write(logChunk(0, 'first'));
+            deliver = false;
+            call.emit('error', statusError(GrpcStatus.UNAVAILABLE, 'gateway restarting'));
+          },
+        },
+        { retries: 1, streamRetries: 5, backoff: { initialDelayMs: 1, maxDelayMs: 2 } },
+      );
+      const isUnavailable = (error: unknown) => error instanceof FaasClientError && error.codeName === 'UNAVAILABLE';
+
+      await assert.rejects(collect(faas.logs(jobId)), isUnavailable);
+      assert.equal(calls, 1 + 5);
+
+      calls = 0;
+      await assert.rejects(collect(faas.logs(jobId)), isUnavailable);
+      assert.equal(calls, 1 + 1);
+    });
+
     it('does not retry NOT_FOUND', async () => {
       let calls = 0;
       const faas = await connect({
