@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { JobState } from '../gen/faas/v1/job.js';
 import { readMeshTls } from '../common/tls.js';
@@ -88,6 +88,11 @@ describe('local actuator', function () {
     const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
     await observer!.refresh();
     await waitFor(() => mesh.scheduler.context.pool.all().length === 1, 30_000, 'a worker to connect');
+
+    // The worker writes its log file itself, so its log goes on when the observer is gone.
+    const [record] = await readdir(join(config.stateDir, 'workers'));
+    const { pid, workerId } = JSON.parse(await readFile(join(config.stateDir, 'workers', record), 'utf8')) as { pid: number; workerId: string };
+    for (const fd of [1, 2]) assert.equal(await readlink(`/proc/${pid}/fd/${fd}`), join(config.stateDir, `${workerId}.log`));
 
     // A restart that keeps the workers, as after a crash.
     await stopKeepingWorkers(observer!);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,8 @@ interface ManagedWorker {
   startedAtMs: number;
   /** SIGTERM was sent; the worker is draining. */
   stopping: boolean;
+  /** Started by an earlier run of the observer, so its exit status is not known here. */
+  adopted?: boolean;
 }
 
 export interface ActuatorOptions {
@@ -96,21 +98,28 @@ export class LocalActuator {
 
   private async startWorker(): Promise<void> {
     const workerId = `observer-${process.pid}-${randomBytes(3).toString('hex')}`;
-    const logFile = createWriteStream(join(this.options.stateDir, `${workerId}.log`), { flags: 'a' });
-    const child = spawn(process.execPath, workerArgs, {
-      cwd: root,
-      // The observer's own endpoint and service name are not the worker's.
-      env: { ...process.env, FAAS_METRICS_ADDRESS: '', OTEL_SERVICE_NAME: '', ...this.options.workerEnv, WORKER_ID: workerId },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // The workers outlive an observer restart; the records let the next run adopt them.
-      detached: true,
-    });
-    child.stdout!.pipe(logFile, { end: false });
-    child.stderr!.pipe(logFile, { end: false });
+    // The worker writes to its log file itself, so its log goes on after an observer restart.
+    const logFd = openSync(join(this.options.stateDir, `${workerId}.log`), 'a');
+    let child;
+    try {
+      child = spawn(process.execPath, workerArgs, {
+        cwd: root,
+        // The observer's own endpoint and service name are not the worker's.
+        env: { ...process.env, FAAS_METRICS_ADDRESS: '', OTEL_SERVICE_NAME: '', ...this.options.workerEnv, WORKER_ID: workerId },
+        stdio: ['ignore', logFd, logFd],
+        // The workers outlive an observer restart; the records let the next run adopt them.
+        detached: true,
+      });
+    } finally {
+      closeSync(logFd);
+    }
     child.unref();
     const worker: ManagedWorker = { workerId, pid: child.pid!, startedAtMs: Date.now(), stopping: false };
     this.workers.set(workerId, worker);
-    child.once('exit', () => this.forgetExited());
+    child.once('exit', (code, signal) => {
+      if (!worker.stopping) this.options.log.warn({ workerId, pid: worker.pid, code, signal }, 'a worker exited without being asked to');
+      this.forgetExited();
+    });
     await writeFile(this.recordPath(workerId), JSON.stringify(worker));
     this.options.log.info({ workerId, pid: worker.pid }, 'started a worker');
   }
@@ -133,7 +142,7 @@ export class LocalActuator {
       const path = join(folder, name);
       const record = JSON.parse(await readFile(path, 'utf8')) as ManagedWorker;
       if (await isOurWorker(record.pid)) {
-        this.workers.set(record.workerId, { ...record, stopping: false });
+        this.workers.set(record.workerId, { ...record, stopping: false, adopted: true });
         this.options.log.info({ workerId: record.workerId, pid: record.pid }, 'adopted a worker started earlier');
       } else {
         await rm(path, { force: true });
@@ -144,6 +153,8 @@ export class LocalActuator {
   private forgetExited(): void {
     for (const worker of [...this.workers.values()]) {
       if (isAlive(worker.pid)) continue;
+      // The exit of an adopted worker, which is not this process's child, is seen only here, without its status.
+      if (worker.adopted && !worker.stopping) this.options.log.warn({ workerId: worker.workerId, pid: worker.pid }, 'a worker started earlier has exited');
       this.workers.delete(worker.workerId);
       void rm(this.recordPath(worker.workerId), { force: true });
     }
