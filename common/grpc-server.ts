@@ -140,8 +140,11 @@ function recordCall(method: string, startedMs: number, code: number): void {
 }
 
 function logFailure(log: Logger, method: string, error: FaasError): void {
-  if (error.code === ErrorCode.Internal || error.code === ErrorCode.Unavailable) {
+  if (error.code === ErrorCode.Internal) {
     log.error({ method, err: error.cause ?? error, code: error.code }, `${method} failed`);
+  } else if (error.code === ErrorCode.Unavailable) {
+    // Expected while a peer restarts, and every call fails alike then: one short line each, without a stack.
+    log.warn({ method, code: error.code, cause: errorMessage(error.cause ?? error) }, `${method} failed: a service it needs is unavailable`);
   } else {
     log.debug({ method, code: error.code, message: error.message }, `${method} rejected`);
   }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Server } from '@grpc/grpc-js';
 import { JobServiceService } from '../../gen/faas/v1/job_service.js';
 import { WorkerServiceService } from '../../gen/faas/worker/v1/worker_service.js';
@@ -50,6 +51,8 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
   const recent = nats.republishesRecords ? new RecentRecords(recentJobsKept) : undefined;
   const natsLink = new NatsLink();
   const shuttingDown = new AbortController();
+  // Every open Watch or Logs stream, and every outcome waiting for NATS, listens for the shutdown; Node would warn past 10.
+  setMaxListeners(0, shuttingDown.signal);
   const context: SchedulerContext = {
     config,
     log,
