@@ -13,6 +13,8 @@ export interface NatsServerHandle {
   readonly port: number;
   readonly storeDir: string;
   readonly pid: number;
+  /** False once the process has exited, until restart(). */
+  readonly running: boolean;
   /**
    * Sends SIGTERM and waits for the exit, sending SIGKILL after 5 s. Removes the
    * store dir when the harness created it, unless `keepStoreDir` is set.
@@ -159,6 +161,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     storeDir,
     get pid() {
       return current.pid;
+    },
+    get running() {
+      return !current.hasExited;
     },
 
     async stop(stopOptions = {}) {

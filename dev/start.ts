@@ -11,6 +11,7 @@ import { ensureSystemPackages, testRequirements } from './system-packages.js';
 import { ConfigError, readInt } from '../common/config.js';
 import { defaultDevUsers } from './identity-provider.js';
 import { startStack } from './stack.js';
+import { superviseStack } from './supervisor.js';
 import { loginWithDeviceFlow } from '../cli/auth.js';
 import { credentialsPath, loadCredentials } from '../cli/credentials.js';
 
@@ -110,10 +111,15 @@ Try:  npm run serve-examples    (serves examples/ as git repositories and prints
       npx faas submit <repository URL> --wait
 Press Ctrl-C to stop.`);
 
+// A service or the stack's nats-server that exits on its own starts again, as under compose.
+const supervision = new AbortController();
+superviseStack(stack, supervision.signal, (line) => console.error(line));
+
 let stopping = false;
 const stop = async (signal: string) => {
   if (stopping) process.exit(130);
   stopping = true;
+  supervision.abort();
   console.log(`\nreceived ${signal}; stopping the stack; running jobs go back to the queue, which can take some seconds (a second ${signal} stops at once)`);
   await stack.stop();
   console.log('stopped');
