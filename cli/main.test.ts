@@ -282,9 +282,10 @@ describe('faas main', () => {
       assert.ok(lines.includes('retry:      up to 3 attempts, failed runs included'), io.stdout.text());
     });
 
-    it('prints the arguments of a convention entrypoint and the names of the variables', async () => {
+    it('prints the convention entrypoint, its arguments and the names of the variables', async () => {
       const job = jobIn(JobState.JOB_STATE_QUEUED, {
         spec: { repositoryUrl: 'https://example.com/r.git', args: ['x y', '--z'], env: { WHO: 'me', TOKEN: 'secret-value' } } as unknown as Job['spec'],
+        entrypoint: 'main.py',
       });
       const address = await serve({ status: (_call, callback) => callback(null, StatusResponse.fromPartial({ job })) });
       const io = makeIo();
@@ -293,6 +294,7 @@ describe('faas main', () => {
       const lines = io.stdout.text().split('\n');
       assert.ok(lines.includes('arguments:  "x y" --z'), io.stdout.text());
       assert.ok(lines.includes('env:        WHO, TOKEN'), io.stdout.text());
+      assert.ok(lines.includes('entrypoint: main.py (found by convention)'), io.stdout.text());
       assert.ok(!lines.some((line) => line.startsWith('command:')), io.stdout.text());
       assert.doesNotMatch(io.stdout.text(), /secret-value/);
     });

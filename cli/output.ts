@@ -48,6 +48,7 @@ export function formatJobDetails(job: Job): string {
     ['repository', spec?.repositoryUrl || undefined],
     ['ref', spec?.ref || undefined],
     ['command', command.length > 0 ? formatArgv([...command, ...args]) : undefined],
+    ['entrypoint', job.entrypoint ? `${job.entrypoint} (found by convention)` : undefined],
     // Without a command, the arguments went to the program found by convention.
     ['arguments', command.length === 0 && args.length > 0 ? formatArgv(args) : undefined],
     // Values can be secrets; --json prints them.

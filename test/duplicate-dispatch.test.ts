@@ -100,13 +100,13 @@ describe('job with two queue messages', function () {
     await delay(3_000);
     const secondAssigned = assignmentsOf(second, jobId).length > 0;
 
-    first.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {} } });
+    first.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {}, entrypoint: '' } });
     await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
     first.stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('from first\n') } });
 
     if (secondAssigned) {
       // The second worker accepts the copy it was given and writes output.
-      second.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {} } });
+      second.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {}, entrypoint: '' } });
       second.stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('from second\n') } });
       const cancelled = () => second.messages.some((m) => m.cancellation?.jobId === jobId);
       const logged = async () => (await logChunks(mesh, jobId)).some((c) => c.data.toString() === 'from second\n');

@@ -57,9 +57,11 @@ describe('jobs end to end', function () {
         const done = await finalRecord(mesh, job!.id);
         assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, done.error?.message);
         assert.equal(done.commitSha, repo.commitSha);
+        assert.equal(done.entrypoint, name);
         const { result } = await mesh.client.result(job!.id);
         assert.equal(result!.stdout.toString().trim(), expected);
         assert.equal(result!.exitCode, 0);
+        assert.equal(result!.entrypoint, name);
       });
     }
 
@@ -107,6 +109,7 @@ describe('jobs end to end', function () {
       });
       const done = await finalRecord(mesh, job!.id);
       assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, done.error?.message);
+      assert.equal(done.entrypoint, '', 'a command is no convention file');
       const { result } = await mesh.client.result(job!.id);
       assert.equal(result!.stdout.toString(), 'hello, first and second\n');
     });

@@ -54,7 +54,7 @@ describe('log publish failure', function () {
     heartbeat = setInterval(() => stream!.write({ heartbeat: { runningJobIds: [jobId], draining: false } }), 200);
     await waitFor(() => messages.some((m) => m.assignment?.jobId === jobId), 10_000, 'assignment');
 
-    stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_RUNNING, commitSha: '', traceContext: {} } });
+    stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_RUNNING, commitSha: '', traceContext: {}, entrypoint: '' } });
     await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
     stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.alloc(natsMaxPayloadBytes + 1024, 0x61) } });
     stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('done\n') } });

@@ -110,7 +110,7 @@ describe('worker protocol', function () {
     try {
       scripted.stream.write({ hello: { workerId: 'w-long-error', protocolVersion: 1, slots: 1, hostname: 'test' } });
       await waitFor(() => scripted.messages.some((m) => m.assignment?.jobId === jobId), 10_000, 'assignment');
-      scripted.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {} } });
+      scripted.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {}, entrypoint: '' } });
       await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
       // A git server can make the last line of git's output this long. Whole, it would not fit in a NATS message.
       const message = `could not fetch ${repo.url}: ${'remote: padding '.repeat(150_000)}`;
@@ -138,7 +138,7 @@ describe('worker protocol', function () {
     try {
       scripted.stream.write({ hello: { workerId: 'w-quick-job', protocolVersion: 1, slots: 1, hostname: 'test' } });
       await waitFor(() => scripted.messages.some((m) => m.assignment?.jobId === jobId), 10_000, 'assignment');
-      const report = (phase: JobPhase) => ({ update: { jobId, attempt: 1, phase, commitSha: repo.commitSha, traceContext: {} } });
+      const report = (phase: JobPhase) => ({ update: { jobId, attempt: 1, phase, commitSha: repo.commitSha, traceContext: {}, entrypoint: '' } });
       scripted.stream.write(report(JobPhase.JOB_PHASE_CLONING));
       await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
       // Storing 2 MiB of output takes sixteen publishes, one after another, and
@@ -176,7 +176,7 @@ describe('worker protocol', function () {
       await waitFor(() => scripted.messages.some((m) => m.assignment?.jobId === jobId && m.assignment.attempt === attempt), 15_000, `attempt ${attempt}`);
     };
     const finish = (attempt: number) => {
-      scripted.stream.write({ update: { jobId, attempt, phase: JobPhase.JOB_PHASE_RUNNING, commitSha: '', traceContext: {} } });
+      scripted.stream.write({ update: { jobId, attempt, phase: JobPhase.JOB_PHASE_RUNNING, commitSha: '', traceContext: {}, entrypoint: '' } });
       const result = JobResult.fromPartial({ exitCode: 0, stdout: Buffer.from(`attempt ${attempt}\n`) });
       scripted.stream.write({ outcome: { jobId, attempt, state: JobState.JOB_STATE_SUCCEEDED, result, commitSha: '', platformFailure: false, traceContext: {} } });
     };
@@ -218,7 +218,7 @@ describe('worker protocol', function () {
     assert.equal(assignment.attempt, 1);
     // The worker may reuse a ref lookup made after this moment.
     assert.equal(assignment.submittedAt?.getTime(), job!.createdAt?.getTime());
-    lost.stream.write({ update: { jobId: job!.id, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {} } });
+    lost.stream.write({ update: { jobId: job!.id, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {}, entrypoint: '' } });
     await waitFor(async () => (await mesh.client.status(job!.id)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
     lost.stream.end();
     await lost.ended;

@@ -263,6 +263,7 @@ export class WorkerLinks {
           workerId: session.workerId,
           startedAt: new Date(),
           commitSha: update.commitSha,
+          entrypoint: update.entrypoint,
           exitCode: undefined,
           signal: '',
           error: undefined,
@@ -297,7 +298,7 @@ export class WorkerLinks {
       update.jobId,
       (job) => {
         if (job.state !== JobState.JOB_STATE_RUNNING || job.attempt !== update.attempt) return undefined;
-        return { ...job, phase: update.phase, commitSha: update.commitSha || job.commitSha };
+        return { ...job, phase: update.phase, commitSha: update.commitSha || job.commitSha, entrypoint: update.entrypoint || job.entrypoint };
       },
       heldJob.record,
     );
@@ -369,6 +370,7 @@ export class WorkerLinks {
         commitSha: outcome.commitSha || job.commitSha,
         exitCode: outcome.result?.exitCode,
         signal: outcome.result?.signal ?? '',
+        entrypoint: outcome.result?.entrypoint || job.entrypoint,
         error:
           outcome.state === JobState.JOB_STATE_SUCCEEDED || !outcome.error
             ? undefined

@@ -19,7 +19,8 @@ export type { StopReason } from './job-outcome.js';
 
 /** Channel through which a running job reports to the scheduler. */
 export interface JobReporter {
-  update(phase: JobPhase, commitSha: string): void;
+  /** `entrypoint` names the convention file the job runs, once found. */
+  update(phase: JobPhase, commitSha: string, entrypoint?: string): void;
   /** Resolves once the transport can take more output. */
   output(stream: LogStream, data: Buffer): Promise<void>;
 }
@@ -70,6 +71,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
     peakMemoryBytes: 0,
     isolation: context.isolation,
     appliedLimits: limits,
+    entrypoint: '',
   };
   let commitSha = '';
   const outcome = (ending: Ending): JobOutcome => {
@@ -182,9 +184,11 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
         if (!(error instanceof NoEntrypointError)) throw error;
         return await fail(FailureReason.FAILURE_REASON_NO_ENTRYPOINT, error.message);
       }
+      const entrypoint = plan.source === 'command' ? '' : plan.source;
+      result.entrypoint = entrypoint;
 
       if (plan.build) {
-        reporter.update(JobPhase.JOB_PHASE_BUILDING, commitSha);
+        reporter.update(JobPhase.JOB_PHASE_BUILDING, commitSha, entrypoint);
         const buildStarted = Date.now();
         const buildArgv = [plan.build.file, ...plan.build.args];
         const build = await traceStep('build', { 'process.command': plan.build.file }, () =>
@@ -205,7 +209,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
         }
       }
 
-      reporter.update(JobPhase.JOB_PHASE_RUNNING, commitSha);
+      reporter.update(JobPhase.JOB_PHASE_RUNNING, commitSha, entrypoint);
       const runStarted = Date.now();
       const runArgv = [plan.run.file, ...plan.run.args];
       const run = await traceStep('run', { 'process.command': plan.run.file }, () =>

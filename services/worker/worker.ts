@@ -248,9 +248,9 @@ class WorkerAgent implements RunningWorker {
     context.with(spanContext, () => log.info({ repository: assignment.spec?.repositoryUrl, ref: assignment.spec?.ref }, 'job accepted'));
 
     const reporter: JobReporter = {
-      update: (phase: JobPhase, commitSha: string) => {
+      update: (phase: JobPhase, commitSha: string, entrypoint = '') => {
         if (commitSha) span.setAttribute(jobAttributes.commit, commitSha);
-        call.write({ update: { jobId, attempt, phase, commitSha, traceContext } });
+        call.write({ update: { jobId, attempt, phase, commitSha, traceContext, entrypoint } });
       },
       output: (stream: LogStream, data: Buffer) => writeWithBackpressure(call, { log: { jobId, attempt, stream, data } }),
     };

@@ -16,7 +16,7 @@ export function JobDetails({ job }: { job: Job }) {
     ['Repository', <Text size="sm" style={{ wordBreak: 'break-all' }}>{spec?.repositoryUrl ?? '-'}</Text>],
     ['Ref', spec?.ref === '' || spec?.ref === undefined ? 'default branch' : spec.ref],
     ['Commit', job.commitSha === '' ? '-' : <Code>{job.commitSha.slice(0, 12)}</Code>],
-    ['Command', command === '' ? 'convention entrypoint' : <Code style={{ wordBreak: 'break-all' }}>{command}</Code>],
+    ['Command', command !== '' ? <Code style={{ wordBreak: 'break-all' }}>{command}</Code> : job.entrypoint !== '' ? <><Code>{job.entrypoint}</Code> found by convention</> : 'convention entrypoint'],
     ['Arguments', args === '' ? 'none' : <Code style={{ wordBreak: 'break-all' }}>{args}</Code>],
     ['Environment', envNames.length === 0 ? 'none' : envNames.join(', ')],
     ['Input', job.inputSizeBytes === 0 ? 'none' : formatBytes(job.inputSizeBytes)],
