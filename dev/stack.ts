@@ -374,8 +374,10 @@ async function waitForPort(address: string, service: ServiceProcess, timeoutMs =
   const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (service.child.exitCode !== null) {
-      throw new Error(`${service.name} exited with code ${service.child.exitCode} during start-up; see its log`);
+    // A process that a signal ended has no exit code, only a signal.
+    if (service.child.exitCode !== null || service.child.signalCode !== null) {
+      const how = service.child.signalCode ?? `code ${service.child.exitCode}`;
+      throw new Error(`${service.name} exited with ${how} during start-up; see its log`);
     }
     if (await portAnswers(host, port)) return;
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -30,7 +30,9 @@ export function superviseStack(stack: Stack, signal: AbortSignal, report: (line:
     const ranLong = previous === undefined || Date.now() - previous.startedAtMs >= healthyRunMs;
     const delayMs = ranLong ? firstDelayMs : Math.min(previous.delayMs * 2, maxDelayMs);
     report(`faas stack: starting ${name} again in ${delayMs / 1000} s`);
+    const cancel = () => clearTimeout(timer);
     const timer = setTimeout(() => {
+      signal.removeEventListener('abort', cancel);
       if (signal.aborted) return;
       restart().then(
         () => report(`faas stack: ${name} is running again`),
@@ -40,13 +42,17 @@ export function superviseStack(stack: Stack, signal: AbortSignal, report: (line:
         busy.delete(name);
       });
     }, delayMs);
-    signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+    signal.addEventListener('abort', cancel, { once: true });
   };
 
   const check = () => {
     if (signal.aborted) return;
     const nats = stack.natsServer;
-    if (nats && !nats.running) restartLater('nats-server', () => nats.restart());
+    if (nats && !nats.running && !busy.has('nats-server')) {
+      // The stack reports the exits of services itself, but not that of nats-server.
+      report('faas stack: nats-server exited');
+      restartLater('nats-server', () => nats.restart());
+    }
     for (const service of stack.services()) {
       // Under npm start the observer starts the workers and replaces them; they are not among the services.
       if (!service.running) restartLater(service.name, () => stack.restartService(service.name));

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { superviseStack } from '../../dev/supervisor.js';
 import { ProcessStack, waitFor } from './support.js';
 
@@ -36,5 +37,19 @@ describe('reliability: npm start supervision', function () {
     await waitFor(async () => (await client.submit({ repositoryUrl: url }).catch(() => undefined)) !== undefined, 30_000, 'a Submit to succeed');
     assert.ok(reports.some((line) => /starting gateway again/.test(line)), reports.join('\n'));
     assert.ok(reports.some((line) => /nats-server is running again/.test(line)), reports.join('\n'));
+  });
+
+  it('starts again a service killed during its own start-up, and keeps no listener per restart', async () => {
+    const { stack } = processes!;
+    const gatewayPid = () => stack.services().find((service) => service.name === 'gateway')!.pid!;
+    const first = gatewayPid();
+    process.kill(first, 'SIGKILL');
+    // The replacement dies before it listens.
+    await waitFor(() => gatewayPid() !== first, 20_000, 'a new gateway process');
+    const second = gatewayPid();
+    process.kill(second, 'SIGKILL');
+    // Waiting for its port would take 30 s; a start-up that a signal ended is seen at once.
+    await waitFor(() => gatewayPid() !== second && stack.services().every((service) => service.running), 20_000, 'a third gateway process');
+    assert.ok(getEventListeners(supervision.signal, 'abort').length <= 2, `${getEventListeners(supervision.signal, 'abort').length} abort listeners`);
   });
 });
