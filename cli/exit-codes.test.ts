@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { Job, JobState } from '../gen/faas/v1/job.js';
+import { FailureReason, Job, JobState } from '../gen/faas/v1/job.js';
 import { jobExitCode } from './exit-codes.js';
 
 describe('jobExitCode', () => {
-  const cases: { state: JobState; exitCode?: number; signal?: string; expected: number }[] = [
+  const cases: { state: JobState; exitCode?: number; signal?: string; reason?: FailureReason; expected: number }[] = [
     { state: JobState.JOB_STATE_SUCCEEDED, exitCode: 0, expected: 0 },
     { state: JobState.JOB_STATE_SUCCEEDED, expected: 0 },
     { state: JobState.JOB_STATE_FAILED, exitCode: 3, expected: 3 },
@@ -17,11 +17,14 @@ describe('jobExitCode', () => {
     { state: JobState.JOB_STATE_FAILED, signal: 'SIGKILL', expected: 137 },
     { state: JobState.JOB_STATE_TIMED_OUT, signal: 'SIGKILL', expected: 124 },
     { state: JobState.JOB_STATE_FAILED, signal: 'SIGNOPE', expected: 1 },
+    { state: JobState.JOB_STATE_FAILED, reason: FailureReason.FAILURE_REASON_START_FAILED, expected: 127 },
+    { state: JobState.JOB_STATE_FAILED, reason: FailureReason.FAILURE_REASON_CLONE_FAILED, expected: 1 },
   ];
 
-  for (const { state, exitCode, signal, expected } of cases) {
-    it(`returns ${expected} for ${JobState[state]} with exit code ${exitCode ?? 'unset'}${signal ? ` and ${signal}` : ''}`, () => {
-      assert.equal(jobExitCode(Job.fromPartial({ state, exitCode, signal })), expected);
+  for (const { state, exitCode, signal, reason, expected } of cases) {
+    it(`returns ${expected} for ${JobState[state]} with exit code ${exitCode ?? 'unset'}${signal ? ` and ${signal}` : ''}${reason ? ` and ${FailureReason[reason]}` : ''}`, () => {
+      const error = reason === undefined ? undefined : { reason, message: '' };
+      assert.equal(jobExitCode(Job.fromPartial({ state, exitCode, signal, error })), expected);
     });
   }
 });

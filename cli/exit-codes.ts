@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { JobState, type Job } from '../gen/faas/v1/job.js';
+import { FailureReason, JobState, type Job } from '../gen/faas/v1/job.js';
 
 export const ExitCode = {
   Success: 0,
@@ -9,14 +9,17 @@ export const ExitCode = {
   Usage: 2,
   /** The job timed out without an exit code, as timeout(1) reports it. */
   TimedOut: 124,
+  /** The job's program could not be started, as shells report a command not found. */
+  NotStarted: 127,
   /** The job was cancelled, or the user pressed Ctrl-C: 128 + SIGINT, as shells report it. */
   Interrupted: 130,
 } as const;
 
 /**
  * Returns the exit code for a finished job: its program's exit code when it
- * has one from 0 to 255, else a code for the final state, or 128 + N for a
- * program that signal N ended, as a shell reports it. A process exit status
+ * has one from 0 to 255, else a code for the final state, 127 for a program
+ * that could not start, or 128 + N for a program that signal N ended, as a
+ * shell reports them. A process exit status
  * keeps only the low 8 bits, so a code such as 256 would read as success.
  */
 export function jobExitCode(job: Job): number {
@@ -30,6 +33,7 @@ export function jobExitCode(job: Job): number {
     case JobState.JOB_STATE_CANCELLED:
       return ExitCode.Interrupted;
     default: {
+      if (job.error?.reason === FailureReason.FAILURE_REASON_START_FAILED) return ExitCode.NotStarted;
       const signal = (constants.signals as Record<string, number | undefined>)[job.signal];
       return signal === undefined ? ExitCode.Failure : 128 + signal;
     }

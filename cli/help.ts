@@ -48,6 +48,7 @@ const jobExitCodes = `Exit codes:
                         ended it, as in a shell (137 for SIGKILL, such as
                         at the memory limit)
   124                   when the job timed out without an exit code
+  127                   when the job's program could not be started
   130                   when the job was cancelled without an exit code
   1                     when the job failed without an exit code, or a call failed
   2                     for a usage error`;

@@ -292,7 +292,7 @@ describe('faas main', () => {
 
       assert.equal(await main(['status', jobId, '--server', address], io), 0);
       const lines = io.stdout.text().split('\n');
-      assert.ok(lines.includes('arguments:  "x y" --z'), io.stdout.text());
+      assert.ok(lines.includes("arguments:  'x y' --z"), io.stdout.text());
       assert.ok(lines.includes('env:        WHO, TOKEN'), io.stdout.text());
       assert.ok(lines.includes('entrypoint: main.py (found by convention)'), io.stdout.text());
       assert.ok(!lines.some((line) => line.startsWith('command:')), io.stdout.text());
@@ -328,7 +328,7 @@ describe('faas main', () => {
       const notes = piped.stderr.text().slice(1024 * 1024);
       assert.equal(
         notes,
-        `\nfaas: the result cuts stderr after its first 1 MiB, of 3 MiB of output in all; "faas logs ${jobId}" prints all of it\n` +
+        `\nfaas: the result keeps only the first 1 MiB of stderr, of 3 MiB the job wrote to both streams; "faas logs ${jobId}" prints all of it\n` +
           `faas: job ${jobId} failed with exit code 3\n`,
       );
 

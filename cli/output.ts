@@ -28,9 +28,13 @@ export function formatTime(date: Date | undefined): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** Joins argv for display, quoting the arguments that are empty or contain spaces or quotes. */
+/**
+ * Writes argv as a POSIX shell would read it back: an argument with
+ * anything but letters, digits and `_@%+=:,./-` goes in single quotes, so
+ * `$HOME` or `*` in a pasted command stays as it was.
+ */
 export function formatArgv(argv: readonly string[]): string {
-  return argv.map((arg) => (arg === '' || /[\s"'\\]/.test(arg) ? JSON.stringify(arg) : arg)).join(' ');
+  return argv.map((arg) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`)).join(' ');
 }
 
 /** Formats a job's record as "label: value" lines, leaving out fields that are unset. */
@@ -140,7 +144,8 @@ function changedAt(job: Job): Date | undefined {
 /** Describes where a job is, for the progress line: "job ID: running, cloning, attempt 1". */
 export function describeProgress(job: Job): string {
   const parts = [stateName(job.state)];
-  if (job.state === JobState.JOB_STATE_RUNNING && job.phase !== JobPhase.JOB_PHASE_UNSPECIFIED) {
+  // The phase RUNNING of the state RUNNING would read "running, running".
+  if (job.state === JobState.JOB_STATE_RUNNING && job.phase !== JobPhase.JOB_PHASE_UNSPECIFIED && job.phase !== JobPhase.JOB_PHASE_RUNNING) {
     parts.push(phaseName(job.phase));
   }
   if (job.attempt > 0) parts.push(`attempt ${job.attempt}`);

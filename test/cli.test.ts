@@ -64,6 +64,13 @@ describe('faas CLI against the mesh', function () {
     assert.equal(run.stdout, "['x y', '--z']\n");
   });
 
+  it('submit --wait exits 127 for a program that cannot start, as a shell does', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'true\n' });
+    const run = await faas(mesh, ['submit', repo.url, '--wait', '--', 'no-such-program', '--flag']);
+    assert.equal(run.code, 127, run.stderr);
+    assert.match(run.stderr, /could not start no-such-program: no such program/);
+  });
+
   it('submit --wait with a used key', async () => {
     const repo = await mesh.repository({ 'main.sh': 'echo once\n' });
     const args = ['submit', repo.url, '--idempotency-key', 'cli-wait-key', '--wait'];

@@ -30,10 +30,11 @@ export async function fetchResult(context: CommandContext, jobId: string): Promi
 
 /** Names the streams that a result keeps only the start of, and how much of each. */
 function describeCutOutput(jobId: string, result: JobResult): string {
-  const cut: string[] = [];
-  if (result.stdoutTruncated) cut.push(`stdout after its first ${formatBytes(result.stdout.length)}`);
-  if (result.stderrTruncated) cut.push(`stderr after its first ${formatBytes(result.stderr.length)}`);
-  return `the result cuts ${cut.join(' and ')}, of ${formatBytes(result.outputBytes)} of output in all; "faas logs ${jobId}" prints all of it`;
+  const keptParts: string[] = [];
+  if (result.stdoutTruncated) keptParts.push(`the first ${formatBytes(result.stdout.length)} of stdout`);
+  if (result.stderrTruncated) keptParts.push(`the first ${formatBytes(result.stderr.length)} of stderr`);
+  const written = formatBytes(result.outputBytes);
+  return `the result keeps only ${keptParts.join(' and ')}, of ${written} the job wrote to both streams; "faas logs ${jobId}" prints all of it`;
 }
 
 /**

@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { Job, JobPhase, JobState } from '../gen/faas/v1/job.js';
+import { describeProgress, formatArgv } from './output.js';
+
+describe('formatArgv', () => {
+  it('writes arguments that a shell reads back unchanged', () => {
+    const argv = ['python3', 'main.py', 'x y', 'a"b', '$HOME', "it's", '', '--z=1', '*'];
+    const line = formatArgv(argv);
+    assert.equal(line, `python3 main.py 'x y' 'a"b' '$HOME' 'it'\\''s' '' --z=1 '*'`);
+    // The shell splits the line back into the same words, with nothing expanded.
+    const echoed = spawnSync('sh', ['-c', `for word in ${line}; do printf '%s\\n' "[$word]"; done`], { encoding: 'utf8' });
+    assert.equal(echoed.stdout, argv.map((word) => `[${word}]\n`).join(''));
+  });
+});
+
+describe('describeProgress', () => {
+  it('names a running job\'s phase unless it repeats the state', () => {
+    const job = (phase: JobPhase) => Job.fromPartial({ id: 'j1', state: JobState.JOB_STATE_RUNNING, phase, attempt: 1 });
+    assert.equal(describeProgress(job(JobPhase.JOB_PHASE_CLONING)), 'job j1: running, cloning, attempt 1');
+    assert.equal(describeProgress(job(JobPhase.JOB_PHASE_RUNNING)), 'job j1: running, attempt 1');
+  });
+});
