@@ -111,11 +111,14 @@ const natsUnavailableNames = new Set([
 
 // The NATS client marks transport failures with error classes, not codes.
 function isNatsConnectionError(error: unknown): boolean {
+  return hasCause(error, (cause) => natsUnavailableNames.has(cause.constructor.name) || natsUnavailableNames.has(cause.name));
+}
+
+/** Tells whether `error`, or one of the first errors in its chain of causes, passes `test`. */
+export function hasCause(error: unknown, test: (cause: Error) => boolean): boolean {
   let current: unknown = error;
   for (let depth = 0; current instanceof Error && depth < 4; depth++) {
-    if (natsUnavailableNames.has(current.constructor.name) || natsUnavailableNames.has(current.name)) {
-      return true;
-    }
+    if (test(current)) return true;
     current = current.cause;
   }
   return false;

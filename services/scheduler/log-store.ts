@@ -2,9 +2,9 @@ import { headers } from '@nats-io/transport-node';
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { LogsResponse } from '../../gen/faas/v1/job_service.js';
 import type { LogStream } from '../../gen/faas/v1/job.js';
-import { ErrorCode, FaasError } from '../../common/errors.js';
+import { ErrorCode, FaasError, hasCause } from '../../common/errors.js';
 import type { NatsNames } from '../../common/nats-names.js';
-import { retryWhileUnavailable, type NatsLink } from './nats-link.js';
+import { retryWhileUnavailable, type OutageRetry } from './nats-link.js';
 
 /** Header on the message that closes a job's log once the job is final. */
 const endHeader = 'Faas-Log-End';
@@ -12,14 +12,6 @@ const endHeader = 'Faas-Log-End';
 const replayBatch = 64;
 /** Largest chunk stored as one message, well under NATS's default 1 MiB max payload. */
 const maxChunkBytes = 128 * 1024;
-
-/** Settings with which a log writer rides out an outage of NATS. */
-export interface OutageOptions {
-  natsLink: NatsLink;
-  stopping: AbortSignal;
-  /** Called before each retry of a chunk that NATS could not take. */
-  onRetry: (delayMs: number) => void;
-}
 
 /**
  * Appends a job's output to its log subject, one message per chunk, each
@@ -38,7 +30,7 @@ export class LogWriter {
     private readonly subject: string,
     private readonly jobId: string,
     private nextOffset: number,
-    private readonly outage: OutageOptions,
+    private readonly outage: OutageRetry,
   ) {}
 
   /** Opens the writer after the output earlier attempts already stored. */
@@ -48,7 +40,7 @@ export class LogWriter {
     names: NatsNames,
     jobId: string,
     attempt: number,
-    outage: OutageOptions,
+    outage: OutageRetry,
   ): Promise<LogWriter> {
     const subject = names.logSubject(jobId);
     // Only one first attempt ever starts, so its log is empty; a later attempt continues the earlier ones' output.
@@ -73,7 +65,7 @@ export class LogWriter {
       this.tail = this.tail.then(async () => {
         if (this.failure) return;
         try {
-          await retryWhileUnavailable(publish, this.outage, this.outage.onRetry);
+          await retryWhileUnavailable(publish, this.outage);
         } catch (error) {
           this.failure = error;
         }
@@ -182,11 +174,6 @@ export async function readLogs(
 }
 
 function isLostConsumer(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; current instanceof Error && depth < 4; depth++) {
-    // nats.js does not export its error classes, so the name and the server's text tell.
-    if (current.constructor.name === 'ConsumerNotFoundError' || current.message === 'consumer not found') return true;
-    current = current.cause;
-  }
-  return false;
+  // nats.js does not export its error classes, so the class name and the server's message identify the error.
+  return hasCause(error, (cause) => cause.constructor.name === 'ConsumerNotFoundError' || cause.message === 'consumer not found');
 }

@@ -17,8 +17,7 @@ describe('retryWhileUnavailable', () => {
         if (link.connected) return;
         throw unavailable();
       },
-      { natsLink: link, stopping: new AbortController().signal },
-      (delayMs) => delays.push(delayMs),
+      { natsLink: link, stopping: new AbortController().signal, onRetry: (delayMs) => delays.push(delayMs) },
     );
     // 250 + 500 + 1000 ms of waiting, then the link comes back while the 2 s wait runs.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
@@ -39,7 +38,7 @@ describe('retryWhileUnavailable', () => {
       retryWhileUnavailable(async () => {
         calls++;
         throw new FaasError(ErrorCode.FailedPrecondition, 'no');
-      }, { natsLink: link, stopping: stopping.signal }, () => undefined),
+      }, { natsLink: link, stopping: stopping.signal, onRetry: () => undefined }),
       /no/,
     );
     assert.equal(calls, 1);
@@ -47,8 +46,24 @@ describe('retryWhileUnavailable', () => {
     link.set(false);
     const storing = retryWhileUnavailable(async () => {
       throw unavailable();
-    }, { natsLink: link, stopping: stopping.signal }, () => undefined);
+    }, { natsLink: link, stopping: stopping.signal, onRetry: () => undefined });
     setTimeout(() => stopping.abort(), 300);
     await assert.rejects(storing, /NATS is away/);
+  });
+});
+
+describe('NatsLink.onReconnect', () => {
+  it('wakes waiters once, except cancelled ones', () => {
+    const link = new NatsLink();
+    link.set(false);
+    const woken: string[] = [];
+    link.onReconnect(() => woken.push('kept'));
+    const cancel = link.onReconnect(() => woken.push('cancelled'));
+    cancel();
+
+    link.set(true);
+    link.set(false);
+    link.set(true);
+    assert.deepEqual(woken, ['kept']);
   });
 });

@@ -7,7 +7,7 @@ import { ErrorCode, FaasError } from '../../common/errors.js';
  */
 export class NatsLink {
   private up = true;
-  private waiters: Array<() => void> = [];
+  private readonly waiters = new Set<() => void>();
 
   get connected(): boolean {
     return this.up;
@@ -16,15 +16,29 @@ export class NatsLink {
   set(connected: boolean): void {
     this.up = connected;
     if (!connected) return;
-    const waiters = this.waiters;
-    this.waiters = [];
+    const waiters = [...this.waiters];
+    this.waiters.clear();
     for (const wake of waiters) wake();
   }
 
-  /** Resolves once the connection is up: at once when it is, else at the reconnect. */
-  whenConnected(): Promise<void> {
-    return this.up ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
+  /**
+   * Calls `wake` once at the next reconnect, and returns the function that
+   * cancels the call. A waiter that gave up is removed, so a long outage
+   * does not collect them.
+   */
+  onReconnect(wake: () => void): () => void {
+    this.waiters.add(wake);
+    return () => this.waiters.delete(wake);
   }
+}
+
+/** Settings of `retryWhileUnavailable`. */
+export interface OutageRetry {
+  natsLink: NatsLink;
+  /** Aborts when the replica stops, which ends the retries. */
+  stopping: AbortSignal;
+  /** Called before each retry, with the delay before it. */
+  onRetry: (delayMs: number) => void;
 }
 
 /** Upper bound of the wait between two tries while NATS is unavailable. */
@@ -39,32 +53,34 @@ const afterReconnectMs = 100;
  * delay or for the reconnect, whichever comes first. Other errors, and any
  * error once `stopping` aborts, are thrown.
  */
-export async function retryWhileUnavailable(
-  apply: () => Promise<void>,
-  options: { natsLink: NatsLink; stopping: AbortSignal },
-  onRetry: (delayMs: number) => void,
-): Promise<void> {
+export async function retryWhileUnavailable(apply: () => Promise<void>, options: OutageRetry): Promise<void> {
   for (let delayMs = 250; ; delayMs = Math.min(delayMs * 2, maxRetryDelayMs)) {
     try {
       await apply();
       return;
     } catch (error) {
       if (FaasError.from(error).code !== ErrorCode.Unavailable || options.stopping.aborted) throw error;
-      onRetry(delayMs);
+      options.onRetry(delayMs);
       await waitForRetry(delayMs, options.natsLink, options.stopping);
     }
   }
 }
 
+/** Waits `delayMs`, or less when NATS reconnects or the replica stops first. */
 function waitForRetry(delayMs: number, natsLink: NatsLink, stopping: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const done = () => {
+    let timer = setTimeout(done, delayMs);
+    const cancelWake = natsLink.connected ? () => false : natsLink.onReconnect(() => {
       clearTimeout(timer);
+      timer = setTimeout(done, afterReconnectMs);
+    });
+    stopping.addEventListener('abort', done, { once: true });
+
+    function done(): void {
+      clearTimeout(timer);
+      cancelWake();
       stopping.removeEventListener('abort', done);
       resolve();
-    };
-    const timer = setTimeout(done, delayMs);
-    stopping.addEventListener('abort', done, { once: true });
-    if (!natsLink.connected) void natsLink.whenConnected().then(() => setTimeout(done, afterReconnectMs));
+    }
   });
 }

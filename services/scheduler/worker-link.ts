@@ -183,9 +183,11 @@ export class WorkerLinks {
           },
         },
         () =>
-          retryWhileUnavailable(() => this.applyOutcome(session, outcome), this.context, (delayMs) =>
-            this.context.log.warn({ jobId: outcome.jobId, retryInMs: delayMs }, 'cannot store a job outcome while NATS is unavailable; retrying'),
-          ),
+          retryWhileUnavailable(() => this.applyOutcome(session, outcome), {
+            natsLink: this.context.natsLink,
+            stopping: this.context.stopping,
+            onRetry: (delayMs) => this.context.log.warn({ jobId: outcome.jobId, retryInMs: delayMs }, 'cannot store a job outcome while NATS is unavailable; retrying'),
+          }),
       ).catch((error: unknown) => {
         this.handBackUnsettled(session, outcome);
         throw error;
