@@ -2,7 +2,7 @@
  * One process of the bare gRPC floor of benchmark 1: with BENCH_HOP_UPSTREAM
  * unset, a server whose one unary method returns the request's bytes; with
  * BENCH_HOP_UPSTREAM=host:port, a relay that makes the same call there for
- * each call it receives and returns the answer, as the gateway does with
+ * each call it receives and returns the response, as the gateway does with
  * Submit. Plain grpc-js with no TLS, interceptors, telemetry or work of its
  * own. `bench/bare-grpc-hops.ts` starts and stops it, and it prints
  * "listening PORT" once it accepts calls.

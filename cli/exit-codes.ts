@@ -19,8 +19,8 @@ export const ExitCode = {
  * Returns the exit code for a finished job: its program's exit code when it
  * has one from 0 to 255, else a code for the final state, 127 for a program
  * that could not start, or 128 + N for a program that signal N ended, as a
- * shell reports them. A process exit status
- * keeps only the low 8 bits, so a code such as 256 would read as success.
+ * shell reports them. A process exit status keeps only the low 8 bits, so a
+ * code such as 256 would read as success.
  */
 export function jobExitCode(job: Job): number {
   if (job.exitCode !== undefined && job.exitCode >= 0 && job.exitCode <= 255) return job.exitCode;

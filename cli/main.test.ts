@@ -240,7 +240,7 @@ describe('faas main', () => {
   });
 
   describe('submit --wait output', () => {
-    it('ends an open last line on a terminal only, and starts its note on a new line', async () => {
+    it('ends an open line on terminals only', async () => {
       const final = jobIn(JobState.JOB_STATE_FAILED, { exitCode: 3 });
       const handlers = runningJobHandlers(final);
       handlers.logs = (call: ServerWritableStream<LogsRequest, LogsResponse>) => {
@@ -312,7 +312,7 @@ describe('faas main', () => {
       assert.match(io.stderr.text(), /^err\nfaas: job \S+ failed with exit code 7\n$/);
     });
 
-    it('starts its notes on a line of their own and names what the result cuts', async () => {
+    it('names cut streams on a new line', async () => {
       const final = jobIn(JobState.JOB_STATE_FAILED, { exitCode: 3 });
       const address = await serve({
         result: (_call, callback) =>

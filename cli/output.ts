@@ -55,7 +55,7 @@ export function formatJobDetails(job: Job): string {
     ['entrypoint', job.entrypoint ? `${job.entrypoint} (found by convention)` : undefined],
     // Without a command, the arguments went to the program found by convention.
     ['arguments', command.length === 0 && args.length > 0 ? formatArgv(args) : undefined],
-    // Values can be secrets; --json prints them.
+    // Values can be secrets, so only the names are printed. --json prints the values.
     ['env', envNames.length > 0 ? envNames.join(', ') : undefined],
     ['commit', job.commitSha || undefined],
     ['created', job.createdAt && formatTime(job.createdAt)],

@@ -55,9 +55,9 @@ export interface FaasClientOptions {
   retries?: number;
   /**
    * Reopenings in a row without a new message, after UNAVAILABLE, of a
-   * stream that has delivered a message; one that has not is reopened
+   * stream that has delivered a message. A stream that has not is reopened
    * `retries` times. With the default backoff, 10 ride out a gateway
-   * restart of about 20 s. Default: `retries`.
+   * restart of about 20 s (an estimate from the backoff's delays). Default: `retries`.
    */
   streamRetries?: number;
   /**

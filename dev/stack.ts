@@ -376,8 +376,8 @@ async function waitForPort(address: string, service: ServiceProcess, timeoutMs =
   while (Date.now() < deadline) {
     // A process that a signal ended has no exit code, only a signal.
     if (service.child.exitCode !== null || service.child.signalCode !== null) {
-      const how = service.child.signalCode ?? `code ${service.child.exitCode}`;
-      throw new Error(`${service.name} exited with ${how} during start-up; see its log`);
+      const ending = service.child.signalCode ?? `code ${service.child.exitCode}`;
+      throw new Error(`${service.name} exited with ${ending} during start-up; see its log`);
     }
     if (await portAnswers(host, port)) return;
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -54,7 +54,7 @@ export function superviseStack(stack: Stack, signal: AbortSignal, report: (line:
       restartLater('nats-server', () => nats.restart());
     }
     for (const service of stack.services()) {
-      // Under npm start the observer starts the workers and replaces them; they are not among the services.
+      // Under npm start the observer starts and replaces the workers, so they are not among the services.
       if (!service.running) restartLater(service.name, () => stack.restartService(service.name));
     }
   };

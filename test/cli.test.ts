@@ -64,7 +64,7 @@ describe('faas CLI against the mesh', function () {
     assert.equal(run.stdout, "['x y', '--z']\n");
   });
 
-  it('submit --wait exits 127 for a program that cannot start, as a shell does', async () => {
+  it('submit --wait exits 127 without a program', async () => {
     const repo = await mesh.repository({ 'main.sh': 'true\n' });
     const run = await faas(mesh, ['submit', repo.url, '--wait', '--', 'no-such-program', '--flag']);
     assert.equal(run.code, 127, run.stderr);

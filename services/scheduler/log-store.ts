@@ -59,6 +59,8 @@ export class LogWriter {
       const offset = this.nextOffset;
       const chunk = LogsResponse.encode({ offset, stream, attempt, data: piece }).finish();
       this.nextOffset += piece.length;
+      // NOTE: JetStream drops a copy only within the log stream's duplicate window (2 minutes unless set), so a
+      // chunk whose acknowledgement was lost at the start of a longer outage may be stored twice.
       const publish = async () => {
         await this.js.publish(this.subject, chunk, { msgID: `${this.jobId}:${offset}` });
       };

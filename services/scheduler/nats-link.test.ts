@@ -5,7 +5,7 @@ import { NatsLink, retryWhileUnavailable } from './nats-link.js';
 const unavailable = () => new FaasError(ErrorCode.Unavailable, 'NATS is away');
 
 describe('retryWhileUnavailable', () => {
-  it('keeps trying while NATS is away, and tries at once when it is back', async () => {
+  it('retries until NATS is back', async () => {
     const link = new NatsLink();
     link.set(false);
     const tries: number[] = [];

@@ -28,7 +28,7 @@ export interface ProcessResult {
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
   outputBytes: number;
-  /** What the program wrote to descriptor 3, with `statusPipe`. */
+  /** Text the program wrote to descriptor 3, with `statusPipe`. */
   status?: string;
 }
 

@@ -127,7 +127,7 @@ class WorkerAgent implements RunningWorker {
     private readonly deletionCost?: PodDeletionCost,
     private readonly repoCache?: RepoCache,
     private readonly uidBlock?: UidBlock,
-    /** Compiled sandbox init, which reports signals apart from exit codes; absent without a sandbox or gcc. */
+    /** Compiled sandbox init, which reports signals apart from exit codes. Absent without a sandbox or gcc. */
     private readonly sandboxInit?: string,
   ) {
     this.metrics = new WorkerMetrics({ total: config.slots, busy: () => this.jobs.size });
@@ -408,15 +408,15 @@ async function removeStaleCgroups(log: Logger): Promise<void> {
  * as exit code 128 + its number.
  */
 async function prepareSandboxInit(config: WorkerConfig, toolchain: Toolchain, log: Logger): Promise<string | undefined> {
-  const consequence = 'a job killed by a signal is reported as exit code 128 + the signal number';
+  const consequence = 'so a job killed by a signal is reported as exit code 128 + the signal number';
   if (!toolchain.gcc) {
-    log.warn(`gcc is not installed, so the sandbox init cannot be built; ${consequence}`);
+    log.warn(`gcc is not installed and the sandbox init cannot be built, ${consequence}. Install gcc to report signals.`);
     return undefined;
   }
   try {
     return await buildSandboxInit(join(config.workDir, 'sandbox-init'), toolchain.gcc);
   } catch (error) {
-    log.warn({ err: error }, `building the sandbox init failed; ${consequence}`);
+    log.warn({ err: error }, `building the sandbox init failed, ${consequence}. Check that gcc can build static programs (libc6-dev).`);
     return undefined;
   }
 }

@@ -74,7 +74,7 @@ describe('sandbox init', function () {
     assert.equal(exited.process.signal, undefined);
   });
 
-  it('reports a program that cannot start, without a line of its own on stderr', async () => {
+  it('reports a failed start quietly', async () => {
     const run = await runInSandbox(job, ['no-such-program'], { init });
     assert.equal(run.process.startError?.code, 'ENOENT');
     assert.equal(run.process.stderr.toString(), '');
