@@ -97,7 +97,7 @@ export async function benchEndToEnd(
   }
   if (!baselines.bullmq) notes.push(`BullMQ was not measured: ${baselines.bullmqProblem ?? 'no Redis server'}`);
 
-  const sandboxWords = isolation === 'sandboxed' ? 'in the worker\'s sandbox (cgroup, prlimit, setpriv, bubblewrap)' : 'with no sandbox';
+  const sandboxWords = isolation === 'sandboxed' ? 'in the worker\'s sandbox (a cgroup, the sandbox entry, bubblewrap and the sandbox init)' : 'with no sandbox';
   return {
     id: `end-to-end-${isolation}`,
     title: `Jobs per second end to end, ${isolation === 'sandboxed' ? 'sandbox on' : 'sandbox off'}`,

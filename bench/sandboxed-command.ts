@@ -3,7 +3,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readWorkerConfig } from '../services/worker/config.js';
 import { findToolchain } from '../services/worker/entrypoint.js';
-import { buildSandboxCommand, buildSandboxInit, createJobCgroup, prepareJobDir, sandboxJobDir, sandboxUser, writeIdentityFiles, type IdentityFiles } from '../services/worker/sandbox/index.js';
+import { buildSandboxCommand, buildSandboxPrograms, createJobCgroup, prepareJobDir, sandboxJobDir, sandboxUser, writeIdentityFiles, type IdentityFiles, type SandboxPrograms } from '../services/worker/sandbox/index.js';
 
 /** Whether a command runs in the worker's sandbox or as a plain child process. */
 export type Isolation = 'sandboxed' | 'none';
@@ -23,8 +23,8 @@ interface Slot {
 /**
  * Runs `sh -c true` with `child_process.spawn`, either bare or wrapped in the
  * sandbox the worker builds: a job cgroup with the worker's default limits,
- * then `buildSandboxCommand` (prlimit, setpriv, bubblewrap, and the sandbox
- * init when gcc can build it, as on a worker). Each of `slots`
+ * then `buildSandboxCommand` (bubblewrap, started through the sandbox
+ * programs when gcc can build them, as on a worker). Each of `slots`
  * slots has its own unprivileged uid and job folder, prepared once, like a
  * worker slot. Used by the bare-spawn baseline and by the BullMQ worker.
  */
@@ -35,7 +35,7 @@ export class TrivialCommandRunner {
   private constructor(
     private readonly root: string,
     private readonly slots: Slot[],
-    private readonly init: string | undefined,
+    private readonly programs: SandboxPrograms | undefined,
   ) {}
 
   /**
@@ -57,8 +57,8 @@ export class TrivialCommandRunner {
       prepared.push({ uid, gid, jobDir, workDir, identityFiles, busy: false });
     }
     const { gcc } = await findToolchain();
-    const init = gcc ? await buildSandboxInit(join(root, 'sandbox-init'), gcc) : undefined;
-    return new TrivialCommandRunner(root, prepared, init);
+    const programs = gcc ? await buildSandboxPrograms(join(root, 'sandbox-programs'), gcc) : undefined;
+    return new TrivialCommandRunner(root, prepared, programs);
   }
 
   /** Runs the trivial command once in a free slot; throws when it fails or no slot is free. */
@@ -97,7 +97,8 @@ export class TrivialCommandRunner {
         procsFiles: cgroup.procsFiles,
         argv: trivialCommand,
         identityFiles: slot.identityFiles,
-        init: this.init,
+        init: this.programs?.init,
+        enter: this.programs?.enter,
       });
       await spawnAndWait(command.file, command.args, command.env);
     } finally {

@@ -4,7 +4,7 @@
 #
 # Unlike the other images, this one runs as root: the sandbox creates a
 # cgroup per job, hands the job folder to the slot's uid and drops to that
-# uid with setpriv before bubblewrap starts the job. Jobs themselves never
+# uid before bubblewrap starts the job. Jobs themselves never
 # run as root. The container also needs the privileges that compose.yaml
 # and deploy/kubernetes/worker.yaml give it.
 ARG NODE_IMAGE=node:20-bookworm-slim

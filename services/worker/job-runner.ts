@@ -14,6 +14,7 @@ import { openStepRunner, type IsolationLevel, type StepResult } from './job-step
 import type { ProcessResult } from './process.js';
 import type { RepoCache } from './repo-cache.js';
 import { watchDiskUsage } from './sandbox/disk.js';
+import type { SandboxPrograms } from './sandbox/programs.js';
 
 export type { StopReason } from './job-outcome.js';
 
@@ -30,8 +31,8 @@ export interface RunContext {
   config: WorkerConfig;
   toolchain: Toolchain;
   isolation: IsolationLevel;
-  /** Host path of the sandbox init, when it was built (see `buildSandboxInit`). */
-  sandboxInit?: string;
+  /** The sandbox programs, when they were built (see `buildSandboxPrograms`). */
+  sandboxPrograms?: SandboxPrograms;
   /** Worker slot of the job, which picks its sandbox user. */
   slot: number;
   log: Logger;
@@ -144,7 +145,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
 
     const runner = await openStepRunner({
       isolation: context.isolation,
-      sandboxInit: context.sandboxInit,
+      sandboxPrograms: context.sandboxPrograms,
       config,
       slot: context.slot,
       cgroupPrefix: `${assignment.jobId}-${assignment.attempt}`,

@@ -5,6 +5,7 @@ import { runProcess, type ProcessResult } from './process.js';
 import { cachedUntilRejected } from './promise-cache.js';
 import type { CgroupStats } from './sandbox/cgroup-files.js';
 import { sandboxJobDir } from './sandbox/command.js';
+import type { SandboxPrograms } from './sandbox/programs.js';
 import { runSandboxed } from './sandbox/run.js';
 import type { IdentityFiles } from './sandbox/command.js';
 import { prepareJobDir, sandboxUser, writeIdentityFiles } from './sandbox/users.js';
@@ -39,8 +40,8 @@ export interface StepRunner {
 
 export interface StepRunnerOptions {
   isolation: IsolationLevel;
-  /** Host path of the sandbox init; without it, bubblewrap's own init runs. */
-  sandboxInit?: string;
+  /** The compiled sandbox programs; without them, a shell, prlimit, setpriv and bubblewrap's own init stand in. */
+  sandboxPrograms?: SandboxPrograms;
   config: WorkerConfig;
   /** Worker slot of the job; each slot has its own host user. */
   slot: number;
@@ -95,7 +96,8 @@ export async function openStepRunner(options: StepRunnerOptions): Promise<StepRu
           rlimits: { fileSizeBytes: limits.fileSizeBytes, openFiles: limits.openFiles },
           argv: step.argv,
           identityFiles,
-          init: options.sandboxInit,
+          init: options.sandboxPrograms?.init,
+          enter: options.sandboxPrograms?.enter,
         },
         input: step.input,
         signal: step.signal,

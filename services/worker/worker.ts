@@ -21,7 +21,7 @@ import { JobFolders } from './job-folders.js';
 import type { IsolationLevel } from './job-steps.js';
 import { WorkerMetrics } from './metrics.js';
 import { removeStaleJobCgroups } from './sandbox/cgroups.js';
-import { buildSandboxInit } from './sandbox/init.js';
+import { buildSandboxPrograms, type SandboxPrograms } from './sandbox/programs.js';
 import { probeIsolation, type IsolationReport } from './sandbox/probe.js';
 import { claimUidBlock, type UidBlock } from './sandbox/uid-blocks.js';
 import { PodDeletionCost, findPod } from './pod-deletion-cost.js';
@@ -63,9 +63,10 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Ru
   await mkdir(config.workDir, { recursive: true });
   const toolchain = await findToolchain();
   log.info({ workerId: config.workerId, slots: config.slots, scheduler: config.schedulerAddress, toolchain }, 'worker starting');
-  const { isolation, uidBlock } = await checkIsolation(config, log);
+  const programs = await prepareSandboxPrograms(config, toolchain, log);
+  const { isolation, uidBlock } = await checkIsolation(config, log, programs);
   try {
-    return await startAgent(config, toolchain, isolation, log, uidBlock);
+    return await startAgent(config, toolchain, isolation, log, uidBlock, isolation === 'sandboxed' ? programs : undefined);
   } catch (error) {
     uidBlock?.release();
     throw error;
@@ -73,7 +74,14 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Ru
 }
 
 /** Opens the worker's resources and connects it to the scheduler, with the isolation that the start-up checks found. */
-async function startAgent(config: WorkerConfig, toolchain: Toolchain, isolation: IsolationLevel, log: Logger, uidBlock?: UidBlock): Promise<RunningWorker> {
+async function startAgent(
+  config: WorkerConfig,
+  toolchain: Toolchain,
+  isolation: IsolationLevel,
+  log: Logger,
+  uidBlock?: UidBlock,
+  programs?: SandboxPrograms,
+): Promise<RunningWorker> {
   if (isolation === 'sandboxed') await removeStaleCgroups(log);
   // On Kubernetes, idle workers make themselves the first to go at scale-in.
   const pod = await findPod(process.env);
@@ -90,10 +98,9 @@ async function startAgent(config: WorkerConfig, toolchain: Toolchain, isolation:
     : undefined;
   const folders = new JobFolders(config.workDir, 2 * config.slots);
   await folders.removeLeftovers();
-  const sandboxInit = isolation === 'sandboxed' ? await prepareSandboxInit(config, toolchain, log) : undefined;
   // Slots run as uids of the block this worker claimed.
   const agentConfig = uidBlock ? { ...config, sandboxUidBase: uidBlock.base } : config;
-  const agent = new WorkerAgent(agentConfig, toolchain, isolation, log.child({ workerId: config.workerId }), folders, deletionCost, repoCache, uidBlock, sandboxInit);
+  const agent = new WorkerAgent(agentConfig, toolchain, isolation, log.child({ workerId: config.workerId }), folders, deletionCost, repoCache, uidBlock, programs);
   agent.connect();
   return agent;
 }
@@ -127,8 +134,8 @@ class WorkerAgent implements RunningWorker {
     private readonly deletionCost?: PodDeletionCost,
     private readonly repoCache?: RepoCache,
     private readonly uidBlock?: UidBlock,
-    /** Compiled sandbox init, which reports signals apart from exit codes. Absent without a sandbox or gcc. */
-    private readonly sandboxInit?: string,
+    /** The compiled sandbox programs. Absent without a sandbox or gcc. */
+    private readonly sandboxPrograms?: SandboxPrograms,
   ) {
     this.metrics = new WorkerMetrics({ total: config.slots, busy: () => this.jobs.size });
     this.readiness.set('scheduler', false, 'connecting to the scheduler');
@@ -258,7 +265,7 @@ class WorkerAgent implements RunningWorker {
       config: this.config,
       toolchain: this.toolchain,
       isolation: this.isolation,
-      sandboxInit: this.sandboxInit,
+      sandboxPrograms: this.sandboxPrograms,
       slot,
       log,
       repoCache: this.repoCache,
@@ -403,31 +410,32 @@ async function removeStaleCgroups(log: Logger): Promise<void> {
 }
 
 /**
- * Compiles the sandbox init into the work folder. Without gcc, or when the
- * build fails, jobs run under bubblewrap's own init, which reports a signal
- * as exit code 128 + its number.
+ * Compiles the sandbox programs into the work folder. Without gcc, or when
+ * the build fails, a shell, prlimit and setpriv start each job instead, and
+ * jobs run under bubblewrap's own init, which reports a signal as exit code
+ * 128 + its number.
  */
-async function prepareSandboxInit(config: WorkerConfig, toolchain: Toolchain, log: Logger): Promise<string | undefined> {
-  const consequence = 'so a job killed by a signal is reported as exit code 128 + the signal number';
+async function prepareSandboxPrograms(config: WorkerConfig, toolchain: Toolchain, log: Logger): Promise<SandboxPrograms | undefined> {
+  const consequence = 'so a job killed by a signal is reported as exit code 128 + the signal number, and each job starts three more programs';
   if (!toolchain.gcc) {
-    log.warn(`gcc is not installed and the sandbox init cannot be built, ${consequence}. Install gcc to report signals.`);
+    log.warn(`gcc is not installed and the sandbox programs cannot be built, ${consequence}. Install gcc to report signals.`);
     return undefined;
   }
   try {
-    return await buildSandboxInit(join(config.workDir, 'sandbox-init'), toolchain.gcc);
+    return await buildSandboxPrograms(join(config.workDir, 'sandbox-programs'), toolchain.gcc);
   } catch (error) {
-    log.warn({ err: error }, `building the sandbox init failed, ${consequence}. Check that gcc can build static programs (libc6-dev).`);
+    log.warn({ err: error }, `building the sandbox programs failed, ${consequence}. Check that gcc can build static programs (libc6-dev).`);
     return undefined;
   }
 }
 
 /**
  * Claims a block of sandbox uids, runs the sandbox probe with its first uid
- * and returns the isolation jobs will get, with the block when they are
- * sandboxed. Throws when the sandbox does not work. FAAS_ALLOW_UNSANDBOXED
+ * and with the sandbox entry that jobs will use, and returns the isolation
+ * jobs will get, with the block when they are sandboxed. Throws when the sandbox does not work. FAAS_ALLOW_UNSANDBOXED
  * lets jobs run without one instead, with a warning in the log.
  */
-async function checkIsolation(config: WorkerConfig, log: Logger): Promise<{ isolation: IsolationLevel; uidBlock?: UidBlock }> {
+async function checkIsolation(config: WorkerConfig, log: Logger, programs?: SandboxPrograms): Promise<{ isolation: IsolationLevel; uidBlock?: UidBlock }> {
   // Sandboxed jobs run as other users, who must be able to reach the job folders.
   await chmod(config.workDir, 0o711);
   const problems: string[] = [];
@@ -437,7 +445,7 @@ async function checkIsolation(config: WorkerConfig, log: Logger): Promise<{ isol
   });
   // Without a block the probe still runs, so that the error names every problem.
   const probeUser = sandboxUser(0, uidBlock?.base ?? config.sandboxUidBase);
-  const report: IsolationReport = await probeIsolation({ workRoot: config.workDir, user: probeUser }).catch((error: unknown) => ({
+  const report: IsolationReport = await probeIsolation({ workRoot: config.workDir, user: probeUser, enter: programs?.enter }).catch((error: unknown) => ({
     level: 'none' as const,
     checks: {},
     problems: [errorMessage(error)],

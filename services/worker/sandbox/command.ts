@@ -35,11 +35,17 @@ export interface SandboxOptions {
   /** Shown as /etc/passwd and /etc/group so tools can name the job's user; none when omitted. */
   identityFiles?: IdentityFiles;
   /**
-   * Host path of the sandbox init (see `buildSandboxInit`), which then runs
+   * Host path of the sandbox init (see `buildSandboxPrograms`), which then runs
    * as the sandbox's first process instead of bubblewrap's own, and reports
    * how the program ended on descriptor 3.
    */
   init?: string;
+  /**
+   * Host path of the sandbox entry (see `buildSandboxPrograms`), which joins
+   * the cgroups, sets the rlimits and drops to `uid` in place of the shell,
+   * prlimit and setpriv.
+   */
+  enter?: string;
 }
 
 /** A program to spawn, with the environment to spawn it with. */
@@ -82,9 +88,9 @@ const joinCgroupsScript = [
 ].join('\n');
 
 /**
- * Builds the command that runs `argv` in a sandbox. A root shell joins the
- * job's cgroups, prlimit sets rlimits, and setpriv drops to `uid` with no
- * capabilities. Then bubblewrap (0.8) starts the program in new user, pid,
+ * Builds the command that runs `argv` in a sandbox. The sandbox entry (or,
+ * without it, a root shell, prlimit and setpriv) joins the job's cgroups,
+ * sets rlimits and drops to `uid` with no capabilities. Then bubblewrap (0.8) starts the program in new user, pid,
  * ipc, uts, cgroup and (unless `network`) network namespaces, with a
  * read-only root and /usr, a private /tmp, a private /dev and the job
  * folder at `/job`.
@@ -147,10 +153,16 @@ export function buildSandboxCommand(options: SandboxOptions): SandboxCommand {
     ...options.argv,
   ];
 
+  const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+  if (options.enter !== undefined) {
+    const { uid, gid, rlimits, procsFiles } = options;
+    const entry = [uid, gid, rlimits.fileSizeBytes, rlimits.openFiles, procsFiles.length].map(String);
+    return { file: options.enter, args: [...entry, ...procsFiles, ...bwrap], env };
+  }
   return {
     file: '/bin/sh',
     args: ['-c', joinCgroupsScript, 'sandbox', String(options.procsFiles.length), ...options.procsFiles, ...prlimit, ...setpriv, ...bwrap],
-    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    env,
   };
 }
 
@@ -171,7 +183,10 @@ function checkOptions(options: SandboxOptions): void {
     if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`invalid rlimits.${field} ${value}: expected a positive integer`);
   }
   if (options.argv.length === 0) throw new RangeError('invalid argv: expected at least the program to run');
-  if (options.init !== undefined && !isAbsolute(options.init)) throw new RangeError(`invalid init ${JSON.stringify(options.init)}: expected an absolute path`);
+  for (const field of ['init', 'enter'] as const) {
+    const path = options[field];
+    if (path !== undefined && !isAbsolute(path)) throw new RangeError(`invalid ${field} ${JSON.stringify(path)}: expected an absolute path`);
+  }
   for (const path of options.procsFiles) {
     if (!isAbsolute(path)) throw new RangeError(`invalid procs file ${JSON.stringify(path)}: expected an absolute path`);
   }

@@ -8,7 +8,7 @@ export {
   type JobCgroup,
 } from './cgroups.js';
 export { buildSandboxCommand, sandboxJobDir, type IdentityFiles, type SandboxCommand, type SandboxOptions } from './command.js';
-export { buildSandboxInit } from './init.js';
+export { buildSandboxPrograms, type SandboxPrograms } from './programs.js';
 export { measureDiskUsage, watchDiskUsage, type DiskUsage, type DiskWatcher, type DiskWatchOptions } from './disk.js';
 export { probeIsolation, type IsolationReport, type ProbeOptions } from './probe.js';
 export { runSandboxed, type SandboxedRunOptions, type SandboxedRunResult } from './run.js';

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findToolchain } from '../entrypoint.js';
 import { buildSandboxCommand } from './command.js';
-import { buildSandboxInit, parseInitStatus, sandboxInitPath } from './init.js';
-import { cleanUpTests, makeTestJob, runInSandbox, sandboxUnavailable, type TestJob } from './test-support.js';
+import { parseInitStatus, sandboxInitPath } from './init.js';
+import { cleanUpTests, makeTestJob, runInSandbox, sandboxUnavailable, testPrograms, type TestJob } from './test-support.js';
 
 describe('parseInitStatus', () => {
   it('reads an exit code, a signal and a start error', () => {
@@ -55,9 +53,9 @@ describe('sandbox init', function () {
       console.log(`skipped: ${reason}`);
       this.skip();
     }
-    const { gcc } = await findToolchain();
-    assert.ok(gcc, 'gcc is needed to build the sandbox init');
-    init = await buildSandboxInit(await mkdtemp(join(tmpdir(), 'faas-init-build-')), gcc);
+    const programs = await testPrograms();
+    assert.ok(programs, 'gcc is needed to build the sandbox init');
+    init = programs.init;
     job = await makeTestJob(root, 3);
   });
   after(async () => {

@@ -1,8 +1,4 @@
-import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
-import { access, chmod, mkdir, rename, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
-import { join } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 
 /** Path of the init inside the sandbox. */
@@ -19,7 +15,7 @@ export const sandboxInitPath = '/run/faas-init';
  * 128 + N for a signal, because an init cannot die of a signal it sends
  * itself.
  */
-const initSource = String.raw`
+export const initSource = String.raw`
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -87,45 +83,6 @@ export type InitStatus =
   | { kind: 'exit'; exitCode: number }
   | { kind: 'signal'; signal: NodeJS.Signals | string }
   | { kind: 'start-error'; error: NodeJS.ErrnoException };
-
-/**
- * Compiles the init with `gcc` into `folder`, once per version of its
- * source, and returns its path. The file is owned by the worker (root) and
- * only readable and executable by others.
- */
-export async function buildSandboxInit(folder: string, gcc: string): Promise<string> {
-  const version = createHash('sha256').update(initSource).digest('hex').slice(0, 12);
-  const path = join(folder, `faas-init-${version}`);
-  try {
-    await access(path);
-    return path;
-  } catch {
-    // Not built yet.
-  }
-  await mkdir(folder, { recursive: true, mode: 0o755 });
-  await chmod(folder, 0o755);
-  const staging = `${path}.${process.pid}.tmp`;
-  try {
-    await compile(gcc, staging);
-    await chmod(staging, 0o755);
-    await rename(staging, path);
-  } catch (error) {
-    await rm(staging, { force: true });
-    throw error;
-  }
-  return path;
-}
-
-function compile(gcc: string, output: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // Static, so that it starts without the dynamic loader.
-    const child = execFile(gcc, ['-O2', '-static', '-x', 'c', '-o', output, '-'], (error, _stdout, stderr) => {
-      if (error) reject(new Error(`compiling the sandbox init with ${gcc} failed: ${stderr.trim() || error.message}`));
-      else resolve();
-    });
-    child.stdin!.end(initSource);
-  });
-}
 
 /** Reads the init's report; undefined when it wrote none, as when it was killed with the job. */
 export function parseInitStatus(text: string): InitStatus | undefined {

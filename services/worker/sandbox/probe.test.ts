@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeIsolation } from './probe.js';
-import { cleanUpTests, sandboxUnavailable } from './test-support.js';
+import { cleanUpTests, sandboxUnavailable, testPrograms } from './test-support.js';
 import { sandboxUser } from './users.js';
 
 const root = `/tmp/faas-sandbox-probe-${process.pid}`;
@@ -19,13 +19,24 @@ describe('probeIsolation', function () {
 
   after(() => cleanUpTests(root));
 
-  it('reports sandboxed here', async () => {
-    const report = await probeIsolation({ workRoot: root, user: sandboxUser(6) });
+  for (const launch of ['the shell chain', 'the sandbox entry'] as const) {
+    it(`reports sandboxed here, started through ${launch}`, async () => {
+      const enter = launch === 'the sandbox entry' ? (await testPrograms())?.enter : undefined;
+      assert.ok(launch === 'the shell chain' || enter, 'gcc is needed to build the sandbox entry');
+      const report = await probeIsolation({ workRoot: root, user: sandboxUser(6), enter });
 
-    assert.deepEqual(report.problems, []);
-    assert.equal(report.level, 'sandboxed');
-    for (const [name, passed] of Object.entries(report.checks)) assert.equal(passed, true, name);
-    assert.deepEqual(await readdir(root), [], 'the probe folder is removed');
+      assert.deepEqual(report.problems, []);
+      assert.equal(report.level, 'sandboxed');
+      for (const [name, passed] of Object.entries(report.checks)) assert.equal(passed, true, name);
+      assert.deepEqual(await readdir(root), [], 'the probe folder is removed');
+    });
+  }
+
+  it('reports a sandbox entry that cannot start bubblewrap', async () => {
+    const report = await probeIsolation({ workRoot: root, user: sandboxUser(6), enter: '/nonexistent/faas-enter' });
+
+    assert.equal(report.level, 'none');
+    assert.equal(report.checks.started, false);
   });
 
   it('reports none without cgroup controllers', async () => {

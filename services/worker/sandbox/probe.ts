@@ -24,6 +24,8 @@ export interface ProbeOptions {
   cgroupRoot?: string;
   /** Time after which the probe is killed, in ms. Default 10,000. */
   timeoutMs?: number;
+  /** The sandbox entry that jobs start through (`SandboxPrograms.enter`); without it, the shell chain. */
+  enter?: string;
 }
 
 /** Limits of the probe's cgroup; the probe checks that the memory limit reads back. */
@@ -120,6 +122,7 @@ async function runProbe(jobDir: string, options: ProbeOptions, procsFiles: strin
     rlimits: { fileSizeBytes: 1 << 20, openFiles: 64 },
     procsFiles,
     argv: ['/bin/sh', '-c', probeScript],
+    enter: options.enter,
   });
   const timeout = AbortSignal.timeout(options.timeoutMs ?? 10_000);
   return runProcess({

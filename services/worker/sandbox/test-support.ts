@@ -1,8 +1,11 @@
 import { access, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { findToolchain } from '../entrypoint.js';
 import { runProcess, type ProcessResult } from '../process.js';
 import { createJobCgroup, detectCgroups, type CgroupLimits, type JobCgroup } from './cgroups.js';
 import { buildSandboxCommand, type IdentityFiles, type SandboxOptions } from './command.js';
+import { buildSandboxPrograms, type SandboxPrograms } from './programs.js';
 import { runSandboxed, type SandboxedRunResult } from './run.js';
 import { prepareJobDir, sandboxUser, type SandboxUser } from './users.js';
 
@@ -13,8 +16,22 @@ export const testLimits: CgroupLimits = { memoryBytes: 128 << 20, pids: 64, cpuP
 /** Hard ceiling on any test job, in ms. */
 export const testTimeoutMs = 10_000;
 
-/** Returns why the sandbox tests cannot run on this machine, or undefined when they can. */
+/** The sandbox programs the tests start jobs through, as a worker does; undefined without gcc. */
+let programs: Promise<SandboxPrograms | undefined> | undefined;
+
+/** Builds the sandbox programs once per test process, into a folder that the test processes share. */
+export function testPrograms(): Promise<SandboxPrograms | undefined> {
+  programs ??= findToolchain().then(({ gcc }) => (gcc ? buildSandboxPrograms(join(tmpdir(), 'faas-sandbox-programs-test'), gcc) : undefined));
+  return programs;
+}
+
+/**
+ * Returns why the sandbox tests cannot run on this machine, or undefined
+ * when they can. It also builds the sandbox programs, which the tests use
+ * unless they ask for the shell chain.
+ */
 export async function sandboxUnavailable(): Promise<string | undefined> {
+  await testPrograms();
   if (process.getuid?.() !== 0) return 'the sandbox tests must run as root';
   for (const tool of ['/usr/bin/bwrap', '/usr/bin/setpriv', '/usr/bin/prlimit']) {
     try {
@@ -58,11 +75,14 @@ export interface TestRunOptions {
   identityFiles?: IdentityFiles;
   /** Host path of the sandbox init to run as the sandbox's first process. */
   init?: string;
+  /** Starts the sandbox through a shell, prlimit and setpriv, as a worker without gcc does, instead of through the sandbox entry. */
+  chain?: boolean;
 }
 
 let runCount = 0;
 
-function sandboxOptions(job: TestJob, argv: string[], options: TestRunOptions): Omit<SandboxOptions, 'procsFiles'> {
+async function sandboxOptions(job: TestJob, argv: string[], options: TestRunOptions): Promise<Omit<SandboxOptions, 'procsFiles'>> {
+  const enter = options.chain ? undefined : (await testPrograms())?.enter;
   return {
     uid: job.user.uid,
     gid: job.user.gid,
@@ -74,6 +94,7 @@ function sandboxOptions(job: TestJob, argv: string[], options: TestRunOptions): 
     argv,
     identityFiles: options.identityFiles,
     init: options.init,
+    enter,
   };
 }
 
@@ -90,7 +111,7 @@ export interface StartedJob {
 export async function startInCgroup(job: TestJob, argv: string[], options: TestRunOptions = {}): Promise<StartedJob> {
   runCount += 1;
   const cgroup = await createJobCgroup(`test-${process.pid}-${runCount}`, options.limits ?? testLimits);
-  const command = buildSandboxCommand({ ...sandboxOptions(job, argv, options), procsFiles: cgroup.procsFiles });
+  const command = buildSandboxCommand({ ...(await sandboxOptions(job, argv, options)), procsFiles: cgroup.procsFiles });
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), Math.min(options.timeoutMs ?? testTimeoutMs, testTimeoutMs));
   const done = runProcess({
@@ -113,7 +134,7 @@ export async function runInSandbox(job: TestJob, argv: string[], options: TestRu
   return runSandboxed({
     cgroupName: `test-${process.pid}-${runCount}`,
     limits: options.limits ?? testLimits,
-    sandbox: sandboxOptions(job, argv, options),
+    sandbox: await sandboxOptions(job, argv, options),
     input: Buffer.from(options.input ?? ''),
     signal,
     onOutput: async () => undefined,
