@@ -29,6 +29,14 @@ describe('runProcess', () => {
     assert.deepEqual(chunks.filter(([s]) => s === LogStream.LOG_STREAM_STDERR).map(([, d]) => d).join(''), 'err\n');
   });
 
+  it('gives a program without input an empty stdin', async () => {
+    const { result } = run('wc -c; readlink /proc/self/fd/0 >&2');
+    const done = await result;
+    assert.equal(done.exitCode, 0);
+    assert.equal(done.stdout.toString().trim(), '0');
+    assert.equal(done.stderr.toString(), '/dev/null\n');
+  });
+
   it('caps captured output and flags it', async () => {
     const { result, chunks } = run('head -c 5000 /dev/zero', { captureBytes: 100 });
     const done = await result;

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { LogStream } from '../../gen/faas/v1/job.js';
 
@@ -58,7 +58,7 @@ class Capture {
 
 /**
  * Runs a program as the leader of a new process group, feeds it `input` on
- * stdin and streams its output. When the program exits, or `signal` aborts,
+ * stdin (/dev/null when `input` is empty) and streams its output. When the program exits, or `signal` aborts,
  * the whole group is killed, so background children do not outlive the job.
  */
 export function runProcess(options: ProcessOptions): Promise<ProcessResult> {
@@ -79,14 +79,16 @@ export function runProcess(options: ProcessOptions): Promise<ProcessResult> {
       });
 
     if (options.signal.aborted) return finish({ signal: 'SIGKILL' });
-    let child: ChildProcessWithoutNullStreams;
+    let child: ChildProcess & { stdout: Readable; stderr: Readable };
+    // Without input, stdin is /dev/null, which reads as the same end of file and saves a pipe per job.
+    const stdin = options.input.length > 0 ? 'pipe' : 'ignore';
     try {
       child = spawn(options.file, options.args, {
         cwd: options.cwd,
         env: options.env,
         detached: true,
-        stdio: options.statusPipe ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
-      });
+        stdio: options.statusPipe ? [stdin, 'pipe', 'pipe', 'pipe'] : [stdin, 'pipe', 'pipe'],
+      }) as ChildProcess & { stdout: Readable; stderr: Readable };
     } catch (error) {
       // Some bad paths (ENOTDIR, ENAMETOOLONG) throw here instead of emitting 'error'.
       return finish({ startError: error as NodeJS.ErrnoException });
@@ -122,10 +124,10 @@ export function runProcess(options: ProcessOptions): Promise<ProcessResult> {
       statusStream.on('error', () => undefined);
     }
 
-    child.stdin.on('error', () => {
+    child.stdin?.on('error', () => {
       // The program may exit or close stdin without reading all of its input.
     });
-    child.stdin.end(options.input);
+    child.stdin?.end(options.input);
 
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     child.on('exit', (code, signal) => {
