@@ -18,6 +18,7 @@ import type { Readiness } from '../../common/readiness.js';
 import type { Logger } from '../../common/logger.js';
 import type { SchedulerConfig } from './config.js';
 import type { NatsLink } from './nats-link.js';
+import { writeOncePerTurn } from './nats-writes.js';
 
 const nanosPerMs = 1_000_000;
 /** Records kept per job key: every state and phase change of a few attempts, for Watch. */
@@ -54,6 +55,7 @@ export async function openJetStream(config: SchedulerConfig, log: Logger): Promi
     // Each request would otherwise capture a stack trace in case it fails.
     noAsyncTraces: true,
   });
+  if (!writeOncePerTurn(nc)) log.warn('this nats.js version cannot batch its writes per turn; the scheduler makes more write calls');
   const names = natsNames(config.natsPrefix);
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
