@@ -197,6 +197,8 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
         );
         result.buildMs = Date.now() - buildStarted;
         addStep(result, build, config.outputCapBytes);
+        // What the step wrote since the last walk counts too, however short the step was.
+        await disk.check();
         const stopped = stoppedEnding(signal.reason as StopReason | undefined, bounds);
         if (stopped) return outcome(stopped);
         const ending = stepEnding(build, plan.build.file, bounds);
@@ -218,6 +220,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
       );
       result.runMs = Date.now() - runStarted;
       addStep(result, run, config.outputCapBytes);
+      await disk.check();
       const ending = stoppedEnding(signal.reason as StopReason | undefined, bounds) ?? stepEnding(run, plan.run.file, bounds);
       if (ending.reason === FailureReason.FAILURE_REASON_START_FAILED && run.process.startError) await note(ending.message!);
       return outcome(ending);

@@ -68,6 +68,18 @@ describe('disk usage', () => {
     assert.equal(watcher.lastUsage?.entries, 2);
   });
 
+  it('check walks at once, before the first interval', async () => {
+    const calls: DiskUsage[] = [];
+    const watcher = watchDiskUsage({ dir, limitBytes: 512 * 1024, intervalMs: 60_000, onExceeded: (usage) => calls.push(usage) });
+    await writeFile(join(dir, 'quick'), Buffer.alloc(1 << 20, 1));
+    await watcher.check();
+    await watcher.check();
+    watcher.stop();
+
+    assert.equal(calls.length, 1, 'once over the limit, a second check reports nothing more');
+    assert.ok(calls[0].bytes > 512 * 1024);
+  });
+
   it('rejects a bad limit', () => {
     assert.throws(() => watchDiskUsage({ dir, limitBytes: -1, onExceeded: () => undefined }), /invalid limitBytes -1/);
   });

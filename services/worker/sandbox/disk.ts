@@ -26,6 +26,12 @@ export interface DiskWatchOptions {
 export interface DiskWatcher {
   /** Most recent complete walk, if one finished. */
   readonly lastUsage: DiskUsage | undefined;
+  /**
+   * Walks the folder now, as when a step ends, and calls `onExceeded` when
+   * it is over a limit. A job that filled its folder between two walks and
+   * ended before the next is caught here. Does nothing once stopped.
+   */
+  check(): Promise<void>;
   stop(): void;
 }
 
@@ -78,8 +84,8 @@ export async function measureDiskUsage(dir: string, maxEntries = 100_000): Promi
 
 /**
  * Walks `dir` every `intervalMs`, the first time one interval after the
- * call, and calls `onExceeded` the first time it uses more than
- * `limitBytes` or contains more than `maxEntries` entries.
+ * call, and on `check`, and calls `onExceeded` the first time it uses more
+ * than `limitBytes` or contains more than `maxEntries` entries.
  * A job can go over the limit by what it writes between two walks, so pair
  * this with an RLIMIT_FSIZE that bounds any one file. A walk that fails is
  * retried at the next interval.
@@ -94,8 +100,30 @@ export function watchDiskUsage(options: DiskWatchOptions): DiskWatcher {
 
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  /** Walks once; returns false when the watcher stopped, meanwhile or because the walk went over a limit. */
+  const measure = async (): Promise<boolean> => {
+    let usage: DiskUsage | undefined;
+    try {
+      usage = await measureDiskUsage(options.dir, maxEntries);
+    } catch {
+      // The folder may not exist yet or may be being removed; the next walk tries again.
+    }
+    if (stopped) return false;
+    if (usage) {
+      watcher.lastUsage = usage;
+      if (usage.bytes > options.limitBytes || usage.truncated) {
+        watcher.stop();
+        options.onExceeded(usage);
+        return false;
+      }
+    }
+    return true;
+  };
   const watcher: DiskWatcher & { lastUsage: DiskUsage | undefined } = {
     lastUsage: undefined,
+    async check() {
+      if (!stopped) await measure();
+    },
     stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
@@ -103,22 +131,7 @@ export function watchDiskUsage(options: DiskWatchOptions): DiskWatcher {
   };
 
   const walk = async () => {
-    let usage: DiskUsage | undefined;
-    try {
-      usage = await measureDiskUsage(options.dir, maxEntries);
-    } catch {
-      // The folder may not exist yet or may be being removed; the next walk tries again.
-    }
-    if (stopped) return;
-    if (usage) {
-      watcher.lastUsage = usage;
-      if (usage.bytes > options.limitBytes || usage.truncated) {
-        watcher.stop();
-        options.onExceeded(usage);
-        return;
-      }
-    }
-    timer = setTimeout(walk, intervalMs);
+    if (await measure()) timer = setTimeout(walk, intervalMs);
   };
   // A folder just handed over contains only what the worker put there, so the first walk waits one interval and a short job needs none.
   timer = setTimeout(walk, intervalMs);
