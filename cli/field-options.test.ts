@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { withOptionName } from './field-options.js';
+import { withOptionName, withOptionNames } from './field-options.js';
 
 describe('withOptionName', () => {
   it('names the CLI option of a field', () => {
@@ -17,5 +17,20 @@ describe('withOptionName', () => {
     assert.equal(withOptionName('spec.args[3]: must not contain NUL bytes'), 'spec.args[3]: must not contain NUL bytes');
     assert.equal(withOptionName('request: has a 64-bit integer above 9007199254740991'), 'request: has a 64-bit integer above 9007199254740991');
     assert.equal(withOptionName('job 01abc was not found'), 'job 01abc was not found');
+  });
+});
+
+describe('withOptionNames', () => {
+  it('names the CLI option of each field in a text', () => {
+    assert.equal(
+      withOptionNames('ran out of its memory limit of 64 MiB and was killed; raise spec.limits.memory_bytes to give it more'),
+      'ran out of its memory limit of 64 MiB and was killed; raise --memory to give it more',
+    );
+    assert.equal(withOptionNames('timed out after 3 s; raise spec.timeout_seconds to give it more time'), 'timed out after 3 s; raise --timeout to give it more time');
+  });
+
+  it('leaves fields without an option and other words alone', () => {
+    assert.equal(withOptionNames('spec.repository_url and spec.limits.unknown_field stay'), 'spec.repository_url and spec.limits.unknown_field stay');
+    assert.equal(withOptionNames('inspect.limits.pids is not a field'), 'inspect.limits.pids is not a field');
   });
 });

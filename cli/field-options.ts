@@ -22,6 +22,19 @@ const fieldOptions: Array<[string, string]> = [
 ];
 
 /**
+ * Returns `text` with each API field path in it that a CLI option sets
+ * replaced by that option, as in a job's failure message: "raise
+ * spec.limits.memory_bytes to give it more" becomes "raise --memory to give
+ * it more".
+ */
+export function withOptionNames(text: string): string {
+  return text.replace(/\bspec(?:\.[a-z_]+)+\b/g, (path) => {
+    const option = fieldOptions.find(([known]) => known === path)?.[1];
+    return option?.startsWith('--') ? option : path;
+  });
+}
+
+/**
  * Returns an INVALID_ARGUMENT message with its leading API field path, such
  * as `spec.limits.pids: is 2; ...`, replaced by the CLI argument that sets the
  * field (`--pids: is 2; ...`). An entry of a list or map keeps its index or

@@ -542,12 +542,15 @@ describe('faas main', () => {
     });
 
     it('ends watch of a failed job with the reason', async () => {
-      const error = { reason: FailureReason.FAILURE_REASON_OUT_OF_MEMORY, message: 'ran out of its memory limit of 64 MiB and was killed' };
+      const error = {
+        reason: FailureReason.FAILURE_REASON_OUT_OF_MEMORY,
+        message: 'ran out of its memory limit of 64 MiB and was killed; raise spec.limits.memory_bytes to give it more',
+      };
       const address = await serve(runningJobHandlers(jobIn(JobState.JOB_STATE_FAILED, { attempt: 1, error })));
       const io = makeIo();
 
       assert.equal(await main(['watch', jobId, '--server', address], io), 1);
-      assert.equal(io.stderr.text(), `faas: job ${jobId} failed: ran out of its memory limit of 64 MiB and was killed\n`);
+      assert.equal(io.stderr.text(), `faas: job ${jobId} failed: ran out of its memory limit of 64 MiB and was killed; raise --memory to give it more\n`);
     });
 
     it('prints the next page token and command when --limit leaves jobs out', async () => {

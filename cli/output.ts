@@ -1,6 +1,7 @@
-import { isFinal, stateName } from '../common/job-states.js';
+import { failureReasonName, isFinal, stateName } from '../common/job-states.js';
 import { FailureReason, JobPhase, JobState, type Job, type JobLimits, type RetryPolicy } from '../gen/faas/v1/job.js';
 import { formatBytes } from '../common/config.js';
+import { withOptionNames } from './field-options.js';
 
 /** Formats a proto JSON value (from a generated `toJSON`) as indented JSON and a newline. */
 export function formatJson(value: unknown): string {
@@ -18,9 +19,7 @@ export function phaseName(phase: JobPhase): string {
   return (JobPhase[phase] ?? 'UNRECOGNIZED').replace('JOB_PHASE_', '').toLowerCase();
 }
 
-export function failureReasonName(reason: FailureReason): string {
-  return (FailureReason[reason] ?? 'UNRECOGNIZED').replace('FAILURE_REASON_', '').toLowerCase();
-}
+export { failureReasonName };
 
 /** Formats a time as UTC ISO 8601 to the second, or "-" when unset. */
 export function formatTime(date: Date | undefined): string {
@@ -64,7 +63,7 @@ export function formatJobDetails(job: Job): string {
     ['worker', job.workerId || undefined],
     ['exit code', job.exitCode === undefined ? undefined : String(job.exitCode)],
     ['signal', job.signal || undefined],
-    ['error', job.error && `${failureReasonName(job.error.reason)}: ${job.error.message}`],
+    ['error', job.error && `${failureReasonName(job.error.reason)}: ${withOptionNames(job.error.message)}`],
     ['cancel requested', job.cancelRequested ? 'yes' : undefined],
     ['input', job.inputSizeBytes > 0 ? `${job.inputSizeBytes} bytes` : undefined],
     ['timeout', spec?.timeoutSeconds ? `${spec.timeoutSeconds} s` : undefined],
@@ -168,7 +167,7 @@ export function describeOutcome(job: Job, options: { shownOutput?: string } = {}
   }
   // These messages already state how the job ended, such as "timed out after 2 s".
   if (job.state === JobState.JOB_STATE_TIMED_OUT || job.state === JobState.JOB_STATE_CANCELLED) {
-    return `job ${job.id} ${message || stateName(job.state).replace('_', ' ')}`;
+    return `job ${job.id} ${withOptionNames(message) || stateName(job.state).replace('_', ' ')}`;
   }
   if (message !== '' && options.shownOutput !== undefined) {
     // After retries the message is "failed after N attempts; the last one: REASON", and each attempt printed its REASON.
@@ -176,5 +175,5 @@ export function describeOutcome(job: Job, options: { shownOutput?: string } = {}
     const lastReason = retried?.[2] ?? message;
     if (options.shownOutput.includes(`faas: ${lastReason}\n`)) return `job ${job.id} ${retried?.[1] ?? 'failed'}: see the line above`;
   }
-  return message === '' ? `job ${job.id} failed` : `job ${job.id} failed: ${message}`;
+  return message === '' ? `job ${job.id} failed` : `job ${job.id} failed: ${withOptionNames(message)}`;
 }

@@ -1,4 +1,4 @@
-import { JobState } from '../gen/faas/v1/job.js';
+import { FailureReason, JobState } from '../gen/faas/v1/job.js';
 
 /**
  * The job lifecycle: each state maps to the states it may change to. A
@@ -39,6 +39,11 @@ export const finalStates: readonly JobState[] = [...transitions]
 /** Returns the short lower-case name of a state, as used in CLI output and keys. */
 export function stateName(state: JobState): string {
   return JobState[state].replace('JOB_STATE_', '').toLowerCase();
+}
+
+/** Returns the short lower-case name of a failure reason, such as "out_of_memory". */
+export function failureReasonName(reason: FailureReason): string {
+  return (FailureReason[reason] ?? 'UNRECOGNIZED').replace('FAILURE_REASON_', '').toLowerCase();
 }
 
 /** Parses a state name such as "running" or "JOB_STATE_RUNNING". */

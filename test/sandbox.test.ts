@@ -62,7 +62,7 @@ describe('sandboxed jobs through the worker', function () {
     const { done, stdout } = await run(mesh, { 'main.py': hog }, { limits: { memoryBytes: 64 * MiB } });
     assert.equal(done.state, JobState.JOB_STATE_FAILED);
     assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_OUT_OF_MEMORY, done.error!.message);
-    assert.equal(done.error!.message, 'ran out of its memory limit of 64 MiB and was killed');
+    assert.equal(done.error!.message, 'ran out of its memory limit of 64 MiB and was killed; raise spec.limits.memory_bytes to give it more');
     assert.doesNotMatch(stdout, /survived/);
   });
 
@@ -104,7 +104,7 @@ describe('sandboxed jobs through the worker', function () {
     const { done, stdout } = await run(mesh, { 'main.sh': script }, { limits: { fileSizeBytes: MiB } });
     assert.equal(done.state, JobState.JOB_STATE_FAILED);
     assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_FILE_SIZE_LIMIT, done.error!.message);
-    assert.equal(done.error!.message, 'wrote a file larger than its limit of 1 MiB');
+    assert.equal(done.error!.message, 'wrote a file larger than its limit of 1 MiB; raise spec.limits.file_size_bytes to allow larger files');
     assert.ok(Number(stdout.trim()) <= MiB, `the file grew to ${stdout.trim()} bytes`);
   });
 
@@ -114,8 +114,17 @@ describe('sandboxed jobs through the worker', function () {
     const { done, stdout } = await run(mesh, { 'main.sh': script }, { limits: { diskBytes: 16 * MiB, fileSizeBytes: 16 * MiB } });
     assert.equal(done.state, JobState.JOB_STATE_FAILED);
     assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_DISK_LIMIT, done.error!.message);
-    assert.equal(done.error!.message, 'the job folder grew past its disk limit of 16 MiB');
+    assert.equal(done.error!.message, 'the job folder grew past its disk limit of 16 MiB; raise spec.limits.disk_bytes to give it more');
     assert.doesNotMatch(stdout, /finished/);
+  });
+
+  it('fails a job that fills its disk limit and ends before a walk', async () => {
+    // Done long before the watcher's first walk; the walk at the end of the step catches it.
+    const script = 'for i in 1 2 3 4; do head -c 8388608 /dev/zero > "fill-$i"; done\necho finished\n';
+    const { done, stdout } = await run(mesh, { 'main.sh': script }, { limits: { diskBytes: 16 * MiB, fileSizeBytes: 16 * MiB } });
+    assert.equal(done.state, JobState.JOB_STATE_FAILED);
+    assert.equal(done.error!.reason, FailureReason.FAILURE_REASON_DISK_LIMIT, done.error!.message);
+    assert.match(stdout, /finished/);
   });
 
   it('cannot reach a listener on the host loopback', async () => {

@@ -30,7 +30,7 @@ export interface Limits {
 export function stoppedEnding(reason: StopReason | undefined, limits: Limits): Ending | undefined {
   switch (reason) {
     case 'timed-out':
-      return { state: JobState.JOB_STATE_TIMED_OUT, reason: FailureReason.FAILURE_REASON_TIMED_OUT, message: `timed out after ${limits.timeoutSeconds} s` };
+      return { state: JobState.JOB_STATE_TIMED_OUT, reason: FailureReason.FAILURE_REASON_TIMED_OUT, message: `timed out after ${limits.timeoutSeconds} s; raise spec.timeout_seconds to give it more time` };
     case 'cancelled':
     case 'disconnected':
       return { state: JobState.JOB_STATE_CANCELLED, reason: FailureReason.FAILURE_REASON_CANCELLED, message: 'cancelled while running' };
@@ -38,7 +38,7 @@ export function stoppedEnding(reason: StopReason | undefined, limits: Limits): E
       return {
         state: JobState.JOB_STATE_FAILED,
         reason: FailureReason.FAILURE_REASON_DISK_LIMIT,
-        message: `the job folder grew past its disk limit of ${formatBytes(limits.diskBytes)}`,
+        message: `the job folder grew past its disk limit of ${formatBytes(limits.diskBytes)}; raise spec.limits.disk_bytes to give it more`,
       };
     case 'output-limit':
       return {
@@ -62,14 +62,14 @@ export function stepEnding(step: StepResult, program: string, limits: Limits): E
     return {
       state: JobState.JOB_STATE_FAILED,
       reason: FailureReason.FAILURE_REASON_OUT_OF_MEMORY,
-      message: `ran out of its memory limit of ${formatBytes(limits.memoryBytes)} and was killed`,
+      message: `ran out of its memory limit of ${formatBytes(limits.memoryBytes)} and was killed; raise spec.limits.memory_bytes to give it more`,
     };
   }
   if (process.signal === 'SIGXFSZ' || process.exitCode === fileSizeSignalExit) {
     return {
       state: JobState.JOB_STATE_FAILED,
       reason: FailureReason.FAILURE_REASON_FILE_SIZE_LIMIT,
-      message: `wrote a file larger than its limit of ${formatBytes(limits.fileSizeBytes)}`,
+      message: `wrote a file larger than its limit of ${formatBytes(limits.fileSizeBytes)}; raise spec.limits.file_size_bytes to allow larger files`,
     };
   }
   if (process.startError) {
@@ -89,7 +89,7 @@ export function stepEnding(step: StepResult, program: string, limits: Limits): E
     return {
       state: JobState.JOB_STATE_FAILED,
       reason: FailureReason.FAILURE_REASON_PROCESS_LIMIT,
-      message: `reached its limit of ${limits.pids} processes${process.exitCode === undefined ? '' : ` and exited with code ${process.exitCode}`}`,
+      message: `reached its limit of ${limits.pids} processes${process.exitCode === undefined ? '' : ` and exited with code ${process.exitCode}`}; raise spec.limits.pids to allow more`,
     };
   }
   if (process.exitCode !== undefined) {
