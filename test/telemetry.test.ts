@@ -137,8 +137,9 @@ describe('telemetry across separate service processes', function () {
     const finished = workerLog
       .split('\n')
       .filter((line) => line.includes(job!.id) && line.includes('job finished'))
-      .map((line) => JSON.parse(line) as { trace_id?: string; span_id?: string });
+      .map((line) => JSON.parse(line) as { trace_id?: string; span_id?: string; state?: string });
     assert.equal(finished.length, 1);
+    assert.equal(finished[0].state, 'succeeded');
     assert.equal(finished[0].trace_id, publish.traceId);
     assert.equal(finished[0].span_id, attempt.spanId);
 

@@ -10,7 +10,7 @@ import type {
   LogData,
   WorkerHello,
 } from '../../gen/faas/worker/v1/worker_service.js';
-import { isFinal, stateName } from '../../common/job-states.js';
+import { failureReasonName, isFinal, stateName } from '../../common/job-states.js';
 import { context, contextFrom, inSpan, jobAttributes } from '../../common/tracing.js';
 import { FaasError } from '../../common/errors.js';
 import { cutText, recordLimits } from '../../common/limits.js';
@@ -388,7 +388,15 @@ export class WorkerLinks {
     releaseJob(session, outcome.jobId);
     pool.notify();
     log.info(
-      { jobId: outcome.jobId, attempt: outcome.attempt, workerId: session.workerId, state: JobState[stored.job.state], settled },
+      {
+        jobId: outcome.jobId,
+        attempt: outcome.attempt,
+        workerId: session.workerId,
+        state: stateName(stored.job.state),
+        reason: stored.job.error && failureReasonName(stored.job.error.reason),
+        error: stored.job.error?.message,
+        settled,
+      },
       'attempt finished',
     );
   }

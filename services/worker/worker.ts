@@ -9,7 +9,7 @@ import {
   type JobAssignment,
 } from '../../gen/faas/worker/v1/worker_service.js';
 import type { JobPhase, LogStream } from '../../gen/faas/v1/job.js';
-import { stateName } from '../../common/job-states.js';
+import { failureReasonName, stateName } from '../../common/job-states.js';
 import { Readiness } from '../../common/readiness.js';
 import type { Logger } from '../../common/logger.js';
 import { carrierOf, context, contextFrom, failSpan, jobAttributes, ROOT_CONTEXT, trace, tracer } from '../../common/tracing.js';
@@ -284,8 +284,11 @@ class WorkerAgent implements RunningWorker {
         context.with(spanContext, () =>
           log.info(
             {
-              state: outcome.state,
+              state: stateName(outcome.state),
+              reason: outcome.error && failureReasonName(outcome.error.reason),
+              error: outcome.error?.message,
               exitCode: outcome.result?.exitCode,
+              signal: outcome.result?.signal || undefined,
               durationMs: outcome.result?.durationMs,
               cloneMs: outcome.result?.cloneMs,
               buildMs: outcome.result?.buildMs,
