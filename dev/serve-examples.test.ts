@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,6 +82,47 @@ describe('serve-examples', function () {
     assert.equal(code, 0);
     // Stopping deletes the link to the checkout's git folder, not the folder.
     assert.equal(existsSync(join(tracked, '.git', 'HEAD')), true);
+  });
+
+  it('serves a bare repository with its commits', async () => {
+    const source = join(root, 'source');
+    await mkdir(source);
+    await writeFile(join(source, 'main.sh'), 'echo bare\n');
+    const git = (args: string[], cwd = source) => run('git', ['-c', 'user.name=test', '-c', 'user.email=test@localhost', ...args], { cwd, env: gitEnv });
+    await git(['init', '-q', '-b', 'trunk']);
+    await git(['add', '.']);
+    await git(['commit', '-qm', 'first']);
+    await git(['clone', '-q', '--bare', source, join(root, 'bare.git')], root);
+    const head = (await git(['rev-parse', 'HEAD'])).stdout.trim();
+
+    const { child, ready } = serve(['--port', '0', join(root, 'bare.git')]);
+    try {
+      const url = /http:\/\/127\.0\.0\.1:\d+\/bare\.git/.exec(await ready)?.[0];
+      assert.ok(url, 'the bare repository is served under its name');
+      const refs = (await run('git', ['ls-remote', url], { env: gitEnv })).stdout;
+      assert.match(refs, new RegExp(`^${head}\trefs/heads/trunk$`, 'm'));
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+
+  it('reports a port in use and removes its temporary folder', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    const before = (await readdir(tmpdir())).filter((name) => name.startsWith('faas-examples-'));
+    try {
+      const failed = await run(process.execPath, ['--import', 'tsx', script, '--port', String(port), join(fileURLToPath(new URL('..', import.meta.url)), 'examples', 'shell')]).then(
+        () => assert.fail('expected exit code 1'),
+        (error: { code: number; stderr: string }) => error,
+      );
+      assert.equal(failed.code, 1);
+      assert.equal(failed.stderr, `port ${port} is in use: pick another with --port, or leave --port out for a free one\n`);
+    } finally {
+      taken.close();
+    }
+    const after = (await readdir(tmpdir())).filter((name) => name.startsWith('faas-examples-'));
+    assert.deepEqual(after, before);
   });
 
   it('rejects a missing folder and a bad port', async () => {

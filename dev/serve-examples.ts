@@ -26,7 +26,7 @@ const { values, positionals } = (() => {
   }
 })();
 if (values.help) {
-  console.log(`${usage}\n\nWithout FOLDER, serves every folder under examples/. A FOLDER with a .git\nfolder is served with its commits, branches and tags, including commits made\nwhile it is served, but not uncommitted changes. Any other folder is served as\none commit of its files as they are now. --port picks the port (default: a free one).`);
+  console.log(`${usage}\n\nWithout FOLDER, serves every folder under examples/. A FOLDER with a .git\nfolder, or a bare repository, is served with its commits, branches and tags,\nincluding commits made while it is served, but not uncommitted changes. Any other folder is served as\none commit of its files as they are now. --port picks the port (default: a free one).`);
   process.exit(0);
 }
 const port = values.port === undefined ? 0 : Number(values.port);
@@ -51,9 +51,9 @@ try {
   for (const folder of folders) {
     const name = uniqueName(folder, names);
     names.push(name);
-    if (existsSync(join(folder, '.git'))) {
-      // The checkout's own git folder, through a link, so commits made while serving show up.
-      // What the folder has not committed is left out.
+    if (existsSync(join(folder, '.git')) || (await isBareRepository(folder))) {
+      // The repository's own git folder, through a link, so commits made while serving show up.
+      // What a checkout has not committed is left out.
       const { stdout } = await promisify(execFile)('git', ['rev-parse', '--absolute-git-dir'], { cwd: folder });
       await symlink(stdout.trim(), join(root, `${name}.git`));
     } else {
@@ -65,7 +65,15 @@ try {
   console.error(`serving the folders failed: ${(error as Error).message}`);
   process.exit(1);
 }
-const server = await startGitHttpServer(root, { port });
+const server = await startGitHttpServer(root, { port }).catch(async (error: NodeJS.ErrnoException) => {
+  await rm(root, { recursive: true, force: true });
+  console.error(
+    error.code === 'EADDRINUSE'
+      ? `port ${port} is in use: pick another with --port, or leave --port out for a free one`
+      : `starting the git server failed: ${error.message}`,
+  );
+  process.exit(1);
+});
 
 console.log(`Serving ${positionals.length > 0 ? 'the folders' : 'the examples'} as git repositories. With \`npm start\` running, try:\n`);
 for (const name of names) console.log(`  npx faas submit ${server.repositoryUrl(name)} --wait`);
@@ -79,6 +87,17 @@ const stop = async () => {
 };
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
+
+/** Tells whether `folder` is a bare git repository, which has HEAD, objects and refs at its top. */
+async function isBareRepository(folder: string): Promise<boolean> {
+  if (!['HEAD', 'objects', 'refs'].every((entry) => existsSync(join(folder, entry)))) return false;
+  try {
+    const { stdout } = await promisify(execFile)('git', ['rev-parse', '--is-bare-repository'], { cwd: folder });
+    return stdout.trim() === 'true';
+  } catch {
+    return false;
+  }
+}
 
 /** Names the repository of `folder` after it, with a number added when an earlier folder took the name. */
 function uniqueName(folder: string, usedNames: string[]): string {
