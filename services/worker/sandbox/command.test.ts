@@ -192,6 +192,11 @@ describe('sandboxed programs', function () {
       assert.ok(Number(count) <= 4, `sees ${count} processes`);
     });
 
+    it('sees a host name of its own', async () => {
+      const run = await runInSandbox(job, ['/bin/sh', '-c', 'cat /proc/sys/kernel/hostname']);
+      assert.equal(run.process.stdout.toString(), 'faas-job\n');
+    });
+
     it('cannot write outside the job folder', async () => {
       const targets = ['/usr/faas-test-write', '/etc/faas-test-write', '/etc/ld.so.cache', '/faas-test-write', '/proc/sys/kernel/hostname'];
       for (const target of targets) {

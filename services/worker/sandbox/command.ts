@@ -4,6 +4,9 @@ import { sandboxInitPath } from './init.js';
 /** Path at which the job folder appears inside the sandbox. */
 export const sandboxJobDir = '/job';
 
+/** Host name a job sees. */
+export const sandboxHostname = 'faas-job';
+
 /** Host paths of the minimal /etc/passwd and /etc/group shown to the job (see `writeIdentityFiles`). */
 export interface IdentityFiles {
   passwd: string;
@@ -91,7 +94,7 @@ const joinCgroupsScript = [
  * Builds the command that runs `argv` in a sandbox. The sandbox entry (or,
  * without it, a root shell, prlimit and setpriv) joins the job's cgroups,
  * sets rlimits and drops to `uid` with no capabilities. Then bubblewrap (0.8) starts the program in new user, pid,
- * ipc, uts, cgroup and (unless `network`) network namespaces, with a
+ * ipc, uts (named `faas-job`), cgroup and (unless `network`) network namespaces, with a
  * read-only root and /usr, a private /tmp, a private /dev and the job
  * folder at `/job`.
  *
@@ -128,6 +131,8 @@ export function buildSandboxCommand(options: SandboxOptions): SandboxCommand {
     '--disable-userns',
     '--die-with-parent',
     '--new-session',
+    // The UTS namespace would otherwise keep the host's name.
+    '--hostname', sandboxHostname,
     '--clearenv',
     ...Object.entries(options.env).flatMap(([name, value]) => ['--setenv', name, value]),
     '--ro-bind', '/usr', '/usr',
