@@ -90,7 +90,8 @@ Options:
   --file-size SIZE         Largest file the job may write
                            (default or 0: the operator's, 256 MiB unless changed)
   --disk SIZE              Disk the job folder may use, checkout included, at
-                           least 1MiB (default or 0: the operator's, 1 GiB unless changed)
+                           least 1MiB (default or 0: the operator's, 1 GiB unless changed);
+                           measured every 0.5 s and when each step ends
   --max-attempts N         Attempts in all, the first included (default or 0:
                            the operator's, 3 unless changed). Without
                            --retry-failed, only failures of the platform, such
