@@ -1,5 +1,6 @@
-import { lstat, opendir } from 'node:fs/promises';
+import { lstatSync, opendirSync, type Dir } from 'node:fs';
 import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 /** Result of one walk over a folder. */
 export interface DiskUsage {
@@ -35,15 +36,23 @@ export interface DiskWatcher {
   stop(): void;
 }
 
+/** Entries measured between two yields to the event loop. */
+const entriesPerTurn = 256;
+
 /**
  * Measures the disk space used below `dir`. Links are not followed, each
  * inode is counted once (hard links), and entries that vanish during the
  * walk are skipped. The walk stops after `maxEntries` entries.
+ *
+ * The calls are synchronous, with a yield to the event loop every
+ * `entriesPerTurn` entries: a job folder has a few dozen entries, and a
+ * promise per entry cost more than the calls themselves (see file-tree.ts).
  */
 export async function measureDiskUsage(dir: string, maxEntries = 100_000): Promise<DiskUsage> {
   const usage: DiskUsage = { bytes: 0, entries: 0, truncated: false };
   const seen = new Set<string>();
   const pending = [dir];
+  let left = entriesPerTurn;
 
   while (pending.length > 0) {
     const path = pending.pop()!;
@@ -51,9 +60,13 @@ export async function measureDiskUsage(dir: string, maxEntries = 100_000): Promi
       usage.truncated = true;
       break;
     }
+    if (--left === 0) {
+      left = entriesPerTurn;
+      await nextTurn();
+    }
     let info;
     try {
-      info = await lstat(path, { bigint: true });
+      info = lstatSync(path, { bigint: true });
     } catch (error) {
       if (isGone(error)) continue;
       throw error;
@@ -65,10 +78,17 @@ export async function measureDiskUsage(dir: string, maxEntries = 100_000): Promi
       usage.bytes += Number(info.blocks) * 512;
     }
     if (!info.isDirectory()) continue;
+    let folder: Dir;
     try {
-      const folder = await opendir(path);
-      for await (const entry of folder) {
-        // Names waiting in `pending` count too, so one huge folder cannot fill memory.
+      folder = opendirSync(path);
+    } catch (error) {
+      if (isGone(error)) continue;
+      throw error;
+    }
+    try {
+      // Read in batches, not whole, so that one huge folder cannot fill memory.
+      for (let entry = folder.readSync(); entry !== null; entry = folder.readSync()) {
+        // Names waiting in `pending` count too.
         if (usage.entries + pending.length >= maxEntries) {
           usage.truncated = true;
           return usage;
@@ -77,6 +97,8 @@ export async function measureDiskUsage(dir: string, maxEntries = 100_000): Promi
       }
     } catch (error) {
       if (!isGone(error)) throw error;
+    } finally {
+      folder.closeSync();
     }
   }
   return usage;
