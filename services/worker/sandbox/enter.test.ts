@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createJobCgroup, type JobCgroup } from './cgroups.js';
 import { buildSandboxCommand, type SandboxOptions } from './command.js';
-import { cleanUpTests, makeTestJob, runInSandbox, sandboxUnavailable, testLimits, testPrograms, type TestJob } from './test-support.js';
+import { cleanUpTests, makeTestJob, requireSandboxPrograms, runInSandbox, testLimits, type TestJob } from './test-support.js';
 
 const options: SandboxOptions = {
   uid: 61005,
@@ -51,14 +51,7 @@ describe('sandbox entry', function () {
   let job: TestJob;
 
   before(async function () {
-    const reason = await sandboxUnavailable();
-    if (reason) {
-      console.log(`skipped: ${reason}`);
-      this.skip();
-    }
-    const programs = await testPrograms();
-    assert.ok(programs, 'gcc is needed to build the sandbox entry');
-    enter = programs.enter;
+    enter = (await requireSandboxPrograms(this)).enter;
     cgroup = await createJobCgroup(`enter-test-${process.pid}`, testLimits);
     job = await makeTestJob(root, 4);
   });

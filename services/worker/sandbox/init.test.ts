@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSandboxCommand } from './command.js';
 import { parseInitStatus, sandboxInitPath } from './init.js';
-import { cleanUpTests, makeTestJob, runInSandbox, sandboxUnavailable, testPrograms, type TestJob } from './test-support.js';
+import { cleanUpTests, makeTestJob, requireSandboxPrograms, runInSandbox, type TestJob } from './test-support.js';
 
 describe('parseInitStatus', () => {
   it('reads an exit code, a signal and a start error', () => {
@@ -48,14 +48,7 @@ describe('sandbox init', function () {
   let job: TestJob;
 
   before(async function () {
-    const reason = await sandboxUnavailable();
-    if (reason) {
-      console.log(`skipped: ${reason}`);
-      this.skip();
-    }
-    const programs = await testPrograms();
-    assert.ok(programs, 'gcc is needed to build the sandbox init');
-    init = programs.init;
+    init = (await requireSandboxPrograms(this)).init;
     job = await makeTestJob(root, 3);
   });
   after(async () => {

@@ -44,6 +44,21 @@ export async function sandboxUnavailable(): Promise<string | undefined> {
   return support.usable ? undefined : `cgroups are not usable: ${support.problem}`;
 }
 
+/**
+ * Skips the suite of `context` when the sandbox tests cannot run here, and
+ * otherwise returns the sandbox programs, which then must have been built.
+ */
+export async function requireSandboxPrograms(context: Mocha.Context): Promise<SandboxPrograms> {
+  const reason = await sandboxUnavailable();
+  if (reason) {
+    console.log(`skipped: ${reason}`);
+    context.skip();
+  }
+  const programs = await testPrograms();
+  if (!programs) throw new Error('gcc is needed to build the sandbox programs');
+  return programs;
+}
+
 export interface TestJob {
   user: SandboxUser;
   jobDir: string;
