@@ -153,6 +153,10 @@ describe('FaasClient', () => {
       }
       assert.equal(calls, 0);
       await assert.rejects(collect(faas.logs(jobId, { offset: -5 })), /^FaasClientError: offset: is -5; use a whole number from 0/);
+      for (const pageSize of [-1, 1.5]) {
+        await assert.rejects(faas.list({ pageSize }), new RegExp(`^FaasClientError: page_size: is ${pageSize}; use a whole number from 0`));
+      }
+      await assert.rejects(faas.scaleEvents(-3), /^FaasClientError: limit: is -3; use a whole number from 0/);
     });
 
     it('stops after the retry limit', async () => {

@@ -24,7 +24,7 @@ import {
 } from '../gen/faas/v1/job_service.js';
 import { callUnary, readResumable, type CallSettings } from './calls.js';
 import { FaasClientError } from './errors.js';
-import { checkOffset, checkSpec } from './request-check.js';
+import { checkEventLimit, checkOffset, checkPageSize, checkSpec } from './request-check.js';
 import { defaultBackoff, type BackoffOptions } from './retry.js';
 import {
   ObserverServiceClient,
@@ -170,6 +170,7 @@ export class FaasClient {
 
   /** Returns recent changes of the desired worker count, newest first. Admins only. */
   async scaleEvents(limit = 0, options: RequestOptions = {}): Promise<ListScaleEventsResponse> {
+    checkEventLimit(limit);
     return callUnary(this.settings, this.scaleStub.listScaleEvents.bind(this.scaleStub), { limit }, options.signal);
   }
 
@@ -205,6 +206,7 @@ export class FaasClient {
 
   /** Returns one page of the caller's jobs, newest first. */
   async list(options: ListOptions = {}): Promise<ListResponse> {
+    checkPageSize(options.pageSize ?? 0);
     const request = ListRequest.fromPartial({
       state: options.state,
       pageSize: options.pageSize,

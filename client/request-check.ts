@@ -22,6 +22,16 @@ export function checkSpec(spec: JobSpec): void {
   }
 }
 
+/** Throws INVALID_ARGUMENT unless `page_size` of List is a whole number that protobuf can carry. */
+export function checkPageSize(pageSize: number): void {
+  checkWhole('page_size', pageSize, maxUint32);
+}
+
+/** Throws INVALID_ARGUMENT unless `limit` of ListScaleEvents is a whole number that protobuf can carry. */
+export function checkEventLimit(limit: number): void {
+  checkWhole('limit', limit, maxUint32);
+}
+
 /** Throws INVALID_ARGUMENT unless a byte offset of Logs is a whole number from 0. */
 export function checkOffset(offset: number): void {
   checkWhole('offset', offset, Number.MAX_SAFE_INTEGER);
