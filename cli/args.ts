@@ -17,6 +17,7 @@ export const commandNames = [
   'login',
   'logout',
   'whoami',
+  'token',
   'scale',
   'help',
 ] as const;
@@ -112,6 +113,10 @@ export interface WhoamiInvocation {
   json: boolean;
 }
 
+export interface TokenInvocation {
+  name: 'token';
+}
+
 export interface ScaleInvocation extends ServerOption {
   name: 'scale';
   /** Recent scaling events to print. */
@@ -120,7 +125,7 @@ export interface ScaleInvocation extends ServerOption {
 }
 
 /** Commands that talk to the identity provider or the credentials file, never to the gateway. */
-export type AccountInvocation = LoginInvocation | LogoutInvocation | WhoamiInvocation;
+export type AccountInvocation = LoginInvocation | LogoutInvocation | WhoamiInvocation | TokenInvocation;
 
 /** A parsed command line: the command and its validated options. */
 export type Invocation =
@@ -180,12 +185,13 @@ const commandOptions: Record<CommandName, OptionSpecs> = {
   login: { issuer: { type: 'string' }, 'client-id': { type: 'string' }, 'client-secret-file': { type: 'string' } },
   logout: {},
   whoami: { json },
+  token: {},
   scale: { events: { type: 'string' }, json },
   help: {},
 };
 
 /** Commands that never call the gateway, so --server means nothing to them. */
-const commandsWithoutServer: readonly CommandName[] = ['login', 'logout', 'whoami'];
+const commandsWithoutServer: readonly CommandName[] = ['login', 'logout', 'whoami', 'token'];
 
 /** Splits arguments at the first `--`: options before it, the job's command after it. */
 export function splitAtDoubleDash(argv: readonly string[]): { before: string[]; after: string[] | undefined } {
@@ -270,6 +276,9 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
     case 'whoami':
       expectPositionals(positionals, [], name);
       return { name, json: values.json === true };
+    case 'token':
+      expectPositionals(positionals, [], name);
+      return { name };
     case 'scale': {
       expectPositionals(positionals, [], name);
       const events = stringOption(values, 'events');

@@ -19,6 +19,7 @@ Commands:
   login    Log in at the identity provider and store the tokens
   logout   Delete the stored tokens and revoke the refresh token
   whoami   Print the user, roles and expiry of the current token
+  token    Print the current access token, for scripts and other clients
   help     Show the help of a command
 
 Options of the job commands:
@@ -236,6 +237,17 @@ the token states; only the gateway decides whether it accepts the token.
 
 Options:
   --json                   Print the fields as a JSON object
+  -h, --help               Show this help
+`,
+  token: `Usage: faas token
+
+Prints the access token that job commands would send, on one line: FAAS_TOKEN
+when set, else the stored token, renewed first when it expires within 30 s.
+Give it to another client, as in FAAS_TOKEN=$(faas token) in a script, or as
+the token of FaasClient. A token from the local stack's provider lasts
+5 minutes; run the command again for a new one.
+
+Options:
   -h, --help               Show this help
 `,
   help: `Usage: faas help [COMMAND]

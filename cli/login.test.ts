@@ -383,6 +383,28 @@ describe('faas login', function () {
       assert.equal(run.code, 1);
       assert.match(run.stderr, /^faas: not logged in: .*Run "faas login"\n$/);
     });
+
+    it('prints the token that job commands send, renewed first', async () => {
+      const before = await storeAliceCredentials();
+      await expireStoredToken();
+
+      const run = await runCli(['token'], env);
+
+      assert.equal(run.code, 0, run.stderr);
+      const after = await loadCredentials(env);
+      assert.notEqual(after?.accessToken, before.accessToken);
+      assert.equal(run.stdout, `${after?.accessToken}\n`);
+      const serviceToken = await idp.serviceToken('faas-service', serviceSecret);
+      assert.equal((await runCli(['token'], { ...env, FAAS_TOKEN: serviceToken })).stdout, `${serviceToken}\n`);
+    });
+
+    it('reports token without any token', async () => {
+      const run = await runCli(['token'], env);
+
+      assert.equal(run.code, 1);
+      assert.equal(run.stdout, '');
+      assert.match(run.stderr, /^faas: not logged in: .*Run "faas login"\n$/);
+    });
   });
 
   describe('gateway calls', () => {

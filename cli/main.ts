@@ -15,7 +15,7 @@ import { runResult } from './commands/result.js';
 import { runStatus } from './commands/status.js';
 import { runSubmit } from './commands/submit.js';
 import { runWatch } from './commands/watch.js';
-import { runWhoami } from './commands/whoami.js';
+import { runToken, runWhoami } from './commands/whoami.js';
 import { runScale } from './commands/scale.js';
 import { ExitCode } from './exit-codes.js';
 import { withOptionName } from './field-options.js';
@@ -89,7 +89,7 @@ function cliVersion(): string {
 }
 
 function isAccountInvocation(invocation: Exclude<Invocation, { name: 'help' | 'version' }>): invocation is AccountInvocation {
-  return invocation.name === 'login' || invocation.name === 'logout' || invocation.name === 'whoami';
+  return invocation.name === 'login' || invocation.name === 'logout' || invocation.name === 'whoami' || invocation.name === 'token';
 }
 
 function runAccountCommand(invocation: AccountInvocation, context: AccountCommandContext): Promise<number> {
@@ -100,6 +100,8 @@ function runAccountCommand(invocation: AccountInvocation, context: AccountComman
       return runLogout(invocation, context);
     case 'whoami':
       return runWhoami(invocation, context);
+    case 'token':
+      return runToken(context);
   }
 }
 

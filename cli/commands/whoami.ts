@@ -36,12 +36,7 @@ export interface WhoamiReport {
  */
 export async function runWhoami(invocation: WhoamiInvocation, context: AccountCommandContext): Promise<number> {
   const { io, signal } = context;
-  const source = await createAccessTokenSource(io.env, signal);
-  if (source.origin === 'none') {
-    throw new AuthError(`not logged in: FAAS_TOKEN is not set and there is no ${credentialsPath(io.env)}. Run "faas login"`);
-  }
-
-  const token = (await source.token()) ?? '';
+  const { source, token } = await currentToken(context);
   let claims: JWTPayload;
   try {
     claims = decodeJwt(token);
@@ -106,4 +101,20 @@ function realmRoles(claims: JWTPayload): string[] {
   if (typeof realmAccess !== 'object' || realmAccess === null) return [];
   const roles = (realmAccess as { roles?: unknown }).roles;
   return Array.isArray(roles) ? roles.filter((role): role is string => typeof role === 'string') : [];
+}
+
+/** Prints the access token that job commands would send, renewed first like theirs, for other clients to use. */
+export async function runToken(context: AccountCommandContext): Promise<number> {
+  const { token } = await currentToken(context);
+  await writeAll(context.io.stdout, `${token}\n`, context.signal);
+  return ExitCode.Success;
+}
+
+/** Returns the token that job commands would send; throws when there is none. */
+async function currentToken(context: AccountCommandContext) {
+  const source = await createAccessTokenSource(context.io.env, context.signal);
+  if (source.origin === 'none') {
+    throw new AuthError(`not logged in: FAAS_TOKEN is not set and there is no ${credentialsPath(context.io.env)}. Run "faas login"`);
+  }
+  return { source, token: (await source.token()) ?? '' };
 }
