@@ -13,8 +13,8 @@ const script = fileURLToPath(new URL('./serve-examples.ts', import.meta.url));
 const gitEnv = { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' };
 
 /** Starts the script with `args` and resolves with its output once it prints the Ctrl-C line. */
-function serve(args: string[]): { child: ChildProcess; ready: Promise<string> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function serve(args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; ready: Promise<string> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let output = '';
   const ready = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no output in time: ${output}`)), 30_000);
@@ -95,10 +95,13 @@ describe('serve-examples', function () {
     await git(['clone', '-q', '--bare', source, join(root, 'bare.git')], root);
     const head = (await git(['rev-parse', 'HEAD'])).stdout.trim();
 
-    const { child, ready } = serve(['--port', '0', join(root, 'bare.git')]);
+    const { FAAS_SERVER: _server, ...env } = process.env;
+    const { child, ready } = serve(['--port', '0', join(root, 'bare.git')], { ...env, GATEWAY_PORT: '48999' });
     try {
-      const url = /http:\/\/127\.0\.0\.1:\d+\/bare\.git/.exec(await ready)?.[0];
+      const output = await ready;
+      const url = /http:\/\/127\.0\.0\.1:\d+\/bare\.git/.exec(output)?.[0];
       assert.ok(url, 'the bare repository is served under its name');
+      assert.match(output, /^ {2}FAAS_SERVER=127\.0\.0\.1:48999 npx faas submit http:/m, 'the commands name the gateway of GATEWAY_PORT');
       const refs = (await run('git', ['ls-remote', url], { env: gitEnv })).stdout;
       assert.match(refs, new RegExp(`^${head}\trefs/heads/trunk$`, 'm'));
     } finally {

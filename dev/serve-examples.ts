@@ -75,9 +75,12 @@ const server = await startGitHttpServer(root, { port }).catch(async (error: Node
   process.exit(1);
 });
 
+// A stack on another gateway port (GATEWAY_PORT) needs FAAS_SERVER, unless the shell sets it already.
+const gatewayPort = process.env.GATEWAY_PORT;
+const faas = gatewayPort && !process.env.FAAS_SERVER ? `FAAS_SERVER=127.0.0.1:${gatewayPort} npx faas` : 'npx faas';
 console.log(`Serving ${positionals.length > 0 ? 'the folders' : 'the examples'} as git repositories. With \`npm start\` running, try:\n`);
-for (const name of names) console.log(`  npx faas submit ${server.repositoryUrl(name)} --wait`);
-if (positionals.length === 0 && names.includes('c')) console.log(`\n  echo '{"n": 50}' | npx faas submit ${server.repositoryUrl('c')} --input - --wait`);
+for (const name of names) console.log(`  ${faas} submit ${server.repositoryUrl(name)} --wait`);
+if (positionals.length === 0 && names.includes('c')) console.log(`\n  echo '{"n": 50}' | ${faas} submit ${server.repositoryUrl('c')} --input - --wait`);
 console.log('\nPress Ctrl-C to stop.');
 
 const stop = async () => {
