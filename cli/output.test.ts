@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { Job, JobPhase, JobState } from '../gen/faas/v1/job.js';
-import { describeProgress, formatArgv } from './output.js';
+import { describeProgress, formatArgv, formatJobDetails } from './output.js';
 
 describe('formatArgv', () => {
   it('writes arguments that a shell reads back unchanged', () => {
@@ -19,5 +19,13 @@ describe('describeProgress', () => {
     const job = (phase: JobPhase) => Job.fromPartial({ id: 'j1', state: JobState.JOB_STATE_RUNNING, phase, attempt: 1 });
     assert.equal(describeProgress(job(JobPhase.JOB_PHASE_CLONING)), 'job j1: running, cloning, attempt 1');
     assert.equal(describeProgress(job(JobPhase.JOB_PHASE_RUNNING)), 'job j1: running, attempt 1');
+  });
+});
+
+describe('formatJobDetails', () => {
+  it('says how many attempts the platform cut short', () => {
+    const job = Job.fromPartial({ id: 'j1', state: JobState.JOB_STATE_SUCCEEDED, attempt: 2, interruptedAttempts: 1 });
+    assert.match(formatJobDetails(job), /^attempt: +2 \(1 cut short by the platform, not counted\)$/m);
+    assert.match(formatJobDetails({ ...job, interruptedAttempts: 0 }), /^attempt: +2$/m);
   });
 });

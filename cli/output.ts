@@ -46,7 +46,7 @@ export function formatJobDetails(job: Job): string {
     ['id', job.id],
     ['state', stateName(job.state)],
     ['phase', job.state === JobState.JOB_STATE_RUNNING ? phaseName(job.phase) : undefined],
-    ['attempt', String(job.attempt)],
+    ['attempt', job.interruptedAttempts > 0 ? `${job.attempt} (${job.interruptedAttempts} cut short by the platform, not counted)` : String(job.attempt)],
     ['owner', job.ownerName && job.ownerName !== job.owner ? `${job.ownerName} (${job.owner})` : job.owner || undefined],
     ['repository', spec?.repositoryUrl || undefined],
     ['ref', spec?.ref || undefined],

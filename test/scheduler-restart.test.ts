@@ -15,11 +15,12 @@ describe('scheduler restart', function () {
     await mesh?.stop();
   });
 
-  it('keeps jobs and a live Logs follower across a restart', async () => {
+  it('keeps jobs, their attempts and a live Logs follower across a restart', async () => {
     const repo = await mesh.repository({
       'main.sh': 'for i in $(seq 1 60); do echo "line $i"; sleep 0.1; done\n',
     });
-    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+    // One attempt allowed: the attempt that the stopping scheduler cuts short must not use it up.
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url, retry: { maxAttempts: 1, retryFailedRuns: false } });
     const chunks: LogsResponse[] = [];
     const follower = (async () => {
       for await (const chunk of mesh.client.logs(job!.id, { follow: true })) chunks.push(chunk);
@@ -35,6 +36,7 @@ describe('scheduler restart', function () {
     const status = await mesh.client.status(job!.id);
     assert.equal(status.state, JobState.JOB_STATE_SUCCEEDED, status.error?.message);
     assert.equal(status.attempt, 2, 'the interrupted attempt runs again');
+    assert.equal(status.interruptedAttempts, 1);
 
     let offset = 0;
     for (const chunk of chunks) {

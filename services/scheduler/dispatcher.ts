@@ -5,7 +5,7 @@ import { carrierOf, extractHeaders, inSpan, jobAttributes, messagingAttributes, 
 import type { SchedulerContext } from './context.js';
 import type { StoredJob } from './job-store.js';
 import { closeLog } from './log-store.js';
-import { attemptsAllowed } from './retry.js';
+import { attemptsLeft } from './retry.js';
 import type { WorkerSession } from './worker-session.js';
 
 /** Body of a queue message. */
@@ -167,7 +167,7 @@ export class Dispatcher {
   private async settleLostAttempt(job: Job, message: JsMsg): Promise<boolean> {
     const { store, config, nats } = this.context;
     const cancel = job.cancelRequested;
-    if (!cancel && job.attempt < attemptsAllowed(job, config)) return false;
+    if (!cancel && attemptsLeft(job, config)) return false;
     const updated = await store.transition(job.id, (current) => {
       if (current.state !== JobState.JOB_STATE_RUNNING || current.attempt !== job.attempt) return undefined;
       return endJob(

@@ -29,6 +29,12 @@ describe('retry policy', () => {
     assert.equal(shouldRetry(job(3), outcome(JobState.JOB_STATE_FAILED, true), config), false);
   });
 
+  it('leaves out the attempts that the platform cut short', () => {
+    const interrupted = Job.fromPartial({ ...job(3), interruptedAttempts: 1 });
+    assert.equal(shouldRetry(interrupted, outcome(JobState.JOB_STATE_FAILED, true), config), true);
+    assert.equal(shouldRetry({ ...interrupted, attempt: 4 }, outcome(JobState.JOB_STATE_FAILED, true), config), false);
+  });
+
   it("retries the job's own failures only on request", () => {
     assert.equal(shouldRetry(job(1), outcome(JobState.JOB_STATE_FAILED, false), config), false);
     assert.equal(shouldRetry(job(1, { retryFailedRuns: true }), outcome(JobState.JOB_STATE_TIMED_OUT, false), config), true);

@@ -8,6 +8,11 @@ export function attemptsAllowed(job: Job, config: SchedulerConfig): number {
   return Math.min(requested, config.maxAttemptsLimit);
 }
 
+/** Tells whether `job` may start another attempt: the attempts the platform cut short itself do not count. */
+export function attemptsLeft(job: Job, config: SchedulerConfig): boolean {
+  return job.attempt - job.interruptedAttempts < attemptsAllowed(job, config);
+}
+
 /**
  * Tells whether a failed attempt should be followed by another: platform
  * failures always are, failures of the job's code only when its policy requests it,
@@ -17,7 +22,7 @@ export function shouldRetry(job: Job, outcome: JobOutcome, config: SchedulerConf
   if (outcome.state !== JobState.JOB_STATE_FAILED && outcome.state !== JobState.JOB_STATE_TIMED_OUT) return false;
   if (job.cancelRequested) return false;
   if (!outcome.platformFailure && !job.spec?.retry?.retryFailedRuns) return false;
-  return job.attempt < attemptsAllowed(job, config);
+  return attemptsLeft(job, config);
 }
 
 /**

@@ -18,7 +18,7 @@ import { rejectUndecodable } from '../../common/grpc-server.js';
 import type { SchedulerContext } from './context.js';
 import { endJob, releaseJob } from './dispatcher.js';
 import { closeLog, LogWriter } from './log-store.js';
-import { attemptsAllowed, retryDelayMs, shouldRetry } from './retry.js';
+import { attemptsLeft, retryDelayMs, shouldRetry } from './retry.js';
 import { ReportLanes } from './report-lanes.js';
 import { WorkerSession, type HeldJob } from './worker-session.js';
 import { retryWhileUnavailable } from './nats-link.js';
@@ -103,12 +103,16 @@ export class WorkerLinks {
     call.on('close', end);
   };
 
-  /** Ends every worker stream and hands their jobs back; used at shutdown. */
+  /**
+   * Ends every worker stream and hands their jobs back; used at shutdown.
+   * The attempts cut short here are the platform's doing, so they do not
+   * count against the jobs' allowed attempts.
+   */
   async closeAll(): Promise<void> {
     clearInterval(this.sweepTimer);
     for (const [session, call] of [...this.calls]) {
       session.closed = true;
-      await this.disconnect(session);
+      await this.disconnect(session, 'scheduler-stopping');
       call.emit('error', { code: GrpcStatus.UNAVAILABLE, details: 'the scheduler is shutting down' });
     }
   }
@@ -401,12 +405,15 @@ export class WorkerLinks {
     );
   }
 
-  /** Hands every job of a departed worker back to the queue, or ends it. */
-  private async disconnect(session: WorkerSession): Promise<void> {
+  /**
+   * Hands every job of a departed worker back to the queue, or ends it.
+   * `cause` tells a worker that left from this replica stopping.
+   */
+  private async disconnect(session: WorkerSession, cause: 'worker-left' | 'scheduler-stopping' = 'worker-left'): Promise<void> {
     const { store, config, nats, log, pool } = this.context;
     pool.remove(session);
     this.calls.delete(session);
-    log.info({ workerId: session.workerId, jobs: session.jobs.size }, 'worker disconnected');
+    log.info({ workerId: session.workerId, jobs: session.jobs.size, cause }, 'worker disconnected');
     for (const heldJob of [...session.jobs.values()]) {
       // Its outcome arrived and is being stored. That settles the job, or hands it back to the queue on failure.
       if (heldJob.settling) continue;
@@ -424,7 +431,21 @@ export class WorkerLinks {
             outcome = 'ended';
             return endJob(job, JobState.JOB_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, 'cancelled; its worker disconnected');
           }
-          if (job.attempt >= attemptsAllowed(job, config)) {
+          if (cause === 'scheduler-stopping') {
+            outcome = 'requeued';
+            return {
+              ...job,
+              state: JobState.JOB_STATE_QUEUED,
+              phase: JobPhase.JOB_PHASE_UNSPECIFIED,
+              workerId: '',
+              interruptedAttempts: job.interruptedAttempts + 1,
+              error: {
+                reason: FailureReason.FAILURE_REASON_WORKER_LOST,
+                message: `the scheduler stopped during attempt ${job.attempt}, which does not count against the job's attempts; it runs again`,
+              },
+            };
+          }
+          if (!attemptsLeft(job, config)) {
             outcome = 'ended';
             return endJob(
               job,
