@@ -13,6 +13,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { ErrorCode, errorMessage, FaasError, invalidArgument } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Readiness } from './readiness.js';
+import { portInUse } from './http-listen.js';
 
 /** Marks a request that could not be decoded; see `tolerantService`. */
 const undecodable = Symbol('undecodable request');
@@ -103,14 +104,16 @@ export function listen(
   server: Server,
   address: string,
   credentials: ServerCredentials = ServerCredentials.createInsecure(),
+  setting?: string,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(address, credentials, (error, port) => {
-      if (error) reject(error);
+      if (error) reject(/EADDRINUSE/.test(error.message) ? portInUse(address, setting, error) : error);
       else resolve(port);
     });
   });
 }
+
 
 /** Stops accepting calls, waits up to `graceMs` for running ones, then cancels them. */
 export function shutdown(server: Server, graceMs: number): Promise<void> {

@@ -38,7 +38,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found; the endpoints are /metrics and /healthz\n');
     }
   });
-  const address = await listenHttp(server, options.address);
+  const address = await listenHttp(server, options.address, 'FAAS_METRICS_ADDRESS');
   server.on('error', (error) => options.log.error({ err: error }, 'metrics endpoint failed'));
   options.log.info({ address }, 'serving /metrics and /healthz');
   return {

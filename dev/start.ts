@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureSystemPackages, testRequirements } from './system-packages.js';
 import { ConfigError, readInt } from '../common/config.js';
+import { errorMessage } from '../common/errors.js';
 import { defaultDevUsers } from './identity-provider.js';
 import { startStack } from './stack.js';
 import { superviseStack } from './supervisor.js';
@@ -71,7 +72,7 @@ const stack = await startStack({
   autoApproveDeviceAs: devUser,
   // The observer starts and drains workers to follow the queue.
   autoscale: { minWorkers, maxWorkers },
-});
+}).catch((error: unknown) => fail(`the stack did not start: ${errorMessage(error)}`));
 
 // The provider's sessions live in memory, so earlier local logins are void:
 // log the CLI in again, unless its file contains another issuer's login.

@@ -73,7 +73,7 @@ export async function startEdge(config: EdgeConfig, log: Logger = createLogger('
       else res.destroy();
     });
   });
-  const address = await listenHttp(server, config.listenAddress);
+  const address = await listenHttp(server, config.listenAddress, 'FAAS_EDGE_ADDRESS');
   const url = `http://${address}`;
   if (config.grpcWeb && !isLoopbackAddress(address)) {
     log.warn({ address }, 'grpc-web is served over plain HTTP on a non-loopback address; put a TLS proxy in front, since requests carry tokens');

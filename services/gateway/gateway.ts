@@ -150,7 +150,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
   addReflection(server, ['faas.v1.JobService', 'faas.observer.v1.ObserverService', 'grpc.health.v1.Health']);
 
-  const port = await listen(server, config.listenAddress, publicCredentials(config));
+  const port = await listen(server, config.listenAddress, publicCredentials(config), 'GATEWAY_ADDRESS');
   const host = config.listenAddress.slice(0, config.listenAddress.lastIndexOf(':'));
   log.info(
     { address: `${host}:${port}`, scheduler: config.schedulerAddress, transport: config.publicTls ? 'TLS' : 'plaintext' },

@@ -1,5 +1,4 @@
 import { Metadata } from '@grpc/grpc-js';
-import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import {
   ObserverServiceService,
@@ -12,6 +11,7 @@ import { addHealth, createServer, listen, shutdown, unary, tolerantService } fro
 import type { Logger } from '../../common/logger.js';
 import { Readiness } from '../../common/readiness.js';
 import { meshChannelCredentials, meshChannelOptions, meshServerCredentials } from '../../common/tls.js';
+import { connectNats } from '../../common/nats-connect.js';
 import { natsNames } from '../../common/nats-names.js';
 import type { ObserverConfig } from './config.js';
 import { addExternalScaler } from './keda.js';
@@ -36,7 +36,7 @@ export interface RunningObserver {
  * workers the queue needs. The Scale RPC returns the latest decision.
  */
 export async function startObserver(config: ObserverConfig, log: Logger): Promise<RunningObserver> {
-  const nc = await connect({ servers: config.natsUrl, name: 'faas-observer', maxReconnectAttempts: -1 });
+  const nc = await connectNats({ servers: config.natsUrl, name: 'faas-observer', maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nc);
   const names = natsNames(config.natsPrefix);
   // Each scheduler replica tracks only its own workers, so the pool is their sum.
@@ -139,7 +139,7 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
   });
   addExternalScaler(server, refresh, config, log);
   addHealth(server, ['faas.observer.v1.ObserverService', 'externalscaler.ExternalScaler'], readiness);
-  const port = await listen(server, config.listenAddress, meshServerCredentials(config.tls));
+  const port = await listen(server, config.listenAddress, meshServerCredentials(config.tls), 'OBSERVER_ADDRESS');
   const host = config.listenAddress.slice(0, config.listenAddress.lastIndexOf(':'));
   log.info({ address: `${host}:${port}`, minWorkers: config.minWorkers, maxWorkers: config.maxWorkers }, 'observer started');
 

@@ -1,4 +1,5 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectNats } from '../../common/nats-connect.js';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -47,7 +48,7 @@ export interface JetStreamHandles {
  * the object store for inputs and results.
  */
 export async function openJetStream(config: SchedulerConfig, log: Logger): Promise<JetStreamHandles> {
-  const nc = await connect({
+  const nc = await connectNats({
     servers: config.natsUrl,
     name: `faas-scheduler-${config.schedulerId}`,
     maxReconnectAttempts: -1,

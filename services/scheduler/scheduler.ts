@@ -114,7 +114,7 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
   void followNatsStatus(nats.nc, readiness, natsLink, log);
 
   const [host] = splitHostPort(config.listenAddress);
-  const port = await listen(server, config.listenAddress, meshServerCredentials(config.tls));
+  const port = await listen(server, config.listenAddress, meshServerCredentials(config.tls), 'SCHEDULER_ADDRESS');
   const dispatcher = new Dispatcher(context);
   dispatcher.start();
   const sweeper = setInterval(() => {
