@@ -152,7 +152,7 @@ describe('telemetry across separate service processes', function () {
     const moved = (service: keyof typeof after, name: string, labels: Record<string, string> = {}) =>
       total(after[service], name, labels) - total(before[service], name, labels);
     assert.equal(moved('scheduler', 'faas_jobs_submitted_total'), 1);
-    assert.equal(moved('scheduler', 'faas_jobs_finished_total', { faas_job_state: 'succeeded' }), 1);
+    assert.equal(moved('scheduler', 'faas_jobs_finished_total', { faas_job_state: 'succeeded', faas_job_failure_reason: 'none' }), 1);
     assert.equal(moved('scheduler', 'faas_job_attempts_total'), 1);
     assert.equal(moved('scheduler', 'faas_queue_redeliveries_total'), 0);
     assert.equal(moved('scheduler', 'faas_job_start_delay_count'), 1);
@@ -166,6 +166,10 @@ describe('telemetry across separate service processes', function () {
     assert.equal(total(after.scheduler, 'faas_worker_slots', { faas_slot_state: 'free' }), 2);
     assert.equal(total(after.worker, 'faas_worker_slots', { faas_slot_state: 'free' }), 2);
     assert.equal(total(after.scheduler, 'faas_queue_depth', { faas_queue_state: 'pending' }), 0);
+    const observer = await metricsOf('observer');
+    for (const name of ['faas_workers_desired', 'faas_workers_current']) {
+      assert.ok(observer.some((sample) => sample.name === name), `the observer reports ${name}`);
+    }
     assert.ok(total(after.worker, 'process_memory_usage') > 0);
   });
 

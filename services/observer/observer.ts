@@ -1,4 +1,5 @@
 import { Metadata } from '@grpc/grpc-js';
+import { metrics } from '@opentelemetry/api';
 import { jetstreamManager } from '@nats-io/jetstream';
 import {
   ObserverServiceService,
@@ -123,6 +124,19 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
     }
     return latest;
   };
+
+  // The latest decision, for alerts such as one on the desired count staying at the maximum.
+  const meter = metrics.getMeter('faas');
+  meter
+    .createObservableGauge('faas.workers.desired', { unit: '{worker}', description: 'Workers the autoscaler wants, as of its latest decision' })
+    .addCallback((result) => {
+      if (latest) result.observe(latest.desiredWorkers);
+    });
+  meter
+    .createObservableGauge('faas.workers.current', { unit: '{worker}', description: 'Workers connected to the schedulers, as of the latest decision' })
+    .addCallback((result) => {
+      if (latest) result.observe(latest.currentWorkers);
+    });
 
   const timer = setInterval(() => refresh().catch(() => undefined), config.intervalMs);
   await refresh().catch(() => undefined);

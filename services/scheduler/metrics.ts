@@ -1,6 +1,6 @@
 import { metrics, type Counter, type Histogram } from '@opentelemetry/api';
 import { JobState, type Job } from '../../gen/faas/v1/job.js';
-import { isFinal, stateName } from '../../common/job-states.js';
+import { failureReasonName, isFinal, stateName } from '../../common/job-states.js';
 import type { JetStreamHandles } from './jetstream.js';
 import type { WorkerPool } from './pool.js';
 
@@ -24,7 +24,7 @@ export class SchedulerMetrics {
     this.submitted = meter.createCounter('faas.jobs.submitted', { unit: '{job}', description: 'Jobs accepted by Submit' });
     this.finished = meter.createCounter('faas.jobs.finished', {
       unit: '{job}',
-      description: 'Jobs that reached a final state, by state',
+      description: 'Jobs that reached a final state, by state and failure reason (none for a job that succeeded)',
     });
     this.startDelay = meter.createHistogram('faas.job.start_delay', {
       unit: 's',
@@ -54,7 +54,10 @@ export class SchedulerMetrics {
       if (before.attempt === 0) this.startDelay.record(seconds(after.createdAt, after.startedAt));
     }
     if (isFinal(after.state) && !isFinal(before.state)) {
-      this.finished.add(1, { 'faas.job.state': stateName(after.state) });
+      this.finished.add(1, {
+        'faas.job.state': stateName(after.state),
+        'faas.job.failure_reason': after.error ? failureReasonName(after.error.reason) : 'none',
+      });
       if (after.startedAt && after.finishedAt) this.runDuration.record(seconds(after.startedAt, after.finishedAt));
     }
   }
