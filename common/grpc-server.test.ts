@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { JobServiceService, SubmitRequest } from '../gen/faas/v1/job_service.js';
-import { FaasError } from './errors.js';
-import { rejectUndecodable, tolerantService } from './grpc-server.js';
+import { Metadata, type ServerUnaryCall } from '@grpc/grpc-js';
+import { pino } from 'pino';
+import { ErrorCode, FaasError } from './errors.js';
+import { rejectUndecodable, tolerantService, unary } from './grpc-server.js';
 
 /** Decodes `bytes` with the tolerant decoder of Submit and returns the handler's error message, if any. */
 function submitAnswer(bytes: Uint8Array): string | undefined {
@@ -36,5 +38,28 @@ describe('tolerantService', () => {
 
   it('reports other wire errors as undecodable', () => {
     assert.match(submitAnswer(Buffer.from([0x0a, 0x7f, 0x0a, 0x01]))!, /^request: is not a valid protobuf message of this method \(/);
+  });
+});
+
+describe('unary', () => {
+  it('logs one line for a burst of UNAVAILABLE failures of one method', async () => {
+    const lines: Array<{ msg: string; method: string }> = [];
+    const log = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as { msg: string; method: string }) });
+    const failing = unary(log, 'Submit', async () => {
+      throw new FaasError(ErrorCode.Unavailable, 'the scheduler is unavailable');
+    });
+    const other = unary(log, 'Status', async () => {
+      throw new FaasError(ErrorCode.Unavailable, 'the scheduler is unavailable');
+    });
+    const call = (handler: typeof failing) =>
+      new Promise<void>((resolve) => handler({ request: {}, metadata: new Metadata(), on: () => undefined } as unknown as ServerUnaryCall<object, object>, () => resolve()));
+
+    for (let index = 0; index < 20; index++) await call(failing);
+    await call(other);
+
+    assert.deepEqual(
+      lines.map((line) => line.method),
+      ['Submit', 'Status'],
+    );
   });
 });

@@ -142,12 +142,29 @@ function recordCall(method: string, startedMs: number, code: number): void {
   callDuration.record((performance.now() - startedMs) / 1000, { 'rpc.system': 'grpc', 'rpc.method': method, 'rpc.grpc.status_code': code });
 }
 
+/** Shortest time between two log lines about one method failing with UNAVAILABLE. */
+export const unavailableLogIntervalMs = 5_000;
+
+/** When each method's UNAVAILABLE failure was last logged, and how many failed since without a line. */
+const unavailableLogged = new WeakMap<Logger, Map<string, { atMs: number; since: number }>>();
+
 function logFailure(log: Logger, method: string, error: FaasError): void {
   if (error.code === ErrorCode.Internal) {
     log.error({ method, err: error.cause ?? error, code: error.code }, `${method} failed`);
   } else if (error.code === ErrorCode.Unavailable) {
-    // Expected while a peer restarts, and every call fails alike then: one short line each, without a stack.
-    log.warn({ method, code: error.code, cause: errorMessage(error.cause ?? error) }, `${method} failed: a service it needs is unavailable`);
+    // Expected while a peer restarts, and every call fails alike then: a short line without a stack,
+    // at most one per method every few seconds, which counts the calls that failed in between.
+    const byMethod = unavailableLogged.get(log) ?? new Map<string, { atMs: number; since: number }>();
+    unavailableLogged.set(log, byMethod);
+    const last = byMethod.get(method);
+    const nowMs = Date.now();
+    if (last && nowMs - last.atMs < unavailableLogIntervalMs) {
+      last.since++;
+      return;
+    }
+    byMethod.set(method, { atMs: nowMs, since: 0 });
+    const alsoFailed = last?.since ? { alsoFailedSinceLastLine: last.since } : {};
+    log.warn({ method, code: error.code, cause: errorMessage(error.cause ?? error), ...alsoFailed }, `${method} failed: a service it needs is unavailable`);
   } else {
     log.debug({ method, code: error.code, message: error.message }, `${method} rejected`);
   }

@@ -117,11 +117,11 @@ export class LocalActuator {
     const worker: ManagedWorker = { workerId, pid: child.pid!, startedAtMs: Date.now(), stopping: false };
     this.workers.set(workerId, worker);
     child.once('exit', (code, signal) => {
-      if (!worker.stopping) this.options.log.warn({ workerId, pid: worker.pid, code, signal }, 'a worker exited without being asked to');
+      if (!worker.stopping) this.options.log.warn({ workerId, workerPid: worker.pid, code, signal }, 'a worker exited without being asked to');
       this.forgetExited();
     });
     await writeFile(this.recordPath(workerId), JSON.stringify(worker));
-    this.options.log.info({ workerId, pid: worker.pid }, 'started a worker');
+    this.options.log.info({ workerId, workerPid: worker.pid }, 'started a worker');
   }
 
   private stopWorker(worker: ManagedWorker): void {
@@ -129,7 +129,7 @@ export class LocalActuator {
     worker.stopping = true;
     try {
       process.kill(worker.pid, 'SIGTERM');
-      this.options.log.info({ workerId: worker.workerId, pid: worker.pid }, 'stopping an idle worker');
+      this.options.log.info({ workerId: worker.workerId, workerPid: worker.pid }, 'stopping an idle worker');
     } catch {
       // It already exited.
     }
@@ -143,7 +143,7 @@ export class LocalActuator {
       const record = JSON.parse(await readFile(path, 'utf8')) as ManagedWorker;
       if (await isOurWorker(record.pid)) {
         this.workers.set(record.workerId, { ...record, stopping: false, adopted: true });
-        this.options.log.info({ workerId: record.workerId, pid: record.pid }, 'adopted a worker started earlier');
+        this.options.log.info({ workerId: record.workerId, workerPid: record.pid }, 'adopted a worker started earlier');
       } else {
         await rm(path, { force: true });
       }
@@ -154,7 +154,7 @@ export class LocalActuator {
     for (const worker of [...this.workers.values()]) {
       if (isAlive(worker.pid)) continue;
       // The exit of an adopted worker, which is not this process's child, is seen only here, without its status.
-      if (worker.adopted && !worker.stopping) this.options.log.warn({ workerId: worker.workerId, pid: worker.pid }, 'a worker started earlier has exited');
+      if (worker.adopted && !worker.stopping) this.options.log.warn({ workerId: worker.workerId, workerPid: worker.pid }, 'a worker started earlier has exited');
       this.workers.delete(worker.workerId);
       void rm(this.recordPath(worker.workerId), { force: true });
     }
