@@ -382,6 +382,16 @@ describe('faas main', () => {
       assert.equal(io.stdout.text(), '');
     });
 
+    it('says that an UNAVAILABLE answer came from the gateway', async () => {
+      const address = await serve({
+        status: (_call, callback) => callback(statusError(GrpcStatus.UNAVAILABLE, 'the scheduler is unavailable')),
+      });
+      const io = makeIo();
+
+      assert.equal(await main(['status', jobId, '--server', address], io), 1);
+      assert.equal(io.stderr.text(), `faas: UNAVAILABLE: the scheduler is unavailable (answered by the gateway at ${address}; try again shortly)\n`);
+    });
+
     it('exits 2 for a usage error', async () => {
       const io = makeIo();
 

@@ -173,11 +173,10 @@ function reportCommandError(io: CliIo, error: unknown, signal: AbortSignal, gate
 
 /** Returns a hint to append to a gateway error: where the gateway is, or how to get a valid token. */
 function gatewayHint(error: FaasClientError, gateway: GatewayDetails): string {
-  // grpc-js reports a gateway that it cannot reach, or that does not
-  // respond in time, with these codes, and its messages do not name the address.
-  if (error.code === GrpcStatus.UNAVAILABLE || error.code === GrpcStatus.DEADLINE_EXCEEDED) {
-    return ` (gateway ${gateway.address}; set --server or FAAS_SERVER to use another)`;
-  }
+  // A gateway that answers UNAVAILABLE is there, and a service behind it is not: another gateway would not help.
+  if (error.code === GrpcStatus.UNAVAILABLE) return ` (answered by the gateway at ${gateway.address}; try again shortly)`;
+  // grpc-js reports a gateway that does not respond in time with this code, and its message does not name the address.
+  if (error.code === GrpcStatus.DEADLINE_EXCEEDED) return ` (gateway ${gateway.address}; set --server or FAAS_SERVER to use another)`;
   if (error.code !== GrpcStatus.UNAUTHENTICATED) return '';
 
   if (gateway.tokenOrigin === 'FAAS_TOKEN') {

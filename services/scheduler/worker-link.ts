@@ -88,19 +88,19 @@ export class WorkerLinks {
       }
       lanes.add(laneOf(request), () => this.apply(current, request));
     });
-    const end = () => {
+    const end = (why: string) => {
       if (!session || session.closed) return;
       const ended = session;
       ended.closed = true;
-      void lanes.drained().then(() => this.disconnect(ended));
+      void lanes.drained().then(() => this.disconnect(ended, 'worker-left', why));
     };
     call.on('end', () => {
-      end();
+      end('the worker ended the stream');
       call.end();
     });
-    call.on('error', end);
-    call.on('cancelled', end);
-    call.on('close', end);
+    call.on('error', (error: Error & { details?: string }) => end(`stream error: ${error.details ?? error.message}`));
+    call.on('cancelled', () => end('the worker cancelled the stream or its connection broke'));
+    call.on('close', () => end('the stream closed'));
   };
 
   /**
@@ -112,7 +112,7 @@ export class WorkerLinks {
     clearInterval(this.sweepTimer);
     for (const [session, call] of [...this.calls]) {
       session.closed = true;
-      await this.disconnect(session, 'scheduler-stopping');
+      await this.disconnect(session, 'scheduler-stopping', 'the scheduler is stopping');
       call.emit('error', { code: GrpcStatus.UNAVAILABLE, details: 'the scheduler is shutting down' });
     }
   }
@@ -409,11 +409,11 @@ export class WorkerLinks {
    * Hands every job of a departed worker back to the queue, or ends it.
    * `cause` tells a worker that left from this replica stopping.
    */
-  private async disconnect(session: WorkerSession, cause: 'worker-left' | 'scheduler-stopping' = 'worker-left'): Promise<void> {
+  private async disconnect(session: WorkerSession, cause: 'worker-left' | 'scheduler-stopping', why: string): Promise<void> {
     const { store, config, nats, log, pool } = this.context;
     pool.remove(session);
     this.calls.delete(session);
-    log.info({ workerId: session.workerId, jobs: session.jobs.size, cause }, 'worker disconnected');
+    log.info({ workerId: session.workerId, jobs: session.jobs.size, why }, 'worker disconnected');
     for (const heldJob of [...session.jobs.values()]) {
       // Its outcome arrived and is being stored. That settles the job, or hands it back to the queue on failure.
       if (heldJob.settling) continue;
