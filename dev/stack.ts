@@ -199,7 +199,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         ...certificates.env('worker'),
         WORKER_SLOTS: String(slots),
         WORKER_WORK_DIR: join(workerRoot, 'autoscaled'),
-        WORKER_SHUTDOWN_GRACE: '3600s',
+        // Defaults of the stack's own, which a variable of the same name replaces.
+        WORKER_SHUTDOWN_GRACE: process.env.WORKER_SHUTDOWN_GRACE ?? '3600s',
         // Several workers share this host, so each takes a free port and logs it.
         FAAS_METRICS_ADDRESS: '127.0.0.1:0',
       };
@@ -208,7 +209,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         // The observer's records and the logs of the workers it starts.
         OBSERVER_STATE_DIR: join(options.dataDir, 'observer'),
         OBSERVER_STOP_WORKERS_ON_EXIT: 'true',
-        OBSERVER_INTERVAL: '2s',
+        OBSERVER_INTERVAL: process.env.OBSERVER_INTERVAL ?? '2s',
         OBSERVER_MIN_WORKERS: String(options.autoscale.minWorkers),
         OBSERVER_MAX_WORKERS: String(options.autoscale.maxWorkers),
         ...Object.fromEntries(Object.entries(workerEnv).map(([name, value]) => [`WORKER_ENV_${name}`, value])),
