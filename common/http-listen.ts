@@ -21,7 +21,7 @@ export function listenHttp(server: Server, address: string, setting?: string): P
   });
 }
 
-/** The error for an address whose port another process holds, naming the setting that picks it. */
+/** Returns the error for an address whose port another process holds, naming the setting that picks it. */
 export function portInUse(address: string, setting: string | undefined, cause: unknown): Error {
   const fix = setting === undefined ? 'stop what uses it or choose another port' : `stop what uses it, or set ${setting} to another address`;
   return new Error(`cannot listen on ${address}${setting === undefined ? '' : ` (${setting})`}: the port is in use; ${fix}`, { cause });

@@ -3,8 +3,8 @@ import { errorMessage } from './errors.js';
 
 /**
  * Connects to NATS at `options.servers`, the value of NATS_URL. A failure
- * names the setting and the fix, where nats.js would only say, for example,
- * that the connection was refused.
+ * names the setting and the fix; nats.js reports only the socket's error,
+ * such as a refused connection.
  */
 export async function connectNats(options: ConnectionOptions & { servers: string }): Promise<NatsConnection> {
   try {
