@@ -15,6 +15,14 @@ describe('scheduler restart', function () {
     await mesh?.stop();
   });
 
+  /** Stops the only replica with `drainGraceMs` and starts a new one on the same address. */
+  async function restartScheduler(drainGraceMs: number): Promise<void> {
+    const previous = mesh.scheduler;
+    previous.context.config.drainGraceMs = drainGraceMs;
+    await previous.stop();
+    mesh.scheduler = await startScheduler({ ...previous.context.config, listenAddress: previous.address }, mesh.log);
+  }
+
   it('keeps jobs, their attempts and a live Logs follower across a restart', async () => {
     const repo = await mesh.repository({
       'main.sh': 'for i in $(seq 1 60); do echo "line $i"; sleep 0.1; done\n',
@@ -27,10 +35,8 @@ describe('scheduler restart', function () {
     })();
     await waitFor(() => chunks.some((c) => c.data.toString().includes('line 5')), 20_000, 'output before the restart');
 
-    // Stop the only replica and start a new one on the same address.
-    const previous = mesh.scheduler;
-    await previous.stop();
-    mesh.scheduler = await startScheduler({ ...previous.context.config, listenAddress: previous.address }, mesh.log);
+    // A drain grace shorter than the job: the job goes back to the queue.
+    await restartScheduler(200);
     await follower;
 
     const status = await mesh.client.status(job!.id);
@@ -49,5 +55,23 @@ describe('scheduler restart', function () {
     assert.equal(Buffer.concat(replayed).toString(), followed);
     assert.ok(chunks.some((c) => c.attempt === 1) && chunks.some((c) => c.attempt === 2));
     assert.match(followed, /line 60\n$/);
+  });
+
+  it('lets a running job finish before it stops', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'echo started; sleep 2; echo done\n' });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+    await waitFor(async () => (await mesh.client.status(job!.id)).state === JobState.JOB_STATE_RUNNING, 20_000, 'the job to run');
+
+    const stopping = performance.now();
+    await restartScheduler(20_000);
+    const stoppedAfterMs = performance.now() - stopping;
+
+    const status = await mesh.client.status(job!.id);
+    assert.equal(status.state, JobState.JOB_STATE_SUCCEEDED, status.error?.message);
+    assert.equal(status.attempt, 1, 'the job ran once');
+    assert.equal(status.interruptedAttempts, 0);
+    assert.ok(stoppedAfterMs < 15_000, `the stop waited for the job only, ${Math.round(stoppedAfterMs)} ms`);
+    const { result } = await mesh.client.result(job!.id);
+    assert.equal(result?.stdout.toString(), 'started\ndone\n');
   });
 });

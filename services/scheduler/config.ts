@@ -39,6 +39,12 @@ export interface SchedulerConfig {
   retentionSweepIntervalMs: number;
   /** SCHEDULER_SHUTDOWN_GRACE: how long SIGTERM waits for calls to finish. Default 10s. */
   shutdownGraceMs: number;
+  /**
+   * SCHEDULER_DRAIN_GRACE: how long SIGTERM lets the workers finish the jobs
+   * this replica handed out, with no new ones, before it hands the rest back
+   * to the queue. Default 30s.
+   */
+  drainGraceMs: number;
   /** FAAS_MAX_ACTIVE_JOBS: queued and running jobs one owner may have at once. Default 20. */
   maxActiveJobsPerOwner: number;
   /** FAAS_TLS_CA, FAAS_TLS_CERT, FAAS_TLS_KEY: mutual TLS; every caller must present a certificate of the CA. */
@@ -73,5 +79,6 @@ export function readSchedulerConfig(env: Record<string, string | undefined> = pr
     retentionMs: readDurationMs(env, 'FAAS_RETENTION', 7 * 86_400_000, 1_000, 3650 * 86_400_000),
     retentionSweepIntervalMs: readDurationMs(env, 'FAAS_RETENTION_SWEEP_INTERVAL', 3_600_000, 1_000, 86_400_000),
     shutdownGraceMs: readDurationMs(env, 'SCHEDULER_SHUTDOWN_GRACE', 10_000, 0, 600_000),
+    drainGraceMs: readDurationMs(env, 'SCHEDULER_DRAIN_GRACE', 30_000, 0, 3_600_000),
   };
 }

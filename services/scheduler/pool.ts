@@ -60,6 +60,30 @@ export class WorkerPool {
     for (const wake of waiters) wake();
   }
 
+  /** Jobs that the workers of this replica hold, running or with their outcome being stored. */
+  heldJobs(): number {
+    let held = 0;
+    for (const session of this.sessions.values()) held += session.jobs.size;
+    return held;
+  }
+
+  /** Resolves with true once no worker holds a job, or with false after `timeoutMs`. */
+  async waitUntilIdle(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.heldJobs() > 0) {
+      const leftMs = deadline - Date.now();
+      if (leftMs <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, leftMs);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return true;
+  }
+
   /** Resolves when some worker has a free slot, or when `signal` aborts. */
   async waitForFreeSlot(signal: AbortSignal): Promise<void> {
     while (this.freeSlots() === 0 && !signal.aborted) {

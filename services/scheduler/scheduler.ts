@@ -139,6 +139,14 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
     (stopping ??= (async () => {
       log.info('scheduler stopping');
       dispatcher.stop();
+      // Jobs handed out may finish instead of starting again elsewhere; no new ones go out meanwhile.
+      const held = context.pool.heldJobs();
+      if (held > 0 && config.drainGraceMs > 0) {
+        readiness.set('draining', false, 'the scheduler is stopping; its workers finish their jobs');
+        log.info({ jobs: held, graceMs: config.drainGraceMs }, 'letting the workers finish their jobs before stopping');
+        const idle = await context.pool.waitUntilIdle(config.drainGraceMs);
+        if (!idle) log.info({ jobs: context.pool.heldJobs() }, 'the drain grace is over; handing the running jobs back to the queue');
+      }
       clearInterval(sweeper);
       clearInterval(orphanSweeper);
       shuttingDown.abort();
