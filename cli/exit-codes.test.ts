@@ -19,6 +19,10 @@ describe('jobExitCode', () => {
     { state: JobState.JOB_STATE_FAILED, signal: 'SIGNOPE', expected: 1 },
     { state: JobState.JOB_STATE_FAILED, reason: FailureReason.FAILURE_REASON_START_FAILED, expected: 127 },
     { state: JobState.JOB_STATE_FAILED, reason: FailureReason.FAILURE_REASON_CLONE_FAILED, expected: 1 },
+    // A program that exited 0 after passing a limit: the job failed, so the exit code must not read as success.
+    { state: JobState.JOB_STATE_FAILED, exitCode: 0, reason: FailureReason.FAILURE_REASON_DISK_LIMIT, expected: 1 },
+    { state: JobState.JOB_STATE_TIMED_OUT, exitCode: 0, expected: 124 },
+    { state: JobState.JOB_STATE_CANCELLED, exitCode: 0, expected: 130 },
   ];
 
   for (const { state, exitCode, signal, reason, expected } of cases) {

@@ -20,10 +20,13 @@ export const ExitCode = {
  * has one from 0 to 255, else a code for the final state, 127 for a program
  * that could not start, or 128 + N for a program that signal N ended, as a
  * shell reports them. A process exit status keeps only the low 8 bits, so a
- * code such as 256 would read as success.
+ * code such as 256 would read as success. A program that exited 0 in a job
+ * that did not succeed, as one that passed its disk limit and then ended,
+ * gets the code of the state, so that a script never reads success.
  */
 export function jobExitCode(job: Job): number {
-  if (job.exitCode !== undefined && job.exitCode >= 0 && job.exitCode <= 255) return job.exitCode;
+  const contradicts = job.exitCode === 0 && job.state !== JobState.JOB_STATE_SUCCEEDED;
+  if (job.exitCode !== undefined && job.exitCode >= 0 && job.exitCode <= 255 && !contradicts) return job.exitCode;
 
   switch (job.state) {
     case JobState.JOB_STATE_SUCCEEDED:

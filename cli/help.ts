@@ -51,7 +51,8 @@ const jobExitCodes = `Exit codes:
   124                   when the job timed out without an exit code
   127                   when the job's program could not be started
   130                   when the job was cancelled without an exit code
-  1                     when the job failed without an exit code, or a call failed
+  1                     when the job failed without an exit code, or with
+                        exit code 0 (a limit it passed), or a call failed
   2                     for a usage error`;
 
 const commandHelp: Record<CommandName, string> = {
