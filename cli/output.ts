@@ -92,7 +92,8 @@ function describeRequestedLimits(limits: JobLimits | undefined): string | undefi
 
 function describeRetry(retry: RetryPolicy | undefined): string | undefined {
   if (retry === undefined || (retry.maxAttempts === 0 && !retry.retryFailedRuns)) return undefined;
-  const attempts = retry.maxAttempts === 0 ? 'the default number of attempts' : `up to ${retry.maxAttempts} attempts`;
+  const attempts =
+    retry.maxAttempts === 0 ? 'the default number of attempts' : retry.maxAttempts === 1 ? 'one attempt only' : `up to ${retry.maxAttempts} attempts`;
   return `${attempts}${retry.retryFailedRuns ? ', failed runs included' : ''}`;
 }
 

@@ -140,20 +140,21 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       nats = await startNatsServer({ storeDir: join(options.dataDir, 'nats'), logFile: join(logDir, 'nats-server.log') });
       natsUrl = nats.url;
     }
-    const port = async (fixed?: number) => {
+    /** Returns `fixed`, or a free port when it is unset; `setting` names the variable of npm start that sets it. */
+    const port = async (fixed: number | undefined, setting: string) => {
       if (!fixed) return await findFreePort();
       if (await portAnswers('127.0.0.1', fixed)) {
-        throw new Error(`port ${fixed} is already in use; is another stack running? Stop it, or pick other ports`);
+        throw new Error(`port ${fixed} (${setting}) is already in use; is another stack running? Stop it, or set ${setting} to another port`);
       }
       return fixed;
     };
-    const schedulerAddress = `127.0.0.1:${await port(options.schedulerPort)}`;
-    const gatewayAddress = `127.0.0.1:${await port(options.gatewayPort)}`;
-    const observerAddress = `127.0.0.1:${await port(options.observerPort)}`;
-    const edgeAddress = `127.0.0.1:${await port(options.edgePort)}`;
+    const schedulerAddress = `127.0.0.1:${await port(options.schedulerPort, 'SCHEDULER_PORT')}`;
+    const gatewayAddress = `127.0.0.1:${await port(options.gatewayPort, 'GATEWAY_PORT')}`;
+    const observerAddress = `127.0.0.1:${await port(options.observerPort, 'OBSERVER_PORT')}`;
+    const edgeAddress = `127.0.0.1:${await port(options.edgePort, 'EDGE_PORT')}`;
     const slots = options.slotsPerWorker ?? 2;
     identity = await startDevIdentityProvider({
-      port: await port(options.identityPort),
+      port: await port(options.identityPort, 'IDENTITY_PORT'),
       autoApproveDeviceAs: options.autoApproveDeviceAs,
       // The page signs in with the authorization code flow and returns to /callback on its own origin.
       webRedirectUris: [`http://${edgeAddress}/callback`],

@@ -117,6 +117,8 @@ class WorkerAgent implements RunningWorker {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectDelayMs = 250;
+  /** Stream failures since the last hello; after the first, they are logged at debug level, since each reconnect attempt fails alike. */
+  private failuresSinceHello = 0;
   private idleCollectTimer: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
   /** Releases of finished jobs' folders, one after another, so they take at most one thread of Node's pool. */
@@ -164,7 +166,11 @@ class WorkerAgent implements RunningWorker {
     });
     call.on('data', (message: ConnectResponse) => this.handle(call, message));
     call.on('error', (error: Error & { code?: number; details?: string }) => {
-      if (this.state !== 'stopped') this.log.warn({ code: error.code, details: error.details }, 'scheduler stream failed');
+      if (this.state !== 'stopped') {
+        const level = this.failuresSinceHello === 0 ? 'warn' : 'debug';
+        this.failuresSinceHello++;
+        this.log[level]({ code: error.code, details: error.details }, 'scheduler stream failed');
+      }
       this.disconnected(call);
     });
     call.on('end', () => this.disconnected(call));
@@ -210,6 +216,7 @@ class WorkerAgent implements RunningWorker {
     if (message.hello) {
       if (this.state === 'connecting') this.state = 'connected';
       this.reconnectDelayMs = 250;
+      this.failuresSinceHello = 0;
       clearInterval(this.heartbeatTimer);
       this.heartbeatTimer = setInterval(() => this.sendHeartbeat(), message.hello.heartbeatIntervalMs);
       this.readiness.set('scheduler', true);
@@ -277,7 +284,7 @@ class WorkerAgent implements RunningWorker {
         if (outcome.result) this.metrics.attemptFinished(outcome.result, stateName(outcome.state));
         if (outcome.commitSha) span.setAttribute(jobAttributes.commit, outcome.commitSha);
         if (controller.signal.reason === 'disconnected' || this.call !== call) {
-          context.with(spanContext, () => log.info('job stopped; the scheduler hands it to another worker'));
+          context.with(spanContext, () => log.info('job stopped; the scheduler hands it back to the queue'));
           return;
         }
         call.write({ outcome: { ...outcome, traceContext } });
