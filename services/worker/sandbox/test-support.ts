@@ -48,7 +48,7 @@ export async function sandboxUnavailable(): Promise<string | undefined> {
  * Skips the suite of `context` when the sandbox tests cannot run here, and
  * otherwise returns the sandbox programs, which then must have been built.
  */
-export async function requireSandboxPrograms(context: Mocha.Context): Promise<SandboxPrograms> {
+export async function requireSandboxPrograms(context: { skip(): void }): Promise<SandboxPrograms> {
   const reason = await sandboxUnavailable();
   if (reason) {
     console.log(`skipped: ${reason}`);
