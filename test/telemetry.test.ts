@@ -166,6 +166,8 @@ describe('telemetry across separate service processes', function () {
     assert.equal(total(after.scheduler, 'faas_worker_slots', { faas_slot_state: 'free' }), 2);
     assert.equal(total(after.worker, 'faas_worker_slots', { faas_slot_state: 'free' }), 2);
     assert.equal(total(after.scheduler, 'faas_queue_depth', { faas_queue_state: 'pending' }), 0);
+    assert.ok(after.scheduler.some((sample) => sample.name === 'faas_queue_oldest_pending_age'), 'the scheduler reports the oldest waiting job');
+    assert.equal(total(after.scheduler, 'faas_queue_oldest_pending_age'), 0);
     const observer = await metricsOf('observer');
     for (const name of ['faas_workers_desired', 'faas_workers_current']) {
       assert.ok(observer.some((sample) => sample.name === name), `the observer reports ${name}`);

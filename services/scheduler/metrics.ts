@@ -67,20 +67,26 @@ export class SchedulerMetrics {
     if (deliveryCount > 1) this.redeliveries.add(1);
   }
 
-  /** Reports the queue depth and the worker slots at each scrape. */
+  /** Reports the queue depth, the age of the oldest waiting job and the worker slots at each scrape. */
   observe(nats: JetStreamHandles, pool: WorkerPool): void {
     const meter = metrics.getMeter('faas');
-    meter
-      .createObservableGauge('faas.queue.depth', {
-        unit: '{job}',
-        description: 'Jobs in the queue: waiting for a worker (pending) or handed out and not yet finished (in_flight)',
-      })
-      .addCallback(async (result) => {
-        const info = await nats.jsm.consumers.info(nats.names.jobStream, nats.names.dispatchConsumer).catch(() => undefined);
-        if (!info) return;
-        result.observe(info.num_pending, { 'faas.queue.state': 'pending' });
-        result.observe(info.num_ack_pending, { 'faas.queue.state': 'in_flight' });
-      });
+    const depth = meter.createObservableGauge('faas.queue.depth', {
+      unit: '{job}',
+      description: 'Jobs in the queue: waiting for a worker (pending) or handed out and not yet finished (in_flight)',
+    });
+    const oldest = meter.createObservableGauge('faas.queue.oldest_pending_age', {
+      unit: 's',
+      description: 'Time the oldest job not yet handed to a worker has waited in the queue; 0 when none waits',
+    });
+    // One read of the consumer serves both.
+    meter.addBatchObservableCallback(async (result) => {
+      const info = await nats.jsm.consumers.info(nats.names.jobStream, nats.names.dispatchConsumer).catch(() => undefined);
+      if (!info) return;
+      result.observe(depth, info.num_pending, { 'faas.queue.state': 'pending' });
+      result.observe(depth, info.num_ack_pending, { 'faas.queue.state': 'in_flight' });
+      const queuedAt = info.num_pending > 0 ? await firstUndelivered(nats, info.delivered.stream_seq) : undefined;
+      result.observe(oldest, queuedAt === undefined ? 0 : Math.max(0, (Date.now() - queuedAt.getTime()) / 1000));
+    }, [depth, oldest]);
     meter
       .createObservableGauge('faas.worker.slots', { unit: '{slot}', description: 'Job slots of the connected workers, busy or free' })
       .addCallback((result) => {
@@ -92,6 +98,23 @@ export class SchedulerMetrics {
       .createObservableGauge('faas.workers.connected', { unit: '{worker}', description: 'Workers connected to this scheduler' })
       .addCallback((result) => result.observe(pool.all().length));
   }
+}
+
+/** Messages tried past the consumer's delivered sequence, where a queued job that was cancelled left a gap. */
+const gapTries = 8;
+
+/**
+ * Returns when the oldest message that the dispatch consumer has not
+ * delivered yet was queued. The queue keeps a message until its job is
+ * settled, so the messages after the consumer's delivered sequence are the
+ * waiting ones, oldest first; undefined when none of the next few is found.
+ */
+export async function firstUndelivered(nats: JetStreamHandles, deliveredSeq: number): Promise<Date | undefined> {
+  for (let seq = deliveredSeq + 1; seq <= deliveredSeq + gapTries; seq++) {
+    const message = await nats.jsm.streams.getMessage(nats.names.jobStream, { seq }).catch(() => null);
+    if (message) return message.time;
+  }
+  return undefined;
 }
 
 function seconds(from: Date, to: Date): number {
