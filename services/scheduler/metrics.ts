@@ -107,7 +107,8 @@ const gapTries = 8;
  * Returns when the oldest message that the dispatch consumer has not
  * delivered yet was queued. The queue keeps a message until its job is
  * settled, so the messages after the consumer's delivered sequence are the
- * waiting ones, oldest first; undefined when none of the next few is found.
+ * waiting ones, oldest first. Returns undefined when none of the next few
+ * is found.
  */
 export async function firstUndelivered(nats: JetStreamHandles, deliveredSeq: number): Promise<Date | undefined> {
   for (let seq = deliveredSeq + 1; seq <= deliveredSeq + gapTries; seq++) {
