@@ -140,9 +140,10 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
       log.info('scheduler stopping');
       dispatcher.stop();
       // Jobs handed out may finish instead of starting again elsewhere; no new ones go out meanwhile.
+      // The replica stays ready and keeps answering calls. Gateways report its health as theirs, so a
+      // replica that reported itself not ready would take the gateways out of service during the drain.
       const held = context.pool.heldJobs();
       if (held > 0 && config.drainGraceMs > 0) {
-        readiness.set('draining', false, 'the scheduler is stopping; its workers finish their jobs');
         log.info({ jobs: held, graceMs: config.drainGraceMs }, 'letting the workers finish their jobs before stopping');
         const idle = await context.pool.waitUntilIdle(config.drainGraceMs);
         if (!idle) log.info({ jobs: context.pool.heldJobs() }, 'the drain grace is over; handing the running jobs back to the queue');
