@@ -35,4 +35,23 @@ describe('queued jobs without a queue message', function () {
     assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, done.error?.message);
     assert.equal(done.attempt, 1);
   });
+
+  it('leaves no consumer behind on an idle platform', async () => {
+    const { context } = mesh.scheduler;
+    const indexStream = `KV_${context.nats.names.indexBucket}`;
+    const consumers = async () => (await context.nats.jsm.streams.info(indexStream)).state.consumer_count;
+
+    // The first sweep lists the active jobs; there are none.
+    assert.equal(await mesh.scheduler.requeueOrphans(), 0);
+    const afterFirst = await consumers();
+    for (let sweep = 0; sweep < 3; sweep++) assert.equal(await mesh.scheduler.requeueOrphans(), 0);
+    assert.equal(await consumers(), afterFirst, 'later sweeps of an unchanged job bucket list nothing');
+
+    // A new job changes the bucket, so the next sweep looks again.
+    const repository = await mesh.repository({ 'main.sh': 'echo again\n' });
+    const { job } = await mesh.client.submit({ repositoryUrl: repository.url });
+    await finalRecord(mesh, job!.id);
+    await mesh.scheduler.requeueOrphans();
+    assert.ok((await consumers()) > afterFirst, 'the sweep after a change lists the jobs again');
+  });
 });

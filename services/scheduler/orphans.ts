@@ -4,6 +4,12 @@ import type { SchedulerContext } from './context.js';
 /** How long a job must have been queued, never started, before it counts as orphaned. */
 export const orphanAgeMs = 30_000;
 
+/** What one sweep leaves for the next of the same replica. */
+export interface OrphanSweepMemo {
+  /** Last sequence of the job bucket when a sweep found no queued job at all. */
+  noQueuedJobsAtSeq?: number;
+}
+
 /**
  * Publishes the queue message again for queued jobs that have none. A
  * record can outlive its message, because the two live in different streams.
@@ -17,13 +23,27 @@ export const orphanAgeMs = 30_000;
  * all (delivered and waiting for redelivery), the job has two, and the
  * dispatcher settles the second once the job has moved on. Returns how many
  * jobs were queued again.
+ *
+ * Listing the queued jobs leaves two short-lived consumers on the index
+ * bucket, so with `memo` a sweep is skipped while the job bucket has not
+ * changed since a sweep that found no queued job: an idle platform then
+ * leaves none.
  */
-export async function requeueOrphans(context: SchedulerContext, publish: (job: Job) => Promise<void>, nowMs = Date.now()): Promise<number> {
+export async function requeueOrphans(
+  context: SchedulerContext,
+  publish: (job: Job) => Promise<void>,
+  nowMs = Date.now(),
+  memo: OrphanSweepMemo = {},
+): Promise<number> {
   const { nats, store, pool, log } = context;
   const info = await nats.jsm.consumers.info(nats.names.jobStream, nats.names.dispatchConsumer);
   if (info.num_pending > 0) return 0;
+  const bucketSeq = (await nats.jsm.streams.info(`KV_${nats.names.jobsBucket}`)).state.last_seq;
+  if (memo.noQueuedJobsAtSeq === bucketSeq) return 0;
+  const queued = await store.listIds({ state: JobState.JOB_STATE_QUEUED, limit: Number.MAX_SAFE_INTEGER });
+  memo.noQueuedJobsAtSeq = queued.length === 0 ? bucketSeq : undefined;
   let requeued = 0;
-  for (const entry of await store.listIds({ state: JobState.JOB_STATE_QUEUED, limit: Number.MAX_SAFE_INTEGER })) {
+  for (const entry of queued) {
     const stored = await store.get(entry.jobId);
     const job = stored?.job;
     if (!job || job.state !== JobState.JOB_STATE_QUEUED || job.attempt > 0 || pool.holderOf(job.id)) continue;

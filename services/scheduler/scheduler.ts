@@ -22,7 +22,7 @@ import { SchedulerJobService } from './job-service.js';
 import { WorkerPool } from './pool.js';
 import { WorkerLinks } from './worker-link.js';
 import { sweepFinishedJobs } from './retention.js';
-import { requeueOrphans } from './orphans.js';
+import { requeueOrphans, type OrphanSweepMemo } from './orphans.js';
 
 /** How often a replica looks for queued jobs whose queue message is missing. */
 const orphanSweepIntervalMs = 15_000;
@@ -122,7 +122,9 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
   }, config.retentionSweepIntervalMs);
   sweeper.unref();
   // A new message id: de-duplication may still remember the lost message's.
-  const requeue = (nowMs?: number) => requeueOrphans(context, (job) => jobs.enqueue(job, { messageId: `${job.id}.requeued.${Date.now()}` }), nowMs);
+  const orphanMemo: OrphanSweepMemo = {};
+  const requeue = (nowMs?: number) =>
+    requeueOrphans(context, (job) => jobs.enqueue(job, { messageId: `${job.id}.requeued.${Date.now()}` }), nowMs, orphanMemo);
   const orphanSweeper = setInterval(() => {
     requeue().catch((error: unknown) =>
       log.warn({ err: error }, 'failed to look for queued jobs without a queue message; it runs again later'),
