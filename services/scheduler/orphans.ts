@@ -4,7 +4,7 @@ import type { SchedulerContext } from './context.js';
 /** How long a job must have been queued, never started, before it counts as orphaned. */
 export const orphanAgeMs = 30_000;
 
-/** What one sweep leaves for the next of the same replica. */
+/** State that one sweep passes to the next sweep of the same replica. */
 export interface OrphanSweepMemo {
   /** Last sequence of the job bucket when a sweep found no queued job at all. */
   noQueuedJobsAtSeq?: number;
