@@ -2,6 +2,7 @@ import { failureReasonName, isFinal, stateName } from '../common/job-states.js';
 import { FailureReason, JobPhase, JobState, type Job, type JobLimits, type RetryPolicy } from '../gen/faas/v1/job.js';
 import { formatBytes } from '../common/config.js';
 import { withOptionNames } from './field-options.js';
+import { describeAttempt } from '../common/attempts.js';
 
 /** Formats a proto JSON value (from a generated `toJSON`) as indented JSON and a newline. */
 export function formatJson(value: unknown): string {
@@ -46,7 +47,7 @@ export function formatJobDetails(job: Job): string {
     ['id', job.id],
     ['state', stateName(job.state)],
     ['phase', job.state === JobState.JOB_STATE_RUNNING ? phaseName(job.phase) : undefined],
-    ['attempt', job.interruptedAttempts > 0 ? `${job.attempt} (${job.interruptedAttempts} cut short by the platform, not counted)` : String(job.attempt)],
+    ['attempt', describeAttempt(job)],
     ['owner', job.ownerName && job.ownerName !== job.owner ? `${job.ownerName} (${job.owner})` : job.owner || undefined],
     ['repository', spec?.repositoryUrl || undefined],
     ['ref', spec?.ref || undefined],

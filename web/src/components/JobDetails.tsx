@@ -3,6 +3,7 @@ import type { ReactNode } from 'react';
 import type { Job } from '../../../gen/web/faas/v1/job';
 import { formatArgv, formatBytes, formatDateTime, formatDuration, isFinal, jobDurationMs } from '../format.js';
 import { useNow } from '../use-now.js';
+import { describeAttempt } from '../../../common/attempts.js';
 
 /** Renders what was submitted and how far the job got: repository, command, attempt, worker and times. */
 export function JobDetails({ job }: { job: Job }) {
@@ -23,7 +24,7 @@ export function JobDetails({ job }: { job: Job }) {
     // What the job requested: a worker caps it at its maximum, and the result shows the limits applied.
     ['Timeout requested', spec?.timeoutSeconds ? `${spec.timeoutSeconds} s` : 'operator default'],
     ['Memory requested', spec?.limits?.memoryBytes ? formatBytes(spec.limits.memoryBytes) : 'operator default'],
-    ['Attempt', job.attempt === 0 ? 'not started' : String(job.attempt)],
+    ['Attempt', job.attempt === 0 ? 'not started' : describeAttempt(job)],
     ['Worker', job.workerId === '' ? '-' : job.workerId],
     ['Created', formatDateTime(job.createdAt)],
     ['Started', formatDateTime(job.startedAt)],
