@@ -1,5 +1,5 @@
 import type { Consumer, JsMsg } from '@nats-io/jetstream';
-import { FailureReason, Job, JobPhase, JobState } from '../../gen/faas/v1/job.js';
+import { FailureReason, Job, JobPhase, JobState, type JobError } from '../../gen/faas/v1/job.js';
 import { isFinal } from '../../common/job-states.js';
 import { carrierOf, extractHeaders, inSpan, jobAttributes, messagingAttributes, SpanKind, trace, tracer } from '../../common/tracing.js';
 import type { SchedulerContext } from './context.js';
@@ -205,6 +205,11 @@ export function endJob(job: Job, state: JobState, reason: FailureReason, message
     finishedAt: new Date(),
     error: { reason, message },
   };
+}
+
+/** Returns `job` back in the queue for another attempt, with `error` telling why the last one ended. */
+export function requeueJob(job: Job, error: JobError | undefined): Job {
+  return { ...job, state: JobState.JOB_STATE_QUEUED, phase: JobPhase.JOB_PHASE_UNSPECIFIED, workerId: '', error };
 }
 
 export function releaseJob(session: WorkerSession, jobId: string): void {

@@ -16,7 +16,7 @@ import { FaasError } from '../../common/errors.js';
 import { cutText, recordLimits } from '../../common/limits.js';
 import { rejectUndecodable } from '../../common/grpc-server.js';
 import type { SchedulerContext } from './context.js';
-import { endJob, releaseJob } from './dispatcher.js';
+import { endJob, releaseJob, requeueJob } from './dispatcher.js';
 import { closeLog, LogWriter } from './log-store.js';
 import { attemptsLeft, retryDelayMs, shouldRetry } from './retry.js';
 import { ReportLanes } from './report-lanes.js';
@@ -358,13 +358,7 @@ export class WorkerLinks {
       const message = cancelReason ?? outcome.error?.message ?? '';
       if (shouldRetry(job, outcome, this.context.config)) {
         settled = 'retried';
-        return {
-          ...job,
-          state: JobState.JOB_STATE_QUEUED,
-          phase: JobPhase.JOB_PHASE_UNSPECIFIED,
-          workerId: '',
-          error: outcome.error && recordedError(outcome.error, `attempt ${job.attempt} failed: ${message}; it will be retried`),
-        };
+        return requeueJob(job, outcome.error && recordedError(outcome.error, `attempt ${job.attempt} failed: ${message}; it will be retried`));
       }
       settled = 'ended';
       const failedAgain = outcome.state !== JobState.JOB_STATE_CANCELLED && outcome.state !== JobState.JOB_STATE_SUCCEEDED && outcome.error && job.attempt > 1;
@@ -433,17 +427,11 @@ export class WorkerLinks {
           }
           if (cause === 'scheduler-stopping') {
             outcome = 'requeued';
-            return {
-              ...job,
-              state: JobState.JOB_STATE_QUEUED,
-              phase: JobPhase.JOB_PHASE_UNSPECIFIED,
-              workerId: '',
-              interruptedAttempts: job.interruptedAttempts + 1,
-              error: {
-                reason: FailureReason.FAILURE_REASON_WORKER_LOST,
-                message: `the scheduler stopped during attempt ${job.attempt}, which does not count against the job's attempts; it runs again`,
-              },
+            const error = {
+              reason: FailureReason.FAILURE_REASON_WORKER_LOST,
+              message: `the scheduler stopped during attempt ${job.attempt}, which does not count against the job's attempts; it runs again`,
             };
+            return { ...requeueJob(job, error), interruptedAttempts: job.interruptedAttempts + 1 };
           }
           if (!attemptsLeft(job, config)) {
             outcome = 'ended';
@@ -455,13 +443,7 @@ export class WorkerLinks {
             );
           }
           outcome = 'requeued';
-          return {
-            ...job,
-            state: JobState.JOB_STATE_QUEUED,
-            phase: JobPhase.JOB_PHASE_UNSPECIFIED,
-            workerId: '',
-            error: { reason: FailureReason.FAILURE_REASON_WORKER_LOST, message: `worker ${session.workerId} disconnected during attempt ${job.attempt}` },
-          };
+          return requeueJob(job, { reason: FailureReason.FAILURE_REASON_WORKER_LOST, message: `worker ${session.workerId} disconnected during attempt ${job.attempt}` });
         });
         if (outcome === 'requeued') heldJob.message.nak(retryDelayMs(heldJob.attempt, config));
         if (outcome === 'ended') {
