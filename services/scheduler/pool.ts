@@ -60,41 +60,34 @@ export class WorkerPool {
     for (const wake of waiters) wake();
   }
 
-  /** Jobs that the workers of this replica hold, running or with their outcome being stored. */
+  /** Counts the jobs that the workers of this replica have, running or with their outcome being stored. */
   heldJobs(): number {
     let held = 0;
     for (const session of this.sessions.values()) held += session.jobs.size;
     return held;
   }
 
-  /** Resolves with true once no worker holds a job, or with false after `timeoutMs`. */
+  /** Resolves with true once no worker has a job, or with false after `timeoutMs`. */
   async waitUntilIdle(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.heldJobs() > 0) {
-      const leftMs = deadline - Date.now();
-      if (leftMs <= 0) return false;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, leftMs);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-    return true;
+    const signal = AbortSignal.timeout(timeoutMs);
+    while (this.heldJobs() > 0 && !signal.aborted) await this.nextChange(signal);
+    return this.heldJobs() === 0;
   }
 
   /** Resolves when some worker has a free slot, or when `signal` aborts. */
   async waitForFreeSlot(signal: AbortSignal): Promise<void> {
-    while (this.freeSlots() === 0 && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const onAbort = () => resolve();
-        this.waiters.push(() => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        });
-        signal.addEventListener('abort', onAbort, { once: true });
+    while (this.freeSlots() === 0 && !signal.aborted) await this.nextChange(signal);
+  }
+
+  /** Resolves at the next `notify`, or when `signal` aborts. */
+  private nextChange(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const onAbort = () => resolve();
+      this.waiters.push(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
       });
-    }
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 }
