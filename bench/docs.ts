@@ -111,7 +111,7 @@ function gapsSection(run: RunResult): string[] {
     '  in place. Each job still forks the worker process (a quarter of its CPU samples), makes and',
     '  removes its cgroups, and measures its folder\'s disk use when the run ends. The baselines only',
     '  run the command, and they share the sandbox code with the worker (`createJobCgroup`,',
-    '  `buildSandboxCommand`), so a faster sandbox speeds up both sides alike: since one compiled',
+    '  `buildSandboxCommand`), so a faster sandbox speeds up both sides alike. Since one compiled',
     '  program (`faas-enter`) replaced the shell, prlimit and setpriv in front of bubblewrap, a',
     '  sandboxed `sh -c true` costs a quarter less CPU on either side. Besides the CPU, a slot',
     '  waits for its job\'s steps in turn: the outcome crosses the worker stream and the dispatcher pulls',

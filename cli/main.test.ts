@@ -263,6 +263,15 @@ describe('faas main', () => {
   });
 
   describe('status', () => {
+    /** Runs faas status against a gateway that returns `job`, and returns the exit code and the lines printed. */
+    async function printStatus(job: Job): Promise<{ code: number; text: string; lines: string[] }> {
+      const address = await serve({ status: (_call, callback) => callback(null, StatusResponse.fromPartial({ job })) });
+      const io = makeIo();
+      const code = await main(['status', jobId, '--server', address], io);
+      const text = io.stdout.text();
+      return { code, text, lines: text.split('\n') };
+    }
+
     it('prints the requested timeout, limits and retry policy', async () => {
       const job = jobIn(JobState.JOB_STATE_QUEUED, {
         spec: {
@@ -272,14 +281,12 @@ describe('faas main', () => {
           retry: { maxAttempts: 3, retryFailedRuns: true },
         } as Job['spec'],
       });
-      const address = await serve({ status: (_call, callback) => callback(null, StatusResponse.fromPartial({ job })) });
-      const io = makeIo();
+      const { code, text, lines } = await printStatus(job);
 
-      assert.equal(await main(['status', jobId, '--server', address], io), 0);
-      const lines = io.stdout.text().split('\n');
-      assert.ok(lines.includes('timeout:    60 s'), io.stdout.text());
-      assert.ok(lines.includes('limits:     memory 256 MiB, cpu 50%, disk 2 GiB (requested; a worker may lower them)'), io.stdout.text());
-      assert.ok(lines.includes('retry:      up to 3 attempts, failed runs included'), io.stdout.text());
+      assert.equal(code, 0);
+      assert.ok(lines.includes('timeout:    60 s'), text);
+      assert.ok(lines.includes('limits:     memory 256 MiB, cpu 50%, disk 2 GiB (requested; a worker may lower them)'), text);
+      assert.ok(lines.includes('retry:      up to 3 attempts, failed runs included'), text);
     });
 
     it('prints the convention entrypoint, its arguments and the names of the variables', async () => {
@@ -287,16 +294,14 @@ describe('faas main', () => {
         spec: { repositoryUrl: 'https://example.com/r.git', args: ['x y', '--z'], env: { WHO: 'me', TOKEN: 'secret-value' } } as unknown as Job['spec'],
         entrypoint: 'main.py',
       });
-      const address = await serve({ status: (_call, callback) => callback(null, StatusResponse.fromPartial({ job })) });
-      const io = makeIo();
+      const { code, text, lines } = await printStatus(job);
 
-      assert.equal(await main(['status', jobId, '--server', address], io), 0);
-      const lines = io.stdout.text().split('\n');
-      assert.ok(lines.includes("arguments:  'x y' --z"), io.stdout.text());
-      assert.ok(lines.includes('env:        WHO, TOKEN'), io.stdout.text());
-      assert.ok(lines.includes('entrypoint: main.py (found by convention)'), io.stdout.text());
-      assert.ok(!lines.some((line) => line.startsWith('command:')), io.stdout.text());
-      assert.doesNotMatch(io.stdout.text(), /secret-value/);
+      assert.equal(code, 0);
+      assert.ok(lines.includes("arguments:  'x y' --z"), text);
+      assert.ok(lines.includes('env:        WHO, TOKEN'), text);
+      assert.ok(lines.includes('entrypoint: main.py (found by convention)'), text);
+      assert.ok(!lines.some((line) => line.startsWith('command:')), text);
+      assert.doesNotMatch(text, /secret-value/);
     });
   });
 

@@ -173,7 +173,7 @@ function reportCommandError(io: CliIo, error: unknown, signal: AbortSignal, gate
 
 /** Returns a hint to append to a gateway error: where the gateway is, or how to get a valid token. */
 function gatewayHint(error: FaasClientError, gateway: GatewayDetails): string {
-  // A gateway that answers UNAVAILABLE is there, and a service behind it is not: another gateway would not help.
+  // A gateway that returns UNAVAILABLE is reachable and a service behind it is not, so another gateway would not help.
   if (error.code === GrpcStatus.UNAVAILABLE) return ` (answered by the gateway at ${gateway.address}; try again shortly)`;
   // grpc-js reports a gateway that does not respond in time with this code, and its message does not name the address.
   if (error.code === GrpcStatus.DEADLINE_EXCEEDED) return ` (gateway ${gateway.address}; set --server or FAAS_SERVER to use another)`;

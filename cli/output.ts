@@ -93,8 +93,9 @@ function describeRequestedLimits(limits: JobLimits | undefined): string | undefi
 
 function describeRetry(retry: RetryPolicy | undefined): string | undefined {
   if (retry === undefined || (retry.maxAttempts === 0 && !retry.retryFailedRuns)) return undefined;
-  const attempts =
-    retry.maxAttempts === 0 ? 'the default number of attempts' : retry.maxAttempts === 1 ? 'one attempt only' : `up to ${retry.maxAttempts} attempts`;
+  let attempts = `up to ${retry.maxAttempts} attempts`;
+  if (retry.maxAttempts === 0) attempts = 'the default number of attempts';
+  else if (retry.maxAttempts === 1) attempts = 'one attempt only';
   return `${attempts}${retry.retryFailedRuns ? ', failed runs included' : ''}`;
 }
 

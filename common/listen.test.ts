@@ -6,8 +6,8 @@ import { listen } from './grpc-server.js';
 import { listenHttp } from './http-listen.js';
 import { connectNats } from './nats-connect.js';
 
-/** Holds a loopback port until closed. */
-async function holdPort(): Promise<{ address: string; port: number; server: NetServer }> {
+/** Opens a listener on a free loopback port, so that the port is in use until the listener closes. */
+async function occupyPort(): Promise<{ address: string; port: number; server: NetServer }> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -16,35 +16,35 @@ async function holdPort(): Promise<{ address: string; port: number; server: NetS
 
 describe('start-up errors', () => {
   it('names the setting of a gRPC address whose port is in use', async () => {
-    const held = await holdPort();
+    const busy = await occupyPort();
     const server = new Server();
     try {
       await assert.rejects(
-        listen(server, held.address, undefined, 'GATEWAY_ADDRESS'),
-        new RegExp(`^Error: cannot listen on ${held.address} \\(GATEWAY_ADDRESS\\): the port is in use; stop what uses it, or set GATEWAY_ADDRESS to another address$`),
+        listen(server, busy.address, undefined, 'GATEWAY_ADDRESS'),
+        new RegExp(`^Error: cannot listen on ${busy.address} \\(GATEWAY_ADDRESS\\): the port is in use; stop what uses it, or set GATEWAY_ADDRESS to another address$`),
       );
     } finally {
       server.forceShutdown();
-      held.server.close();
+      busy.server.close();
     }
   });
 
   it('names the setting of an HTTP address whose port is in use', async () => {
-    const held = await holdPort();
+    const busy = await occupyPort();
     const server = createHttpServer();
     try {
-      await assert.rejects(listenHttp(server, held.address, 'FAAS_METRICS_ADDRESS'), /\(FAAS_METRICS_ADDRESS\): the port is in use; stop what uses it, or set FAAS_METRICS_ADDRESS to another address$/);
+      await assert.rejects(listenHttp(server, busy.address, 'FAAS_METRICS_ADDRESS'), /\(FAAS_METRICS_ADDRESS\): the port is in use; stop what uses it, or set FAAS_METRICS_ADDRESS to another address$/);
     } finally {
       server.close();
-      held.server.close();
+      busy.server.close();
     }
   });
 
   it('names NATS_URL when NATS does not answer', async () => {
-    const held = await holdPort();
+    const busy = await occupyPort();
     // Nothing listens on the port once it is closed.
-    await new Promise((resolve) => held.server.close(resolve));
-    const url = `nats://${held.address}`;
+    await new Promise((resolve) => busy.server.close(resolve));
+    const url = `nats://${busy.address}`;
     await assert.rejects(
       connectNats({ servers: url, maxReconnectAttempts: 0, timeout: 2_000 }),
       (error: Error) => {

@@ -110,9 +110,9 @@ describe('serve-examples', function () {
   });
 
   it('reports a port in use and removes its temporary folder', async () => {
-    const taken = createServer();
-    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
-    const port = (taken.address() as AddressInfo).port;
+    const occupied = createServer();
+    await new Promise<void>((resolve) => occupied.listen(0, '127.0.0.1', resolve));
+    const port = (occupied.address() as AddressInfo).port;
     const before = (await readdir(tmpdir())).filter((name) => name.startsWith('faas-examples-'));
     try {
       const failed = await run(process.execPath, ['--import', 'tsx', script, '--port', String(port), join(fileURLToPath(new URL('..', import.meta.url)), 'examples', 'shell')]).then(
@@ -122,7 +122,7 @@ describe('serve-examples', function () {
       assert.equal(failed.code, 1);
       assert.equal(failed.stderr, `port ${port} is in use: pick another with --port, or leave --port out for a free one\n`);
     } finally {
-      taken.close();
+      occupied.close();
     }
     const after = (await readdir(tmpdir())).filter((name) => name.startsWith('faas-examples-'));
     assert.deepEqual(after, before);

@@ -37,7 +37,8 @@ describe('firstUndelivered', function () {
     const handedOut = await consumer.next({ expires: 5_000 });
     assert.equal(handedOut?.seq, first.seq);
     const second = await firstUndelivered(handles, await delivered());
-    assert.ok(second && second.getTime() > firstQueuedAt.getTime(), `the second message's time, got ${second?.toISOString()}`);
+    assert.ok(second, 'the second message is waiting');
+    assert.ok(second.getTime() > firstQueuedAt.getTime(), `the second message's time, got ${second.toISOString()}`);
     handedOut?.ack();
   });
 });

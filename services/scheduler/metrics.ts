@@ -100,7 +100,7 @@ export class SchedulerMetrics {
   }
 }
 
-/** Messages tried past the consumer's delivered sequence, where a queued job that was cancelled left a gap. */
+/** Sequences tried past the consumer's delivered sequence, in case an operator deleted messages there. */
 const gapTries = 8;
 
 /**
@@ -109,6 +109,9 @@ const gapTries = 8;
  * settled, so the messages after the consumer's delivered sequence are the
  * waiting ones, oldest first. Returns undefined when none of the next few
  * is found.
+ *
+ * NOTE: a job whose message was handed back for redelivery (nak) sits below
+ * the delivered sequence, so its wait is not counted here.
  */
 export async function firstUndelivered(nats: JetStreamHandles, deliveredSeq: number): Promise<Date | undefined> {
   for (let seq = deliveredSeq + 1; seq <= deliveredSeq + gapTries; seq++) {

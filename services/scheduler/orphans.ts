@@ -6,8 +6,8 @@ export const orphanAgeMs = 30_000;
 
 /** State that one sweep passes to the next sweep of the same replica. */
 export interface OrphanSweepMemo {
-  /** Last sequence of the job bucket when a sweep found no queued job at all. */
-  noQueuedJobsAtSeq?: number;
+  /** Last sequence of the job bucket when a sweep found no queued or running job at all. */
+  noActiveJobsAtSeq?: number;
 }
 
 /**
@@ -24,10 +24,10 @@ export interface OrphanSweepMemo {
  * dispatcher settles the second once the job has moved on. Returns how many
  * jobs were queued again.
  *
- * Listing the queued jobs leaves two short-lived consumers on the index
- * bucket, so with `memo` a sweep is skipped while the job bucket has not
- * changed since a sweep that found no queued job: an idle platform then
- * leaves none.
+ * Listing the active jobs leaves two short-lived consumers on the index
+ * bucket. So with `memo`, a sweep is skipped while the job bucket has not
+ * changed since a sweep that found no queued or running job, and an idle
+ * platform leaves none.
  */
 export async function requeueOrphans(
   context: SchedulerContext,
@@ -39,11 +39,12 @@ export async function requeueOrphans(
   const info = await nats.jsm.consumers.info(nats.names.jobStream, nats.names.dispatchConsumer);
   if (info.num_pending > 0) return 0;
   const bucketSeq = (await nats.jsm.streams.info(`KV_${nats.names.jobsBucket}`)).state.last_seq;
-  if (memo.noQueuedJobsAtSeq === bucketSeq) return 0;
-  const queued = await store.listIds({ state: JobState.JOB_STATE_QUEUED, limit: Number.MAX_SAFE_INTEGER });
-  memo.noQueuedJobsAtSeq = queued.length === 0 ? bucketSeq : undefined;
+  if (memo.noActiveJobsAtSeq === bucketSeq) return 0;
+  // Besides queued jobs, the list contains running ones, which the loop skips.
+  const candidates = await store.listIds({ state: JobState.JOB_STATE_QUEUED, limit: Number.MAX_SAFE_INTEGER });
+  memo.noActiveJobsAtSeq = candidates.length === 0 ? bucketSeq : undefined;
   let requeued = 0;
-  for (const entry of queued) {
+  for (const entry of candidates) {
     const stored = await store.get(entry.jobId);
     const job = stored?.job;
     if (!job || job.state !== JobState.JOB_STATE_QUEUED || job.attempt > 0 || pool.holderOf(job.id)) continue;

@@ -141,8 +141,8 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
     (stopping ??= (async () => {
       log.info('scheduler stopping');
       dispatcher.stop();
-      // Jobs handed out may finish instead of starting again elsewhere; no new ones go out meanwhile.
-      // The replica stays ready and keeps answering calls. Gateways report its health as theirs, so a
+      // Jobs handed out may finish instead of starting again elsewhere, and no new ones go out meanwhile.
+      // The replica stays ready and keeps serving calls: gateways report its health as their own, so a
       // replica that reported itself not ready would take the gateways out of service during the drain.
       const held = context.pool.heldJobs();
       if (held > 0 && config.drainGraceMs > 0) {

@@ -401,7 +401,8 @@ export class WorkerLinks {
 
   /**
    * Hands every job of a departed worker back to the queue, or ends it.
-   * `cause` tells a worker that left from this replica stopping.
+   * `cause` distinguishes a worker that left from this replica stopping, and
+   * `why` goes into the log line.
    */
   private async disconnect(session: WorkerSession, cause: 'worker-left' | 'scheduler-stopping', why: string): Promise<void> {
     const { store, config, nats, log, pool } = this.context;

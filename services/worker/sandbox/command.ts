@@ -4,7 +4,7 @@ import { sandboxInitPath } from './init.js';
 /** Path at which the job folder appears inside the sandbox. */
 export const sandboxJobDir = '/job';
 
-/** Host name a job sees. */
+/** Host name inside the sandbox. */
 export const sandboxHostname = 'faas-job';
 
 /** Host paths of the minimal /etc/passwd and /etc/group shown to the job (see `writeIdentityFiles`). */
