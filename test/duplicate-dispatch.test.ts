@@ -37,7 +37,7 @@ function connectWorker(mesh: Mesh, workerId: string, slots: number): ScriptedWor
     stream.on('error', () => resolve());
     stream.on('end', () => resolve());
   });
-  stream.write({ hello: { workerId, protocolVersion: 1, slots, hostname: 'test' } });
+  stream.write({ hello: { workerId, protocolVersion: 1, slots, hostname: 'test', running: [] } });
   // The mesh drops a worker that is silent for 3 heartbeat intervals of 500 ms.
   const heartbeat = setInterval(() => stream.write({ heartbeat: { runningJobIds: [], draining: false } }), 200);
   const worker = { client, stream, messages, ended, heartbeat };

@@ -297,7 +297,7 @@ describe('fuzzing', function () {
   }
 
   function hello(workerId = `fuzz-worker-${workerCount++}`, slots = 1): Buffer {
-    return Buffer.from(ConnectRequest.encode({ hello: { workerId, protocolVersion: 1, slots, hostname: 'fuzz' } }).finish());
+    return Buffer.from(ConnectRequest.encode({ hello: { workerId, protocolVersion: 1, slots, hostname: 'fuzz', running: [] } }).finish());
   }
 
   function connectRequest(request: WorkerReport): Buffer {
@@ -566,14 +566,14 @@ describe('fuzzing', function () {
     const rawHello = (build: (writer: BinaryWriter) => void) => message((w) => nested(w, 1, build));
     const cases: Array<[string, Buffer]> = [
       ['empty hello', rawHello(() => {})],
-      ['empty worker id', connectRequest({ hello: { workerId: '', protocolVersion: 1, slots: 1, hostname: '' } })],
-      ['200-character worker id', connectRequest({ hello: { workerId: 'w'.repeat(200), protocolVersion: 1, slots: 1, hostname: '' } })],
-      ['worker id with a slash', connectRequest({ hello: { workerId: '../w', protocolVersion: 1, slots: 1, hostname: '' } })],
+      ['empty worker id', connectRequest({ hello: { workerId: '', protocolVersion: 1, slots: 1, hostname: '', running: [] } })],
+      ['200-character worker id', connectRequest({ hello: { workerId: 'w'.repeat(200), protocolVersion: 1, slots: 1, hostname: '', running: [] } })],
+      ['worker id with a slash', connectRequest({ hello: { workerId: '../w', protocolVersion: 1, slots: 1, hostname: '', running: [] } })],
       ['invalid UTF-8 worker id', rawHello((w) => { stringField(w, 1, invalidUtf8); w.tag(2, WireType.Varint).uint32(1); w.tag(3, WireType.Varint).uint32(1); })],
       ['protocol version 0', connectRequest({ hello: { workerId: 'fuzz-v0', protocolVersion: 0, slots: 1, hostname: '' } })],
       ['protocol version 2^32-1', connectRequest({ hello: { workerId: 'fuzz-vmax', protocolVersion: 0xffffffff, slots: 1, hostname: '' } })],
-      ['slots 0', connectRequest({ hello: { workerId: 'fuzz-s0', protocolVersion: 1, slots: 0, hostname: '' } })],
-      ['slots 65', connectRequest({ hello: { workerId: 'fuzz-s65', protocolVersion: 1, slots: 65, hostname: '' } })],
+      ['slots 0', connectRequest({ hello: { workerId: 'fuzz-s0', protocolVersion: 1, slots: 0, hostname: '', running: [] } })],
+      ['slots 65', connectRequest({ hello: { workerId: 'fuzz-s65', protocolVersion: 1, slots: 65, hostname: '', running: [] } })],
       ['slots -1', rawHello((w) => { stringField(w, 1, 'fuzz-sneg'); w.tag(2, WireType.Varint).uint32(1); w.tag(3, WireType.Varint).int32(-1); })],
       ['1 MiB hostname', connectRequest({ hello: { workerId: 'fuzz-host', protocolVersion: 1, slots: 1, hostname: 'h'.repeat(1024 * 1024) } })],
       ['invalid UTF-8 hostname', rawHello((w) => { stringField(w, 1, 'fuzz-utf8'); w.tag(2, WireType.Varint).uint32(1); w.tag(3, WireType.Varint).uint32(1); stringField(w, 4, invalidUtf8); })],
@@ -669,8 +669,9 @@ describe('fuzzing', function () {
         clearInterval(heartbeat);
       }
     });
-    // Half-closing the stream hands the job back to the queue, and a real worker runs it in the last test.
-    await waitFor(async () => (await admin.status(heldJobId)).state === JobState.JOB_STATE_QUEUED, 5_000, 'QUEUED again');
+    // Once the adoption grace after the stream's end has passed, the job is back in the queue, and a real worker runs it in the last test.
+    const graceMs = mesh.scheduler.context.config.adoptionGraceMs;
+    await waitFor(async () => (await admin.status(heldJobId)).state === JobState.JOB_STATE_QUEUED, graceMs + 5_000, 'QUEUED again');
     assertNoFindings();
   });
 

@@ -114,6 +114,7 @@ export class Mesh {
         natsPrefix: this.prefix,
         heartbeatIntervalMs: 500,
         ackWaitMs: 5_000,
+        adoptionGraceMs: 5_000,
         retryBaseDelayMs: 200,
         ...options.scheduler,
       },

@@ -50,7 +50,7 @@ describe('log publish failure', function () {
     const messages: ConnectResponse[] = [];
     stream.on('data', (message: ConnectResponse) => messages.push(message));
     stream.on('error', () => undefined);
-    stream.write({ hello: { workerId: 'scripted-log', protocolVersion: 1, slots: 1, hostname: 'test' } });
+    stream.write({ hello: { workerId: 'scripted-log', protocolVersion: 1, slots: 1, hostname: 'test', running: [] } });
     heartbeat = setInterval(() => stream!.write({ heartbeat: { runningJobIds: [jobId], draining: false } }), 200);
     await waitFor(() => messages.some((m) => m.assignment?.jobId === jobId), 10_000, 'assignment');
 

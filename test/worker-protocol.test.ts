@@ -45,7 +45,7 @@ describe('worker protocol', function () {
 
   it('rejects a worker without a client certificate', async () => {
     const { client, stream, ended } = openStream(mesh, credentials.createInsecure());
-    stream.write({ hello: { workerId: 'no-certificate', protocolVersion: 1, slots: 1, hostname: 'test' } });
+    stream.write({ hello: { workerId: 'no-certificate', protocolVersion: 1, slots: 1, hostname: 'test', running: [] } });
     const error = await ended;
     client.close();
     assert.equal(error?.code, 14, `expected UNAVAILABLE, got ${error?.code} ${error?.details}`);
@@ -58,7 +58,7 @@ describe('worker protocol', function () {
     const channel = meshChannelCredentials(readMeshTls(foreign.env('worker')));
     await rm(foreignDir, { recursive: true, force: true });
     const { client, stream, ended } = openStream(mesh, channel);
-    stream.write({ hello: { workerId: 'foreign-ca', protocolVersion: 1, slots: 1, hostname: 'test' } });
+    stream.write({ hello: { workerId: 'foreign-ca', protocolVersion: 1, slots: 1, hostname: 'test', running: [] } });
     const error = await ended;
     client.close();
     assert.equal(error?.code, 14, `expected UNAVAILABLE, got ${error?.code} ${error?.details}`);
@@ -67,7 +67,7 @@ describe('worker protocol', function () {
 
   it('rejects an incompatible protocol version', async () => {
     const { client, stream, ended } = openStream(mesh);
-    stream.write({ hello: { workerId: 'old-worker', protocolVersion: 99, slots: 1, hostname: 'test' } });
+    stream.write({ hello: { workerId: 'old-worker', protocolVersion: 99, slots: 1, hostname: 'test', running: [] } });
     const error = await ended;
     client.close();
     assert.equal(error?.code, 9, 'FAILED_PRECONDITION');
@@ -85,15 +85,15 @@ describe('worker protocol', function () {
 
   it('rejects invalid slots and duplicate ids', async () => {
     const bad = openStream(mesh);
-    bad.stream.write({ hello: { workerId: 'w-slots', protocolVersion: 1, slots: 0, hostname: 'test' } });
+    bad.stream.write({ hello: { workerId: 'w-slots', protocolVersion: 1, slots: 0, hostname: 'test', running: [] } });
     assert.match((await bad.ended)!.details, /hello\.slots is 0; use 1 to 64/);
     bad.client.close();
 
     const first = openStream(mesh);
-    first.stream.write({ hello: { workerId: 'w-dup', protocolVersion: 1, slots: 1, hostname: 'test' } });
+    first.stream.write({ hello: { workerId: 'w-dup', protocolVersion: 1, slots: 1, hostname: 'test', running: [] } });
     await waitFor(() => first.messages.length > 0, 5_000, 'scheduler hello');
     const second = openStream(mesh);
-    second.stream.write({ hello: { workerId: 'w-dup', protocolVersion: 1, slots: 1, hostname: 'test' } });
+    second.stream.write({ hello: { workerId: 'w-dup', protocolVersion: 1, slots: 1, hostname: 'test', running: [] } });
     const error = await second.ended;
     assert.equal(error?.code, 6, 'ALREADY_EXISTS');
     first.stream.end();
@@ -108,7 +108,7 @@ describe('worker protocol', function () {
     const jobId = job!.id;
     const scripted = openStream(mesh);
     try {
-      scripted.stream.write({ hello: { workerId: 'w-long-error', protocolVersion: 1, slots: 1, hostname: 'test' } });
+      scripted.stream.write({ hello: { workerId: 'w-long-error', protocolVersion: 1, slots: 1, hostname: 'test', running: [] } });
       await waitFor(() => scripted.messages.some((m) => m.assignment?.jobId === jobId), 10_000, 'assignment');
       scripted.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {}, entrypoint: '' } });
       await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
@@ -136,7 +136,7 @@ describe('worker protocol', function () {
     const jobId = job!.id;
     const scripted = openStream(mesh);
     try {
-      scripted.stream.write({ hello: { workerId: 'w-quick-job', protocolVersion: 1, slots: 1, hostname: 'test' } });
+      scripted.stream.write({ hello: { workerId: 'w-quick-job', protocolVersion: 1, slots: 1, hostname: 'test', running: [] } });
       await waitFor(() => scripted.messages.some((m) => m.assignment?.jobId === jobId), 10_000, 'assignment');
       const report = (phase: JobPhase) => ({ update: { jobId, attempt: 1, phase, commitSha: repo.commitSha, traceContext: {}, entrypoint: '' } });
       scripted.stream.write(report(JobPhase.JOB_PHASE_CLONING));
@@ -182,7 +182,7 @@ describe('worker protocol', function () {
     };
     const config = (await jsm.streams.info(resultsStream)).config;
     try {
-      scripted.stream.write({ hello: { workerId: 'w-unstored', protocolVersion: 1, slots: 1, hostname: 'test' } });
+      scripted.stream.write({ hello: { workerId: 'w-unstored', protocolVersion: 1, slots: 1, hostname: 'test', running: [] } });
       await assignment(1);
       // The results bucket now refuses every result, as a full or broken stream would.
       await jsm.streams.update(resultsStream, { ...config, max_msg_size: 8 });
@@ -205,13 +205,64 @@ describe('worker protocol', function () {
     }
   });
 
+  it('adopts the jobs of a returning worker', async () => {
+    const repo = await mesh.repository({ 'main.sh': 'echo unused\n' });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+    const jobId = job!.id;
+    const hello = (running: Array<{ jobId: string; attempt: number; lease: string }>) => ({
+      hello: { workerId: 'w-returning', protocolVersion: 1, slots: 1, hostname: 'test', running },
+    });
+
+    const first = openStream(mesh);
+    first.stream.write(hello([]));
+    await waitFor(() => first.messages.some((m) => m.assignment), 10_000, 'assignment');
+    const assignment = first.messages.find((m) => m.assignment)!.assignment!;
+    assert.match(assignment.lease, /^\$JS\.ACK\./, 'the lease is the ack subject of the queue message');
+    assert.equal(first.messages.find((m) => m.hello)!.hello!.adoptionGraceMs, mesh.scheduler.context.config.adoptionGraceMs);
+    first.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {}, entrypoint: '' } });
+    await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
+    first.stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('abc') } });
+    await waitFor(async () => (await mesh.client.logs(jobId).next()).value?.data.toString() === 'abc', 5_000, 'the output to be stored');
+    first.stream.cancel();
+    await first.ended;
+    first.client.close();
+    await waitFor(() => !mesh.scheduler.context.pool.has('w-returning'), 5_000, 'the scheduler to notice');
+
+    const second = openStream(mesh);
+    try {
+      second.stream.write(
+        hello([
+          { jobId, attempt: 1, lease: assignment.lease },
+          { jobId: 'j-not-a-job-of-this-worker', attempt: 1, lease: '$JS.ACK.ELSEWHERE.other.1.1.1.1.0' },
+        ]),
+      );
+      await waitFor(() => second.messages.some((m) => m.adoption) && second.messages.some((m) => m.cancellation), 10_000, 'the answers');
+      assert.deepEqual(second.messages.find((m) => m.adoption)!.adoption, { jobId, attempt: 1, outputOffset: 3 });
+      assert.match(second.messages.find((m) => m.cancellation)!.cancellation!.reason, /lease does not name a queue message/);
+
+      second.stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('def') } });
+      const result = { exitCode: 0, stdout: Buffer.from('abcdef'), stderr: Buffer.alloc(0) };
+      second.stream.write({ outcome: { jobId, attempt: 1, state: JobState.JOB_STATE_SUCCEEDED, result: JobResult.fromPartial(result), commitSha: '', platformFailure: false, traceContext: {} } });
+      const done = await finalRecord(mesh, jobId);
+      assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED);
+      assert.equal(done.attempt, 1);
+      const logged: Buffer[] = [];
+      for await (const chunk of mesh.client.logs(jobId)) logged.push(chunk.data);
+      assert.equal(Buffer.concat(logged).toString(), 'abcdef');
+    } finally {
+      second.stream.end();
+      await second.ended;
+      second.client.close();
+    }
+  });
+
   it('requeues the job of a worker that disconnects mid-job', async () => {
     const repo = await mesh.repository({ 'main.sh': 'echo "ran on a real worker"\n' });
     const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
 
     // A hand-made worker accepts the job and then goes away.
     const lost = openStream(mesh);
-    lost.stream.write({ hello: { workerId: 'w-lost', protocolVersion: 1, slots: 1, hostname: 'test' } });
+    lost.stream.write({ hello: { workerId: 'w-lost', protocolVersion: 1, slots: 1, hostname: 'test', running: [] } });
     await waitFor(() => lost.messages.some((m) => m.assignment), 10_000, 'assignment');
     const assignment = lost.messages.find((m) => m.assignment)!.assignment!;
     assert.equal(assignment.jobId, job!.id);
@@ -240,7 +291,7 @@ describe('worker protocol', function () {
 
     // A late worker reports a different outcome for attempt 1 of a finished job.
     const late = openStream(mesh);
-    late.stream.write({ hello: { workerId: 'w-late', protocolVersion: 1, slots: 1, hostname: 'test' } });
+    late.stream.write({ hello: { workerId: 'w-late', protocolVersion: 1, slots: 1, hostname: 'test', running: [] } });
     await waitFor(() => late.messages.length > 0, 5_000, 'scheduler hello');
     late.stream.write({
       outcome: { jobId: job!.id, attempt: done.attempt, state: JobState.JOB_STATE_FAILED, commitSha: '', platformFailure: false, traceContext: {} },

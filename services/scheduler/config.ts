@@ -41,10 +41,17 @@ export interface SchedulerConfig {
   shutdownGraceMs: number;
   /**
    * SCHEDULER_DRAIN_GRACE: how long SIGTERM lets the workers finish the jobs
-   * this replica handed out, with no new ones, before it hands the rest back
-   * to the queue. Default 30s.
+   * this replica handed out, with no new ones, before it leaves the rest to
+   * the replica the workers reconnect to (see FAAS_ADOPTION_GRACE). Default 30s.
    */
   drainGraceMs: number;
+  /**
+   * FAAS_ADOPTION_GRACE: how long a worker keeps its jobs running after its
+   * stream to a scheduler broke, while it reconnects, and how long the
+   * replica it lost keeps those jobs for it. A replica it reaches in time,
+   * the same or another, takes them over. Default 15s; 0 stops them at once.
+   */
+  adoptionGraceMs: number;
   /** FAAS_MAX_ACTIVE_JOBS: queued and running jobs one owner may have at once. Default 20. */
   maxActiveJobsPerOwner: number;
   /** FAAS_TLS_CA, FAAS_TLS_CERT, FAAS_TLS_KEY: mutual TLS; every caller must present a certificate of the CA. */
@@ -80,5 +87,6 @@ export function readSchedulerConfig(env: Record<string, string | undefined> = pr
     retentionSweepIntervalMs: readDurationMs(env, 'FAAS_RETENTION_SWEEP_INTERVAL', 3_600_000, 1_000, 86_400_000),
     shutdownGraceMs: readDurationMs(env, 'SCHEDULER_SHUTDOWN_GRACE', 10_000, 0, 600_000),
     drainGraceMs: readDurationMs(env, 'SCHEDULER_DRAIN_GRACE', 30_000, 0, 3_600_000),
+    adoptionGraceMs: readDurationMs(env, 'FAAS_ADOPTION_GRACE', 15_000, 0, 600_000),
   };
 }

@@ -6,7 +6,7 @@ import type { SchedulerContext } from './context.js';
 import type { StoredJob } from './job-store.js';
 import { closeLog } from './log-store.js';
 import { attemptsLeft } from './retry.js';
-import type { WorkerSession } from './worker-session.js';
+import { extendWhileHeld, type WorkerSession } from './worker-session.js';
 
 /** Body of a queue message. */
 export interface QueuedJobMessage {
@@ -144,17 +144,19 @@ export class Dispatcher {
       return;
     }
     const timeoutSeconds = job.spec!.timeoutSeconds || config.defaultTimeoutSeconds;
-    worker.jobs.set(jobId, {
-      jobId,
-      attempt,
-      message,
-      record: stored,
-      extendTimer: setInterval(() => worker.jobs.get(jobId)?.message.working(), Math.max(500, config.ackWaitMs / 3)),
-    });
+    worker.jobs.set(jobId, extendWhileHeld({ jobId, attempt, message, record: stored }, config.ackWaitMs));
     recordQueueWait(message, jobId);
     trace.getActiveSpan()?.setAttributes({ [jobAttributes.attempt]: attempt, [jobAttributes.workerId]: worker.workerId });
     worker.send({
-      assignment: { jobId, attempt, spec: { ...job.spec!, input }, timeoutSeconds, traceContext: carrierOf(), submittedAt: job.createdAt },
+      assignment: {
+        jobId,
+        attempt,
+        spec: { ...job.spec!, input },
+        timeoutSeconds,
+        traceContext: carrierOf(),
+        submittedAt: job.createdAt,
+        lease: ackSubject(message),
+      },
     });
     this.context.metrics.attemptDispatched(deliveryCount);
     log.info({ jobId, attempt, workerId: worker.workerId, deliveryCount }, 'assigned job');
@@ -194,6 +196,19 @@ function recordQueueWait(message: JsMsg, jobId: string): void {
   tracer()
     .startSpan('queue wait', { startTime: publishedMs, attributes: { [jobAttributes.jobId]: jobId } }, extractHeaders(message.headers))
     .end();
+}
+
+/**
+ * Returns the subject that acknowledges this delivery of `message`, the
+ * lease a worker sends back when it reconnects with the job running.
+ *
+ * NOTE: nats.js keeps the subject in the message's `reply`, which its JsMsg
+ * type does not declare (checked against @nats-io/jetstream 3.x). Without
+ * it the lease is empty, and a worker's jobs cannot move to another replica.
+ */
+function ackSubject(message: JsMsg): string {
+  const reply = (message as unknown as { reply?: unknown }).reply;
+  return typeof reply === 'string' ? reply : '';
 }
 
 /** Returns `job` moved to a final state with a reason. */

@@ -27,8 +27,8 @@ export interface StoredJob {
   revision: number;
 }
 
-/** Returns `next` to write it, or `undefined` to leave the job unchanged. */
-export type JobMutation = (current: Job) => Job | undefined;
+/** Returns `next` to write it, or `undefined` to leave the job unchanged. `revision` is the current record's. */
+export type JobMutation = (current: Job, revision: number) => Job | undefined;
 
 
 /**
@@ -107,7 +107,7 @@ export class JobStore {
       const guess = attempt === 0 && known !== undefined;
       const current = guess ? known : await this.get(jobId);
       if (!current) throw new FaasError(ErrorCode.NotFound, `job ${jobId} not found`);
-      const mutated = mutate(Job.fromPartial(current.job));
+      const mutated = mutate(Job.fromPartial(current.job), current.revision);
       if (guess && (!mutated || !canTransition(current.job.state, mutated.state))) continue;
       if (!mutated) return current;
       const next: Job = { ...mutated, updatedAt: new Date() };

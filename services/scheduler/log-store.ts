@@ -8,6 +8,8 @@ import { retryWhileUnavailable, type OutageRetry } from './nats-link.js';
 
 /** Header on the message that closes a job's log once the job is final. */
 const endHeader = 'Faas-Log-End';
+/** Header on each chunk: bytes of the same attempt's output before it. A replica that takes the job over resumes from there. */
+const attemptOffsetHeader = 'Faas-Attempt-Offset';
 /** Messages fetched per pull while replaying; each holds up to `maxChunkBytes`. */
 const replayBatch = 64;
 /** Largest chunk stored as one message, well under NATS's default 1 MiB max payload. */
@@ -30,10 +32,15 @@ export class LogWriter {
     private readonly subject: string,
     private readonly jobId: string,
     private nextOffset: number,
+    private nextAttemptOffset: number,
     private readonly outage: OutageRetry,
   ) {}
 
-  /** Opens the writer after the output earlier attempts already stored. */
+  /**
+   * Opens the writer after the output earlier attempts already stored. With
+   * `resume`, the attempt ran under another replica or stream until now, and
+   * the writer continues after what that one stored of it.
+   */
   static async open(
     js: JetStreamClient,
     jsm: JetStreamManager,
@@ -41,16 +48,23 @@ export class LogWriter {
     jobId: string,
     attempt: number,
     outage: OutageRetry,
+    resume = false,
   ): Promise<LogWriter> {
     const subject = names.logSubject(jobId);
     // Only one first attempt ever starts, so its log is empty; a later attempt continues the earlier ones' output.
-    const last = attempt > 1 ? await lastMessage(jsm, names, jobId) : undefined;
-    const nextOffset = last ? Number(last.offset) + last.data.length : 0;
-    return new LogWriter(js, subject, jobId, nextOffset, outage);
+    const last = attempt > 1 || resume ? await lastChunk(jsm, names, jobId) : undefined;
+    const nextOffset = last ? Number(last.chunk.offset) + last.chunk.data.length : 0;
+    const nextAttemptOffset = resume && last?.chunk.attempt === attempt ? last.attemptOffset + last.chunk.data.length : 0;
+    return new LogWriter(js, subject, jobId, nextOffset, nextAttemptOffset, outage);
   }
 
   get offset(): number {
     return this.nextOffset;
+  }
+
+  /** Bytes of this attempt's output that the writer has taken, stored or on their way. */
+  get attemptOffset(): number {
+    return this.nextAttemptOffset;
   }
 
   append(attempt: number, stream: LogStream, data: Buffer): Promise<void> {
@@ -58,11 +72,14 @@ export class LogWriter {
       const piece = data.subarray(start, start + maxChunkBytes);
       const offset = this.nextOffset;
       const chunk = LogsResponse.encode({ offset, stream, attempt, data: piece }).finish();
+      const chunkHeaders = headers();
+      chunkHeaders.set(attemptOffsetHeader, String(this.nextAttemptOffset));
       this.nextOffset += piece.length;
+      this.nextAttemptOffset += piece.length;
       // NOTE: JetStream drops a copy only within the log stream's duplicate window (2 minutes unless set), so a
       // chunk whose acknowledgement was lost at the start of a longer outage may be stored twice.
       const publish = async () => {
-        await this.js.publish(this.subject, chunk, { msgID: `${this.jobId}:${offset}` });
+        await this.js.publish(this.subject, chunk, { msgID: `${this.jobId}:${offset}`, headers: chunkHeaders });
       };
       this.tail = this.tail.then(async () => {
         if (this.failure) return;
@@ -90,18 +107,17 @@ export async function closeLog(js: JetStreamClient, names: NatsNames, jobId: str
   await js.publish(names.logSubject(jobId), new Uint8Array(), { headers: marker });
 }
 
-async function lastMessage(jsm: JetStreamManager, names: NatsNames, jobId: string) {
+/** Returns the job's last stored chunk, with the attempt offset its header gives (0 when it has none). */
+async function lastChunk(jsm: JetStreamManager, names: NatsNames, jobId: string) {
   const subject = names.logSubject(jobId);
-  const stored = await jsm.streams.getMessage(names.logStream, { last_by_subj: subject }).catch(() => null);
-  if (!stored) return undefined;
-  if (stored.header?.get(endHeader) === 'true') {
+  let stored = await jsm.streams.getMessage(names.logStream, { last_by_subj: subject }).catch(() => null);
+  if (stored?.header?.get(endHeader) === 'true') {
     // The marker contains no bytes, so the chunk before it ends the output.
-    const before = await jsm.streams
-      .getMessage(names.logStream, { seq: stored.seq - 1 })
-      .catch(() => null);
-    return before && before.subject === subject ? LogsResponse.decode(before.data) : undefined;
+    const before = await jsm.streams.getMessage(names.logStream, { seq: stored.seq - 1 }).catch(() => null);
+    stored = before?.subject === subject ? before : null;
   }
-  return LogsResponse.decode(stored.data);
+  if (!stored) return undefined;
+  return { chunk: LogsResponse.decode(stored.data), attemptOffset: Number(stored.header?.get(attemptOffsetHeader) || 0) };
 }
 
 export interface ReadLogsOptions {

@@ -1,5 +1,5 @@
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
-import { FailureReason, JobPhase, JobState, type JobError } from '../../gen/faas/v1/job.js';
+import { FailureReason, JobPhase, JobState, type Job, type JobError } from '../../gen/faas/v1/job.js';
 import type {
   ConnectRequest,
   ConnectResponse,
@@ -8,6 +8,7 @@ import type {
   JobRejection,
   JobUpdate,
   LogData,
+  RunningJob,
   WorkerHello,
 } from '../../gen/faas/worker/v1/worker_service.js';
 import { failureReasonName, isFinal, stateName } from '../../common/job-states.js';
@@ -20,7 +21,8 @@ import { endJob, releaseJob, requeueJob } from './dispatcher.js';
 import { closeLog, LogWriter } from './log-store.js';
 import { attemptsLeft, retryDelayMs, shouldRetry } from './retry.js';
 import { ReportLanes } from './report-lanes.js';
-import { WorkerSession, type HeldJob } from './worker-session.js';
+import { extendWhileHeld, WorkerSession, type HeldJob } from './worker-session.js';
+import { LeasedMessage, parseLease } from './queue-lease.js';
 import { retryWhileUnavailable } from './nats-link.js';
 
 export const protocolVersion = 1;
@@ -42,6 +44,8 @@ export class WorkerLinks {
   private readonly sweepTimer: NodeJS.Timeout;
   private lastSweepMs = Date.now();
   private readonly calls = new Map<WorkerSession, ServerDuplexStream<ConnectRequest, ConnectResponse>>();
+  /** Jobs of workers whose stream broke, kept for the adoption grace in case the worker reconnects here. */
+  private readonly parked = new Map<string, ParkedJob>();
 
   constructor(private readonly context: SchedulerContext) {
     this.sweepTimer = setInterval(() => this.dropSilentWorkers(), context.config.heartbeatIntervalMs);
@@ -104,12 +108,14 @@ export class WorkerLinks {
   };
 
   /**
-   * Ends every worker stream and hands their jobs back; used at shutdown.
-   * The attempts cut short here are the platform's doing, so they do not
-   * count against the jobs' allowed attempts.
+   * Ends every worker stream; used at shutdown. With an adoption grace, the
+   * workers keep their running jobs for the replica they reconnect to;
+   * without one, the jobs go back to the queue, and the attempts cut short
+   * here do not count against the jobs' allowed attempts.
    */
   async closeAll(): Promise<void> {
     clearInterval(this.sweepTimer);
+    for (const parked of [...this.parked.values()]) this.unpark(parked);
     for (const [session, call] of [...this.calls]) {
       session.closed = true;
       await this.disconnect(session, 'scheduler-stopping', 'the scheduler is stopping');
@@ -160,11 +166,111 @@ export class WorkerLinks {
         schedulerId: config.schedulerId,
         protocolVersion,
         heartbeatIntervalMs: config.heartbeatIntervalMs,
+        adoptionGraceMs: config.adoptionGraceMs,
       },
     });
-    pool.add(session);
-    log.info({ workerId: session.workerId, slots: session.slots, hostname: session.hostname }, 'worker connected');
+    log.info({ workerId: session.workerId, slots: session.slots, hostname: session.hostname, running: hello.running.length }, 'worker connected');
+    // The jobs it kept running take their slots before the dispatcher sees the worker.
+    void this.adoptAll(session, hello.running).finally(() => {
+      if (!session.closed) pool.add(session);
+    });
     return session;
+  }
+
+  private async adoptAll(session: WorkerSession, running: RunningJob[]): Promise<void> {
+    for (const job of running) {
+      try {
+        const refusal = await this.adopt(session, job);
+        if (refusal === undefined) continue;
+        session.send({ cancellation: { jobId: job.jobId, attempt: job.attempt, reason: refusal } });
+        this.context.log.info({ jobId: job.jobId, attempt: job.attempt, workerId: session.workerId, reason: refusal }, 'did not take over a job the worker kept running');
+      } catch (error) {
+        session.send({ cancellation: { jobId: job.jobId, attempt: job.attempt, reason: 'the scheduler could not take the job over' } });
+        this.context.log.warn({ err: error, jobId: job.jobId, workerId: session.workerId }, 'failed to take over a job the worker kept running');
+      }
+    }
+  }
+
+  /**
+   * Takes over a job that a reconnected worker kept running, and tells the
+   * worker from which output offset to send again. Returns why not instead,
+   * when the job is no longer this attempt's on this worker.
+   */
+  private async adopt(session: WorkerSession, running: RunningJob): Promise<string | undefined> {
+    const { store, nats, config, log, pool } = this.context;
+    const { jobId, attempt } = running;
+    if (session.jobs.has(jobId) || pool.holderOf(jobId)) return 'another worker runs the job';
+    const ours = (job: Job) => job.state === JobState.JOB_STATE_RUNNING && job.attempt === attempt && job.workerId === session.workerId;
+
+    let heldJob: HeldJob;
+    const parked = this.parked.get(jobId);
+    if (parked && parked.workerId === session.workerId && parked.heldJob.attempt === attempt) {
+      // The worker came back to this replica, which kept the job and its message.
+      this.parked.delete(jobId);
+      clearTimeout(parked.timer);
+      heldJob = parked.heldJob;
+      // A Cancel meanwhile found no worker to tell; the fresh record says so.
+      heldJob.record = (await store.get(jobId)) ?? heldJob.record;
+      await heldJob.log!.flush().catch(() => undefined);
+    } else {
+      const lease = parseLease(running.lease, nats.names.jobStream, nats.names.dispatchConsumer);
+      if (!lease) return 'its lease does not name a queue message of this platform';
+      const current = await store.get(jobId);
+      if (!current || !ours(current.job)) return 'the job moved on while its worker reconnected';
+      // The write tells a replica that still keeps the job for this worker that the job was taken over.
+      const record = await store.transition(jobId, (job) => (ours(job) ? { ...job } : undefined), current);
+      if (record.revision === current.revision || !ours(record.job)) return 'the job moved on while its worker reconnected';
+      const message = new LeasedMessage(nats.nc, running.lease, lease.seq);
+      message.working();
+      heldJob = extendWhileHeld({ jobId, attempt, message, record }, config.ackWaitMs);
+      try {
+        heldJob.log = await LogWriter.open(nats.js, nats.jsm, nats.names, jobId, attempt, this.outageRetry(jobId), true);
+      } catch (error) {
+        clearInterval(heldJob.extendTimer);
+        throw error;
+      }
+    }
+    if (session.closed) {
+      this.park(session, heldJob);
+      return undefined;
+    }
+    session.jobs.set(jobId, heldJob);
+    session.send({ adoption: { jobId, attempt, outputOffset: heldJob.log!.attemptOffset } });
+    log.info({ jobId, attempt, workerId: session.workerId, outputOffset: heldJob.log!.attemptOffset }, 'took over a job its worker kept running');
+    if (heldJob.record?.job.cancelRequested) {
+      heldJob.cancelReason ??= 'cancelled while its worker reconnected';
+      session.send({ cancellation: { jobId, attempt, reason: heldJob.cancelReason } });
+    }
+    return undefined;
+  }
+
+  /** Keeps a job of a worker whose stream broke, extending its message, until the worker comes back or the grace ends. */
+  private park(session: WorkerSession, heldJob: HeldJob): void {
+    const parked: ParkedJob = {
+      workerId: session.workerId,
+      heldJob,
+      timer: setTimeout(() => {
+        this.parked.delete(heldJob.jobId);
+        void this.settleDeparted(session, heldJob, 'worker-left', true).then(() => this.context.pool.notify());
+      }, this.context.config.adoptionGraceMs),
+    };
+    parked.timer.unref();
+    this.parked.set(heldJob.jobId, parked);
+  }
+
+  /** Stops keeping a parked job, leaving its message to whoever answers it next. */
+  private unpark(parked: ParkedJob): void {
+    clearTimeout(parked.timer);
+    clearInterval(parked.heldJob.extendTimer);
+    this.parked.delete(parked.heldJob.jobId);
+  }
+
+  private outageRetry(jobId: string) {
+    return {
+      natsLink: this.context.natsLink,
+      stopping: this.context.stopping,
+      onRetry: (delayMs: number) => this.context.log.warn({ jobId, retryInMs: delayMs }, 'cannot store job output while NATS is unavailable; retrying'),
+    };
   }
 
   private async apply(session: WorkerSession, request: ConnectRequest): Promise<void> {
@@ -288,11 +394,7 @@ export class WorkerLinks {
         this.context.pool.notify();
         return;
       }
-      heldJob.log = await LogWriter.open(nats.js, nats.jsm, nats.names, update.jobId, update.attempt, {
-        natsLink: this.context.natsLink,
-        stopping: this.context.stopping,
-        onRetry: (delayMs) => log.warn({ jobId: update.jobId, retryInMs: delayMs }, 'cannot store job output while NATS is unavailable; retrying'),
-      });
+      heldJob.log = await LogWriter.open(nats.js, nats.jsm, nats.names, update.jobId, update.attempt, this.outageRetry(update.jobId));
       log.info({ jobId: update.jobId, attempt: update.attempt, workerId: session.workerId }, 'job started');
       return;
     }
@@ -400,64 +502,91 @@ export class WorkerLinks {
   }
 
   /**
-   * Hands every job of a departed worker back to the queue, or ends it.
-   * `cause` distinguishes a worker that left from this replica stopping, and
-   * `why` goes into the log line.
+   * Deals with every job of a departed worker. With an adoption grace, a
+   * worker that left keeps its jobs running while it reconnects, so this
+   * replica keeps them for it for the grace (`park`). A stopping replica
+   * leaves them to the replica the worker reconnects to. Without a grace,
+   * each job goes back to the queue or ends. `why` goes into the log line.
    */
   private async disconnect(session: WorkerSession, cause: 'worker-left' | 'scheduler-stopping', why: string): Promise<void> {
-    const { store, config, nats, log, pool } = this.context;
+    const { config, log, pool } = this.context;
     pool.remove(session);
     this.calls.delete(session);
     log.info({ workerId: session.workerId, jobs: session.jobs.size, why }, 'worker disconnected');
     for (const heldJob of [...session.jobs.values()]) {
       // Its outcome arrived and is being stored. That settles the job, or hands it back to the queue on failure.
       if (heldJob.settling) continue;
-      releaseJob(session, heldJob.jobId);
-      try {
-        if (!heldJob.log) {
-          heldJob.message.nak();
-          continue;
+      if (!heldJob.log) {
+        // Not accepted yet: the worker drops it, and the job goes to another one.
+        releaseJob(session, heldJob.jobId);
+        heldJob.message.nak();
+      } else if (config.adoptionGraceMs > 0 && !(cause === 'worker-left' && session.draining)) {
+        // A draining worker that left is not coming back: it stopped what it still ran.
+        session.jobs.delete(heldJob.jobId);
+        if (cause === 'worker-left') {
+          this.park(session, heldJob);
+        } else {
+          // Nothing extends the message from now on: the replica that takes the job over does, or JetStream redelivers it.
+          clearInterval(heldJob.extendTimer);
+          log.info({ jobId: heldJob.jobId, attempt: heldJob.attempt, workerId: session.workerId }, 'left a running job to the replica its worker reconnects to');
         }
-        let outcome = 'moved on' as 'requeued' | 'ended' | 'moved on';
-        await store.transition(heldJob.jobId, (job) => {
-          outcome = 'moved on';
-          if (job.state !== JobState.JOB_STATE_RUNNING || job.attempt !== heldJob.attempt) return undefined;
-          if (job.cancelRequested) {
-            outcome = 'ended';
-            return endJob(job, JobState.JOB_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, 'cancelled; its worker disconnected');
-          }
-          if (cause === 'scheduler-stopping') {
-            outcome = 'requeued';
-            const error = {
-              reason: FailureReason.FAILURE_REASON_WORKER_LOST,
-              message: `the scheduler stopped during attempt ${job.attempt}, which does not count against the job's attempts; it runs again`,
-            };
-            return { ...requeueJob(job, error), interruptedAttempts: job.interruptedAttempts + 1 };
-          }
-          if (!attemptsLeft(job, config)) {
-            outcome = 'ended';
-            return endJob(
-              job,
-              JobState.JOB_STATE_FAILED,
-              FailureReason.FAILURE_REASON_WORKER_LOST,
-              `gave up after ${job.attempt} attempts; worker ${session.workerId} disconnected during the last one`,
-            );
-          }
-          outcome = 'requeued';
-          return requeueJob(job, { reason: FailureReason.FAILURE_REASON_WORKER_LOST, message: `worker ${session.workerId} disconnected during attempt ${job.attempt}` });
-        });
-        if (outcome === 'requeued') heldJob.message.nak(retryDelayMs(heldJob.attempt, config));
-        if (outcome === 'ended') {
-          await closeLog(nats.js, nats.names, heldJob.jobId);
-          heldJob.message.ack();
-        }
-        log.info({ jobId: heldJob.jobId, attempt: heldJob.attempt, workerId: session.workerId, outcome }, 'settled job of departed worker');
-      } catch (error) {
-        // The message is left unacknowledged, so JetStream redelivers it after the ack wait.
-        log.error({ err: error, jobId: heldJob.jobId, workerId: session.workerId }, 'failed to hand a job back to the queue');
+      } else {
+        releaseJob(session, heldJob.jobId);
+        await this.settleDeparted(session, heldJob, cause);
       }
     }
     pool.notify();
+  }
+
+  /**
+   * Hands a running job of a departed worker back to the queue, or ends it.
+   * After parking, only while the record is as this replica last wrote it:
+   * a changed record means another replica took the job over, or will
+   * settle it when JetStream redelivers the message.
+   */
+  private async settleDeparted(session: WorkerSession, heldJob: HeldJob, cause: 'worker-left' | 'scheduler-stopping', parked = false): Promise<void> {
+    const { store, config, nats, log } = this.context;
+    clearInterval(heldJob.extendTimer);
+    try {
+      let outcome = 'moved on' as 'requeued' | 'ended' | 'moved on';
+      await store.transition(heldJob.jobId, (job, revision) => {
+        outcome = 'moved on';
+        if (job.state !== JobState.JOB_STATE_RUNNING || job.attempt !== heldJob.attempt) return undefined;
+        if (parked && revision !== heldJob.record?.revision) return undefined;
+        if (job.cancelRequested) {
+          outcome = 'ended';
+          return endJob(job, JobState.JOB_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, 'cancelled; its worker disconnected');
+        }
+        if (cause === 'scheduler-stopping') {
+          outcome = 'requeued';
+          const error = {
+            reason: FailureReason.FAILURE_REASON_WORKER_LOST,
+            message: `the scheduler stopped during attempt ${job.attempt}, which does not count against the job's attempts; it runs again`,
+          };
+          return { ...requeueJob(job, error), interruptedAttempts: job.interruptedAttempts + 1 };
+        }
+        if (!attemptsLeft(job, config)) {
+          outcome = 'ended';
+          return endJob(
+            job,
+            JobState.JOB_STATE_FAILED,
+            FailureReason.FAILURE_REASON_WORKER_LOST,
+            `gave up after ${job.attempt} attempts; worker ${session.workerId} disconnected during the last one`,
+          );
+        }
+        outcome = 'requeued';
+        return requeueJob(job, { reason: FailureReason.FAILURE_REASON_WORKER_LOST, message: `worker ${session.workerId} disconnected during attempt ${job.attempt}` });
+      }, parked ? heldJob.record : undefined);
+      if (outcome === 'requeued') heldJob.message.nak(retryDelayMs(heldJob.attempt, config));
+      if (outcome === 'ended') {
+        await closeLog(nats.js, nats.names, heldJob.jobId);
+        heldJob.message.ack();
+      }
+      log.info({ jobId: heldJob.jobId, attempt: heldJob.attempt, workerId: session.workerId, outcome }, 'settled job of departed worker');
+    } catch (error) {
+      // The message is left unacknowledged, so JetStream redelivers it after the ack wait.
+      log.error({ err: error, jobId: heldJob.jobId, workerId: session.workerId }, 'failed to hand a job back to the queue');
+    }
   }
 
   private dropSilentWorkers(): void {
@@ -479,6 +608,13 @@ export class WorkerLinks {
       }
     }
   }
+}
+
+/** A job whose worker's stream broke, kept for the adoption grace. */
+interface ParkedJob {
+  workerId: string;
+  heldJob: HeldJob;
+  timer: NodeJS.Timeout;
 }
 
 /** Returns the lane of a report: its job's id, or an empty string for a heartbeat. */

@@ -1,15 +1,15 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import type { JsMsg } from '@nats-io/jetstream';
 import type { ConnectRequest, ConnectResponse, JobOutcome, JobUpdate } from '../../gen/faas/worker/v1/worker_service.js';
 import type { LogWriter } from './log-store.js';
 import type { StoredJob } from './job-store.js';
+import type { QueueMessage } from './queue-lease.js';
 
 /** A job this replica handed to a worker and has not yet settled. */
 export interface HeldJob {
   jobId: string;
   attempt: number;
   /** The queue message, kept unacknowledged until the outcome is stored. */
-  message: JsMsg;
+  message: QueueMessage;
   /** Extends the message's ack deadline while the job runs. */
   extendTimer: NodeJS.Timeout;
   /** Record as this replica last read or wrote it, so that the next change can skip a read. A stale one costs a failed write. */
@@ -24,6 +24,17 @@ export interface HeldJob {
   cancelReason?: string;
   /** Heartbeats in a row that did not list this accepted job. */
   missedHeartbeats?: number;
+}
+
+/**
+ * Starts extending the ack deadline of a held job's message, every third of
+ * `ackWaitMs`. The timer reads `heldJob.message` each time, so a redelivery
+ * that replaces the handle keeps being extended.
+ */
+export function extendWhileHeld(heldJob: Omit<HeldJob, 'extendTimer'>, ackWaitMs: number): HeldJob {
+  const held = heldJob as HeldJob;
+  held.extendTimer = setInterval(() => held.message.working(), Math.max(500, ackWaitMs / 3));
+  return held;
 }
 
 /** One connected worker: its stream, its slots and the jobs it holds. */

@@ -6,6 +6,7 @@ import {
   WorkerServiceClient,
   type ConnectRequest,
   type ConnectResponse,
+  type JobAdoption,
   type JobAssignment,
 } from '../../gen/faas/worker/v1/worker_service.js';
 import type { JobPhase, LogStream } from '../../gen/faas/v1/job.js';
@@ -29,6 +30,7 @@ import { RepoCache } from './repo-cache.js';
 import { sandboxUser } from './sandbox/users.js';
 import { ConfigError } from '../../common/config.js';
 import { errorMessage } from '../../common/errors.js';
+import { OutputBacklog } from './output-backlog.js';
 
 export const protocolVersion = 1;
 const maxReconnectDelayMs = 10_000;
@@ -38,15 +40,32 @@ const idleCollectDelayMs = 2_000;
 const staleCgroupAgeMs = 60_000;
 /** How long a stopping worker waits for the scheduler to close the stream. */
 const streamCloseWaitMs = 5_000;
+/** Output of each job kept to send again after a reconnect; without a stream, a job's output waits once this much is unsent. */
+const outputBacklogBytes = 1024 * 1024;
+
+type SchedulerCall = ClientDuplexStream<ConnectRequest, ConnectResponse>;
 
 /** Lifecycle of a worker process. */
 export type WorkerState = 'connecting' | 'connected' | 'draining' | 'stopped';
 
 interface ActiveJob {
+  jobId: string;
   attempt: number;
   controller: AbortController;
   /** Slot the job runs in; it picks the job's sandbox user. */
   slot: number;
+  /** JobAssignment.lease, sent back when the worker reconnects with the job running. */
+  lease: string;
+  /** The stream the job reports on; undefined from a broken stream until a scheduler takes the job over. */
+  call?: SchedulerCall;
+  output: OutputBacklog;
+  /** Output offset when the job lost its stream. */
+  unsentFrom: number;
+  /** Reports held back while the job has no stream: its latest update, then its outcome. */
+  heldUpdate?: ConnectRequest;
+  heldOutcome?: ConnectRequest;
+  /** Output waiting for a stream, woken when the job gets one or stops. */
+  streamWaiters: Array<() => void>;
 }
 
 export interface RunningWorker {
@@ -107,13 +126,19 @@ async function startAgent(
 
 /**
  * Keeps one Connect stream to the scheduler open, reconnecting with backoff,
- * and runs the jobs it is assigned. Jobs end with the stream that assigned
- * them: the scheduler hands them to another worker.
+ * and runs the jobs it is assigned. When the stream breaks, the jobs go on
+ * for the adoption grace, until the scheduler that the worker reconnects to
+ * takes them over or the grace ends.
  */
 class WorkerAgent implements RunningWorker {
   private readonly client: WorkerServiceClient;
   private call: ClientDuplexStream<ConnectRequest, ConnectResponse> | undefined;
   private readonly jobs = new Map<string, ActiveJob>();
+  /** Finished jobs whose outcome waits for a scheduler to take them over. */
+  private readonly unreported = new Map<string, ActiveJob>();
+  /** SchedulerHello.adoption_grace_ms of the last scheduler. */
+  private adoptionGraceMs = 0;
+  private adoptionTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectDelayMs = 250;
@@ -161,8 +186,12 @@ class WorkerAgent implements RunningWorker {
     if (this.state === 'stopped') return;
     const call = this.client.connect();
     this.call = call;
+    // Jobs kept running since an earlier stream broke, for the scheduler to take over.
+    const running = [...this.jobs.values(), ...this.unreported.values()]
+      .filter((job) => job.call === undefined)
+      .map(({ jobId, attempt, lease }) => ({ jobId, attempt, lease }));
     call.write({
-      hello: { workerId: this.config.workerId, protocolVersion, slots: this.config.slots, hostname: hostname() },
+      hello: { workerId: this.config.workerId, protocolVersion, slots: this.config.slots, hostname: hostname(), running },
     });
     call.on('data', (message: ConnectResponse) => this.handle(call, message));
     call.on('error', (error: Error & { code?: number; details?: string }) => {
@@ -188,6 +217,8 @@ class WorkerAgent implements RunningWorker {
       await Promise.race([this.whenIdle(), grace]);
     }
     this.state = 'stopped';
+    clearTimeout(this.adoptionTimer);
+    this.unreported.clear();
     for (const job of this.jobs.values()) job.controller.abort('disconnected' satisfies StopReason);
     await this.whenIdle();
     await this.releases;
@@ -219,17 +250,57 @@ class WorkerAgent implements RunningWorker {
       this.failuresSinceHello = 0;
       clearInterval(this.heartbeatTimer);
       this.heartbeatTimer = setInterval(() => this.sendHeartbeat(), message.hello.heartbeatIntervalMs);
+      this.adoptionGraceMs = message.hello.adoptionGraceMs;
       this.readiness.set('scheduler', true);
       this.log.info({ schedulerId: message.hello.schedulerId }, 'connected to scheduler');
     } else if (message.assignment) {
       this.start(call, message.assignment);
+    } else if (message.adoption) {
+      this.adopted(call, message.adoption);
     } else if (message.cancellation) {
-      const job = this.jobs.get(message.cancellation.jobId);
-      if (job && job.attempt === message.cancellation.attempt) {
-        this.log.info({ jobId: message.cancellation.jobId, reason: message.cancellation.reason }, 'cancelling job');
-        job.controller.abort('cancelled' satisfies StopReason);
+      const { jobId, attempt, reason } = message.cancellation;
+      const job = this.jobs.get(jobId);
+      if (job && job.attempt === attempt) {
+        // A job kept running that the scheduler did not take over ends without a report.
+        const taken = job.call === call;
+        this.log.info({ jobId, reason }, taken ? 'cancelling job' : 'stopping a job that no scheduler took over');
+        job.controller.abort((taken ? 'cancelled' : 'disconnected') satisfies StopReason);
       }
+      if (this.unreported.get(jobId)?.attempt === attempt) this.unreported.delete(jobId);
     }
+  }
+
+  /** Moves a job kept running onto `call`, and sends what the scheduler lacks: output from the offset it names, then held reports. */
+  private adopted(call: SchedulerCall, adoption: JobAdoption): void {
+    const { jobId, attempt, outputOffset } = adoption;
+    const job = this.jobs.get(jobId) ?? this.unreported.get(jobId);
+    if (!job || job.attempt !== attempt || job.call !== undefined) return;
+    job.call = call;
+    const { chunks, lostBytes } = job.output.since(outputOffset);
+    for (const chunk of chunks) call.write({ log: { jobId, attempt, stream: chunk.stream, data: chunk.data } });
+    for (const held of [job.heldUpdate, job.heldOutcome]) if (held) call.write(held);
+    job.heldUpdate = undefined;
+    if (job.heldOutcome) this.unreported.delete(jobId);
+    job.heldOutcome = undefined;
+    wakeAll(job.streamWaiters);
+    const fields = { jobId, attempt, resentBytes: job.output.end - outputOffset, lostBytes: lostBytes || undefined };
+    if (lostBytes > 0) this.log.warn(fields, 'the scheduler took over the job, but output it did not store is no longer kept');
+    else this.log.info(fields, 'the scheduler took over the job');
+  }
+
+  /** Sends a report on the job's stream, or holds it until a scheduler takes the job over. */
+  private report(job: ActiveJob, message: ConnectRequest): void {
+    if (job.call) job.call.write(message);
+    else if (message.outcome) job.heldOutcome = message;
+    else job.heldUpdate = message;
+  }
+
+  /** Keeps output for a later resend and sends it, or, without a stream, waits once the backlog is full of unsent output. */
+  private output(job: ActiveJob, stream: LogStream, data: Buffer): Promise<void> {
+    job.output.append(stream, data);
+    if (job.call) return writeWithBackpressure(job.call, { log: { jobId: job.jobId, attempt: job.attempt, stream, data } });
+    if (job.output.end - job.unsentFrom <= outputBacklogBytes || job.controller.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => job.streamWaiters.push(resolve));
   }
 
   private start(call: ClientDuplexStream<ConnectRequest, ConnectResponse>, assignment: JobAssignment): void {
@@ -241,7 +312,9 @@ class WorkerAgent implements RunningWorker {
     }
     const controller = new AbortController();
     const slot = this.freeSlot();
-    this.jobs.set(jobId, { attempt, controller, slot });
+    const job: ActiveJob = { jobId, attempt, controller, slot, lease: assignment.lease, call, output: new OutputBacklog(outputBacklogBytes), unsentFrom: 0, streamWaiters: [] };
+    controller.signal.addEventListener('abort', () => wakeAll(job.streamWaiters), { once: true });
+    this.jobs.set(jobId, job);
     this.deletionCost?.set(this.jobs.size);
     // The attempt's span continues the trace the scheduler's dispatch span began.
     const span = tracer().startSpan(
@@ -264,9 +337,9 @@ class WorkerAgent implements RunningWorker {
     const reporter: JobReporter = {
       update: (phase: JobPhase, commitSha: string, entrypoint = '') => {
         if (commitSha) span.setAttribute(jobAttributes.commit, commitSha);
-        call.write({ update: { jobId, attempt, phase, commitSha, traceContext, entrypoint } });
+        this.report(job, { update: { jobId, attempt, phase, commitSha, traceContext, entrypoint } });
       },
-      output: (stream: LogStream, data: Buffer) => writeWithBackpressure(call, { log: { jobId, attempt, stream, data } }),
+      output: (stream: LogStream, data: Buffer) => this.output(job, stream, data),
     };
     const runContext = {
       config: this.config,
@@ -283,11 +356,12 @@ class WorkerAgent implements RunningWorker {
         span.setAttribute(jobAttributes.state, stateName(outcome.state));
         if (outcome.result) this.metrics.attemptFinished(outcome.result, stateName(outcome.state));
         if (outcome.commitSha) span.setAttribute(jobAttributes.commit, outcome.commitSha);
-        if (controller.signal.reason === 'disconnected' || this.call !== call) {
+        if (controller.signal.reason === 'disconnected') {
           context.with(spanContext, () => log.info('job stopped; the scheduler hands it back to the queue'));
           return;
         }
-        call.write({ outcome: { ...outcome, traceContext } });
+        this.report(job, { outcome: { ...outcome, traceContext } });
+        if (job.heldOutcome) this.unreported.set(jobId, job);
         context.with(spanContext, () =>
           log.info(
             {
@@ -352,13 +426,51 @@ class WorkerAgent implements RunningWorker {
     this.readiness.set('scheduler', false, 'disconnected from the scheduler; reconnecting');
     call.cancel();
     clearInterval(this.heartbeatTimer);
-    // The scheduler requeues what this stream held, so running copies must stop.
-    for (const job of this.jobs.values()) job.controller.abort('disconnected' satisfies StopReason);
+    for (const job of [...this.jobs.values(), ...this.unreported.values()]) {
+      if (job.call !== call) continue;
+      job.call = undefined;
+      job.unsentFrom = job.output.end;
+    }
+    if (this.state !== 'stopped' && this.adoptionGraceMs > 0) {
+      this.keepDetachedJobs();
+    } else {
+      // The scheduler requeues what this stream held, so running copies must stop.
+      this.dropDetachedJobs();
+    }
     if (this.state === 'stopped') return;
     if (this.state === 'connected') this.state = 'connecting';
     this.log.info({ retryInMs: this.reconnectDelayMs }, 'disconnected from scheduler; reconnecting');
     this.reconnectTimer = setTimeout(() => this.connect(), this.reconnectDelayMs);
     this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, maxReconnectDelayMs);
+  }
+
+  /** Keeps the jobs without a stream running for the adoption grace, for the scheduler this worker reconnects to. */
+  private keepDetachedJobs(): void {
+    const detached = [...this.jobs.values(), ...this.unreported.values()].filter((job) => job.call === undefined).length;
+    if (detached === 0) return;
+    this.log.info({ jobs: detached, graceMs: this.adoptionGraceMs }, 'keeping jobs running while reconnecting, for a scheduler to take over');
+    clearTimeout(this.adoptionTimer);
+    this.adoptionTimer = setTimeout(() => {
+      const stopped = this.dropDetachedJobs();
+      if (stopped > 0) this.log.warn({ jobs: stopped, graceMs: this.adoptionGraceMs }, 'no scheduler took these jobs over in time; stopped them');
+    }, this.adoptionGraceMs);
+    this.adoptionTimer.unref();
+  }
+
+  /** Stops the jobs without a stream and forgets unreported outcomes; returns how many it dropped. */
+  private dropDetachedJobs(): number {
+    let dropped = 0;
+    for (const job of this.jobs.values()) {
+      if (job.call !== undefined || job.controller.signal.aborted) continue;
+      job.controller.abort('disconnected' satisfies StopReason);
+      dropped++;
+    }
+    for (const [jobId, job] of this.unreported) {
+      if (job.call !== undefined) continue;
+      this.unreported.delete(jobId);
+      dropped++;
+    }
+    return dropped;
   }
 
   private whenIdle(): Promise<void> {
@@ -391,6 +503,10 @@ class WorkerAgent implements RunningWorker {
     this.idleWaiters = [];
     for (const wake of waiters) wake();
   }
+}
+
+function wakeAll(waiters: Array<() => void>): void {
+  for (const wake of waiters.splice(0)) wake();
 }
 
 function writeWithBackpressure(

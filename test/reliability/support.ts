@@ -57,6 +57,8 @@ export class ProcessStack {
           // The suites submit more jobs at once than the default limit of 20 per owner.
           FAAS_MAX_ACTIVE_JOBS: '500',
           FAAS_HEARTBEAT_INTERVAL: '1s',
+          // Jobs of a killed worker run again after this; a restarted scheduler takes running jobs over within it.
+          FAAS_ADOPTION_GRACE: '10s',
           ...options.env,
         },
       });

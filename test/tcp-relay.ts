@@ -1,0 +1,55 @@
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+
+/**
+ * Relays TCP connections from a loopback port to `target` byte for byte, so
+ * TLS passes through, and can break every relayed connection at once, as a
+ * network fault between two services would.
+ */
+export class TcpRelay {
+  private server!: Server;
+  private readonly sockets = new Set<Socket>();
+  private rejecting = false;
+  address = '';
+
+  static async start(target: string): Promise<TcpRelay> {
+    const relay = new TcpRelay();
+    const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+    relay.server = createServer((client) => {
+      if (relay.rejecting) {
+        client.resetAndDestroy();
+        return;
+      }
+      const upstream = createConnection({ host, port });
+      for (const socket of [client, upstream]) {
+        relay.sockets.add(socket);
+        socket.on('close', () => relay.sockets.delete(socket));
+        socket.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
+    relay.address = `127.0.0.1:${(relay.server.address() as { port: number }).port}`;
+    return relay;
+  }
+
+  /** Resets every relayed connection; new ones are still relayed. */
+  breakConnections(): void {
+    for (const socket of this.sockets) socket.resetAndDestroy();
+  }
+
+  /** Resets new connections until `acceptConnections` is called, as an unreachable peer would. */
+  rejectConnections(): void {
+    this.rejecting = true;
+  }
+
+  acceptConnections(): void {
+    this.rejecting = false;
+  }
+
+  async stop(): Promise<void> {
+    this.breakConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
