@@ -109,8 +109,8 @@ export class WorkerLinks {
 
   /**
    * Ends every worker stream; used at shutdown. With an adoption grace, the
-   * workers keep their running jobs for the replica they reconnect to;
-   * without one, the jobs go back to the queue, and the attempts cut short
+   * workers keep their running jobs for the replica they reconnect to.
+   * Without one, the jobs go back to the queue, and the attempts cut short
    * here do not count against the jobs' allowed attempts.
    */
   async closeAll(): Promise<void> {
@@ -170,7 +170,7 @@ export class WorkerLinks {
       },
     });
     log.info({ workerId: session.workerId, slots: session.slots, hostname: session.hostname, running: hello.running.length }, 'worker connected');
-    // The jobs it kept running take their slots before the dispatcher sees the worker.
+    // The jobs it kept running take their slots before the dispatcher can pick the worker.
     void this.adoptAll(session, hello.running).finally(() => {
       if (!session.closed) pool.add(session);
     });
@@ -180,10 +180,10 @@ export class WorkerLinks {
   private async adoptAll(session: WorkerSession, running: RunningJob[]): Promise<void> {
     for (const job of running) {
       try {
-        const refusal = await this.adopt(session, job);
-        if (refusal === undefined) continue;
-        session.send({ cancellation: { jobId: job.jobId, attempt: job.attempt, reason: refusal } });
-        this.context.log.info({ jobId: job.jobId, attempt: job.attempt, workerId: session.workerId, reason: refusal }, 'did not take over a job the worker kept running');
+        const rejection = await this.adopt(session, job);
+        if (rejection === undefined) continue;
+        session.send({ cancellation: { jobId: job.jobId, attempt: job.attempt, reason: rejection } });
+        this.context.log.info({ jobId: job.jobId, attempt: job.attempt, workerId: session.workerId, reason: rejection }, 'did not take over a job the worker kept running');
       } catch (error) {
         session.send({ cancellation: { jobId: job.jobId, attempt: job.attempt, reason: 'the scheduler could not take the job over' } });
         this.context.log.warn({ err: error, jobId: job.jobId, workerId: session.workerId }, 'failed to take over a job the worker kept running');
@@ -192,9 +192,9 @@ export class WorkerLinks {
   }
 
   /**
-   * Takes over a job that a reconnected worker kept running, and tells the
-   * worker from which output offset to send again. Returns why not instead,
-   * when the job is no longer this attempt's on this worker.
+   * Takes over a job that a reconnected worker kept running, and sends the
+   * worker the output offset to resend from. Returns the reason instead when
+   * the job is no longer this attempt's on this worker.
    */
   private async adopt(session: WorkerSession, running: RunningJob): Promise<string | undefined> {
     const { store, nats, config, log, pool } = this.context;
@@ -209,7 +209,7 @@ export class WorkerLinks {
       this.parked.delete(jobId);
       clearTimeout(parked.timer);
       heldJob = parked.heldJob;
-      // A Cancel meanwhile found no worker to tell; the fresh record says so.
+      // A Cancel meanwhile found no worker to forward it to, so the fresh record is read for it.
       heldJob.record = (await store.get(jobId)) ?? heldJob.record;
       await heldJob.log!.flush().catch(() => undefined);
     } else {
@@ -217,7 +217,7 @@ export class WorkerLinks {
       if (!lease) return 'its lease does not name a queue message of this platform';
       const current = await store.get(jobId);
       if (!current || !ours(current.job)) return 'the job moved on while its worker reconnected';
-      // The write tells a replica that still keeps the job for this worker that the job was taken over.
+      // The write changes the revision, which a replica that still keeps the job for this worker checks before it requeues the job.
       const record = await store.transition(jobId, (job) => (ours(job) ? { ...job } : undefined), current);
       if (record.revision === current.revision || !ours(record.job)) return 'the job moved on while its worker reconnected';
       const message = new LeasedMessage(nats.nc, running.lease, lease.seq);
@@ -258,7 +258,7 @@ export class WorkerLinks {
     this.parked.set(heldJob.jobId, parked);
   }
 
-  /** Stops keeping a parked job, leaving its message to whoever answers it next. */
+  /** Stops keeping a parked job, leaving its message to the replica that takes the job over, or to redelivery. */
   private unpark(parked: ParkedJob): void {
     clearTimeout(parked.timer);
     clearInterval(parked.heldJob.extendTimer);

@@ -262,9 +262,9 @@ class WorkerAgent implements RunningWorker {
       const job = this.jobs.get(jobId);
       if (job && job.attempt === attempt) {
         // A job kept running that the scheduler did not take over ends without a report.
-        const taken = job.call === call;
-        this.log.info({ jobId, reason }, taken ? 'cancelling job' : 'stopping a job that no scheduler took over');
-        job.controller.abort((taken ? 'cancelled' : 'disconnected') satisfies StopReason);
+        const adopted = job.call === call;
+        this.log.info({ jobId, reason }, adopted ? 'cancelling job' : 'stopping a job that no scheduler took over');
+        job.controller.abort((adopted ? 'cancelled' : 'disconnected') satisfies StopReason);
       }
       if (this.unreported.get(jobId)?.attempt === attempt) this.unreported.delete(jobId);
     }
@@ -288,7 +288,7 @@ class WorkerAgent implements RunningWorker {
     else this.log.info(fields, 'the scheduler took over the job');
   }
 
-  /** Sends a report on the job's stream, or holds it until a scheduler takes the job over. */
+  /** Sends a report on the job's stream, or keeps it until a scheduler takes the job over. */
   private report(job: ActiveJob, message: ConnectRequest): void {
     if (job.call) job.call.write(message);
     else if (message.outcome) job.heldOutcome = message;
@@ -457,7 +457,7 @@ class WorkerAgent implements RunningWorker {
     this.adoptionTimer.unref();
   }
 
-  /** Stops the jobs without a stream and forgets unreported outcomes; returns how many it dropped. */
+  /** Stops the jobs without a stream and drops unreported outcomes. Returns how many it dropped. */
   private dropDetachedJobs(): number {
     let dropped = 0;
     for (const job of this.jobs.values()) {
