@@ -189,7 +189,14 @@ export class JobStore {
     }
     // Newest first: ids sort by creation time.
     entries.sort((a, b) => b.jobId.localeCompare(a.jobId));
-    return entries.slice(0, options.limit);
+    // A job that just finished is in both lists until its slot is released, so the index entry replaces the active one.
+    const unique: IndexEntry[] = [];
+    for (const entry of entries) {
+      const previous = unique.at(-1);
+      if (previous?.jobId !== entry.jobId) unique.push(entry);
+      else if (previous.state === undefined) unique[unique.length - 1] = entry;
+    }
+    return unique.slice(0, options.limit);
   }
 
   /**

@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { JobState } from '../../gen/faas/v1/job.js';
+import { createLogger } from '../../common/logger.js';
+import { startNatsServer, type NatsServerHandle } from '../../dev/nats-server.js';
+import { ownerToken } from './active-slots.js';
+import { JobStore } from './job-store.js';
+
+describe('JobStore.listIds', function () {
+  this.timeout(30_000);
+  let nats: NatsServerHandle;
+  let nc: NatsConnection;
+
+  before(async () => {
+    nats = await startNatsServer({});
+    nc = await connect({ servers: nats.url });
+  });
+  after(async () => {
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  it('lists a just-finished job once', async () => {
+    const kvm = new Kvm(jetstream(nc));
+    const index = await kvm.create('index_listing', { history: 1 });
+    const store = new JobStore(await kvm.create('jobs_listing', { history: 1 }), index, createLogger('test', 'silent'));
+    await store.reserveActiveSlot('alice', 'j1', 5);
+    await store.reserveActiveSlot('alice', 'j2', 5);
+    // j2 finished: its index entry is written, and its slot is not released yet.
+    await index.put(`o.${ownerToken('alice')}.SUCCEEDED.j2`, new Uint8Array());
+
+    const entries = await store.listIds({ owner: 'alice', limit: 2 });
+    assert.deepEqual(entries.map((entry) => entry.jobId), ['j2', 'j1']);
+    assert.equal(entries[0].state, JobState.JOB_STATE_SUCCEEDED);
+    assert.equal(entries[1].state, undefined);
+  });
+});
