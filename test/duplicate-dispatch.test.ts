@@ -9,7 +9,7 @@ import {
   type ConnectResponse,
 } from '../gen/faas/worker/v1/worker_service.js';
 import { meshChannelCredentials, meshChannelOptions, readMeshTls } from '../common/tls.js';
-import { Mesh, finalRecord, waitFor } from './harness.js';
+import { Mesh, assertContiguousLog, finalRecord, waitFor } from './harness.js';
 
 /** Returns a WorkerService client with the worker's mesh certificate. */
 function workerClient(mesh: Mesh): WorkerServiceClient {
@@ -120,11 +120,7 @@ describe('job with two queue messages', function () {
     assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED);
     assert.equal(done.workerId, 'scripted-a');
     assert.equal(Buffer.concat(chunks.map((c) => c.data)).toString(), 'from first\n', 'only the accepted run writes output');
-    let offset = 0;
-    for (const chunk of chunks) {
-      assert.equal(chunk.offset, offset, 'log offsets have no gap and no duplicate');
-      offset += chunk.data.length;
-    }
+    assertContiguousLog(chunks);
     if (secondAssigned) {
       assert.ok(
         second.messages.some((m) => m.cancellation?.jobId === jobId),

@@ -10,6 +10,7 @@ import { connect } from '@nats-io/transport-node';
 import { FaasClient } from '../client/client.js';
 import { FaasClientError } from '../client/errors.js';
 import type { Job } from '../gen/faas/v1/job.js';
+import type { LogsResponse } from '../gen/faas/v1/job_service.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { ensureDevCertificates, type DevCertificates } from '../dev/certificates.js';
 import { startGitHttpServer, type GitHttpServer } from '../dev/git-http-server.js';
@@ -231,6 +232,15 @@ export async function finalRecord(mesh: Mesh, jobId: string): Promise<Job> {
   for await (const job of mesh.client.watch(jobId)) last = job;
   assert.ok(last, 'watch yielded no record');
   return last;
+}
+
+/** Asserts that log chunks follow each other from offset 0, with no gap and no byte twice. */
+export function assertContiguousLog(chunks: LogsResponse[]): void {
+  let offset = 0;
+  for (const chunk of chunks) {
+    assert.equal(chunk.offset, offset, 'log offsets have no gap and no duplicate');
+    offset += chunk.data.length;
+  }
 }
 
 /** Returns the FaasClientError a call fails with, and fails the test if it succeeds. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { JobState } from '../gen/faas/v1/job.js';
 import type { LogsResponse } from '../gen/faas/v1/job_service.js';
 import { startScheduler } from '../services/scheduler/scheduler.js';
-import { Mesh, waitFor } from './harness.js';
+import { Mesh, assertContiguousLog, waitFor } from './harness.js';
 
 describe('scheduler restart', function () {
   this.timeout(30_000);
@@ -43,11 +43,7 @@ describe('scheduler restart', function () {
     assert.equal(status.attempt, 1, 'the attempt went on under the new replica');
     assert.equal(status.interruptedAttempts, 0);
 
-    let offset = 0;
-    for (const chunk of chunks) {
-      assert.equal(chunk.offset, offset, 'no gap and no duplicate');
-      offset += chunk.data.length;
-    }
+    assertContiguousLog(chunks);
     const followed = Buffer.concat(chunks.map((c) => c.data)).toString();
     const replayed: Buffer[] = [];
     for await (const chunk of mesh.client.logs(job!.id)) replayed.push(chunk.data);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { JobState } from '../gen/faas/v1/job.js';
 import type { LogsResponse } from '../gen/faas/v1/job_service.js';
-import { Mesh, waitFor } from './harness.js';
+import { Mesh, assertContiguousLog, waitFor } from './harness.js';
 import { TcpRelay } from './tcp-relay.js';
 
 describe('worker reconnect', function () {
@@ -34,13 +34,26 @@ describe('worker reconnect', function () {
     return { chunks, done };
   }
 
+  /** Submits a job and waits until it runs; returns its id. */
+  async function runningJob(script: string): Promise<string> {
+    const repo = await mesh.repository({ 'main.sh': script });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+    await waitFor(async () => (await mesh.client.status(job!.id)).state === JobState.JOB_STATE_RUNNING, 20_000, 'the job to run');
+    return job!.id;
+  }
+
+  /** Breaks the worker's stream, and keeps it from reconnecting until the relay accepts connections again. */
+  function cutOffWorker(): void {
+    relay.rejectConnections();
+    relay.breakConnections();
+  }
+
   it('keeps a job across a broken stream', async () => {
     const repo = await mesh.repository({ 'main.sh': counter });
     const { job } = await mesh.client.submit({ repositoryUrl: repo.url, retry: { maxAttempts: 1, retryFailedRuns: false } });
     const { chunks, done } = await followLogs(job!.id);
 
-    relay.rejectConnections();
-    relay.breakConnections();
+    cutOffWorker();
     // Down for a second: the job goes on printing meanwhile.
     await sleep(1_000);
     relay.acceptConnections();
@@ -49,47 +62,37 @@ describe('worker reconnect', function () {
     const status = await mesh.client.status(job!.id);
     assert.equal(status.state, JobState.JOB_STATE_SUCCEEDED, status.error?.message);
     assert.equal(status.attempt, 1, 'the attempt went on');
-    let offset = 0;
-    for (const chunk of chunks) {
-      assert.equal(chunk.offset, offset, 'no gap and no duplicate');
-      offset += chunk.data.length;
-    }
+    assertContiguousLog(chunks);
     assert.equal(Buffer.concat(chunks.map((c) => c.data)).toString(), allLines, 'every line once, in order');
     const { result } = await mesh.client.result(job!.id);
     assert.equal(result?.stdout.toString(), allLines);
   });
 
   it('forwards a Cancel made meanwhile', async () => {
-    const repo = await mesh.repository({ 'main.sh': 'echo started; sleep 30\n' });
-    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
-    await waitFor(async () => (await mesh.client.status(job!.id)).state === JobState.JOB_STATE_RUNNING, 20_000, 'the job to run');
+    const jobId = await runningJob('echo started; sleep 30\n');
 
-    relay.rejectConnections();
-    relay.breakConnections();
-    await mesh.client.cancel(job!.id, 'no longer needed');
+    cutOffWorker();
+    await mesh.client.cancel(jobId, 'no longer needed');
     relay.acceptConnections();
 
-    await waitFor(async () => (await mesh.client.status(job!.id)).state === JobState.JOB_STATE_CANCELLED, 20_000, 'the job to end');
-    const status = await mesh.client.status(job!.id);
+    await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_CANCELLED, 20_000, 'the job to end');
+    const status = await mesh.client.status(jobId);
     assert.equal(status.attempt, 1);
     await waitFor(() => mesh.workers[0].activeJobs === 0, 10_000, 'the worker to stop the job');
   });
 
   it('reruns a job after the grace', async () => {
     // Longer than the grace, so that the worker gives up the first attempt while it runs.
-    const repo = await mesh.repository({ 'main.sh': 'echo started; sleep 8; echo done\n' });
-    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
-    await waitFor(async () => (await mesh.client.status(job!.id)).state === JobState.JOB_STATE_RUNNING, 20_000, 'the job to run');
+    const jobId = await runningJob('echo started; sleep 8; echo done\n');
 
-    relay.rejectConnections();
-    relay.breakConnections();
+    cutOffWorker();
     const graceMs = mesh.scheduler.context.config.adoptionGraceMs;
     // The worker stops the job when the grace ends, and the scheduler hands it back to the queue.
     await waitFor(() => mesh.workers[0].activeJobs === 0, graceMs + 5_000, 'the worker to give the job up');
     relay.acceptConnections();
 
-    await waitFor(async () => (await mesh.client.status(job!.id)).state === JobState.JOB_STATE_SUCCEEDED, 30_000, 'the second attempt to finish');
-    const status = await mesh.client.status(job!.id);
+    await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_SUCCEEDED, 30_000, 'the second attempt to finish');
+    const status = await mesh.client.status(jobId);
     assert.equal(status.attempt, 2);
   });
 });

@@ -159,7 +159,6 @@ export class SchedulerJobService {
       limit: pageSize + 1,
     });
     const jobs: Job[] = [];
-    const listed = new Set<string>();
     for (const entry of entries.slice(0, pageSize)) {
       const stored = await this.context.store.get(entry.jobId);
       if (entry.state === undefined) {
@@ -169,9 +168,6 @@ export class SchedulerJobService {
         await this.context.store.dropStaleIndex(entry.owner, entry.state, entry.jobId);
         continue;
       }
-      // A job that just finished can be in both lists for a moment.
-      if (listed.has(entry.jobId)) continue;
-      listed.add(entry.jobId);
       jobs.push(stored.job);
     }
     const nextPageToken = entries.length > pageSize ? entries[pageSize - 1].jobId : '';

@@ -202,21 +202,28 @@ export class WorkerLinks {
     if (session.jobs.has(jobId) || pool.holderOf(jobId)) return 'another worker runs the job';
     const ours = (job: Job) => job.state === JobState.JOB_STATE_RUNNING && job.attempt === attempt && job.workerId === session.workerId;
 
-    let heldJob: HeldJob;
     const parked = this.parked.get(jobId);
-    if (parked && parked.workerId === session.workerId && parked.heldJob.attempt === attempt) {
-      // The worker came back to this replica, which kept the job and its message.
+    const keptHere = parked !== undefined && parked.workerId === session.workerId && parked.heldJob.attempt === attempt;
+    const lease = parseLease(running.lease, nats.names.jobStream, nats.names.dispatchConsumer);
+    const leaseProblem = 'its lease does not name a queue message of this platform';
+    if (!keptHere && !lease) return leaseProblem;
+    const current = await store.get(jobId);
+    if (!current || !ours(current.job)) return 'the job moved on while its worker reconnected';
+
+    let heldJob: HeldJob;
+    if (keptHere && current.revision === parked.heldJob.record?.revision) {
+      // The worker came back to this replica, which kept the job and its message, and the record is as this replica last wrote it.
       this.parked.delete(jobId);
       clearTimeout(parked.timer);
       heldJob = parked.heldJob;
-      // A Cancel meanwhile found no worker to forward it to, so the fresh record is read for it.
-      heldJob.record = (await store.get(jobId)) ?? heldJob.record;
       await heldJob.log!.flush().catch(() => undefined);
     } else {
-      const lease = parseLease(running.lease, nats.names.jobStream, nats.names.dispatchConsumer);
-      if (!lease) return 'its lease does not name a queue message of this platform';
-      const current = await store.get(jobId);
-      if (!current || !ours(current.job)) return 'the job moved on while its worker reconnected';
+      // A record changed meanwhile (by a Cancel, or by another replica that took the job over) is taken over afresh.
+      if (keptHere) {
+        await parked.heldJob.log!.flush().catch(() => undefined);
+        this.unpark(parked);
+      }
+      if (!lease) return leaseProblem;
       // The write changes the revision, which a replica that still keeps the job for this worker checks before it requeues the job.
       const record = await store.transition(jobId, (job) => (ours(job) ? { ...job } : undefined), current);
       if (record.revision === current.revision || !ours(record.job)) return 'the job moved on while its worker reconnected';
@@ -502,7 +509,7 @@ export class WorkerLinks {
   }
 
   /**
-   * Deals with every job of a departed worker. With an adoption grace, a
+   * Handles every job of a departed worker. With an adoption grace, a
    * worker that left keeps its jobs running while it reconnects, so this
    * replica keeps them for it for the grace (`park`). A stopping replica
    * leaves them to the replica the worker reconnects to. Without a grace,

@@ -31,10 +31,10 @@ export interface HeldJob {
  * `ackWaitMs`. The timer reads `heldJob.message` each time, so a redelivery
  * that replaces the handle keeps being extended.
  */
-export function extendWhileHeld(heldJob: Omit<HeldJob, 'extendTimer'>, ackWaitMs: number): HeldJob {
-  const held = heldJob as HeldJob;
-  held.extendTimer = setInterval(() => held.message.working(), Math.max(500, ackWaitMs / 3));
-  return held;
+export function extendWhileHeld(job: Omit<HeldJob, 'extendTimer'>, ackWaitMs: number): HeldJob {
+  const heldJob = job as HeldJob;
+  heldJob.extendTimer = setInterval(() => heldJob.message.working(), Math.max(500, ackWaitMs / 3));
+  return heldJob;
 }
 
 /** One connected worker: its stream, its slots and the jobs it holds. */

@@ -187,9 +187,7 @@ class WorkerAgent implements RunningWorker {
     const call = this.client.connect();
     this.call = call;
     // Jobs kept running since an earlier stream broke, for the scheduler to take over.
-    const running = [...this.jobs.values(), ...this.unreported.values()]
-      .filter((job) => job.call === undefined)
-      .map(({ jobId, attempt, lease }) => ({ jobId, attempt, lease }));
+    const running = this.jobsWithoutStream().map(({ jobId, attempt, lease }) => ({ jobId, attempt, lease }));
     call.write({
       hello: { workerId: this.config.workerId, protocolVersion, slots: this.config.slots, hostname: hostname(), running },
     });
@@ -278,7 +276,7 @@ class WorkerAgent implements RunningWorker {
     job.call = call;
     const { chunks, lostBytes } = job.output.since(outputOffset);
     for (const chunk of chunks) call.write({ log: { jobId, attempt, stream: chunk.stream, data: chunk.data } });
-    for (const held of [job.heldUpdate, job.heldOutcome]) if (held) call.write(held);
+    for (const report of [job.heldUpdate, job.heldOutcome]) if (report) call.write(report);
     job.heldUpdate = undefined;
     if (job.heldOutcome) this.unreported.delete(jobId);
     job.heldOutcome = undefined;
@@ -446,7 +444,7 @@ class WorkerAgent implements RunningWorker {
 
   /** Keeps the jobs without a stream running for the adoption grace, for the scheduler this worker reconnects to. */
   private keepDetachedJobs(): void {
-    const detached = [...this.jobs.values(), ...this.unreported.values()].filter((job) => job.call === undefined).length;
+    const detached = this.jobsWithoutStream().length;
     if (detached === 0) return;
     this.log.info({ jobs: detached, graceMs: this.adoptionGraceMs }, 'keeping jobs running while reconnecting, for a scheduler to take over');
     clearTimeout(this.adoptionTimer);
@@ -460,17 +458,26 @@ class WorkerAgent implements RunningWorker {
   /** Stops the jobs without a stream and drops unreported outcomes. Returns how many it dropped. */
   private dropDetachedJobs(): number {
     let dropped = 0;
-    for (const job of this.jobs.values()) {
-      if (job.call !== undefined || job.controller.signal.aborted) continue;
-      job.controller.abort('disconnected' satisfies StopReason);
-      dropped++;
-    }
-    for (const [jobId, job] of this.unreported) {
-      if (job.call !== undefined) continue;
-      this.unreported.delete(jobId);
+    for (const job of this.jobsWithoutStream()) {
+      if (this.unreported.get(job.jobId) === job) {
+        this.unreported.delete(job.jobId);
+      } else if (job.controller.signal.aborted) {
+        continue;
+      } else {
+        job.controller.abort('disconnected' satisfies StopReason);
+      }
       dropped++;
     }
     return dropped;
+  }
+
+  /** Returns the running and the finished but unreported jobs that lost their stream, each once. */
+  private jobsWithoutStream(): ActiveJob[] {
+    const jobs = new Map<string, ActiveJob>();
+    for (const job of [...this.jobs.values(), ...this.unreported.values()]) {
+      if (job.call === undefined) jobs.set(job.jobId, job);
+    }
+    return [...jobs.values()];
   }
 
   private whenIdle(): Promise<void> {
