@@ -351,6 +351,22 @@ describe('jobs end to end', function () {
       assert.match(error.message, new RegExp(`already used for job ${first.job!.id} with a different spec`));
     });
 
+    it('matches a retry spelling out defaults', async () => {
+      const repo = await mesh.repository({ 'main.sh': 'echo once\n' });
+      const first = await mesh.client.submit({ repositoryUrl: repo.url, idempotencyKey: 'order-defaults', env: { A: '1', B: '2' } });
+      const { defaultTimeoutSeconds, maxAttempts } = mesh.scheduler.context.config;
+      const second = await mesh.client.submit({
+        repositoryUrl: repo.url,
+        idempotencyKey: 'order-defaults',
+        env: { B: '2', A: '1' },
+        timeoutSeconds: defaultTimeoutSeconds,
+        retry: { maxAttempts, retryFailedRuns: false },
+      });
+      assert.equal(second.job!.id, first.job!.id);
+      assert.equal(second.existing, true);
+      await finalRecord(mesh, first.job!.id);
+    });
+
     it('keeps keys of different owners apart', async () => {
       const repo = await mesh.repository({ 'main.sh': 'echo once\n' });
       const spec = { repositoryUrl: repo.url, idempotencyKey: 'shared-key' };

@@ -1,7 +1,7 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { KvWatchInclude } from '@nats-io/kv';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import { FailureReason, Job, JobSpec, JobState } from '../../gen/faas/v1/job.js';
+import { FailureReason, Job, JobLimits, JobSpec, JobState } from '../../gen/faas/v1/job.js';
 import type {
   CancelRequest,
   CancelResponse,
@@ -25,6 +25,7 @@ import { isFinal, stateName } from '../../common/job-states.js';
 import { specLimits } from '../../common/limits.js';
 import { inSpan, injectHeaders, jobAttributes, messagingAttributes, SpanKind } from '../../common/tracing.js';
 import { validateCancelReason, validateJobId, validateSpec, validateStateFilter } from '../../common/validation.js';
+import type { SchedulerConfig } from './config.js';
 import type { SchedulerContext } from './context.js';
 import { endJob, type QueuedJobMessage } from './dispatcher.js';
 import { idempotencyHash, type StoredJob } from './job-store.js';
@@ -83,7 +84,7 @@ export class SchedulerJobService {
         // A retry of a Submit that was accepted gets its job even at the limit, which that job may have reached.
         if (reserved.status === 'fulfilled') await store.releaseActiveSlot(caller.subject, jobId);
         const existing = await this.waitForJob(claim.jobId);
-        if (existing && !sameSpec(existing.job, spec)) {
+        if (existing && !sameSpec(existing.job, spec, this.context.config)) {
           throw new FaasError(
             ErrorCode.AlreadyExists,
             `idempotency key "${spec.idempotencyKey}" was already used for job ${existing.job.id} with a different spec; use a new key`,
@@ -330,10 +331,29 @@ export class SchedulerJobService {
 }
 
 /** Tells whether a repeated Submit requests the same job as the stored one. */
-function sameSpec(job: Job, spec: JobSpec): boolean {
-  const stored = JobSpec.encode({ ...job.spec!, input: Buffer.alloc(0) }).finish();
-  const requested = JobSpec.encode({ ...spec, input: Buffer.alloc(0) }).finish();
-  return job.inputSizeBytes === spec.input.length && Buffer.from(stored).equals(Buffer.from(requested));
+/**
+ * Tells whether a Submit requests the job that `job` already is. Both specs
+ * are compared with the scheduler's defaults in place of zero values and
+ * with the variables in name order. Inputs count only by size, because the
+ * record does not contain the stored input.
+ */
+export function sameSpec(job: Job, spec: JobSpec, defaults: Pick<SchedulerConfig, 'defaultTimeoutSeconds' | 'maxAttempts' | 'maxAttemptsLimit'>): boolean {
+  if (job.inputSizeBytes !== spec.input.length) return false;
+  const canonical = (given: JobSpec) =>
+    Buffer.from(
+      JobSpec.encode({
+        ...given,
+        input: Buffer.alloc(0),
+        env: Object.fromEntries(Object.entries(given.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+        timeoutSeconds: given.timeoutSeconds || defaults.defaultTimeoutSeconds,
+        limits: JobLimits.fromPartial(given.limits ?? {}),
+        retry: {
+          maxAttempts: Math.min(given.retry?.maxAttempts || defaults.maxAttempts, defaults.maxAttemptsLimit),
+          retryFailedRuns: given.retry?.retryFailedRuns ?? false,
+        },
+      }).finish(),
+    );
+  return canonical(job.spec!).equals(canonical(spec));
 }
 
 function newJob(id: string, owner: Caller, spec: JobSpec): Job {
