@@ -337,23 +337,29 @@ export class SchedulerJobService {
  * with the variables in name order. Inputs count only by size, because the
  * record does not contain the stored input.
  */
-export function sameSpec(job: Job, spec: JobSpec, defaults: Pick<SchedulerConfig, 'defaultTimeoutSeconds' | 'maxAttempts' | 'maxAttemptsLimit'>): boolean {
+export function sameSpec(job: Job, spec: JobSpec, defaults: SpecDefaults): boolean {
   if (job.inputSizeBytes !== spec.input.length) return false;
-  const canonical = (given: JobSpec) =>
-    Buffer.from(
-      JobSpec.encode({
-        ...given,
-        input: Buffer.alloc(0),
-        env: Object.fromEntries(Object.entries(given.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
-        timeoutSeconds: given.timeoutSeconds || defaults.defaultTimeoutSeconds,
-        limits: JobLimits.fromPartial(given.limits ?? {}),
-        retry: {
-          maxAttempts: Math.min(given.retry?.maxAttempts || defaults.maxAttempts, defaults.maxAttemptsLimit),
-          retryFailedRuns: given.retry?.retryFailedRuns ?? false,
-        },
-      }).finish(),
-    );
-  return canonical(job.spec!).equals(canonical(spec));
+  return canonicalSpec(job.spec!, defaults).equals(canonicalSpec(spec, defaults));
+}
+
+type SpecDefaults = Pick<SchedulerConfig, 'defaultTimeoutSeconds' | 'maxAttempts' | 'maxAttemptsLimit'>;
+
+/** Encodes `spec` without its input, with defaults in place of zero values and the variables in name order. */
+function canonicalSpec(spec: JobSpec, defaults: SpecDefaults): Buffer {
+  const env = Object.fromEntries(Object.entries(spec.env).sort(([first], [second]) => first.localeCompare(second)));
+  const retry = {
+    maxAttempts: Math.min(spec.retry?.maxAttempts || defaults.maxAttempts, defaults.maxAttemptsLimit),
+    retryFailedRuns: spec.retry?.retryFailedRuns ?? false,
+  };
+  const canonical = {
+    ...spec,
+    input: Buffer.alloc(0),
+    env,
+    timeoutSeconds: spec.timeoutSeconds || defaults.defaultTimeoutSeconds,
+    limits: JobLimits.fromPartial(spec.limits ?? {}),
+    retry,
+  };
+  return Buffer.from(JobSpec.encode(canonical).finish());
 }
 
 function newJob(id: string, owner: Caller, spec: JobSpec): Job {
