@@ -148,7 +148,10 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
       if (held > 0 && config.drainGraceMs > 0) {
         log.info({ jobs: held, graceMs: config.drainGraceMs }, 'letting the workers finish their jobs before stopping');
         const idle = await context.pool.waitUntilIdle(config.drainGraceMs);
-        if (!idle) log.info({ jobs: context.pool.heldJobs() }, 'the drain grace is over; handing the running jobs back to the queue');
+        if (!idle) {
+          const next = config.adoptionGraceMs > 0 ? 'leaving the running jobs to the replica their workers reconnect to' : 'handing the running jobs back to the queue';
+          log.info({ jobs: context.pool.heldJobs() }, `the drain grace is over; ${next}`);
+        }
       }
       clearInterval(sweeper);
       clearInterval(orphanSweeper);

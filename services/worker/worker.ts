@@ -61,6 +61,8 @@ interface ActiveJob {
   output: OutputBacklog;
   /** Output offset when the job lost its stream. */
   unsentFrom: number;
+  /** When the job lost its stream, in ms since the epoch; its adoption grace counts from here. */
+  detachedAtMs: number;
   /** Reports held back while the job has no stream: its latest update, then its outcome. */
   heldUpdate?: ConnectRequest;
   heldOutcome?: ConnectRequest;
@@ -216,6 +218,7 @@ class WorkerAgent implements RunningWorker {
     }
     this.state = 'stopped';
     clearTimeout(this.adoptionTimer);
+    this.adoptionTimer = undefined;
     this.unreported.clear();
     for (const job of this.jobs.values()) job.controller.abort('disconnected' satisfies StopReason);
     await this.whenIdle();
@@ -310,7 +313,7 @@ class WorkerAgent implements RunningWorker {
     }
     const controller = new AbortController();
     const slot = this.freeSlot();
-    const job: ActiveJob = { jobId, attempt, controller, slot, lease: assignment.lease, call, output: new OutputBacklog(outputBacklogBytes), unsentFrom: 0, streamWaiters: [] };
+    const job: ActiveJob = { jobId, attempt, controller, slot, lease: assignment.lease, call, output: new OutputBacklog(outputBacklogBytes), unsentFrom: 0, detachedAtMs: 0, streamWaiters: [] };
     controller.signal.addEventListener('abort', () => wakeAll(job.streamWaiters), { once: true });
     this.jobs.set(jobId, job);
     this.deletionCost?.set(this.jobs.size);
@@ -424,13 +427,18 @@ class WorkerAgent implements RunningWorker {
     this.readiness.set('scheduler', false, 'disconnected from the scheduler; reconnecting');
     call.cancel();
     clearInterval(this.heartbeatTimer);
+    let detached = 0;
     for (const job of [...this.jobs.values(), ...this.unreported.values()]) {
       if (job.call !== call) continue;
       job.call = undefined;
       job.unsentFrom = job.output.end;
+      job.detachedAtMs = Date.now();
+      detached++;
     }
     if (this.state !== 'stopped' && this.adoptionGraceMs > 0) {
-      this.keepDetachedJobs();
+      // A failed reconnect detaches nothing new, and the grace of jobs detached earlier runs on.
+      if (detached > 0) this.log.info({ jobs: detached, graceMs: this.adoptionGraceMs }, 'keeping jobs running while reconnecting, for a scheduler to take over');
+      this.stopDetachedJobsAfterGrace();
     } else {
       // The scheduler requeues what this stream held, so running copies must stop.
       this.dropDetachedJobs();
@@ -442,23 +450,34 @@ class WorkerAgent implements RunningWorker {
     this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, maxReconnectDelayMs);
   }
 
-  /** Keeps the jobs without a stream running for the adoption grace, for the scheduler this worker reconnects to. */
-  private keepDetachedJobs(): void {
-    const detached = this.jobsWithoutStream().length;
-    if (detached === 0) return;
-    this.log.info({ jobs: detached, graceMs: this.adoptionGraceMs }, 'keeping jobs running while reconnecting, for a scheduler to take over');
-    clearTimeout(this.adoptionTimer);
+  /**
+   * Sets the timer for the first job without a stream whose adoption grace
+   * ends. When it fires, the jobs whose grace ended stop, and the timer is set
+   * for the next one.
+   */
+  private stopDetachedJobsAfterGrace(): void {
+    if (this.adoptionTimer !== undefined) return;
+    const waiting = this.jobsWithoutStream();
+    if (waiting.length === 0) return;
+    const firstDeadlineMs = Math.min(...waiting.map((job) => job.detachedAtMs)) + this.adoptionGraceMs;
     this.adoptionTimer = setTimeout(() => {
-      const stopped = this.dropDetachedJobs();
+      this.adoptionTimer = undefined;
+      const stopped = this.dropDetachedJobs(Date.now() - this.adoptionGraceMs);
       if (stopped > 0) this.log.warn({ jobs: stopped, graceMs: this.adoptionGraceMs }, 'no scheduler took these jobs over in time; stopped them');
-    }, this.adoptionGraceMs);
+      this.stopDetachedJobsAfterGrace();
+    }, Math.max(0, firstDeadlineMs - Date.now()));
     this.adoptionTimer.unref();
   }
 
-  /** Stops the jobs without a stream and drops unreported outcomes. Returns how many it dropped. */
-  private dropDetachedJobs(): number {
+  /**
+   * Stops the jobs that lost their stream at or before `detachedUntilMs`
+   * (all of them by default) and drops their unreported outcomes. Returns
+   * how many it dropped.
+   */
+  private dropDetachedJobs(detachedUntilMs = Infinity): number {
     let dropped = 0;
     for (const job of this.jobsWithoutStream()) {
+      if (job.detachedAtMs > detachedUntilMs) continue;
       if (this.unreported.get(job.jobId) === job) {
         this.unreported.delete(job.jobId);
       } else if (job.controller.signal.aborted) {
