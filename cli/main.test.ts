@@ -397,6 +397,16 @@ describe('faas main', () => {
       assert.equal(io.stderr.text(), `faas: UNAVAILABLE: the scheduler is unavailable (answered by the gateway at ${address}; try again shortly)\n`);
     });
 
+    it('asks for a retry once', async () => {
+      const address = await serve({
+        status: (_call, callback) => callback(statusError(GrpcStatus.UNAVAILABLE, 'a platform service is unavailable; retry shortly')),
+      });
+      const io = makeIo();
+
+      assert.equal(await main(['status', jobId, '--server', address], io), 1);
+      assert.equal(io.stderr.text(), `faas: UNAVAILABLE: a platform service is unavailable; retry shortly (answered by the gateway at ${address})\n`);
+    });
+
     it('exits 2 for a usage error', async () => {
       const io = makeIo();
 

@@ -174,7 +174,11 @@ function reportCommandError(io: CliIo, error: unknown, signal: AbortSignal, gate
 /** Returns a hint to append to a gateway error: where the gateway is, or how to get a valid token. */
 function gatewayHint(error: FaasClientError, gateway: GatewayDetails): string {
   // A gateway that returns UNAVAILABLE is reachable and a service behind it is not, so another gateway would not help.
-  if (error.code === GrpcStatus.UNAVAILABLE) return ` (answered by the gateway at ${gateway.address}; try again shortly)`;
+  if (error.code === GrpcStatus.UNAVAILABLE) {
+    // The platform's own UNAVAILABLE messages already ask for a retry.
+    const retry = /\bretry\b/.test(error.message) ? '' : '; try again shortly';
+    return ` (answered by the gateway at ${gateway.address}${retry})`;
+  }
   // grpc-js reports a gateway that does not respond in time with this code, and its message does not name the address.
   if (error.code === GrpcStatus.DEADLINE_EXCEEDED) return ` (gateway ${gateway.address}; set --server or FAAS_SERVER to use another)`;
   if (error.code !== GrpcStatus.UNAUTHENTICATED) return '';
