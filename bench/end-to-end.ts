@@ -13,6 +13,8 @@ export interface EndToEndOptions {
   rounds: number;
   /** Jobs per round for each of the three systems. */
   jobs: number;
+  /** Jobs each system runs, untimed, before the first round. */
+  warmUpJobs: number;
   /** Submit (or add) calls in flight while a round's jobs are queued. */
   producers: number;
 }
@@ -32,7 +34,10 @@ export interface Baselines {
  * round spawns the same command with `child_process.spawn`, as many at once
  * as there are slots, and the BullMQ round runs it with the same
  * concurrency. Each round runs the three one after another, so noise hits
- * them alike.
+ * them alike. Before the first round each system runs `warmUpJobs` jobs
+ * untimed, so that the rounds measure processes whose hot code V8 has
+ * already compiled, as in a platform that runs for days. The platform's
+ * worker is a new process for each isolation.
  *
  * It also reads from /proc the CPU time per job of each platform process in
  * `processes`, with the worker's children (git and the sandboxed commands).
@@ -58,6 +63,9 @@ export async function benchEndToEnd(
   let error: string | undefined;
 
   try {
+    await platformRound(platform, { ...options, jobs: options.warmUpJobs }, budget);
+    await forEachConcurrent(options.warmUpJobs, workerSlots, () => baselines.runner.run(isolation), budget.signal);
+    await baselines.bullmq?.runRound(options.warmUpJobs, options.producers, isolation, budget.signal);
     for (let round = 0; round < options.rounds; round++) {
       budget.check();
       const platformProcesses = processes();
@@ -103,7 +111,9 @@ export async function benchEndToEnd(
     title: `Jobs per second end to end, ${isolation === 'sandboxed' ? 'sandbox on' : 'sandbox off'}`,
     method:
       `Each round runs ${options.jobs} jobs of \`sh -c true\` ${sandboxWords} through each system, ${workerSlots} at once. ` +
-      `The platform has 1 worker of ${workerSlots} slots with its repository cache on, filled by a warm-up job. Every job has ref HEAD. The worker looks it up on the git server, and one lookup serves the jobs submitted before it started (FAAS_CACHE_REF_REUSE, default 10s). ` +
+      `Before the first round each system runs ${options.warmUpJobs} such jobs untimed, so that the rounds measure warm processes, as in a service that runs for days: ` +
+      'without it the first rounds of the platform spend up to a quarter of their CPU compiling hot code. ' +
+      `The platform has 1 worker of ${workerSlots} slots with its repository cache on, filled by the job that starts it. Every job has ref HEAD. The worker looks it up on the git server, and one lookup serves the jobs submitted before it started (FAAS_CACHE_REF_REUSE, default 10s). ` +
       `The platform round submits with ${options.producers} calls in flight and lasts from the first Submit to the last job seen final in the job bucket. ` +
       `The bare baseline spawns the same command with child_process.spawn, ${workerSlots} at once. ` +
       `BullMQ on Redis has a worker process of concurrency ${workerSlots}, and its round adds with ${options.producers} calls in flight and lasts until the last completed event. ` +

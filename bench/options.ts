@@ -70,7 +70,7 @@ export function readSettings(argv: string[] = process.argv.slice(2)): BenchSetti
     submit: { rounds, submits: quick ? 200 : 500, publishes: quick ? 2_000 : 10_000, bareCalls: quick ? 500 : 2_000, concurrency: 32, timeLimitMs: quick ? 30_000 : 240_000 },
     dispatch: { rounds, jobs: quick ? 10 : 30, messages: quick ? 50 : 200, timeLimitMs: quick ? 30_000 : 180_000 },
     start: { rounds, jobs: quick ? 2 : 5, timeLimitMs: quick ? 25_000 : 150_000 },
-    endToEnd: { rounds, jobs: quick ? 24 : 100, producers: 32, timeLimitMs: quick ? 40_000 : 420_000 },
+    endToEnd: { rounds, jobs: quick ? 24 : 100, warmUpJobs: quick ? 48 : 300, producers: 32, timeLimitMs: quick ? 40_000 : 420_000 },
     idleSampleMs: quick ? 2_000 : 5_000,
     workerStartLimitMs: 90_000,
   };
