@@ -83,23 +83,11 @@ describe('worker protocol', function () {
     assert.match(error!.details, /first message/);
   });
 
-  it('rejects invalid slots and duplicate ids', async () => {
+  it('rejects invalid slots', async () => {
     const bad = openStream(mesh);
     bad.stream.write({ hello: { workerId: 'w-slots', protocolVersion: 1, slots: 0, hostname: 'test', running: [] } });
     assert.match((await bad.ended)!.details, /hello\.slots is 0; use 1 to 64/);
     bad.client.close();
-
-    const first = openStream(mesh);
-    first.stream.write({ hello: { workerId: 'w-dup', protocolVersion: 1, slots: 1, hostname: 'test', running: [] } });
-    await waitFor(() => first.messages.length > 0, 5_000, 'scheduler hello');
-    const second = openStream(mesh);
-    second.stream.write({ hello: { workerId: 'w-dup', protocolVersion: 1, slots: 1, hostname: 'test', running: [] } });
-    const error = await second.ended;
-    assert.equal(error?.code, 6, 'ALREADY_EXISTS');
-    first.stream.end();
-    await first.ended;
-    first.client.close();
-    second.client.close();
   });
 
   it('cuts an outcome error message to size', async () => {
@@ -239,6 +227,50 @@ describe('worker protocol', function () {
       await waitFor(() => second.messages.some((m) => m.adoption) && second.messages.some((m) => m.cancellation), 10_000, 'the answers');
       assert.deepEqual(second.messages.find((m) => m.adoption)!.adoption, { jobId, attempt: 1, outputOffset: 3 });
       assert.match(second.messages.find((m) => m.cancellation)!.cancellation!.reason, /lease does not name a queue message/);
+
+      second.stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('def') } });
+      const result = { exitCode: 0, stdout: Buffer.from('abcdef'), stderr: Buffer.alloc(0) };
+      second.stream.write({ outcome: { jobId, attempt: 1, state: JobState.JOB_STATE_SUCCEEDED, result: JobResult.fromPartial(result), commitSha: '', platformFailure: false, traceContext: {} } });
+      const done = await finalRecord(mesh, jobId);
+      assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED);
+      assert.equal(done.attempt, 1);
+      const logged: Buffer[] = [];
+      for await (const chunk of mesh.client.logs(jobId)) logged.push(chunk.data);
+      assert.equal(Buffer.concat(logged).toString(), 'abcdef');
+    } finally {
+      second.stream.end();
+      await second.ended;
+      second.client.close();
+    }
+  });
+
+  it('replaces an open stream of the same worker', async () => {
+    // The worker's side of the first stream broke while the scheduler's side still looks open.
+    const repo = await mesh.repository({ 'main.sh': 'echo unused\n' });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+    const jobId = job!.id;
+    const hello = (running: Array<{ jobId: string; attempt: number; lease: string }>) => ({
+      hello: { workerId: 'w-replaced', protocolVersion: 1, slots: 1, hostname: 'test', running },
+    });
+
+    const first = openStream(mesh);
+    first.stream.write(hello([]));
+    await waitFor(() => first.messages.some((m) => m.assignment), 10_000, 'assignment');
+    const assignment = first.messages.find((m) => m.assignment)!.assignment!;
+    first.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_RUNNING, commitSha: '', traceContext: {}, entrypoint: '' } });
+    await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
+    first.stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('abc') } });
+    await waitFor(async () => (await mesh.client.logs(jobId).next()).value?.data.toString() === 'abc', 5_000, 'the output to be stored');
+
+    const second = openStream(mesh);
+    try {
+      second.stream.write(hello([{ jobId, attempt: 1, lease: assignment.lease }]));
+      const replaced = await first.ended;
+      assert.equal(replaced?.code, 10, 'ABORTED');
+      assert.match(replaced!.details, /a new stream of worker w-replaced replaced this one; give every worker process its own WORKER_ID/);
+      first.client.close();
+      await waitFor(() => second.messages.some((m) => m.adoption || m.cancellation), 10_000, 'the answer');
+      assert.deepEqual(second.messages.find((m) => m.adoption)?.adoption, { jobId, attempt: 1, outputOffset: 3 });
 
       second.stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('def') } });
       const result = { exitCode: 0, stdout: Buffer.from('abcdef'), stderr: Buffer.alloc(0) };

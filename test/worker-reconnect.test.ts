@@ -99,3 +99,63 @@ describe('worker reconnect', function () {
     await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_CANCELLED, 20_000, 'the job to end');
   });
 });
+
+describe('worker reconnect while the scheduler still sees the old stream', function () {
+  this.timeout(60_000);
+  let mesh: Mesh;
+  let relay: TcpRelay;
+
+  before(async () => {
+    // Heartbeats so far apart that the scheduler would notice the broken stream only after the adoption grace.
+    mesh = await Mesh.start({ workers: 0, scheduler: { heartbeatIntervalMs: 4_000 } });
+    relay = await TcpRelay.start(mesh.scheduler.address);
+    await mesh.addWorker({ worker: { schedulerAddress: relay.address } });
+  });
+  after(async () => {
+    await mesh?.stop();
+    await relay?.stop();
+  });
+
+  /** Starts a job printing `lines` lines, a tenth of a second apart, and follows its output from the fifth line on. */
+  async function printingJob(lines: number): Promise<{ jobId: string; chunks: LogsResponse[]; done: Promise<void> }> {
+    const repo = await mesh.repository({ 'main.sh': `for i in $(seq 1 ${lines}); do echo "line $i"; sleep 0.1; done\n` });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url, retry: { maxAttempts: 1, retryFailedRuns: false } });
+    const chunks: LogsResponse[] = [];
+    const done = (async () => {
+      for await (const chunk of mesh.client.logs(job!.id, { follow: true })) chunks.push(chunk);
+    })();
+    await waitFor(() => chunks.some((c) => c.data.toString().includes('line 5')), 20_000, 'the job to print');
+    return { jobId: job!.id, chunks, done };
+  }
+
+  async function assertRanOnce(jobId: string, chunks: LogsResponse[], lines: number): Promise<void> {
+    const status = await mesh.client.status(jobId);
+    assert.equal(status.state, JobState.JOB_STATE_SUCCEEDED, status.error?.message);
+    assert.equal(status.attempt, 1, 'the attempt went on');
+    assertContiguousLog(chunks);
+    const expected = Array.from({ length: lines }, (_, i) => `line ${i + 1}\n`).join('');
+    assert.equal(Buffer.concat(chunks.map((c) => c.data)).toString(), expected, 'every line once, in order');
+  }
+
+  it('takes the job over through the new stream', async () => {
+    const lines = 70;
+    const { jobId, chunks, done } = await printingJob(lines);
+    // The job runs on for longer than the grace after the break.
+    relay.breakClientSide();
+    await done;
+    await assertRanOnce(jobId, chunks, lines);
+  });
+
+  it('reconnects from a silent connection', async () => {
+    const lines = 120;
+    const { jobId, chunks, done } = await printingJob(lines);
+    const connections = relay.connectionsAccepted;
+    relay.freezeConnections();
+    // Its keepalive pings go unanswered. The scheduler drops it after 3
+    // heartbeats of 4 s and gives the job up 5 s later, at the end of the
+    // grace, unless the worker is back by then.
+    await waitFor(() => relay.connectionsAccepted > connections, 30_000, 'the worker to reconnect');
+    await done;
+    await assertRanOnce(jobId, chunks, lines);
+  });
+});

@@ -68,6 +68,13 @@ export class WorkerLinks {
       },
     };
     const lanes = new ReportLanes(maxQueuedReports, flow, (error) => log.error({ err: error, workerId: session?.workerId }, 'failed to apply a worker report'));
+    const end = (why: string) => {
+      if (!session || session.closed) return;
+      const ended = session;
+      ended.closed = true;
+      // After the takeover of the jobs it kept, and after the reports it sent.
+      ended.departed = ended.joined.then(() => lanes.drained()).then(() => this.disconnect(ended, 'worker-left', why));
+    };
 
     call.on('data', (request: ConnectRequest) => {
       try {
@@ -79,7 +86,7 @@ export class WorkerLinks {
         return;
       }
       if (!session) {
-        session = this.register(call, request.hello);
+        session = this.register(call, request.hello, end);
         return;
       }
       session.lastSeenMs = Date.now();
@@ -92,12 +99,6 @@ export class WorkerLinks {
       }
       lanes.add(laneOf(request), () => this.apply(current, request));
     });
-    const end = (why: string) => {
-      if (!session || session.closed) return;
-      const ended = session;
-      ended.closed = true;
-      void lanes.drained().then(() => this.disconnect(ended, 'worker-left', why));
-    };
     call.on('end', () => {
       end('the worker ended the stream');
       call.end();
@@ -136,6 +137,7 @@ export class WorkerLinks {
   private register(
     call: ServerDuplexStream<ConnectRequest, ConnectResponse>,
     hello: WorkerHello | undefined,
+    end: (why: string) => void,
   ): WorkerSession | undefined {
     const { config, log, pool } = this.context;
     const reject = (code: GrpcStatus, details: string) => {
@@ -156,10 +158,8 @@ export class WorkerLinks {
     if (hello.slots < 1 || hello.slots > maxSlots) {
       return reject(GrpcStatus.INVALID_ARGUMENT, `hello.slots is ${hello.slots}; use 1 to ${maxSlots}`);
     }
-    if (pool.has(hello.workerId)) {
-      return reject(GrpcStatus.ALREADY_EXISTS, `a worker with id ${hello.workerId} is already connected`);
-    }
-    const session = new WorkerSession(hello.workerId, hello.slots, hello.hostname, call);
+    const previous = this.replaceStream(hello.workerId);
+    const session = new WorkerSession(hello.workerId, hello.slots, hello.hostname, call, end);
     this.calls.set(session, call);
     session.send({
       hello: {
@@ -170,11 +170,38 @@ export class WorkerLinks {
       },
     });
     log.info({ workerId: session.workerId, slots: session.slots, hostname: session.hostname, running: hello.running.length }, 'worker connected');
-    // The jobs it kept running take their slots before the dispatcher can pick the worker.
-    void this.adoptAll(session, hello.running).finally(() => {
-      if (!session.closed) pool.add(session);
-    });
+    // The jobs it kept running take their slots before the dispatcher can pick
+    // the worker, and only once the stream it replaces has let go of them.
+    session.joined = previous
+      .then(() => this.adoptAll(session, hello.running))
+      .catch((error: unknown) => log.error({ err: error, workerId: session.workerId }, 'failed to take over the jobs the worker kept running'))
+      .finally(() => {
+        if (!session.closed) pool.add(session);
+      });
     return session;
+  }
+
+  /**
+   * Ends the stream of the worker `workerId` that is still open here, as
+   * that worker opened a new one: a worker has one stream at a time, so the
+   * old one is stale, cut on the worker's side before this side noticed. Its
+   * jobs are handled as those of a departed worker (kept for the adoption
+   * grace), and the new stream takes them over. Resolves once the last
+   * stream of that id has been handled so.
+   */
+  private replaceStream(workerId: string): Promise<void> {
+    let latest: WorkerSession | undefined;
+    for (const session of this.calls.keys()) if (session.workerId === workerId) latest = session;
+    if (!latest) return Promise.resolve();
+    if (!latest.closed) {
+      this.context.log.warn({ workerId }, 'worker opened a new stream while its old one looked open; the new stream replaces it');
+      latest.end('the worker opened a new stream');
+      this.calls.get(latest)?.emit('error', {
+        code: GrpcStatus.ABORTED,
+        details: `a new stream of worker ${workerId} replaced this one; give every worker process its own WORKER_ID`,
+      });
+    }
+    return latest.departed?.catch(() => undefined) ?? Promise.resolve();
   }
 
   private async adoptAll(session: WorkerSession, running: RunningJob[]): Promise<void> {

@@ -46,12 +46,18 @@ export class WorkerSession {
   closed = false;
   /** The worker finishes its jobs but takes no new ones. */
   draining = false;
+  /** Settles once the jobs the worker kept running from an earlier stream have been taken over or refused. */
+  joined: Promise<void> = Promise.resolve();
+  /** Set when the stream ends; settles once the worker's jobs have been handled as those of a departed worker. */
+  departed?: Promise<void>;
 
   constructor(
     readonly workerId: string,
     readonly slots: number,
     readonly hostname: string,
     private readonly call: ServerDuplexStream<ConnectRequest, ConnectResponse>,
+    /** Ends the session, saying why in the log: the scheduler stops reading it and hands its jobs on. */
+    readonly end: (why: string) => void,
   ) {}
 
   get freeSlots(): number {

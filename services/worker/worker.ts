@@ -126,6 +126,9 @@ async function startAgent(
   return agent;
 }
 
+/** Interval between the worker's pings on the Connect stream's connection, and the time it waits for each acknowledgement. */
+const keepaliveTimeMs = 5_000;
+
 /**
  * Keeps one Connect stream to the scheduler open, reconnecting with backoff,
  * and runs the jobs it is assigned. When the stream breaks, the jobs go on
@@ -172,7 +175,10 @@ class WorkerAgent implements RunningWorker {
       ...meshChannelOptions(config.tls, config.schedulerAddress),
       'grpc.max_receive_message_length': 8 * 1024 * 1024,
       'grpc.max_send_message_length': 8 * 1024 * 1024,
-      'grpc.keepalive_time_ms': 20_000,
+      // A connection that went silent, as in a network partition, fails within 10 s: before the
+      // scheduler, which waits 3 heartbeats (15 s by default), drops the worker and starts its grace.
+      'grpc.keepalive_time_ms': keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': keepaliveTimeMs,
     });
   }
 
