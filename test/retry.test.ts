@@ -33,6 +33,10 @@ describe('retries', function () {
     // The worker marks where each retry's output begins.
     const log = Buffer.concat(chunks.map((chunk) => chunk.data)).toString();
     assert.equal(log, 'trying\nfaas: attempt 2 starts\ntrying\nfaas: attempt 3 starts\ntrying\n');
+    // The result is the last attempt's own output, without the marker.
+    const { result } = await mesh.client.result(job!.id);
+    assert.equal(result!.stdout.toString(), 'trying\n');
+    assert.equal(result!.stderr.toString(), '');
   });
 
   it('does not retry failed runs by default', async () => {

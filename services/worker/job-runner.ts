@@ -88,10 +88,10 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
       traceContext: {},
     };
   };
-  // Messages from the worker itself go to the job's stderr, in the log and the result.
-  const note = async (message: string) => {
+  // Messages from the worker itself go to the job's stderr: in the log, and in the result unless `logOnly`.
+  const note = async (message: string, logOnly = false) => {
     const line = Buffer.from(`faas: ${message}\n`);
-    result.stderr = Buffer.concat([result.stderr, line]);
+    if (!logOnly) result.stderr = Buffer.concat([result.stderr, line]);
     await reporter.output(LogStream.LOG_STREAM_STDERR, line);
   };
   const fail = async (reason: FailureReason, message: string, platformFailure = false) => {
@@ -104,8 +104,9 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
   // later turn of the event loop, which the job's synchronous set-up would delay.
   await new Promise((resolve) => setImmediate(resolve));
   try {
-    // Marks where a retry's output begins in the job's log, which keeps every attempt's output.
-    if (assignment.attempt > 1) await note(`attempt ${assignment.attempt} starts`);
+    // Marks where a retry's output begins in the job's log, which keeps every
+    // attempt's output. The result holds this attempt's output alone, so it goes without.
+    if (assignment.attempt > 1) await note(`attempt ${assignment.attempt} starts`, true);
     if (spec.network && !config.allowNetwork) {
       return await fail(FailureReason.FAILURE_REASON_NETWORK_NOT_ALLOWED, 'the job asks for network access, which this worker does not grant; submit it without network access (no --network), or ask the operator for workers started with FAAS_ALLOW_NETWORK=true');
     }
