@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { measureDiskUsage, watchDiskUsage, type DiskUsage } from './disk.js';
@@ -32,6 +32,21 @@ describe('disk usage', () => {
 
     assert.equal(usage.truncated, true);
     assert.ok(usage.entries <= 10);
+  });
+
+  it('reads a large folder in batches', async () => {
+    const big = join(dir, 'big');
+    await mkdir(big);
+    for (let i = 0; i < 3_000; i += 1) await writeFile(join(big, `file-${i}`), '');
+    // Large enough to be read with a batch reader, not at once.
+    assert.ok((await lstat(big)).size > 32 * 1024, `folder size ${(await lstat(big)).size}`);
+
+    const usage = await measureDiskUsage(dir);
+    assert.equal(usage.entries, 3_002);
+    assert.equal(usage.truncated, false);
+    const capped = await measureDiskUsage(dir, 100);
+    assert.equal(capped.truncated, true);
+    assert.ok(capped.entries <= 100);
   });
 
   it('watcher fires once over the limit', async () => {

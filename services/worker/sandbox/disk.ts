@@ -1,4 +1,4 @@
-import { lstatSync, opendirSync, type Dir } from 'node:fs';
+import { lstatSync, opendirSync, readdirSync, type Dir } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
@@ -40,6 +40,15 @@ export interface DiskWatcher {
 const entriesPerTurn = 256;
 
 /**
+ * Largest folder, by its size from lstat, whose names are read at once.
+ * The size bounds the number of entries: on ext4 each takes at least 12
+ * bytes of the folder, on tmpfs 20, so this is at most a few thousand names.
+ * A larger folder is read in batches. A batch reader costs more to open than
+ * the read itself for the few entries of a job folder.
+ */
+const readWholeMaxBytes = 32n * 1024n;
+
+/**
  * Measures the disk space used below `dir`. Links are not followed, each
  * inode is counted once (hard links), and entries that vanish during the
  * walk are skipped. The walk stops after `maxEntries` entries.
@@ -78,6 +87,25 @@ export async function measureDiskUsage(dir: string, maxEntries = 100_000): Promi
       usage.bytes += Number(info.blocks) * 512;
     }
     if (!info.isDirectory()) continue;
+    // Names waiting in `pending` count too.
+    const room = () => usage.entries + pending.length < maxEntries;
+    if (info.size <= readWholeMaxBytes) {
+      let names: string[];
+      try {
+        names = readdirSync(path);
+      } catch (error) {
+        if (isGone(error)) continue;
+        throw error;
+      }
+      for (const name of names) {
+        if (!room()) {
+          usage.truncated = true;
+          return usage;
+        }
+        pending.push(join(path, name));
+      }
+      continue;
+    }
     let folder: Dir;
     try {
       folder = opendirSync(path);
@@ -88,8 +116,7 @@ export async function measureDiskUsage(dir: string, maxEntries = 100_000): Promi
     try {
       // Read in batches, not whole, so that one huge folder cannot fill memory.
       for (let entry = folder.readSync(); entry !== null; entry = folder.readSync()) {
-        // Names waiting in `pending` count too.
-        if (usage.entries + pending.length >= maxEntries) {
+        if (!room()) {
           usage.truncated = true;
           return usage;
         }
