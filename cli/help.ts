@@ -47,7 +47,7 @@ for the version.
 const jobExitCodes = `Exit codes:
   the job's exit code   when the job's program exited; 128+N when signal N
                         ended it, as in a shell (137 for SIGKILL, such as
-                        at the memory limit)
+                        at the memory or output limit)
   124                   when the job timed out without an exit code
   127                   when the job's program could not be started
   130                   when the job was cancelled without an exit code
@@ -124,7 +124,8 @@ ${serverOption}
 
 Prints a finished job's standard output to stdout and its standard error to
 stderr, and exits with the job's exit code. The worker keeps the first 1 MiB
-of each stream by default; "faas logs" prints all of it.
+of each stream by default; "faas logs" prints all of it, up to the output
+limit (64 MiB by default).
 
 Options:
   --json                   Print the ResultResponse as JSON

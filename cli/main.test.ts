@@ -337,6 +337,22 @@ describe('faas main', () => {
           `faas: job ${jobId} failed with exit code 3\n`,
       );
 
+      // A job stopped at the output limit has only that much in its log.
+      const flooded = jobIn(JobState.JOB_STATE_FAILED, {
+        signal: 'SIGKILL',
+        error: { reason: FailureReason.FAILURE_REASON_OUTPUT_LIMIT, message: 'the job wrote more than 64 MiB of output' },
+      });
+      const floodAddress = await serve({
+        result: (_call, callback) =>
+          callback(null, ResultResponse.fromPartial({
+            job: flooded,
+            result: { signal: 'SIGKILL', stdout: Buffer.alloc(16, 'x'), stdoutTruncated: true, outputBytes: 65 * 1024 * 1024 },
+          })),
+      });
+      const floodIo = makeIo();
+      assert.equal(await main(['result', jobId, '--server', floodAddress], floodIo), 137);
+      assert.match(floodIo.stderr.text(), new RegExp(`of 65 MiB the job wrote to both streams; "faas logs ${jobId}" prints the output up to the limit\n`));
+
       // A terminal gets the open line ended, or the prompt would hide it.
       const terminal = makeIo();
       Object.assign(terminal.stdout, { isTTY: true });

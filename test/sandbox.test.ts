@@ -96,6 +96,10 @@ describe('sandboxed jobs through the worker', function () {
     assert.equal(result.stdout.length, 64 * 1024);
     assert.equal(done.error!.message, 'the job wrote more than 4 MiB of output');
     assert.equal(result.stdoutTruncated, true);
+    // The log keeps the output up to the limit, to the byte.
+    let logged = 0;
+    for await (const chunk of mesh.client.logs(done.id)) logged += chunk.data.length;
+    assert.equal(logged, 4 * MiB);
   });
 
   it('stops a file-size bomb', async () => {

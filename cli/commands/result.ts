@@ -2,7 +2,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { FaasClientError } from '../../client/errors.js';
 import { formatBytes } from '../../common/config.js';
 import { isFinal } from '../../common/job-states.js';
-import type { JobResult } from '../../gen/faas/v1/job.js';
+import { FailureReason, type Job, type JobResult } from '../../gen/faas/v1/job.js';
 import { ResultResponse } from '../../gen/faas/v1/job_service.js';
 import type { JobInvocation } from '../args.js';
 import { jobExitCode } from '../exit-codes.js';
@@ -29,12 +29,14 @@ export async function fetchResult(context: CommandContext, jobId: string): Promi
 }
 
 /** Names the streams that a result keeps only the start of, and how much of each. */
-function describeCutOutput(jobId: string, result: JobResult): string {
+function describeCutOutput(job: Job, result: JobResult): string {
   const keptParts: string[] = [];
   if (result.stdoutTruncated) keptParts.push(`the first ${formatBytes(result.stdout.length)} of stdout`);
   if (result.stderrTruncated) keptParts.push(`the first ${formatBytes(result.stderr.length)} of stderr`);
   const written = formatBytes(result.outputBytes);
-  return `the result keeps only ${keptParts.join(' and ')}, of ${written} the job wrote to both streams; "faas logs ${jobId}" prints all of it`;
+  // The worker stops storing output at the limit.
+  const logged = job.error?.reason === FailureReason.FAILURE_REASON_OUTPUT_LIMIT ? 'the output up to the limit' : 'all of it';
+  return `the result keeps only ${keptParts.join(' and ')}, of ${written} the job wrote to both streams; "faas logs ${job.id}" prints ${logged}`;
 }
 
 /**
@@ -54,7 +56,7 @@ export async function printResult(context: CommandContext, response: ResultRespo
 
   const notes: string[] = [];
   if (result === undefined) notes.push(`job ${job.id} has no result because it never ran`);
-  else if (result.stdoutTruncated || result.stderrTruncated) notes.push(describeCutOutput(job.id, result));
+  else if (result.stdoutTruncated || result.stderrTruncated) notes.push(describeCutOutput(job, result));
   // The worker writes why a job could not run to its stderr too, which is printed here.
   const outcome = describeOutcome(job, { shownOutput: result?.stderr.toString() });
   if (outcome !== undefined) notes.push(outcome);

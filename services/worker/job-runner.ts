@@ -105,7 +105,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
   await new Promise((resolve) => setImmediate(resolve));
   try {
     // Marks where a retry's output begins in the job's log, which keeps every
-    // attempt's output. The result holds this attempt's output alone, so it goes without.
+    // attempt's output. The result contains this attempt's output alone, so the marker stays out of it.
     if (assignment.attempt > 1) await note(`attempt ${assignment.attempt} starts`, true);
     if (spec.network && !config.allowNetwork) {
       return await fail(FailureReason.FAILURE_REASON_NETWORK_NOT_ALLOWED, 'the job asks for network access, which this worker does not grant; submit it without network access (no --network), or ask the operator for workers started with FAAS_ALLOW_NETWORK=true');
@@ -169,12 +169,15 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
     const disk = watchDiskUsage({ dir: jobDir, limitBytes: limits.diskBytes, onExceeded: () => halt('disk-limit') });
     const signal = stopController.signal;
     const onOutput = async (stream: LogStream, data: Buffer) => {
+      const room = config.outputLimitBytes - result.outputBytes;
       result.outputBytes += data.length;
-      if (result.outputBytes > config.outputLimitBytes) {
-        halt('output-limit');
+      if (data.length <= room) {
+        await reporter.output(stream, data);
         return;
       }
-      await reporter.output(stream, data);
+      halt('output-limit');
+      // The log keeps the output up to the limit exactly.
+      if (room > 0) await reporter.output(stream, data.subarray(0, room));
     };
     const common = { signal, onOutput, captureBytes: config.outputCapBytes };
 
