@@ -14,7 +14,7 @@ import { stateName } from '../common/job-states.js';
 import { startGitHttpServer } from './git-http-server.js';
 import { defaultDevServiceAccounts } from './identity-provider.js';
 import { createRepository, readFolder } from './git-repositories.js';
-import { ensureSystemPackages, testRequirements } from './system-packages.js';
+import { ensureSystemPackages, stackRequirements } from './system-packages.js';
 import { startStack } from './stack.js';
 import { errorMessage } from '../common/errors.js';
 
@@ -28,10 +28,13 @@ const demoInput = JSON.stringify({
   numbers: [2, 4, 4, 4, 5, 5, 7, 9],
 });
 
-ensureSystemPackages(testRequirements, (line) => console.error(line));
+ensureSystemPackages(stackRequirements, (line) => console.error(line));
 const dataDir = await mkdtemp(join(tmpdir(), 'faas-demo-'));
 console.log('Starting the local stack (NATS, identity provider, scheduler, 2 workers, observer, gateway, edge)...');
-const stack = await startStack({ dataDir, privateNats: true, workers: 2 });
+const stack = await startStack({ dataDir, privateNats: true, workers: 2 }).catch((error: unknown) => {
+  console.error(`demo failed: the local stack did not start: ${errorMessage(error)}; service logs are in ${join(dataDir, 'logs')}`);
+  process.exit(1);
+});
 const git = await startGitHttpServer(join(dataDir, 'repos'));
 // The demo acts as the service account of the development provider.
 const account = defaultDevServiceAccounts[0];

@@ -7,13 +7,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureSystemPackages, testRequirements } from './system-packages.js';
+import { ensureSystemPackages, stackRequirements } from './system-packages.js';
 import { ConfigError, readInt } from '../common/config.js';
 import { errorMessage } from '../common/errors.js';
 import { defaultDevUsers } from './identity-provider.js';
 import { startStack } from './stack.js';
 import { superviseStack } from './supervisor.js';
-import { loginWithDeviceFlow } from '../cli/auth.js';
+import { defaultIssuer, loginWithDeviceFlow } from '../cli/auth.js';
 import { credentialsPath, loadCredentials } from '../cli/credentials.js';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -50,7 +50,7 @@ const ports = {
   identityPort: readSetting('IDENTITY_PORT', 50080, 1, 65_535),
 };
 
-ensureSystemPackages(testRequirements, (line) => console.error(line));
+ensureSystemPackages(stackRequirements, (line) => console.error(line));
 
 // The edge serves the page from web/dist: build it once, on the first start.
 const pageBuilt = () => existsSync(join(root, 'web', 'dist', 'index.html'));
@@ -96,6 +96,11 @@ const gatewayNote =
     ? '(faas CLI default; FAAS_SERVER overrides)'
     : `(not the CLI default: export FAAS_SERVER=${stack.gatewayAddress})`;
 
+const issuerNote =
+  stack.identity.issuer === defaultIssuer
+    ? '(faas login default; FAAS_ISSUER overrides)'
+    : `(not the faas login default: export FAAS_ISSUER=${stack.identity.issuer})`;
+
 console.log(`faas is running.
   gateway   ${stack.gatewayAddress}   ${gatewayNote}
   scheduler ${stack.schedulerAddress}
@@ -103,6 +108,7 @@ console.log(`faas is running.
   page      http://${stack.edgeAddress}/${pageNote}
   nats      ${stack.natsUrl}${stack.ownsNats ? ' (started by this stack)' : ' (a server that was already running, shared with its other users; FAAS_PRIVATE_NATS=true starts a private one)'}
   identity  ${stack.identity.issuer} (development provider; every login signs in as ${devUser})
+            ${issuerNote}
   logs      ${stack.logDir}, workers under ${join(stack.logDir, '..', 'observer')}
   metrics   /metrics and /healthz of ${metrics}; each worker logs its own
 

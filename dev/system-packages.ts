@@ -8,7 +8,8 @@ export interface SystemRequirement {
   debianPackage: string;
 }
 
-export const testRequirements: SystemRequirement[] = [
+/** Commands that the local stack and its sample jobs run: `npm start` and `npm run demo`. */
+export const stackRequirements: SystemRequirement[] = [
   { command: 'nats-server', debianPackage: 'nats-server' },
   { command: 'git', debianPackage: 'git' },
   { command: 'gcc', debianPackage: 'gcc' },
@@ -17,6 +18,10 @@ export const testRequirements: SystemRequirement[] = [
   { command: 'bash', debianPackage: 'bash' },
   { command: 'bwrap', debianPackage: 'bubblewrap' },
   { command: 'openssl', debianPackage: 'openssl' },
+];
+
+export const testRequirements: SystemRequirement[] = [
+  ...stackRequirements,
   // The browser test drives Debian's Chromium; the compose test validates compose.yaml.
   { command: 'chromium', debianPackage: 'chromium' },
   { command: 'docker-compose', debianPackage: 'docker-compose' },
