@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -56,19 +56,48 @@ function installExitHook(): void {
   });
 }
 
-/** Returns a TCP port that was free on 127.0.0.1 a moment ago. */
+/** Lowest port of the range that Linux hands out for outgoing connections and port-0 listeners. */
+function ephemeralPortFloor(): number {
+  try {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return Number.isInteger(low) ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+/** Lowest port that `findFreePort` picks. */
+const pickedPortFloor = 10_000;
+
+/**
+ * Returns a loopback port that is free now, for a process that binds it
+ * later. The port comes from below the ephemeral range, so that no outgoing
+ * connection or port-0 listener of another program takes it in between,
+ * which a busy machine makes likely. Falls back to a port-0 pick when that
+ * range is too small.
+ */
 export async function findFreePort(): Promise<number> {
+  const ceiling = ephemeralPortFloor();
+  for (let tries = 0; ceiling - pickedPortFloor >= 1_000 && tries < 50; tries++) {
+    const port = pickedPortFloor + Math.floor(Math.random() * (ceiling - pickedPortFloor));
+    if ((await listenOnce(port)) !== undefined) return port;
+  }
+  const port = await listenOnce(0);
+  if (port === undefined) throw new Error('no free port on 127.0.0.1');
+  return port;
+}
+
+/** Listens on `port` of 127.0.0.1 and closes again; returns the port it got, or undefined when it was taken. */
+async function listenOnce(port: number): Promise<number | undefined> {
   const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+  const listening = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
   });
+  if (!listening) return undefined;
   const address = server.address();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') {
-    throw new Error(`Unexpected listen address ${String(address)} while picking a free port`);
-  }
-  return address.port;
+  return address !== null && typeof address !== 'string' ? address.port : undefined;
 }
 
 /** One nats-server child process and the last part of its output. */
