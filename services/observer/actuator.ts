@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -97,7 +98,8 @@ export class LocalActuator {
   }
 
   private async startWorker(): Promise<void> {
-    const workerId = `observer-${process.pid}-${randomBytes(3).toString('hex')}`;
+    // Named like a worker's default id, with "scaled" for the observer that started it.
+    const workerId = `${hostname()}-scaled-${randomBytes(3).toString('hex')}`;
     // The worker writes to its log file itself, so its log goes on after an observer restart.
     const logFd = openSync(join(this.options.stateDir, `${workerId}.log`), 'a');
     let child;
