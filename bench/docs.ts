@@ -121,7 +121,7 @@ function gapsSection(run: RunResult): string[] {
     '  compiling functions for its first few thousand jobs. Without a warm-up, up to a quarter of',
     '  the scheduler\'s CPU went to the optimizing compiler, and the rate rose by half from the first',
     '  round to the eighth. The rounds therefore follow untimed warm-up jobs on every system. Even',
-    '  then the compiler takes about a sixth of a warm worker\'s CPU samples, a cost that a worker',
+    '  then the compiler takes about a sixth of the worker\'s CPU samples in the rounds, a cost that a worker',
     '  running for days no longer pays, and that a worker the autoscaler just started pays in full.',
     '- Dispatch: the scheduler stores RUNNING one to two milliseconds after Submit returns (the',
     '  `startedAt` row). The rest is the Watch round trip: two gRPC hops to open the stream, the',

@@ -111,8 +111,8 @@ export async function benchEndToEnd(
     title: `Jobs per second end to end, ${isolation === 'sandboxed' ? 'sandbox on' : 'sandbox off'}`,
     method:
       `Each round runs ${options.jobs} jobs of \`sh -c true\` ${sandboxWords} through each system, ${workerSlots} at once. ` +
-      `Before the first round each system runs ${options.warmUpJobs} such jobs untimed, so that the rounds measure warm processes, as in a service that runs for days: ` +
-      'without it the first rounds of the platform spend up to a quarter of their CPU compiling hot code. ' +
+      `Before the first round each system runs ${options.warmUpJobs} such jobs untimed, so that the rounds measure warm processes, as in a service that runs for days. ` +
+      'Without it the first rounds of the platform spend up to a quarter of their CPU compiling hot code. ' +
       `The platform has 1 worker of ${workerSlots} slots with its repository cache on, filled by the job that starts it. Every job has ref HEAD. The worker looks it up on the git server, and one lookup serves the jobs submitted before it started (FAAS_CACHE_REF_REUSE, default 10s). ` +
       `The platform round submits with ${options.producers} calls in flight and lasts from the first Submit to the last job seen final in the job bucket. ` +
       `The bare baseline spawns the same command with child_process.spawn, ${workerSlots} at once. ` +
