@@ -13,7 +13,7 @@ const script = fileURLToPath(new URL('./serve-examples.ts', import.meta.url));
 const gitEnv = { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' };
 
 /** Starts the script with `args` and resolves with its output once it prints the Ctrl-C line. */
-function serve(args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; ready: Promise<string> } {
+function serve(args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; ready: Promise<string>; output: () => string } {
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let output = '';
   const ready = new Promise<string>((resolve, reject) => {
@@ -32,7 +32,7 @@ function serve(args: string[], env: NodeJS.ProcessEnv = process.env): { child: C
       reject(new Error(`exited with ${code}: ${output}`));
     });
   });
-  return { child, ready };
+  return { child, ready, output: () => output };
 }
 
 describe('serve-examples', function () {
@@ -59,7 +59,7 @@ describe('serve-examples', function () {
     await git(['commit', '-qm', 'first']);
     await git(['tag', 'v1']);
 
-    const { child, ready } = serve(['--port', '0', plain, tracked]);
+    const { child, ready, output: allOutput } = serve(['--port', '0', plain, tracked]);
     try {
       const output = await ready;
       const urls = [...output.matchAll(/http:\/\/127\.0\.0\.1:\d+\/[a-z]+\.git/g)].map((match) => match[0]);
@@ -80,6 +80,7 @@ describe('serve-examples', function () {
     }
     const code = child.exitCode ?? (await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode))));
     assert.equal(code, 0);
+    assert.match(allOutput(), /Stopped serving the repositories\.\n$/);
     // Stopping deletes the link to the checkout's git folder, not the folder.
     assert.equal(existsSync(join(tracked, '.git', 'HEAD')), true);
   });

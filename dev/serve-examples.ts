@@ -86,6 +86,7 @@ console.log('\nPress Ctrl-C to stop.');
 const stop = async () => {
   await server.stop();
   await rm(root, { recursive: true, force: true });
+  console.log('Stopped serving the repositories.');
   process.exit(0);
 };
 process.on('SIGINT', () => void stop());

@@ -112,9 +112,11 @@ export class SchedulerJobService {
       if (!existing) throw error;
       return { job: existing.job, existing: true };
     }
+    // Logged before the publish, after which a worker may get the job at once. A job whose
+    // publish fails is queued all the same: the orphan sweep publishes it again.
+    this.context.log.info({ jobId, owner: caller.subject, repository: spec.repositoryUrl }, 'job queued');
     await this.enqueue(stored.job, { revision: stored.revision });
     this.context.metrics.jobSubmitted();
-    this.context.log.info({ jobId, owner: caller.subject, repository: spec.repositoryUrl }, 'job queued');
     return { job: stored.job, existing: false };
   }
 
