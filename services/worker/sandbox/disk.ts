@@ -43,8 +43,9 @@ const entriesPerTurn = 256;
  * Largest folder, by its size from lstat, whose names are read at once.
  * The size bounds the number of entries: on ext4 each takes at least 12
  * bytes of the folder, on tmpfs 20, so this is at most a few thousand names.
- * A larger folder is read in batches. A batch reader costs more to open than
- * the read itself for the few entries of a job folder.
+ * A larger folder, or one of size 0, as file systems that keep no size for
+ * folders report, is read in batches. A batch reader costs more to open
+ * than the read itself for the few entries of a job folder.
  */
 const readWholeMaxBytes = 32n * 1024n;
 
@@ -89,7 +90,7 @@ export async function measureDiskUsage(dir: string, maxEntries = 100_000): Promi
     if (!info.isDirectory()) continue;
     // Names waiting in `pending` count too.
     const room = () => usage.entries + pending.length < maxEntries;
-    if (info.size <= readWholeMaxBytes) {
+    if (info.size > 0n && info.size <= readWholeMaxBytes) {
       let names: string[];
       try {
         names = readdirSync(path);
