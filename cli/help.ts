@@ -124,8 +124,8 @@ ${serverOption}
 
 Prints a finished job's standard output to stdout and its standard error to
 stderr, and exits with the job's exit code. The worker keeps the first 1 MiB
-of each stream by default; "faas logs" prints all of it, up to the output
-limit (64 MiB by default).
+of each stream by default; "faas logs" prints the whole output, which the
+worker stores up to the output limit (64 MiB by default).
 
 Options:
   --json                   Print the ResultResponse as JSON

@@ -1,11 +1,5 @@
-// Checks the system commands that tests and the demo run, installing missing
+// Checks the system commands that the tests run, installing missing
 // ones with apt-get when allowed. Usage: tsx dev/check-system.ts
-import { ensureSystemPackages, testRequirements } from './system-packages.js';
-import { errorMessage } from '../common/errors.js';
+import { requireSystemPackages, testRequirements } from './system-packages.js';
 
-try {
-  ensureSystemPackages(testRequirements, (line) => console.log(line));
-} catch (error) {
-  console.error(errorMessage(error));
-  process.exit(1);
-}
+requireSystemPackages(testRequirements, (line) => console.log(line));

@@ -14,7 +14,7 @@ import { stateName } from '../common/job-states.js';
 import { startGitHttpServer } from './git-http-server.js';
 import { defaultDevServiceAccounts } from './identity-provider.js';
 import { createRepository, readFolder } from './git-repositories.js';
-import { ensureSystemPackages, stackRequirements } from './system-packages.js';
+import { requireSystemPackages, stackRequirements } from './system-packages.js';
 import { startStack } from './stack.js';
 import { errorMessage } from '../common/errors.js';
 
@@ -28,7 +28,7 @@ const demoInput = JSON.stringify({
   numbers: [2, 4, 4, 4, 5, 5, 7, 9],
 });
 
-ensureSystemPackages(stackRequirements, (line) => console.error(line));
+requireSystemPackages(stackRequirements, (line) => console.error(line));
 const dataDir = await mkdtemp(join(tmpdir(), 'faas-demo-'));
 console.log('Starting the local stack (NATS, identity provider, scheduler, 2 workers, observer, gateway, edge)...');
 const stack = await startStack({ dataDir, privateNats: true, workers: 2 }).catch((error: unknown) => {

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureSystemPackages, stackRequirements } from './system-packages.js';
+import { requireSystemPackages, stackRequirements } from './system-packages.js';
 import { ConfigError, readInt } from '../common/config.js';
 import { errorMessage } from '../common/errors.js';
 import { defaultDevUsers } from './identity-provider.js';
@@ -50,7 +50,7 @@ const ports = {
   identityPort: readSetting('IDENTITY_PORT', 50080, 1, 65_535),
 };
 
-ensureSystemPackages(stackRequirements, (line) => console.error(line));
+requireSystemPackages(stackRequirements, (line) => console.error(line));
 
 // The edge serves the page from web/dist: build it once, on the first start.
 const pageBuilt = () => existsSync(join(root, 'web', 'dist', 'index.html'));

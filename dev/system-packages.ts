@@ -54,6 +54,16 @@ function isExecutableFile(path: string): boolean {
   }
 }
 
+/** Runs `ensureSystemPackages` for a command-line script: a failure prints its message alone and exits with code 1. */
+export function requireSystemPackages(requirements: SystemRequirement[], log: (line: string) => void): void {
+  try {
+    ensureSystemPackages(requirements, log);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  }
+}
+
 /**
  * Installs the Debian packages of missing commands with apt-get when this
  * process runs as root on Debian, and throws otherwise. The error message
