@@ -19,6 +19,8 @@ export interface NatsNames {
   resultsBucket: string;
   cancelSubjectPrefix: string;
   cancelSubject(jobId: string): string;
+  /** Subject on which every scheduler replica replies with its worker pool (faas.scheduler.v1.GetPoolResponse). */
+  poolSubject: string;
 }
 
 export const natsPrefixPattern = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
@@ -44,5 +46,6 @@ export function natsNames(prefix: string): NatsNames {
     resultsBucket: `${lower}_results`,
     cancelSubjectPrefix: `${lower}.cancel`,
     cancelSubject: (jobId) => `${lower}.cancel.${jobId}`,
+    poolSubject: `${lower}.pools`,
   };
 }

@@ -138,6 +138,30 @@ describe('observer with two scheduler replicas', function () {
       mesh.log,
     );
     const decision = await observer.refresh();
+    // Each replica replies over gRPC and over NATS, and counts once.
     assert.equal(decision.currentWorkers, 2);
+  });
+
+  it('finds every replica over NATS', async () => {
+    // As behind a Kubernetes Service: the observer has the address of one replica only.
+    const config = mesh.scheduler.context.config;
+    const alone = await startObserver(
+      {
+        ...readObserverConfig({}),
+        listenAddress: '127.0.0.1:0',
+        natsUrl: mesh.nats.url,
+        natsPrefix: config.natsPrefix,
+        schedulerAddress: mesh.scheduler.address,
+        intervalMs: 600_000,
+        tls: readMeshTls(mesh.certificates.env('observer')),
+      },
+      mesh.log,
+    );
+    try {
+      const decision = await alone.refresh();
+      assert.equal(decision.currentWorkers, 2);
+    } finally {
+      await alone.stop();
+    }
   });
 });

@@ -1,12 +1,13 @@
 import { Metadata } from '@grpc/grpc-js';
 import { metrics } from '@opentelemetry/api';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { NoRespondersError } from '@nats-io/transport-node';
 import {
   ObserverServiceService,
   type ListScaleEventsRequest,
   type ScaleResponse,
 } from '../../gen/faas/observer/v1/observer_service.js';
-import { PoolServiceClient, type GetPoolResponse } from '../../gen/faas/scheduler/v1/pool_service.js';
+import { GetPoolResponse, PoolServiceClient } from '../../gen/faas/scheduler/v1/pool_service.js';
 import { ErrorCode, FaasError } from '../../common/errors.js';
 import { addHealth, createServer, listen, shutdown, unary, tolerantService } from '../../common/grpc-server.js';
 import type { Logger } from '../../common/logger.js';
@@ -60,8 +61,25 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
         resolve(error ? undefined : response);
       });
     });
+  /** Requests the pool of every scheduler replica over NATS; replicas of older versions do not reply. */
+  const readPoolsOverNats = async (): Promise<GetPoolResponse[]> => {
+    const found: GetPoolResponse[] = [];
+    try {
+      // The first reply may take up to 2 s; the gathering ends 100 ms after the latest.
+      const replies = await nc.requestMany(names.poolSubject, undefined, { strategy: 'stall', stall: 100, maxWait: 2_000 });
+      for await (const reply of replies) found.push(GetPoolResponse.decode(reply.data));
+    } catch (error) {
+      // "No responders" means that no replica of this version runs.
+      if (found.length === 0 && !isNoResponders(error)) log.warn({ err: error }, 'failed to request the schedulers\' pools over NATS');
+    }
+    return found;
+  };
   const readPool = async (): Promise<GetPoolResponse | undefined> => {
-    const answers = (await Promise.all(pools.map(readOne))).filter((answer): answer is GetPoolResponse => answer !== undefined);
+    const [overNats, overGrpc] = await Promise.all([readPoolsOverNats(), Promise.all(pools.map(readOne))]);
+    // A replica can reply both ways; its pool counts once.
+    const bySchedulerId = new Map<string, GetPoolResponse>();
+    for (const pool of [...overNats, ...overGrpc]) if (pool) bySchedulerId.set(pool.schedulerId, pool);
+    const answers = [...bySchedulerId.values()];
     if (answers.length === 0) return undefined;
     return {
       schedulerId: answers.map((answer) => answer.schedulerId).join(','),
@@ -171,4 +189,9 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
       log.info('observer stopped');
     },
   };
+}
+
+/** Tells whether a NATS request failed because nothing subscribes to its subject. */
+function isNoResponders(error: unknown): boolean {
+  return error instanceof NoRespondersError || (error instanceof Error && error.cause instanceof NoRespondersError);
 }

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { Server } from '@grpc/grpc-js';
 import { JobServiceService } from '../../gen/faas/v1/job_service.js';
 import { WorkerServiceService } from '../../gen/faas/worker/v1/worker_service.js';
-import { PoolServiceService, type GetPoolResponse } from '../../gen/faas/scheduler/v1/pool_service.js';
+import { GetPoolResponse, PoolServiceService } from '../../gen/faas/scheduler/v1/pool_service.js';
 import { addHealth, createServer, listen, serverStream, shutdown, unary, tolerantService } from '../../common/grpc-server.js';
 import type { Logger } from '../../common/logger.js';
 import { ErrorCode, FaasError } from '../../common/errors.js';
@@ -96,18 +96,26 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
     cancel: unary(log, 'Cancel', connected((request, metadata) => jobs.cancel(request, metadata))),
   });
   server.addService(tolerantService(WorkerServiceService), { connect: links.connect });
+  const poolSnapshot = (): GetPoolResponse => {
+    const sessions = pool.all();
+    const { slots, busySlots } = pool.slotTotals();
+    const workerStatuses = sessions.map((session) => ({
+      workerId: session.workerId,
+      slots: session.slots,
+      busySlots: session.jobs.size,
+      draining: session.draining,
+    }));
+    return { schedulerId: config.schedulerId, workers: sessions.length, slots, busySlots, workerStatuses };
+  };
   server.addService(tolerantService(PoolServiceService), {
-    getPool: unary(log, 'GetPool', async (): Promise<GetPoolResponse> => {
-      const sessions = pool.all();
-      const { slots, busySlots } = pool.slotTotals();
-      const workerStatuses = sessions.map((session) => ({
-        workerId: session.workerId,
-        slots: session.slots,
-        busySlots: session.jobs.size,
-        draining: session.draining,
-      }));
-      return { schedulerId: config.schedulerId, workers: sessions.length, slots, busySlots, workerStatuses };
-    }),
+    getPool: unary(log, 'GetPool', async () => poolSnapshot()),
+  });
+  // Every replica replies, so an observer that reaches one replica over gRPC, as through a
+  // Kubernetes Service, still learns the pools of all of them.
+  const poolSubscription = nats.nc.subscribe(nats.names.poolSubject, {
+    callback: (error, message) => {
+      if (!error) message.respond(GetPoolResponse.encode(poolSnapshot()).finish());
+    },
   });
   const readiness = new Readiness();
   addHealth(server, ['faas.v1.JobService', 'faas.worker.v1.WorkerService', 'faas.scheduler.v1.PoolService'], readiness);
@@ -159,6 +167,7 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
       await links.closeAll();
       await shutdown(server, config.shutdownGraceMs);
       cancelSubscription.unsubscribe();
+      poolSubscription.unsubscribe();
       await nats.nc.drain().catch(() => nats.nc.close());
       log.info('scheduler stopped');
     })());
