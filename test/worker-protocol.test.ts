@@ -193,24 +193,44 @@ describe('worker protocol', function () {
     }
   });
 
-  it('adopts the jobs of a returning worker', async () => {
+  /** The hello of hand-made worker `workerId`, listing the jobs it kept running. */
+  function helloOf(workerId: string, running: Array<{ jobId: string; attempt: number; lease: string }> = []) {
+    return { hello: { workerId, protocolVersion: 1, slots: 1, hostname: 'test', running } };
+  }
+
+  /** Has hand-made worker `workerId` take a new job, accept it and write "abc", which the scheduler stores. */
+  async function startJobByHand(workerId: string) {
     const repo = await mesh.repository({ 'main.sh': 'echo unused\n' });
     const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
     const jobId = job!.id;
-    const hello = (running: Array<{ jobId: string; attempt: number; lease: string }>) => ({
-      hello: { workerId: 'w-returning', protocolVersion: 1, slots: 1, hostname: 'test', running },
-    });
-
     const first = openStream(mesh);
-    first.stream.write(hello([]));
+    first.stream.write(helloOf(workerId));
     await waitFor(() => first.messages.some((m) => m.assignment), 10_000, 'assignment');
     const assignment = first.messages.find((m) => m.assignment)!.assignment!;
-    assert.match(assignment.lease, /^\$JS\.ACK\./, 'the lease is the ack subject of the queue message');
-    assert.equal(first.messages.find((m) => m.hello)!.hello!.adoptionGraceMs, mesh.scheduler.context.config.adoptionGraceMs);
     first.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {}, entrypoint: '' } });
     await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
     first.stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('abc') } });
     await waitFor(async () => (await mesh.client.logs(jobId).next()).value?.data.toString() === 'abc', 5_000, 'the output to be stored');
+    return { jobId, first, assignment };
+  }
+
+  /** Finishes a job taken over on `stream` after "abc": writes "def" and the outcome, and checks that attempt 1 stored both. */
+  async function finishTakenOverJob(stream: WorkerStream, jobId: string): Promise<void> {
+    stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('def') } });
+    const result = { exitCode: 0, stdout: Buffer.from('abcdef'), stderr: Buffer.alloc(0) };
+    stream.write({ outcome: { jobId, attempt: 1, state: JobState.JOB_STATE_SUCCEEDED, result: JobResult.fromPartial(result), commitSha: '', platformFailure: false, traceContext: {} } });
+    const done = await finalRecord(mesh, jobId);
+    assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED);
+    assert.equal(done.attempt, 1);
+    const logged: Buffer[] = [];
+    for await (const chunk of mesh.client.logs(jobId)) logged.push(chunk.data);
+    assert.equal(Buffer.concat(logged).toString(), 'abcdef');
+  }
+
+  it('adopts the jobs of a returning worker', async () => {
+    const { jobId, first, assignment } = await startJobByHand('w-returning');
+    assert.match(assignment.lease, /^\$JS\.ACK\./, 'the lease is the ack subject of the queue message');
+    assert.equal(first.messages.find((m) => m.hello)!.hello!.adoptionGraceMs, mesh.scheduler.context.config.adoptionGraceMs);
     first.stream.cancel();
     await first.ended;
     first.client.close();
@@ -219,7 +239,7 @@ describe('worker protocol', function () {
     const second = openStream(mesh);
     try {
       second.stream.write(
-        hello([
+        helloOf('w-returning', [
           { jobId, attempt: 1, lease: assignment.lease },
           { jobId: 'j-not-a-job-of-this-worker', attempt: 1, lease: '$JS.ACK.ELSEWHERE.other.1.1.1.1.0' },
         ]),
@@ -227,16 +247,7 @@ describe('worker protocol', function () {
       await waitFor(() => second.messages.some((m) => m.adoption) && second.messages.some((m) => m.cancellation), 10_000, 'the answers');
       assert.deepEqual(second.messages.find((m) => m.adoption)!.adoption, { jobId, attempt: 1, outputOffset: 3 });
       assert.match(second.messages.find((m) => m.cancellation)!.cancellation!.reason, /lease does not name a queue message/);
-
-      second.stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('def') } });
-      const result = { exitCode: 0, stdout: Buffer.from('abcdef'), stderr: Buffer.alloc(0) };
-      second.stream.write({ outcome: { jobId, attempt: 1, state: JobState.JOB_STATE_SUCCEEDED, result: JobResult.fromPartial(result), commitSha: '', platformFailure: false, traceContext: {} } });
-      const done = await finalRecord(mesh, jobId);
-      assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED);
-      assert.equal(done.attempt, 1);
-      const logged: Buffer[] = [];
-      for await (const chunk of mesh.client.logs(jobId)) logged.push(chunk.data);
-      assert.equal(Buffer.concat(logged).toString(), 'abcdef');
+      await finishTakenOverJob(second.stream, jobId);
     } finally {
       second.stream.end();
       await second.ended;
@@ -246,41 +257,17 @@ describe('worker protocol', function () {
 
   it('replaces an open stream of the same worker', async () => {
     // The worker's side of the first stream broke while the scheduler's side still looks open.
-    const repo = await mesh.repository({ 'main.sh': 'echo unused\n' });
-    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
-    const jobId = job!.id;
-    const hello = (running: Array<{ jobId: string; attempt: number; lease: string }>) => ({
-      hello: { workerId: 'w-replaced', protocolVersion: 1, slots: 1, hostname: 'test', running },
-    });
-
-    const first = openStream(mesh);
-    first.stream.write(hello([]));
-    await waitFor(() => first.messages.some((m) => m.assignment), 10_000, 'assignment');
-    const assignment = first.messages.find((m) => m.assignment)!.assignment!;
-    first.stream.write({ update: { jobId, attempt: 1, phase: JobPhase.JOB_PHASE_RUNNING, commitSha: '', traceContext: {}, entrypoint: '' } });
-    await waitFor(async () => (await mesh.client.status(jobId)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
-    first.stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('abc') } });
-    await waitFor(async () => (await mesh.client.logs(jobId).next()).value?.data.toString() === 'abc', 5_000, 'the output to be stored');
-
+    const { jobId, first, assignment } = await startJobByHand('w-replaced');
     const second = openStream(mesh);
     try {
-      second.stream.write(hello([{ jobId, attempt: 1, lease: assignment.lease }]));
+      second.stream.write(helloOf('w-replaced', [{ jobId, attempt: 1, lease: assignment.lease }]));
       const replaced = await first.ended;
       assert.equal(replaced?.code, 10, 'ABORTED');
       assert.match(replaced!.details, /a new stream of worker w-replaced replaced this one; give every worker process its own WORKER_ID/);
       first.client.close();
       await waitFor(() => second.messages.some((m) => m.adoption || m.cancellation), 10_000, 'the answer');
       assert.deepEqual(second.messages.find((m) => m.adoption)?.adoption, { jobId, attempt: 1, outputOffset: 3 });
-
-      second.stream.write({ log: { jobId, attempt: 1, stream: LogStream.LOG_STREAM_STDOUT, data: Buffer.from('def') } });
-      const result = { exitCode: 0, stdout: Buffer.from('abcdef'), stderr: Buffer.alloc(0) };
-      second.stream.write({ outcome: { jobId, attempt: 1, state: JobState.JOB_STATE_SUCCEEDED, result: JobResult.fromPartial(result), commitSha: '', platformFailure: false, traceContext: {} } });
-      const done = await finalRecord(mesh, jobId);
-      assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED);
-      assert.equal(done.attempt, 1);
-      const logged: Buffer[] = [];
-      for await (const chunk of mesh.client.logs(jobId)) logged.push(chunk.data);
-      assert.equal(Buffer.concat(logged).toString(), 'abcdef');
+      await finishTakenOverJob(second.stream, jobId);
     } finally {
       second.stream.end();
       await second.ended;
