@@ -193,7 +193,7 @@ describe('worker protocol', function () {
     }
   });
 
-  /** The hello of hand-made worker `workerId`, listing the jobs it kept running. */
+  /** Returns the hello of hand-made worker `workerId`, listing the jobs it kept running. */
   function helloOf(workerId: string, running: Array<{ jobId: string; attempt: number; lease: string }> = []) {
     return { hello: { workerId, protocolVersion: 1, slots: 1, hostname: 'test', running } };
   }
