@@ -68,6 +68,8 @@ function ephemeralPortFloor(): number {
 
 /** Lowest port that `findFreePort` picks. */
 const pickedPortFloor = 10_000;
+/** Ports `findFreePort` returned, which it does not return again: a caller may not have bound one yet. */
+const portsHandedOut = new Set<number>();
 
 /**
  * Returns a loopback port that is free now, for a process that binds it
@@ -80,7 +82,9 @@ export async function findFreePort(): Promise<number> {
   const ceiling = ephemeralPortFloor();
   for (let tries = 0; ceiling - pickedPortFloor >= 1_000 && tries < 50; tries++) {
     const port = pickedPortFloor + Math.floor(Math.random() * (ceiling - pickedPortFloor));
-    if ((await listenOnce(port)) !== undefined) return port;
+    if (portsHandedOut.has(port) || (await listenOnce(port)) === undefined) continue;
+    portsHandedOut.add(port);
+    return port;
   }
   const port = await listenOnce(0);
   if (port === undefined) throw new Error('no free port on 127.0.0.1');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -255,15 +256,30 @@ describe('worker protocol', function () {
     }
   });
 
-  it('replaces an open stream of the same worker', async () => {
-    // The worker's side of the first stream broke while the scheduler's side still looks open.
+  it('replaces a silent stream of the same worker', async () => {
     const { jobId, first, assignment } = await startJobByHand('w-replaced');
+    const { heartbeatIntervalMs } = mesh.scheduler.context.config;
+    const running = [{ jobId, attempt: 1, lease: assignment.lease }];
+
+    // While the first stream sends heartbeats, a second process with its id is turned away.
+    // The worker drains, which must not stop its new stream from taking its job over.
+    first.stream.write({ heartbeat: { runningJobIds: [jobId], draining: true } });
+    await sleep(50);
+    const duplicate = openStream(mesh);
+    duplicate.stream.write(helloOf('w-replaced', running));
+    const turnedAway = await duplicate.ended;
+    duplicate.client.close();
+    assert.equal(turnedAway?.code, 6, 'ALREADY_EXISTS');
+    assert.match(turnedAway!.details, /a worker with id w-replaced is connected and sends heartbeats; give every worker process its own WORKER_ID/);
+
+    // The worker's side of the first stream broke while the scheduler's side still looks open, and silent.
+    await sleep(heartbeatIntervalMs + 100);
     const second = openStream(mesh);
     try {
-      second.stream.write(helloOf('w-replaced', [{ jobId, attempt: 1, lease: assignment.lease }]));
+      second.stream.write(helloOf('w-replaced', running));
       const replaced = await first.ended;
       assert.equal(replaced?.code, 10, 'ABORTED');
-      assert.match(replaced!.details, /a new stream of worker w-replaced replaced this one; give every worker process its own WORKER_ID/);
+      assert.equal(replaced!.details, 'a new stream of worker w-replaced replaced this one');
       first.client.close();
       await waitFor(() => second.messages.some((m) => m.adoption || m.cancellation), 10_000, 'the answer');
       assert.deepEqual(second.messages.find((m) => m.adoption)?.adoption, { jobId, attempt: 1, outputOffset: 3 });

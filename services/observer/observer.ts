@@ -65,12 +65,12 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
   const readPoolsOverNats = async (): Promise<GetPoolResponse[]> => {
     const found: GetPoolResponse[] = [];
     try {
-      // The first reply may take up to 2 s; the gathering ends 100 ms after the latest.
-      const replies = await nc.requestMany(names.poolSubject, undefined, { strategy: 'stall', stall: 100, maxWait: 2_000 });
+      // The first reply may take up to 2 s. The gathering ends 300 ms after the latest, so that a busy replica still counts.
+      const replies = await nc.requestMany(names.poolSubject, undefined, { strategy: 'stall', stall: 300, maxWait: 2_000 });
       for await (const reply of replies) found.push(GetPoolResponse.decode(reply.data));
     } catch (error) {
       // "No responders" means that no replica of this version runs.
-      if (found.length === 0 && !isNoResponders(error)) log.warn({ err: error }, 'failed to request the schedulers\' pools over NATS');
+      if (!isNoResponders(error)) log.warn({ err: error, replies: found.length }, 'failed to request the schedulers\' pools over NATS');
     }
     return found;
   };

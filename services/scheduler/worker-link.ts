@@ -46,6 +46,8 @@ export class WorkerLinks {
   private readonly calls = new Map<WorkerSession, ServerDuplexStream<ConnectRequest, ConnectResponse>>();
   /** Jobs of workers whose stream broke, kept for the adoption grace in case the worker reconnects here. */
   private readonly parked = new Map<string, ParkedJob>();
+  /** The handling of each worker's latest ended stream, by worker id, until it is done. */
+  private readonly departures = new Map<string, Promise<void>>();
 
   constructor(private readonly context: SchedulerContext) {
     this.sweepTimer = setInterval(() => this.dropSilentWorkers(), context.config.heartbeatIntervalMs);
@@ -73,7 +75,12 @@ export class WorkerLinks {
       const ended = session;
       ended.closed = true;
       // After the takeover of the jobs it kept, and after the reports it sent.
-      ended.departed = ended.joined.then(() => lanes.drained()).then(() => this.disconnect(ended, 'worker-left', why));
+      const departed = ended.joined.then(() => lanes.drained()).then(() => this.disconnect(ended, 'worker-left', why));
+      ended.departed = departed;
+      this.departures.set(ended.workerId, departed);
+      void departed.finally(() => {
+        if (this.departures.get(ended.workerId) === departed) this.departures.delete(ended.workerId);
+      });
     };
 
     call.on('data', (request: ConnectRequest) => {
@@ -159,6 +166,13 @@ export class WorkerLinks {
       return reject(GrpcStatus.INVALID_ARGUMENT, `hello.slots is ${hello.slots}; use 1 to ${maxSlots}`);
     }
     const previous = this.replaceStream(hello.workerId);
+    if (!previous) {
+      return reject(
+        GrpcStatus.ALREADY_EXISTS,
+        `a worker with id ${hello.workerId} is connected and sends heartbeats; give every worker process its own WORKER_ID. ` +
+          `A worker that reconnects replaces its old stream once that has been silent for ${config.heartbeatIntervalMs} ms`,
+      );
+    }
     const session = new WorkerSession(hello.workerId, hello.slots, hello.hostname, call, end);
     this.calls.set(session, call);
     session.send({
@@ -182,30 +196,34 @@ export class WorkerLinks {
   }
 
   /**
-   * Ends the stream of the worker `workerId` that is still open here, as
-   * that worker opened a new one: a worker has one stream at a time, so the
-   * old one is stale, cut on the worker's side before this side noticed. Its
-   * jobs are handled as those of a departed worker (kept for the adoption
-   * grace), and the new stream takes them over. Resolves once the last
-   * stream of that id has been handled so.
+   * Makes way for a new stream of worker `workerId`. A stream of that id
+   * still open here is stale once it has been silent for a heartbeat
+   * interval: the worker has one stream at a time, and its side of the old
+   * one broke before this side noticed. That stream is ended, and its jobs
+   * are kept for the adoption grace, even a draining worker's, since the
+   * worker is back. Resolves once the last stream of that id has been
+   * handled so, for the new stream to take the jobs over. Returns undefined
+   * while the open stream still sends heartbeats, as a second process with
+   * the same id would.
    */
-  private replaceStream(workerId: string): Promise<void> {
+  private replaceStream(workerId: string): Promise<void> | undefined {
     let latest: WorkerSession | undefined;
-    for (const session of this.calls.keys()) if (session.workerId === workerId) latest = session;
-    if (!latest) return Promise.resolve();
-    if (!latest.closed) {
-      this.context.log.warn({ workerId }, 'worker opened a new stream while its old one looked open; the new stream replaces it');
+    for (const session of this.calls.keys()) if (session.workerId === workerId && !session.closed) latest = session;
+    if (latest) {
+      const silentMs = Date.now() - latest.lastSeenMs;
+      if (latest.readingPaused || silentMs < this.context.config.heartbeatIntervalMs) return undefined;
+      this.context.log.warn({ workerId, silentMs }, 'worker opened a new stream while its old one was silent; the new stream replaces it');
+      latest.replaced = true;
       latest.end('the worker opened a new stream');
-      this.calls.get(latest)?.emit('error', {
-        code: GrpcStatus.ABORTED,
-        details: `a new stream of worker ${workerId} replaced this one; give every worker process its own WORKER_ID`,
-      });
+      this.calls.get(latest)?.emit('error', { code: GrpcStatus.ABORTED, details: `a new stream of worker ${workerId} replaced this one` });
     }
-    return latest.departed?.catch(() => undefined) ?? Promise.resolve();
+    return this.departures.get(workerId)?.catch(() => undefined) ?? Promise.resolve();
   }
 
   private async adoptAll(session: WorkerSession, running: RunningJob[]): Promise<void> {
     for (const job of running) {
+      // A stopping replica takes nothing over; the worker's stream closes, and it reconnects elsewhere.
+      if (this.context.stopping.aborted) return;
       try {
         const rejection = await this.adopt(session, job);
         if (rejection === undefined) continue;
@@ -280,6 +298,11 @@ export class WorkerLinks {
 
   /** Keeps a job of a worker whose stream broke, extending its message, until the worker comes back or the grace ends. */
   private park(session: WorkerSession, heldJob: HeldJob): void {
+    if (this.context.stopping.aborted) {
+      // As at shutdown: the replica the worker reconnects to takes the job over, or JetStream redelivers it.
+      clearInterval(heldJob.extendTimer);
+      return;
+    }
     const parked: ParkedJob = {
       workerId: session.workerId,
       heldJob,
@@ -554,7 +577,7 @@ export class WorkerLinks {
         // Not accepted yet: the worker drops it, and the job goes to another one.
         releaseJob(session, heldJob.jobId);
         heldJob.message.nak();
-      } else if (config.adoptionGraceMs > 0 && !(cause === 'worker-left' && session.draining)) {
+      } else if (config.adoptionGraceMs > 0 && !(cause === 'worker-left' && session.draining && !session.replaced)) {
         // A draining worker that left is not coming back: it stopped what it still ran.
         session.jobs.delete(heldJob.jobId);
         if (cause === 'worker-left') {

@@ -50,6 +50,8 @@ export class WorkerSession {
   joined: Promise<void> = Promise.resolve();
   /** Set when the stream ends; settles once the worker's jobs have been handled as those of a departed worker. */
   departed?: Promise<void>;
+  /** Set when a new stream of the worker replaced this one: the worker is back, draining or not. */
+  replaced = false;
 
   constructor(
     readonly workerId: string,

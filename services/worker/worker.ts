@@ -175,8 +175,8 @@ class WorkerAgent implements RunningWorker {
       ...meshChannelOptions(config.tls, config.schedulerAddress),
       'grpc.max_receive_message_length': 8 * 1024 * 1024,
       'grpc.max_send_message_length': 8 * 1024 * 1024,
-      // A connection that went silent, as in a network partition, fails within 10 s: before the
-      // scheduler, which waits 3 heartbeats (15 s by default), drops the worker and starts its grace.
+      // A connection that went silent, as in a network partition, fails within 10 s. With the default
+      // heartbeat interval, that is before the scheduler, which waits 3 heartbeats (15 s), drops the worker.
       'grpc.keepalive_time_ms': keepaliveTimeMs,
       'grpc.keepalive_timeout_ms': keepaliveTimeMs,
     });

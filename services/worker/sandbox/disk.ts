@@ -42,7 +42,9 @@ const entriesPerTurn = 256;
 /**
  * Largest folder, by its size from lstat, whose names are read at once.
  * The size bounds the number of entries: on ext4 each takes at least 12
- * bytes of the folder, on tmpfs 20, so this is at most a few thousand names.
+ * bytes of the folder and on tmpfs 20, so a few thousand names at most.
+ * Other file systems count differently (ZFS reports the entry count), but
+ * the bound stays in the tens of thousands.
  * A larger folder, or one of size 0, as file systems that keep no size for
  * folders report, is read in batches. A batch reader costs more to open
  * than the read itself for the few entries of a job folder.
