@@ -5,6 +5,35 @@ import type { LogsResponse } from '../gen/faas/v1/job_service.js';
 import { Mesh, assertContiguousLog, waitFor } from './harness.js';
 import { TcpRelay } from './tcp-relay.js';
 
+/** Returns the output of a job that prints `lines` numbered lines. */
+function printedLines(lines: number): string {
+  return Array.from({ length: lines }, (_, i) => `line ${i + 1}\n`).join('');
+}
+
+/**
+ * Starts a job with one attempt that prints `lines` lines, a tenth of a
+ * second apart, and follows its output from the fifth line on.
+ */
+async function printingJob(mesh: Mesh, lines: number): Promise<{ jobId: string; chunks: LogsResponse[]; done: Promise<void> }> {
+  const repo = await mesh.repository({ 'main.sh': `for i in $(seq 1 ${lines}); do echo "line $i"; sleep 0.1; done\n` });
+  const { job } = await mesh.client.submit({ repositoryUrl: repo.url, retry: { maxAttempts: 1, retryFailedRuns: false } });
+  const chunks: LogsResponse[] = [];
+  const done = (async () => {
+    for await (const chunk of mesh.client.logs(job!.id, { follow: true })) chunks.push(chunk);
+  })();
+  await waitFor(() => chunks.some((c) => c.data.toString().includes('line 5')), 20_000, 'the job to print');
+  return { jobId: job!.id, chunks, done };
+}
+
+/** Checks that a job of `printingJob` succeeded in its first attempt, with every line logged once, in order. */
+async function assertRanOnce(mesh: Mesh, jobId: string, chunks: LogsResponse[], lines: number): Promise<void> {
+  const status = await mesh.client.status(jobId);
+  assert.equal(status.state, JobState.JOB_STATE_SUCCEEDED, status.error?.message);
+  assert.equal(status.attempt, 1, 'the attempt went on');
+  assertContiguousLog(chunks);
+  assert.equal(Buffer.concat(chunks.map((c) => c.data)).toString(), printedLines(lines), 'every line once, in order');
+}
+
 describe('worker reconnect', function () {
   this.timeout(60_000);
   let mesh: Mesh;
@@ -22,18 +51,6 @@ describe('worker reconnect', function () {
   });
   afterEach(() => relay.acceptConnections());
 
-  const counter = 'for i in $(seq 1 40); do echo "line $i"; sleep 0.1; done\n';
-  const allLines = Array.from({ length: 40 }, (_, i) => `line ${i + 1}\n`).join('');
-
-  async function followLogs(jobId: string): Promise<{ chunks: LogsResponse[]; done: Promise<void> }> {
-    const chunks: LogsResponse[] = [];
-    const done = (async () => {
-      for await (const chunk of mesh.client.logs(jobId, { follow: true })) chunks.push(chunk);
-    })();
-    await waitFor(() => chunks.some((c) => c.data.toString().includes('line 5')), 20_000, 'the job to print');
-    return { chunks, done };
-  }
-
   /** Submits a job and waits until it runs; returns its id. */
   async function runningJob(script: string): Promise<string> {
     const repo = await mesh.repository({ 'main.sh': script });
@@ -49,9 +66,8 @@ describe('worker reconnect', function () {
   }
 
   it('keeps a job across a broken stream', async () => {
-    const repo = await mesh.repository({ 'main.sh': counter });
-    const { job } = await mesh.client.submit({ repositoryUrl: repo.url, retry: { maxAttempts: 1, retryFailedRuns: false } });
-    const { chunks, done } = await followLogs(job!.id);
+    const lines = 40;
+    const { jobId, chunks, done } = await printingJob(mesh, lines);
 
     cutOffWorker();
     // Down for a second: the job goes on printing meanwhile.
@@ -59,13 +75,9 @@ describe('worker reconnect', function () {
     relay.acceptConnections();
     await done;
 
-    const status = await mesh.client.status(job!.id);
-    assert.equal(status.state, JobState.JOB_STATE_SUCCEEDED, status.error?.message);
-    assert.equal(status.attempt, 1, 'the attempt went on');
-    assertContiguousLog(chunks);
-    assert.equal(Buffer.concat(chunks.map((c) => c.data)).toString(), allLines, 'every line once, in order');
-    const { result } = await mesh.client.result(job!.id);
-    assert.equal(result?.stdout.toString(), allLines);
+    await assertRanOnce(mesh, jobId, chunks, lines);
+    const { result } = await mesh.client.result(jobId);
+    assert.equal(result?.stdout.toString(), printedLines(lines));
   });
 
   it('forwards a Cancel made meanwhile', async () => {
@@ -116,45 +128,24 @@ describe('worker reconnect while the scheduler still sees the old stream', funct
     await relay?.stop();
   });
 
-  /** Starts a job printing `lines` lines, a tenth of a second apart, and follows its output from the fifth line on. */
-  async function printingJob(lines: number): Promise<{ jobId: string; chunks: LogsResponse[]; done: Promise<void> }> {
-    const repo = await mesh.repository({ 'main.sh': `for i in $(seq 1 ${lines}); do echo "line $i"; sleep 0.1; done\n` });
-    const { job } = await mesh.client.submit({ repositoryUrl: repo.url, retry: { maxAttempts: 1, retryFailedRuns: false } });
-    const chunks: LogsResponse[] = [];
-    const done = (async () => {
-      for await (const chunk of mesh.client.logs(job!.id, { follow: true })) chunks.push(chunk);
-    })();
-    await waitFor(() => chunks.some((c) => c.data.toString().includes('line 5')), 20_000, 'the job to print');
-    return { jobId: job!.id, chunks, done };
-  }
-
-  async function assertRanOnce(jobId: string, chunks: LogsResponse[], lines: number): Promise<void> {
-    const status = await mesh.client.status(jobId);
-    assert.equal(status.state, JobState.JOB_STATE_SUCCEEDED, status.error?.message);
-    assert.equal(status.attempt, 1, 'the attempt went on');
-    assertContiguousLog(chunks);
-    const expected = Array.from({ length: lines }, (_, i) => `line ${i + 1}\n`).join('');
-    assert.equal(Buffer.concat(chunks.map((c) => c.data)).toString(), expected, 'every line once, in order');
-  }
-
   it('takes the job over through the new stream', async () => {
     const lines = 70;
-    const { jobId, chunks, done } = await printingJob(lines);
+    const { jobId, chunks, done } = await printingJob(mesh, lines);
     // The scheduler would notice the break after 12 s, past the worker's grace of 10 s: the worker's new stream must replace the old one.
     relay.breakClientSide();
     await done;
-    await assertRanOnce(jobId, chunks, lines);
+    await assertRanOnce(mesh, jobId, chunks, lines);
   });
 
   it('reconnects from a silent connection', async () => {
     const lines = 120;
-    const { jobId, chunks, done } = await printingJob(lines);
+    const { jobId, chunks, done } = await printingJob(mesh, lines);
     const connections = relay.connectionsAccepted;
     relay.freezeConnections();
     // Its keepalive pings go unanswered for 5 s, 5 s apart at most; without
     // them, the connection would fail only after 20 s or more.
     await waitFor(() => relay.connectionsAccepted > connections, 15_000, 'the worker to reconnect');
     await done;
-    await assertRanOnce(jobId, chunks, lines);
+    await assertRanOnce(mesh, jobId, chunks, lines);
   });
 });
