@@ -70,12 +70,12 @@ export class WorkerLinks {
       },
     };
     const lanes = new ReportLanes(maxQueuedReports, flow, (error) => log.error({ err: error, workerId: session?.workerId }, 'failed to apply a worker report'));
-    const end = (why: string) => {
+    const end = (reason: string) => {
       if (!session || session.closed) return;
       const ended = session;
       ended.closed = true;
       // After the takeover of the jobs it kept, and after the reports it sent.
-      const departed = ended.joined.then(() => lanes.drained()).then(() => this.disconnect(ended, 'worker-left', why));
+      const departed = ended.joined.then(() => lanes.drained()).then(() => this.disconnect(ended, 'worker-left', reason));
       ended.departed = departed;
       this.departures.set(ended.workerId, departed);
       void departed.finally(() => {
@@ -144,7 +144,7 @@ export class WorkerLinks {
   private register(
     call: ServerDuplexStream<ConnectRequest, ConnectResponse>,
     hello: WorkerHello | undefined,
-    end: (why: string) => void,
+    end: (reason: string) => void,
   ): WorkerSession | undefined {
     const { config, log, pool } = this.context;
     const reject = (code: GrpcStatus, details: string) => {
@@ -204,7 +204,7 @@ export class WorkerLinks {
    * worker is back. Resolves once the last stream of that id has been
    * handled so, for the new stream to take the jobs over. Returns undefined
    * while the open stream still sends heartbeats, as a second process with
-   * the same id would.
+   * the same id would, or while this replica has paused reading it.
    */
   private replaceStream(workerId: string): Promise<void> | undefined {
     let latest: WorkerSession | undefined;
@@ -563,13 +563,13 @@ export class WorkerLinks {
    * worker that left keeps its jobs running while it reconnects, so this
    * replica keeps them for it for the grace (`park`). A stopping replica
    * leaves them to the replica the worker reconnects to. Without a grace,
-   * each job goes back to the queue or ends. `why` goes into the log line.
+   * each job goes back to the queue or ends. `reason` goes into the log line.
    */
-  private async disconnect(session: WorkerSession, cause: 'worker-left' | 'scheduler-stopping', why: string): Promise<void> {
+  private async disconnect(session: WorkerSession, cause: 'worker-left' | 'scheduler-stopping', reason: string): Promise<void> {
     const { config, log, pool } = this.context;
     pool.remove(session);
     this.calls.delete(session);
-    log.info({ workerId: session.workerId, jobs: session.jobs.size, why }, 'worker disconnected');
+    log.info({ workerId: session.workerId, jobs: session.jobs.size, reason }, 'worker disconnected');
     for (const heldJob of [...session.jobs.values()]) {
       // Its outcome arrived and is being stored. That settles the job, or hands it back to the queue on failure.
       if (heldJob.settling) continue;

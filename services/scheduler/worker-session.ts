@@ -59,7 +59,7 @@ export class WorkerSession {
     readonly hostname: string,
     private readonly call: ServerDuplexStream<ConnectRequest, ConnectResponse>,
     /** Ends the session, saying why in the log: the scheduler stops reading it and hands its jobs on. */
-    readonly end: (why: string) => void,
+    readonly end: (reason: string) => void,
   ) {}
 
   get freeSlots(): number {

@@ -64,6 +64,8 @@ export async function measureDiskUsage(dir: string, maxEntries = 100_000): Promi
   const usage: DiskUsage = { bytes: 0, entries: 0, truncated: false };
   const seen = new Set<string>();
   const pending = [dir];
+  // Names waiting in `pending` count too.
+  const room = () => usage.entries + pending.length < maxEntries;
   let left = entriesPerTurn;
 
   while (pending.length > 0) {
@@ -90,8 +92,6 @@ export async function measureDiskUsage(dir: string, maxEntries = 100_000): Promi
       usage.bytes += Number(info.blocks) * 512;
     }
     if (!info.isDirectory()) continue;
-    // Names waiting in `pending` count too.
-    const room = () => usage.entries + pending.length < maxEntries;
     if (info.size > 0n && info.size <= readWholeMaxBytes) {
       let names: string[];
       try {
