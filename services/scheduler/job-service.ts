@@ -161,9 +161,12 @@ export class SchedulerJobService {
       before: request.pageToken || undefined,
       limit: pageSize + 1,
     });
+    const page = entries.slice(0, pageSize);
+    // The reads go out together, so a page waits for about one round trip to NATS, not one per job.
+    const records = await Promise.all(page.map((entry) => this.context.store.get(entry.jobId)));
     const jobs: Job[] = [];
-    for (const entry of entries.slice(0, pageSize)) {
-      const stored = await this.context.store.get(entry.jobId);
+    for (const [position, entry] of page.entries()) {
+      const stored = records[position];
       if (entry.state === undefined) {
         // From the owner's active jobs: a reserved slot may have no record yet.
         if (!stored || (state !== undefined && stored.job.state !== state)) continue;
