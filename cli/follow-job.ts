@@ -11,6 +11,8 @@ import { ProgressLine } from './progress.js';
 /** Status polls after the output ended, while the job's record catches up: 20 × 500 ms = 10 s. */
 const finalStatePolls = 20;
 const finalStatePollMs = 500;
+/** Time the watch has, after the output ended, to bring the final record before the status polls start. */
+const finalStateWaitMs = 10_000;
 
 /**
  * Follows a submitted job until it ends: a progress line until the first
@@ -22,20 +24,24 @@ export async function followJob(context: CommandContext, submitted: Job): Promis
   const progress = new ProgressLine(io.stderr);
   progress.update(describeProgress(submitted));
 
-  // The watch only feeds the progress line, so it stops at the first output.
-  // Its errors are dropped, because a failed watch only stops the progress
-  // updates, and the logs stream reports any failure of the gateway.
+  // The watch feeds the progress line until the first output, and then
+  // keeps the latest record, so the final state needs no call of its own: a
+  // script's token may have expired by the time a long job ends. Its errors
+  // are dropped, because the logs stream reports any failure of the gateway.
+  let latest = submitted;
+  let showProgress = true;
   const watchController = new AbortController();
   const watchSignal = AbortSignal.any([signal, watchController.signal]);
   const watching = (async () => {
     for await (const job of client.watch(submitted.id, { signal: watchSignal })) {
       if (watchSignal.aborted) return;
-      progress.update(describeProgress(job));
+      latest = job;
+      if (showProgress) progress.update(describeProgress(job));
     }
   })().catch(() => undefined);
 
   const stopProgress = (): void => {
-    watchController.abort();
+    showProgress = false;
     progress.stop();
   };
 
@@ -44,6 +50,8 @@ export async function followJob(context: CommandContext, submitted: Job): Promis
     stderrTail = await copyLogs(context, submitted.id, { follow: true, beforeFirstChunk: stopProgress });
   } catch (error) {
     stopProgress();
+    watchController.abort();
+    await watching;
     if (signal.reason instanceof InterruptedError) {
       const id = submitted.id;
       const note = `faas: stopped following job ${id}. The job keeps running, and "faas cancel ${id}" stops it.\n`;
@@ -51,13 +59,15 @@ export async function followJob(context: CommandContext, submitted: Job): Promis
       await writeAll(io.stderr, note);
     }
     throw error;
-  } finally {
-    stopProgress();
-    await watching;
   }
+  stopProgress();
 
   await endOpenLines(io, signal);
-  const job = await waitForFinalState(context, submitted.id);
+  // The record turns final a moment after the output ends; the watch ends with it.
+  await Promise.race([watching, sleep(finalStateWaitMs, watchSignal).catch(() => undefined)]);
+  watchController.abort();
+  await watching;
+  const job = isFinal(latest.state) ? latest : await waitForFinalState(context, submitted.id);
   // The worker writes why a job could not run to the job's stderr too, which was just printed.
   const outcome = describeOutcome(job, { shownOutput: stderrTail });
   if (outcome !== undefined) {

@@ -166,6 +166,21 @@ describe('faas main', () => {
       );
     });
 
+    it('takes the final state from the watch, so an expired token cannot fail a finished job', async () => {
+      const final = jobIn(JobState.JOB_STATE_SUCCEEDED, { exitCode: 0 });
+      const address = await serve({
+        ...runningJobHandlers(final),
+        // As the gateway answers a call made with a token that expired while the job ran.
+        status: (_call, callback) => callback(statusError(GrpcStatus.UNAUTHENTICATED, 'invalid token: it has expired; get a new one (faas login)')),
+      });
+      const io = makeIo();
+
+      const code = await main(['submit', 'https://example.com/r.git', '--wait', '--server', address], io);
+
+      assert.equal(io.stderr.text(), `faas: job ${jobId} submitted\nerr\n`);
+      assert.equal(code, 0);
+    });
+
     it('gives the reason once when the worker already printed it', async () => {
       const message = 'repository http://127.0.0.1:1/nope.git was not found';
       const final = jobIn(JobState.JOB_STATE_FAILED, { error: { reason: FailureReason.FAILURE_REASON_CLONE_FAILED, message } });
