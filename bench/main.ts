@@ -39,6 +39,7 @@ import { TrivialCommandRunner } from './sandboxed-command.js';
 import { benchSubmitThroughput } from './submit-throughput.js';
 import { evaluateTargets } from './targets.js';
 import { dispatchBreakdown } from './timeline.js';
+import { onStopSignals } from '../dev/stop-signals.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const profileHook = fileURLToPath(new URL('./cpu-profile-hook.ts', import.meta.url));
@@ -59,16 +60,14 @@ async function main(): Promise<number> {
     return 2;
   }
   const interrupt = new AbortController();
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    // A second signal exits at once; the exit hooks SIGKILL every child by pid.
-    if (signals > 1) process.exit(130);
-    log(`${signal} received; stopping and cleaning up (send it again to exit at once)`);
-    interrupt.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  onStopSignals(
+    (signal) => {
+      log(`${signal} received; stopping and cleaning up (send it again to exit at once)`);
+      interrupt.abort();
+    },
+    // The exit hooks SIGKILL every child by pid.
+    () => process.exit(130),
+  );
 
   // The platform's services run compiled, as a deployment runs them.
   log('compiling the services into dist/ (npm run build)');

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { startGitHttpServer } from './git-http-server.js';
 import { createRepository, readFolder } from './git-repositories.js';
+import { onStopSignals } from './stop-signals.js';
 
 const usage = 'usage: npm run serve-examples -- [--port N] [FOLDER...]';
 const examplesDir = join(resolve(fileURLToPath(new URL('..', import.meta.url))), 'examples');
@@ -83,14 +84,17 @@ for (const name of names) console.log(`  ${faas} submit ${server.repositoryUrl(n
 if (positionals.length === 0 && names.includes('c')) console.log(`\n  echo '{"n": 50}' | ${faas} submit ${server.repositoryUrl('c')} --input - --wait`);
 console.log('\nPress Ctrl-C to stop.');
 
-const stop = async () => {
-  await server.stop();
-  await rm(root, { recursive: true, force: true });
-  console.log('Stopped serving the repositories.');
-  process.exit(0);
-};
-process.on('SIGINT', () => void stop());
-process.on('SIGTERM', () => void stop());
+onStopSignals(
+  () => {
+    void (async () => {
+      await server.stop();
+      await rm(root, { recursive: true, force: true });
+      console.log('Stopped serving the repositories.');
+      process.exit(0);
+    })();
+  },
+  () => process.exit(130),
+);
 
 /** Tells whether `folder` is a bare git repository, which has HEAD, objects and refs at its top. */
 async function isBareRepository(folder: string): Promise<boolean> {

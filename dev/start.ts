@@ -13,6 +13,7 @@ import { errorMessage } from '../common/errors.js';
 import { defaultDevUsers } from './identity-provider.js';
 import { startStack } from './stack.js';
 import { superviseStack } from './supervisor.js';
+import { onStopSignals } from './stop-signals.js';
 import { defaultIssuer, loginWithDeviceFlow } from '../cli/auth.js';
 import { credentialsPath, loadCredentials } from '../cli/credentials.js';
 
@@ -122,15 +123,14 @@ Press Ctrl-C to stop.`);
 const supervision = new AbortController();
 superviseStack(stack, supervision.signal, (line) => console.error(line));
 
-let stopping = false;
-const stop = async (signal: string) => {
-  if (stopping) process.exit(130);
-  stopping = true;
-  supervision.abort();
-  console.log(`\nreceived ${signal}; stopping the stack; running jobs go back to the queue, which can take some seconds (a second ${signal} stops at once)`);
-  await stack.stop();
-  console.log('stopped');
-  process.exit(0);
-};
-process.on('SIGINT', () => void stop('SIGINT'));
-process.on('SIGTERM', () => void stop('SIGTERM'));
+onStopSignals(
+  (signal) => {
+    supervision.abort();
+    console.log(`\nreceived ${signal}; stopping the stack; running jobs go back to the queue, which can take some seconds (a second ${signal} stops at once)`);
+    void stack.stop().then(() => {
+      console.log('stopped');
+      process.exit(0);
+    });
+  },
+  () => process.exit(130),
+);
