@@ -184,6 +184,7 @@ export class Mesh {
         // The test git server is on loopback.
         allowedAddresses: ['127.0.0.0/8', '::1/128'],
         shutdownGraceMs: 2_000,
+        stopGraceMs: 2_000,
         ...options.worker,
       },
       this.log.child({ service: 'worker' }),

@@ -16,6 +16,16 @@ async function run(mesh: Mesh, files: Record<string, string>, spec: Record<strin
   return { done, result: result!, stdout: result!.stdout.toString(), stderr: result!.stderr.toString() };
 }
 
+/** Follows the job's output until it contains `text`. */
+async function waitForOutput(mesh: Mesh, jobId: string, text: string): Promise<void> {
+  let seen = '';
+  for await (const chunk of mesh.client.logs(jobId, { follow: true })) {
+    seen += chunk.data.toString();
+    if (seen.includes(text)) return;
+  }
+  throw new Error(`the output ended without ${JSON.stringify(text)}: ${JSON.stringify(seen)}`);
+}
+
 describe('sandboxed jobs through the worker', function () {
   this.timeout(90_000);
   let mesh: Mesh;
@@ -25,7 +35,7 @@ describe('sandboxed jobs through the worker', function () {
 
   before(async () => {
     process.env.FAAS_TEST_SECRET = 'worker-secret-value';
-    mesh = await Mesh.start({ workers: 1, slots: 2, worker: { outputLimitBytes: 4 * MiB, outputCapBytes: 64 * 1024 } });
+    mesh = await Mesh.start({ workers: 1, slots: 2, worker: { outputLimitBytes: 4 * MiB, outputCapBytes: 64 * 1024, stopGraceMs: 2_000 } });
     listener = createServer((socket) => {
       connections++;
       socket.end('hello from the host\n');
@@ -186,6 +196,32 @@ describe('sandboxed jobs through the worker', function () {
     assert.match(stdout, /done/);
     await mesh.client.cancel(first.job!.id);
     await finalRecord(mesh, first.job!.id);
+  });
+
+  it('gives a cancelled job SIGTERM', async () => {
+    const repo = await mesh.repository({ 'main.sh': "trap 'echo cleaning up; exit 3' TERM\necho started\nsleep 600 &\nwait\n" });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url, timeoutSeconds: 60 });
+    await waitForOutput(mesh, job!.id, 'started\n');
+    await mesh.client.cancel(job!.id);
+    const done = await finalRecord(mesh, job!.id);
+    const { result } = await mesh.client.result(job!.id);
+    assert.equal(done.state, JobState.JOB_STATE_CANCELLED);
+    assert.equal(result!.stdout.toString(), 'started\ncleaning up\n');
+  });
+
+  it('gives a timed-out job SIGTERM', async () => {
+    const { done, stdout } = await run(mesh, { 'main.sh': "trap 'echo saving; exit 0' TERM\nsleep 600 &\nwait\n" }, { timeoutSeconds: 1 });
+    assert.equal(done.state, JobState.JOB_STATE_TIMED_OUT);
+    assert.equal(stdout, 'saving\n');
+  });
+
+  it('kills a job that ignores SIGTERM', async () => {
+    const repo = await mesh.repository({ 'main.sh': "trap '' TERM\necho started\nsleep 600\n" });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url, timeoutSeconds: 60 });
+    await waitForOutput(mesh, job!.id, 'started\n');
+    await mesh.client.cancel(job!.id);
+    const done = await finalRecord(mesh, job!.id);
+    assert.equal(done.state, JobState.JOB_STATE_CANCELLED);
   });
 
   it('refuses network access the worker does not grant', async () => {

@@ -25,6 +25,11 @@ export interface WorkerConfig {
   allowHttp: boolean;
   /** WORKER_SHUTDOWN_GRACE: how long SIGTERM lets running jobs finish before handing them back. Default 30s. */
   shutdownGraceMs: number;
+  /**
+   * WORKER_STOP_GRACE: how long a cancelled or timed-out job's processes have
+   * after SIGTERM before SIGKILL. Default 10s, and 0 sends SIGKILL at once.
+   */
+  stopGraceMs: number;
   /** WORKER_KEEP_JOB_DIRS: keep job folders after the job, for debugging. Default false. */
   keepJobDirs: boolean;
   /** FAAS_TLS_CA, FAAS_TLS_CERT, FAAS_TLS_KEY: the certificate the worker presents to the scheduler. */
@@ -130,6 +135,7 @@ export function readWorkerConfig(env: Record<string, string | undefined> = proce
     outputCapBytes: readBytes(env, 'FAAS_OUTPUT_CAP', 1024 * 1024, 1024, maxOutputCapBytes),
     allowHttp: readBool(env, 'FAAS_ALLOW_HTTP', false),
     shutdownGraceMs: readDurationMs(env, 'WORKER_SHUTDOWN_GRACE', 30_000, 0, 86_400_000),
+    stopGraceMs: readDurationMs(env, 'WORKER_STOP_GRACE', 10_000, 0, 3_600_000),
     keepJobDirs: readBool(env, 'WORKER_KEEP_JOB_DIRS', false),
   };
 }

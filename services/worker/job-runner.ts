@@ -18,6 +18,9 @@ import type { SandboxPrograms } from './sandbox/programs.js';
 
 export type { StopReason } from './job-outcome.js';
 
+/** Stops that give the job's processes the stop grace after SIGTERM. A limit that was passed kills them at once. */
+const gentleStops: ReadonlySet<StopReason> = new Set<StopReason>(['cancelled', 'timed-out', 'disconnected']);
+
 /** Channel through which a running job reports to the scheduler. */
 export interface JobReporter {
   /** `entrypoint` names the convention file the job runs, once found. */
@@ -157,10 +160,22 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
       limits,
     });
 
-    // The job's timeout starts once the code is there.
+    // The job's timeout starts once the code is there. A cancel, the timeout
+    // or a lost scheduler sends SIGTERM to the job's processes and kills them
+    // after the stop grace. A limit kills them at once.
     const stopController = new AbortController();
+    const terminateController = new AbortController();
+    let stopReason: StopReason | undefined;
+    let graceTimer: NodeJS.Timeout | undefined;
     const halt = (reason: StopReason) => {
-      if (!stopController.signal.aborted) stopController.abort(reason);
+      stopReason ??= reason;
+      if (gentleStops.has(reason) && config.stopGraceMs > 0) {
+        if (terminateController.signal.aborted) return;
+        terminateController.abort(reason);
+        graceTimer = setTimeout(() => stopController.abort(reason), config.stopGraceMs);
+      } else if (!stopController.signal.aborted) {
+        stopController.abort(reason);
+      }
     };
     const deadline = setTimeout(() => halt('timed-out'), assignment.timeoutSeconds * 1000);
     const forward = () => halt(stop.reason as StopReason);
@@ -179,7 +194,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
       // The log keeps the output up to the limit exactly.
       if (room > 0) await reporter.output(stream, data.subarray(0, room));
     };
-    const common = { signal, onOutput, captureBytes: config.outputCapBytes };
+    const common = { signal, terminate: terminateController.signal, onOutput, captureBytes: config.outputCapBytes };
 
     try {
       let plan;
@@ -203,7 +218,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
         addStep(result, build, config.outputCapBytes);
         // What the step wrote since the last walk counts too, however short the step was.
         await disk.check();
-        const stopped = stoppedEnding(signal.reason as StopReason | undefined, bounds);
+        const stopped = stoppedEnding(stopReason, bounds);
         if (stopped) return outcome(stopped);
         const ending = stepEnding(build, plan.build.file, bounds);
         if (ending.state !== JobState.JOB_STATE_SUCCEEDED) {
@@ -225,11 +240,12 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
       result.runMs = Date.now() - runStarted;
       addStep(result, run, config.outputCapBytes);
       await disk.check();
-      const ending = stoppedEnding(signal.reason as StopReason | undefined, bounds) ?? stepEnding(run, plan.run.file, bounds);
+      const ending = stoppedEnding(stopReason, bounds) ?? stepEnding(run, plan.run.file, bounds);
       if (ending.reason === FailureReason.FAILURE_REASON_START_FAILED && run.process.startError) await note(ending.message!);
       return outcome(ending);
     } finally {
       clearTimeout(deadline);
+      clearTimeout(graceTimer);
       disk.stop();
       stop.removeEventListener('abort', forward);
     }

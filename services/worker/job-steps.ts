@@ -19,7 +19,10 @@ export interface Step {
   /** Program and arguments, with paths as they appear to the program (see `jobPath`). */
   argv: string[];
   input: Buffer;
+  /** Aborting kills every process of the step. */
   signal: AbortSignal;
+  /** Aborting sends SIGTERM to the step's processes, which `signal` later kills if they are still there. */
+  terminate: AbortSignal;
   onOutput: (stream: LogStream, data: Buffer) => Promise<void>;
   captureBytes: number;
 }
@@ -101,6 +104,7 @@ export async function openStepRunner(options: StepRunnerOptions): Promise<StepRu
         },
         input: step.input,
         signal: step.signal,
+        terminate: step.terminate,
         onOutput: step.onOutput,
         captureBytes: step.captureBytes,
       }),

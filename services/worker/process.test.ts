@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { LogStream } from '../../gen/faas/v1/job.js';
 import { runProcess } from './process.js';
 
-function run(script: string, options: { input?: string; captureBytes?: number; signal?: AbortSignal } = {}) {
+function run(script: string, options: { input?: string; captureBytes?: number; signal?: AbortSignal; terminate?: AbortSignal } = {}) {
   const chunks: Array<[LogStream, string]> = [];
   const result = runProcess({
     file: '/bin/sh',
@@ -11,6 +11,7 @@ function run(script: string, options: { input?: string; captureBytes?: number; s
     env: { PATH: '/usr/bin:/bin' },
     input: Buffer.from(options.input ?? ''),
     signal: options.signal ?? new AbortController().signal,
+    terminate: options.terminate,
     captureBytes: options.captureBytes ?? 1024,
     onOutput: async (stream, data) => {
       chunks.push([stream, data.toString()]);
@@ -53,6 +54,25 @@ describe('runProcess', () => {
     const done = await result;
     assert.equal(done.signal, 'SIGKILL');
     assert.equal(done.exitCode, undefined);
+  });
+
+  it('sends SIGTERM to the process group', async () => {
+    const terminate = new AbortController();
+    const { result } = run(`trap 'echo cleaning up; exit 3' TERM; echo started; sleep 30 & wait`, { terminate: terminate.signal });
+    setTimeout(() => terminate.abort('cancelled'), 300);
+    const done = await result;
+    assert.equal(done.stdout.toString(), 'started\ncleaning up\n');
+    assert.equal(done.exitCode, 3);
+  });
+
+  it('kills a program that ignores SIGTERM', async () => {
+    const signal = new AbortController();
+    const terminate = new AbortController();
+    const { result } = run(`trap '' TERM; sleep 30`, { signal: signal.signal, terminate: terminate.signal });
+    setTimeout(() => terminate.abort('cancelled'), 200);
+    setTimeout(() => signal.abort('cancelled'), 600);
+    const done = await result;
+    assert.equal(done.signal, 'SIGKILL');
   });
 
   it('reports a program that cannot start', async () => {

@@ -10,6 +10,13 @@ export interface ProcessOptions {
   input: Buffer;
   /** Aborting kills the process and everything in its process group. */
   signal: AbortSignal;
+  /**
+   * Aborting sends SIGTERM to the process group, or calls `sendTerminate`
+   * instead. `signal` still ends a program that keeps running.
+   */
+  terminate?: AbortSignal;
+  /** Sends SIGTERM in place of the process group's, given the pid of the program that was started. */
+  sendTerminate?: (pid: number) => void;
   /** Receives output as it is written; the stream pauses until the promise settles. */
   onOutput: (stream: LogStream, data: Buffer) => Promise<void>;
   /** Bytes of each stream kept in the result. */
@@ -93,6 +100,7 @@ export function runProcess(options: ProcessOptions): Promise<ProcessResult> {
       // Some bad paths (ENOTDIR, ENAMETOOLONG) throw here instead of emitting 'error'.
       return finish({ startError: error as NodeJS.ErrnoException });
     }
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     const killGroup = () => {
       if (child.pid === undefined) return;
       try {
@@ -102,6 +110,20 @@ export function runProcess(options: ProcessOptions): Promise<ProcessResult> {
       }
     };
     options.signal.addEventListener('abort', killGroup, { once: true });
+    const terminate = () => {
+      if (child.pid === undefined || exit) return;
+      if (options.sendTerminate) {
+        options.sendTerminate(child.pid);
+        return;
+      }
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // The group is already gone.
+      }
+    };
+    if (options.terminate?.aborted) terminate();
+    else options.terminate?.addEventListener('abort', terminate, { once: true });
 
     const pump = (readable: Readable, stream: LogStream, capture: Capture) => {
       readable.on('data', (data: Buffer) => {
@@ -129,7 +151,6 @@ export function runProcess(options: ProcessOptions): Promise<ProcessResult> {
     });
     child.stdin?.end(options.input);
 
-    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     child.on('exit', (code, signal) => {
       exit = { code, signal };
       // Whatever the program left running in its group ends with it.
@@ -145,11 +166,13 @@ export function runProcess(options: ProcessOptions): Promise<ProcessResult> {
     child.on('error', (error: NodeJS.ErrnoException) => {
       if (child.pid === undefined) {
         options.signal.removeEventListener('abort', killGroup);
+        options.terminate?.removeEventListener('abort', terminate);
         finish({ startError: error });
       }
     });
     child.on('close', () => {
       options.signal.removeEventListener('abort', killGroup);
+      options.terminate?.removeEventListener('abort', terminate);
       if (!exit) return;
       finish(exit.code === null ? { signal: exit.signal ?? 'SIGKILL' } : { exitCode: exit.code });
     });

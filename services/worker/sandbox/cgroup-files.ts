@@ -109,9 +109,14 @@ export function parsePids(text: string | undefined): number[] {
 
 /** Sends SIGKILL to each pid, ignoring pids that are already gone. */
 export function killPids(pids: number[]): void {
+  signalPids(pids, 'SIGKILL');
+}
+
+/** Sends `signal` to each pid, ignoring pids that are already gone. */
+export function signalPids(pids: number[], signal: NodeJS.Signals): void {
   for (const pid of pids) {
     try {
-      process.kill(pid, 'SIGKILL');
+      process.kill(pid, signal);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
     }

@@ -2,6 +2,7 @@ import type { LogStream } from '../../../gen/faas/v1/job.js';
 import { runProcess, type ProcessResult } from '../process.js';
 import { createJobCgroup, defaultCgroupRoot, type CgroupLimits, type CgroupStats } from './cgroups.js';
 import { buildSandboxCommand, type SandboxOptions } from './command.js';
+import { parsePids, readOptional, signalPids } from './cgroup-files.js';
 import { parseInitStatus } from './init.js';
 
 export interface SandboxedRunOptions {
@@ -14,6 +15,11 @@ export interface SandboxedRunOptions {
   input: Buffer;
   /** Aborting kills every process of the job, through its process group and its cgroup. */
   signal: AbortSignal;
+  /**
+   * Aborting sends SIGTERM to every process of the job but bubblewrap, which
+   * would take the whole sandbox down with it. `signal` still ends the job.
+   */
+  terminate?: AbortSignal;
   onOutput: (stream: LogStream, data: Buffer) => Promise<void>;
   /** Bytes of each output stream kept in the result. */
   captureBytes: number;
@@ -63,6 +69,9 @@ export async function runSandboxed(options: SandboxedRunOptions): Promise<Sandbo
         env: command.env,
         input: options.input,
         signal: options.signal,
+        terminate: options.terminate,
+        // The sandbox's pid 1 has no handler for SIGTERM, so the kernel drops the signal for it.
+        sendTerminate: (sandboxPid) => terminateAllBut(cgroup.procsFiles[0], sandboxPid),
         onOutput: options.onOutput,
         captureBytes: options.captureBytes,
         statusPipe: options.sandbox.init !== undefined,
@@ -77,6 +86,16 @@ export async function runSandboxed(options: SandboxedRunOptions): Promise<Sandbo
   } finally {
     await cgroup.remove();
   }
+}
+
+/** Sends SIGTERM to every process in `procsFile` except `sandboxPid`, the bubblewrap that the worker started. */
+function terminateAllBut(procsFile: string | undefined, sandboxPid: number): void {
+  if (procsFile === undefined) return;
+  readOptional(procsFile)
+    .then((text) => signalPids(parsePids(text).filter((pid) => pid !== sandboxPid), 'SIGTERM'))
+    .catch(() => {
+      // The job ends anyway when its grace is over.
+    });
 }
 
 /**
