@@ -32,7 +32,14 @@ describe('retries', function () {
     assert.deepEqual([...new Set(chunks.map((chunk) => chunk.attempt))], [1, 2, 3]);
     // The worker marks where each retry's output begins.
     const log = Buffer.concat(chunks.map((chunk) => chunk.data)).toString();
-    assert.equal(log, 'trying\nfaas: attempt 2 starts\ntrying\nfaas: attempt 3 starts\ntrying\n');
+    assert.equal(
+      log,
+      'trying\n' +
+        'faas: attempt 2 starts (attempt 1 failed: exited with code 4; it will be retried)\n' +
+        'trying\n' +
+        'faas: attempt 3 starts (attempt 2 failed: exited with code 4; it will be retried)\n' +
+        'trying\n',
+    );
     // The result is the last attempt's own output, without the marker.
     const { result } = await mesh.client.result(job!.id);
     assert.equal(result!.stdout.toString(), 'trying\n');

@@ -156,6 +156,7 @@ export class Dispatcher {
         traceContext: carrierOf(),
         submittedAt: job.createdAt,
         lease: ackSubject(message),
+        previousAttemptError: attempt > 1 ? (job.error?.message ?? '') : '',
       },
     });
     this.context.metrics.attemptDispatched(deliveryCount);

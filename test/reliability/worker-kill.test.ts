@@ -43,7 +43,11 @@ describe('reliability: worker killed mid-job', function () {
     assert.deepEqual(await processes!.storedResultAttempts(job.id), [2], 'only attempt 2 stored a result');
 
     const log = await logText(client, job.id);
-    assert.equal(log, 'started\nfaas: attempt 2 starts\nstarted\ndone\n', 'the log keeps attempt 1 output, then attempt 2');
+    assert.equal(
+      log,
+      `started\nfaas: attempt 2 starts (worker ${running.workerId} disconnected during attempt 1)\nstarted\ndone\n`,
+      'the log keeps attempt 1 output, then attempt 2',
+    );
     const settled = await client.status(job.id);
     assert.equal(settled.state, JobState.JOB_STATE_SUCCEEDED, 'the final state does not change afterwards');
     assert.equal(settled.attempt, 2);
