@@ -220,6 +220,14 @@ describe('isAllowed', () => {
     }
   });
 
+  it('names the allow list and the host in a rejection', () => {
+    assert.equal(
+      isAllowed('0.0.0.0', localStack).reason,
+      "an unspecified address; only public addresses and 127.0.0.0/8, ::1/128 are allowed. An unspecified address names no host, so give the repository host's own address",
+    );
+    assert.equal(isAllowed('10.0.0.5', localStack).reason, 'a private address; only public addresses and 127.0.0.0/8, ::1/128 are allowed');
+  });
+
   it('allows addresses in an allow CIDR', () => {
     const verdict = isAllowed('127.0.0.1', localStack);
     assert.equal(verdict.allowed, true);

@@ -356,7 +356,10 @@ export function isAllowed(address: string, policy: AddressPolicy): { allowed: bo
   if (allowedBy !== undefined) {
     return { allowed: true, category, reason: `${categoryDescriptions[category]} address, allowed by ${allowedBy}` };
   }
-  return { allowed: false, category, reason: `${categoryDescriptions[category]} address; only public addresses are allowed` };
+  const allowed = policy.allow.length === 0 ? 'only public addresses are allowed' : `only public addresses and ${policy.allow.join(', ')} are allowed`;
+  // 0.0.0.0 reaches this machine in some programs, so a user may take it for a name of the host.
+  const hint = category === 'unspecified' ? ". An unspecified address names no host, so give the repository host's own address" : '';
+  return { allowed: false, category, reason: `${categoryDescriptions[category]} address; ${allowed}${hint}` };
 }
 
 /** Category names as they read in messages, with their article. */
