@@ -325,6 +325,14 @@ describe('faas login', function () {
       assert.equal(await loadCredentials(env), undefined);
     });
 
+    it('names the secret file option for a confidential client', async () => {
+      const run = await runCli(['login', '--client-id', 'faas-service'], env);
+
+      assert.equal(run.code, 1);
+      assert.equal(run.stderr.split('\n').length, 2, `one line: ${run.stderr}`);
+      assert.match(run.stderr, /^faas: login failed: .*invalid_client.*; for a service account, add --client-secret-file FILE\n$/);
+    });
+
     it('rejects a missing secret file', async () => {
       const secretFile = join(workDir, 'missing');
 

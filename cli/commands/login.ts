@@ -85,6 +85,10 @@ function describeLoginError(error: unknown, invocation: LoginInvocation): string
   if (error instanceof OidcError && error.error === 'invalid_client' && invocation.clientSecretFile !== undefined) {
     return `${message}. Check the client id and the secret in ${invocation.clientSecretFile}`;
   }
+  if (error instanceof OidcError && error.error === 'invalid_client' && invocation.clientId !== undefined) {
+    // The device flow is for public clients, and a service account has a secret.
+    return `${message}. The issuer does not let client ${invocation.clientId} log in without a secret; for a service account, add --client-secret-file FILE`;
+  }
   if (error instanceof DiscoveryError) {
     return `${message}. Check that the identity provider is running, or set --issuer or FAAS_ISSUER`;
   }
