@@ -156,8 +156,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     identity = await startDevIdentityProvider({
       port: await port(options.identityPort, 'IDENTITY_PORT'),
       autoApproveDeviceAs: options.autoApproveDeviceAs,
-      // The page signs in with the authorization code flow and returns to /callback on its own origin.
-      webRedirectUris: [`http://${edgeAddress}/callback`],
+      // The page signs in with the authorization code flow and returns to /callback on its own
+      // origin, which is localhost for a user who types that name in place of 127.0.0.1.
+      webRedirectUris: [`http://${edgeAddress}/callback`, `http://${edgeAddress.replace('127.0.0.1', 'localhost')}/callback`],
     });
     const env: Record<string, string> = {
       NATS_URL: natsUrl,
