@@ -63,7 +63,7 @@ describe('sandboxed jobs through the worker', function () {
     assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED, done.error?.message);
     assert.equal(result.appliedLimits!.memoryBytes, 4 * 1024 * MiB);
     assert.equal(result.appliedLimits!.pids, 64);
-    assert.match(result.stderr.toString(), /^faas: limits above this worker's maximums were lowered: memory_bytes 8 GiB to 4 GiB$/m);
+    assert.match(result.stderr.toString(), /^faas: limits above this worker's maximums were lowered: memory 8 GiB to 4 GiB$/m);
   });
 
   it('ends a memory hog as out of memory', async () => {

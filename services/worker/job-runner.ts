@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import { formatBytes } from '../../common/config.js';
-import { jobLimitFields } from '../../common/limits.js';
 import { FailureReason, JobPhase, JobState, LogStream, type JobLimits, type JobResult } from '../../gen/faas/v1/job.js';
 import type { JobAssignment, JobOutcome } from '../../gen/faas/worker/v1/worker_service.js';
 import type { Logger } from '../../common/logger.js';
@@ -313,13 +312,22 @@ export function resolveLimits(requested: JobLimits | undefined, operator: Worker
   };
 }
 
-/** Names each requested limit above the worker's maximum, with the value it runs with, such as "memory_bytes 8 GiB to 4 GiB". */
+/** Each limit as `faas status` names it, with the way its values read. */
+const limitWording: ReadonlyArray<readonly [keyof ResourceLimits, string, (value: number) => string]> = [
+  ['memoryBytes', 'memory', formatBytes],
+  ['pids', 'pids', String],
+  ['cpuPercent', 'cpu', (value) => `${value}%`],
+  ['fileSizeBytes', 'file size', formatBytes],
+  ['openFiles', 'open files', String],
+  ['diskBytes', 'disk', formatBytes],
+];
+
+/** Names each requested limit above the worker's maximum, with the value it runs with, such as "memory 8 GiB to 4 GiB". */
 export function loweredLimits(requested: JobLimits | undefined, maximums: ResourceLimits): string[] {
   const lowered: string[] = [];
-  for (const [key, name] of jobLimitFields) {
+  for (const [key, name, show] of limitWording) {
     const value = requested?.[key] ?? 0;
     if (value <= maximums[key]) continue;
-    const show = (count: number) => (name.endsWith('_bytes') ? formatBytes(count) : String(count));
     lowered.push(`${name} ${show(value)} to ${show(maximums[key])}`);
   }
   return lowered;
