@@ -109,8 +109,8 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
     // Marks where a retry's output begins in the job's log, which keeps every
     // attempt's output. The result contains this attempt's output alone, so the marker stays out of it.
     if (assignment.attempt > 1) {
-      const why = assignment.previousAttemptError ? ` (${assignment.previousAttemptError})` : '';
-      await note(`attempt ${assignment.attempt} starts${why}`, true);
+      const previousError = assignment.previousAttemptError ? ` (${assignment.previousAttemptError})` : '';
+      await note(`attempt ${assignment.attempt} starts${previousError}`, true);
     }
     if (spec.network && !config.allowNetwork) {
       return await fail(FailureReason.FAILURE_REASON_NETWORK_NOT_ALLOWED, 'the job asks for network access, which this worker does not grant; submit it without network access (no --network), or ask the operator for workers started with FAAS_ALLOW_NETWORK=true');
