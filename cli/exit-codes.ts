@@ -5,7 +5,7 @@ export const ExitCode = {
   Success: 0,
   /** A call failed, or a job failed without an exit code. */
   Failure: 1,
-  /** The command line was invalid. */
+  /** The command line was invalid, or the gateway rejected one of its values (INVALID_ARGUMENT). */
   Usage: 2,
   /** The job timed out without an exit code, as timeout(1) reports it. */
   TimedOut: 124,

@@ -37,8 +37,9 @@ Every job command sends FAAS_TOKEN when it is set, else the access token
 stored by "faas login", which it renews first when it expires within 30 s.
 Without either, it sends no token.
 
-Exit codes: 0 on success, 1 when a call fails, 2 for a usage error. "result"
-and "submit --wait" exit with the job's exit code instead; see "faas help submit".
+Exit codes: 0 on success, 1 when a call fails, 2 for a usage error or a
+value the gateway rejects (INVALID_ARGUMENT). "result" and "submit --wait"
+exit with the job's exit code instead; see "faas help submit".
 
 Run "faas help COMMAND" for the options of a command, and "faas --version"
 for the version.
@@ -53,7 +54,7 @@ const jobExitCodes = `Exit codes:
   130                   when the job was cancelled without an exit code
   1                     when the job failed without an exit code, or with
                         exit code 0 (a limit it passed), or a call failed
-  2                     for a usage error`;
+  2                     for a usage error or a value the gateway rejects`;
 
 const commandHelp: Record<CommandName, string> = {
   submit: `Usage: faas submit REPOSITORY_URL [OPTIONS] [-- COMMAND [ARGS...]]

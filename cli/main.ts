@@ -162,9 +162,11 @@ function reportCommandError(io: CliIo, error: unknown, signal: AbortSignal, gate
       io.stderr.write(`faas: ${error.codeName}: cannot reach the gateway at ${gateway.address} (${unreachable}); start it, or set --server or FAAS_SERVER to use another\n`);
       return ExitCode.Failure;
     }
-    const message = error.code === GrpcStatus.INVALID_ARGUMENT ? withOptionName(error.message) : error.message;
+    const invalidArgument = error.code === GrpcStatus.INVALID_ARGUMENT;
+    const message = invalidArgument ? withOptionName(error.message) : error.message;
     io.stderr.write(`faas: ${error.codeName}: ${message}${gatewayHint(error, gateway)}\n`);
-    return ExitCode.Failure;
+    // A value the gateway rejects is a usage error, as the ones the CLI finds itself.
+    return invalidArgument ? ExitCode.Usage : ExitCode.Failure;
   }
 
   io.stderr.write(`faas: ${describeReason(error)}\n`);

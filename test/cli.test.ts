@@ -102,14 +102,14 @@ describe('faas CLI against the mesh', function () {
 
   it('reports a rejected submit as one line with the status', async () => {
     const run = await faas(mesh, ['submit', 'ftp://example.com/repo.git']);
-    assert.equal(run.code, 1);
+    assert.equal(run.code, 2);
     assert.match(run.stderr, /^faas: INVALID_ARGUMENT: REPOSITORY_URL: scheme "ftp" is not supported/);
     assert.equal(run.stderr.trim().split('\n').length, 1);
   });
 
   it('names the option of a limit the gateway rejects', async () => {
     const run = await faas(mesh, ['submit', 'https://example.com/repo.git', '--pids', '2']);
-    assert.equal(run.code, 1);
+    assert.equal(run.code, 2);
     assert.equal(run.stderr, 'faas: INVALID_ARGUMENT: --pids: is 2; the minimum is 8, or 0 for the default\n');
   });
 });
