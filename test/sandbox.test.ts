@@ -16,14 +16,20 @@ async function run(mesh: Mesh, files: Record<string, string>, spec: Record<strin
   return { done, result: result!, stdout: result!.stdout.toString(), stderr: result!.stderr.toString() };
 }
 
-/** Follows the job's output until it contains `text`. */
-async function waitForOutput(mesh: Mesh, jobId: string, text: string): Promise<void> {
+/** Runs `script` as main.sh, cancels the job once it printed "started", and returns its final record and stdout. */
+async function cancelOnceStarted(mesh: Mesh, script: string) {
+  const repo = await mesh.repository({ 'main.sh': script });
+  const { job } = await mesh.client.submit({ repositoryUrl: repo.url, timeoutSeconds: 60 });
   let seen = '';
-  for await (const chunk of mesh.client.logs(jobId, { follow: true })) {
+  for await (const chunk of mesh.client.logs(job!.id, { follow: true })) {
     seen += chunk.data.toString();
-    if (seen.includes(text)) return;
+    if (seen.includes('started\n')) break;
   }
-  throw new Error(`the output ended without ${JSON.stringify(text)}: ${JSON.stringify(seen)}`);
+  assert.ok(seen.includes('started\n'), `the output ended without "started": ${JSON.stringify(seen)}`);
+  await mesh.client.cancel(job!.id);
+  const done = await finalRecord(mesh, job!.id);
+  const { result } = await mesh.client.result(job!.id);
+  return { done, stdout: result!.stdout.toString() };
 }
 
 describe('sandboxed jobs through the worker', function () {
@@ -199,14 +205,9 @@ describe('sandboxed jobs through the worker', function () {
   });
 
   it('gives a cancelled job SIGTERM', async () => {
-    const repo = await mesh.repository({ 'main.sh': "trap 'echo cleaning up; exit 3' TERM\necho started\nsleep 600 &\nwait\n" });
-    const { job } = await mesh.client.submit({ repositoryUrl: repo.url, timeoutSeconds: 60 });
-    await waitForOutput(mesh, job!.id, 'started\n');
-    await mesh.client.cancel(job!.id);
-    const done = await finalRecord(mesh, job!.id);
-    const { result } = await mesh.client.result(job!.id);
+    const { done, stdout } = await cancelOnceStarted(mesh, "trap 'echo cleaning up; exit 3' TERM\necho started\nsleep 600 &\nwait\n");
     assert.equal(done.state, JobState.JOB_STATE_CANCELLED);
-    assert.equal(result!.stdout.toString(), 'started\ncleaning up\n');
+    assert.equal(stdout, 'started\ncleaning up\n');
   });
 
   it('gives a timed-out job SIGTERM', async () => {
@@ -216,12 +217,9 @@ describe('sandboxed jobs through the worker', function () {
   });
 
   it('kills a job that ignores SIGTERM', async () => {
-    const repo = await mesh.repository({ 'main.sh': "trap '' TERM\necho started\nsleep 600\n" });
-    const { job } = await mesh.client.submit({ repositoryUrl: repo.url, timeoutSeconds: 60 });
-    await waitForOutput(mesh, job!.id, 'started\n');
-    await mesh.client.cancel(job!.id);
-    const done = await finalRecord(mesh, job!.id);
+    const { done, stdout } = await cancelOnceStarted(mesh, "trap '' TERM\necho started\nsleep 600\n");
     assert.equal(done.state, JobState.JOB_STATE_CANCELLED);
+    assert.equal(stdout, 'started\n');
   });
 
   it('refuses network access the worker does not grant', async () => {
