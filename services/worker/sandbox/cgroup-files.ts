@@ -29,6 +29,12 @@ export interface JobCgroup {
   stats(): Promise<CgroupStats>;
   /** Kills every process in the cgroup, including ones that left the job's process group or session. */
   killAll(): Promise<void>;
+  /**
+   * Sends `signal` to every process in the cgroup but `exceptPid`. The cgroup
+   * is frozen meanwhile, so no listed process can exit and leave its pid to
+   * another process before the signal.
+   */
+  signalAllBut(signal: NodeJS.Signals, exceptPid: number): Promise<void>;
   /** Removes the cgroup folders. Call after `killAll`: a folder with live processes cannot be removed. */
   remove(): Promise<void>;
 }

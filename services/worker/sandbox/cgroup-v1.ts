@@ -9,6 +9,7 @@ import {
   fileExists,
   groupFolder,
   killPids,
+  signalPids,
   parseKeyValues,
   parsePids,
   readOptional,
@@ -148,6 +149,18 @@ class V1Cgroup implements JobCgroup {
       if (!(await waitUntilEmpty(procs, settleMs))) {
         throw new Error(`processes are still in ${procs} after SIGKILL`);
       }
+    }
+  }
+
+  async signalAllBut(signal: NodeJS.Signals, exceptPid: number): Promise<void> {
+    const procs = join(this.folders.freezer, 'cgroup.procs');
+    const state = join(this.folders.freezer, 'freezer.state');
+    await writeText(state, 'FROZEN');
+    try {
+      await waitForFrozen(state);
+      signalPids(parsePids(await readOptional(procs)).filter((pid) => pid !== exceptPid), signal);
+    } finally {
+      await writeText(state, 'THAWED');
     }
   }
 

@@ -7,6 +7,7 @@ import {
   fileExists,
   groupFolder,
   killPids,
+  signalPids,
   parseKeyValues,
   parsePids,
   readOptional,
@@ -96,6 +97,17 @@ class V2Cgroup implements JobCgroup {
     }
     if (!(await waitUntilEmpty(procs, settleMs))) {
       throw new Error(`processes are still in ${procs} after killing the cgroup`);
+    }
+  }
+
+  async signalAllBut(signal: NodeJS.Signals, exceptPid: number): Promise<void> {
+    const freeze = join(this.folder, 'cgroup.freeze');
+    await writeText(freeze, 1);
+    try {
+      await this.waitForFrozen();
+      signalPids(parsePids(await readOptional(this.procsFiles[0])).filter((pid) => pid !== exceptPid), signal);
+    } finally {
+      await writeText(freeze, 0);
     }
   }
 

@@ -227,6 +227,27 @@ describe('cgroup v1 on this machine', function () {
       clearTimeout(guard);
     }
   });
+
+  it('signals every process but the one spared', async () => {
+    const cgroup = await createJobCgroup(`v1-term-${process.pid}`, limits);
+    created.push(cgroup);
+    // The shell stands for bubblewrap, which must not get the signal, and its sleeper for the job.
+    const joinAndSleep = 'for file; do echo $$ > "$file"; done; sleep 30 & echo $!; wait; echo "sleeper ended"';
+    const child = spawn('/bin/sh', ['-c', joinAndSleep, 'sh', ...cgroup.procsFiles], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const guard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    try {
+      await waitFor(async () => (await readFile(cgroup.procsFiles[0], 'utf8')).trim().split('\n').length >= 2);
+      await cgroup.signalAllBut('SIGTERM', child.pid!);
+
+      assert.equal(await exited, 0);
+      assert.match(output, /^\d+\nsleeper ended\n$/);
+    } finally {
+      clearTimeout(guard);
+    }
+  });
 });
 
 async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {

@@ -2,7 +2,6 @@ import type { LogStream } from '../../../gen/faas/v1/job.js';
 import { runProcess, type ProcessResult } from '../process.js';
 import { createJobCgroup, defaultCgroupRoot, type CgroupLimits, type CgroupStats } from './cgroups.js';
 import { buildSandboxCommand, type SandboxOptions } from './command.js';
-import { parsePids, readOptional, signalPids } from './cgroup-files.js';
 import { parseInitStatus } from './init.js';
 
 export interface SandboxedRunOptions {
@@ -45,6 +44,7 @@ export interface SandboxedRunResult {
 export async function runSandboxed(options: SandboxedRunOptions): Promise<SandboxedRunResult> {
   const cgroup = await createJobCgroup(options.cgroupName, options.limits, options.cgroupRoot ?? defaultCgroupRoot);
   let killing: Promise<void> | undefined;
+  let terminating: Promise<void> = Promise.resolve();
   const killAll = () => {
     killing ??= cgroup.killAll().finally(() => {
       killing = undefined;
@@ -71,7 +71,11 @@ export async function runSandboxed(options: SandboxedRunOptions): Promise<Sandbo
         signal: options.signal,
         terminate: options.terminate,
         // The sandbox's pid 1 has no handler for SIGTERM, so the kernel drops the signal for it.
-        sendTerminate: (sandboxPid) => terminateAllBut(cgroup.procsFiles[0], sandboxPid),
+        sendTerminate: (sandboxPid) => {
+          terminating = cgroup.signalAllBut('SIGTERM', sandboxPid).catch(() => {
+            // The job still ends when its grace is over.
+          });
+        },
         onOutput: options.onOutput,
         captureBytes: options.captureBytes,
         statusPipe: options.sandbox.init !== undefined,
@@ -80,22 +84,14 @@ export async function runSandboxed(options: SandboxedRunOptions): Promise<Sandbo
     } finally {
       options.signal.removeEventListener('abort', onAbort);
     }
+    // A freeze for SIGTERM that is still in progress ends before the cgroup is killed and read.
+    await terminating;
     await (killing ?? Promise.resolve()).catch(() => undefined);
     await killAll();
     return { process: result, stats: await cgroup.stats() };
   } finally {
     await cgroup.remove();
   }
-}
-
-/** Sends SIGTERM to every process in `procsFile` except `sandboxPid`, the bubblewrap that the worker started. */
-function terminateAllBut(procsFile: string | undefined, sandboxPid: number): void {
-  if (procsFile === undefined) return;
-  readOptional(procsFile)
-    .then((text) => signalPids(parsePids(text).filter((pid) => pid !== sandboxPid), 'SIGTERM'))
-    .catch(() => {
-      // The job ends anyway when its grace is over.
-    });
 }
 
 /**
