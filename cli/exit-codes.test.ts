@@ -11,7 +11,10 @@ describe('jobExitCode', () => {
     { state: JobState.JOB_STATE_FAILED, exitCode: 256, expected: 1 },
     { state: JobState.JOB_STATE_FAILED, exitCode: -1, expected: 1 },
     { state: JobState.JOB_STATE_TIMED_OUT, expected: 124 },
-    { state: JobState.JOB_STATE_TIMED_OUT, exitCode: 137, expected: 137 },
+    // A program that exited by itself after SIGTERM still reads as timed out or cancelled.
+    { state: JobState.JOB_STATE_TIMED_OUT, exitCode: 137, expected: 124 },
+    { state: JobState.JOB_STATE_TIMED_OUT, exitCode: 3, expected: 124 },
+    { state: JobState.JOB_STATE_CANCELLED, exitCode: 3, expected: 130 },
     { state: JobState.JOB_STATE_CANCELLED, expected: 130 },
     { state: JobState.JOB_STATE_FAILED, signal: 'SIGSEGV', expected: 139 },
     { state: JobState.JOB_STATE_FAILED, signal: 'SIGKILL', expected: 137 },

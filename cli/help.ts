@@ -49,9 +49,9 @@ const jobExitCodes = `Exit codes:
   the job's exit code   when the job's program exited; 128+N when signal N
                         ended it, as in a shell (137 for SIGKILL, such as
                         at the memory or output limit)
-  124                   when the job timed out without an exit code
+  124                   when the job timed out
   127                   when the job's program could not be started
-  130                   when the job was cancelled without an exit code
+  130                   when the job was cancelled
   1                     when the job failed without an exit code, or with
                         exit code 0 (a limit it passed), or a call failed
   2                     for a usage error or a value the gateway rejects`;

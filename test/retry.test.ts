@@ -35,9 +35,9 @@ describe('retries', function () {
     assert.equal(
       log,
       'trying\n' +
-        'faas: attempt 2 starts (attempt 1 failed: exited with code 4; it will be retried)\n' +
+        'faas: attempt 2 starts (attempt 1 failed: exited with code 4)\n' +
         'trying\n' +
-        'faas: attempt 3 starts (attempt 2 failed: exited with code 4; it will be retried)\n' +
+        'faas: attempt 3 starts (attempt 2 failed: exited with code 4)\n' +
         'trying\n',
     );
     // The result is the last attempt's own output, without the marker.

@@ -5,7 +5,7 @@ import { carrierOf, extractHeaders, inSpan, jobAttributes, messagingAttributes, 
 import type { SchedulerContext } from './context.js';
 import type { StoredJob } from './job-store.js';
 import { closeLog } from './log-store.js';
-import { attemptsLeft } from './retry.js';
+import { attemptsLeft, previousAttemptError } from './retry.js';
 import { extendWhileHeld, type WorkerSession } from './worker-session.js';
 
 /** Body of a queue message. */
@@ -156,7 +156,7 @@ export class Dispatcher {
         traceContext: carrierOf(),
         submittedAt: job.createdAt,
         lease: ackSubject(message),
-        previousAttemptError: attempt > 1 ? (job.error?.message ?? '') : '',
+        previousAttemptError: attempt > 1 ? previousAttemptError(job.error?.message ?? '') : '',
       },
     });
     this.context.metrics.attemptDispatched(deliveryCount);

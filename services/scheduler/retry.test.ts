@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { FailureReason, Job, JobState } from '../../gen/faas/v1/job.js';
 import type { JobOutcome } from '../../gen/faas/worker/v1/worker_service.js';
 import { readSchedulerConfig } from './config.js';
-import { attemptsAllowed, retryDelayMs, shouldRetry } from './retry.js';
+import { attemptsAllowed, previousAttemptError, retryDelayMs, shouldRetry } from './retry.js';
 
 const config = readSchedulerConfig({});
 
@@ -61,5 +61,16 @@ describe('retry policy', () => {
       const delay = retryDelayMs(attempt, config);
       assert.ok(delay >= Math.min(60_000, 1_000 * 2 ** (attempt - 1)) / 2, `attempt ${attempt}: ${delay}`);
     }
+  });
+});
+
+describe('previousAttemptError', () => {
+  it('drops the clause that announced the retry', () => {
+    assert.equal(previousAttemptError('attempt 1 failed: exited with code 4; it will be retried'), 'attempt 1 failed: exited with code 4');
+    assert.equal(previousAttemptError("the scheduler stopped during attempt 1, which does not count against the job's attempts; it runs again"), "the scheduler stopped during attempt 1, which does not count against the job's attempts");
+  });
+
+  it('keeps other messages', () => {
+    assert.equal(previousAttemptError('worker w-1 disconnected during attempt 1'), 'worker w-1 disconnected during attempt 1');
   });
 });

@@ -34,3 +34,12 @@ export function retryDelayMs(attempt: number, config: SchedulerConfig, random: (
   const exponential = Math.min(config.retryMaxDelayMs, config.retryBaseDelayMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(exponential / 2 + (random() * exponential) / 2);
 }
+
+/** Endings of the record's error of a job that goes back to the queue. The retry marker leaves them out, because the retry has begun. */
+export const retryClauses = ['; it will be retried', '; it runs again'] as const;
+
+/** Returns why the previous attempt ended, from the record's error, without the clause that announced its retry. */
+export function previousAttemptError(message: string): string {
+  const clause = retryClauses.find((ending) => message.endsWith(ending));
+  return clause === undefined ? message : message.slice(0, -clause.length);
+}

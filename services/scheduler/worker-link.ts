@@ -19,7 +19,7 @@ import { rejectUndecodable } from '../../common/grpc-server.js';
 import type { SchedulerContext } from './context.js';
 import { endJob, releaseJob, requeueJob } from './dispatcher.js';
 import { closeLog, LogWriter } from './log-store.js';
-import { attemptsLeft, retryDelayMs, shouldRetry } from './retry.js';
+import { attemptsLeft, retryClauses, retryDelayMs, shouldRetry } from './retry.js';
 import { ReportLanes } from './report-lanes.js';
 import { extendWhileHeld, WorkerSession, type HeldJob } from './worker-session.js';
 import { LeasedMessage, parseLease } from './queue-lease.js';
@@ -517,7 +517,7 @@ export class WorkerLinks {
       const message = cancelReason ?? outcome.error?.message ?? '';
       if (shouldRetry(job, outcome, this.context.config)) {
         settled = 'retried';
-        return requeueJob(job, outcome.error && recordedError(outcome.error, `attempt ${job.attempt} failed: ${message}; it will be retried`));
+        return requeueJob(job, outcome.error && recordedError(outcome.error, `attempt ${job.attempt} failed: ${message}${retryClauses[0]}`));
       }
       settled = 'ended';
       const failedAgain = outcome.state !== JobState.JOB_STATE_CANCELLED && outcome.state !== JobState.JOB_STATE_SUCCEEDED && outcome.error && job.attempt > 1;
@@ -618,7 +618,7 @@ export class WorkerLinks {
           outcome = 'requeued';
           const error = {
             reason: FailureReason.FAILURE_REASON_WORKER_LOST,
-            message: `the scheduler stopped during attempt ${job.attempt}, which does not count against the job's attempts; it runs again`,
+            message: `the scheduler stopped during attempt ${job.attempt}, which does not count against the job's attempts${retryClauses[1]}`,
           };
           return { ...requeueJob(job, error), interruptedAttempts: job.interruptedAttempts + 1 };
         }
