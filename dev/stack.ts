@@ -127,6 +127,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   let identity: DevIdentityProvider | undefined;
 
   const stop = async () => {
+    for (const service of services) stoppingChildren.add(service.child);
     for (const service of [...services].reverse()) await stopProcess(service);
     await identity?.stop();
     await nats?.stop({ keepStoreDir: true });
@@ -312,9 +313,12 @@ function launch(
   child.stderr!.pipe(log, { end: false });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.once('exit', (code, signal) => {
-    if (!stoppingChildren.has(child)) {
+    // A signal sent to the whole process group, as Ctrl-C sends it, reaches the services a moment
+    // before the stack starts to stop them, so an exit is reported only if no stop follows.
+    setTimeout(() => {
+      if (stoppingChildren.has(child)) return;
       process.stderr.write(`faas stack: ${name} exited (${signal ?? `code ${code}`}); see ${join(logDir, `${name}.log`)}\n`);
-    }
+    }, exitReportDelayMs).unref();
   });
   killOnExit(child);
   return { name, child, exited, entry, env, address, nodeFlags };
@@ -342,6 +346,8 @@ function isRunning(service: ServiceProcess): boolean {
 
 /** Children this process is stopping on purpose, whose exit is not reported. */
 const stoppingChildren = new WeakSet<ChildProcess>();
+/** Time between a child's exit and its report, in which a stop of the stack may still begin. */
+const exitReportDelayMs = 500;
 
 async function stopProcess(service: ServiceProcess): Promise<void> {
   if (!isRunning(service)) return;
