@@ -65,6 +65,15 @@ describe('runProcess', () => {
     assert.equal(done.exitCode, 3);
   });
 
+  it('skips a program already stopped', async () => {
+    const terminate = new AbortController();
+    terminate.abort('cancelled');
+    const { result } = run('echo started', { terminate: terminate.signal });
+    const done = await result;
+    assert.equal(done.stdout.toString(), '');
+    assert.equal(done.signal, 'SIGTERM');
+  });
+
   it('kills a program that ignores SIGTERM', async () => {
     const signal = new AbortController();
     const terminate = new AbortController();

@@ -86,6 +86,8 @@ export function runProcess(options: ProcessOptions): Promise<ProcessResult> {
       });
 
     if (options.signal.aborted) return finish({ signal: 'SIGKILL' });
+    // A program whose stop was requested before it started does not start.
+    if (options.terminate?.aborted) return finish({ signal: 'SIGTERM' });
     let child: ChildProcess & { stdout: Readable; stderr: Readable };
     // Without input, stdin is /dev/null, which reads as the same end of file and saves a pipe per job.
     const stdin = options.input.length > 0 ? 'pipe' : 'ignore';
@@ -122,8 +124,7 @@ export function runProcess(options: ProcessOptions): Promise<ProcessResult> {
         // The group is already gone.
       }
     };
-    if (options.terminate?.aborted) terminate();
-    else options.terminate?.addEventListener('abort', terminate, { once: true });
+    options.terminate?.addEventListener('abort', terminate, { once: true });
 
     const pump = (readable: Readable, stream: LogStream, capture: Capture) => {
       readable.on('data', (data: Buffer) => {
