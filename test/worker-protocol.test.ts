@@ -33,6 +33,13 @@ function openStream(
   return { client, stream, messages, ended };
 }
 
+/** Ends a stream from `openStream`, waits for the scheduler to end its side, and closes the client. */
+async function closeStream(opened: ReturnType<typeof openStream>): Promise<void> {
+  opened.stream.end();
+  await opened.ended;
+  opened.client.close();
+}
+
 describe('worker protocol', function () {
   this.timeout(60_000);
   let mesh: Mesh;
@@ -113,9 +120,7 @@ describe('worker protocol', function () {
       assert.ok(Buffer.byteLength(done.error!.message) <= recordLimits.errorMessageBytes, `${Buffer.byteLength(done.error!.message)} bytes`);
       assert.match(done.error!.message, /\(cut from 2400\d{3} bytes\)$/);
     } finally {
-      scripted.stream.end();
-      await scripted.ended;
-      scripted.client.close();
+      await closeStream(scripted);
     }
   });
 
@@ -148,9 +153,7 @@ describe('worker protocol', function () {
         [JobState.JOB_STATE_SUCCEEDED, JobPhase.JOB_PHASE_UNSPECIFIED],
       ]);
     } finally {
-      scripted.stream.end();
-      await scripted.ended;
-      scripted.client.close();
+      await closeStream(scripted);
     }
   });
 
@@ -188,9 +191,7 @@ describe('worker protocol', function () {
       assert.equal((await mesh.client.result(jobId)).result!.stdout.toString(), 'attempt 2\n');
     } finally {
       await jsm.streams.update(resultsStream, config);
-      scripted.stream.end();
-      await scripted.ended;
-      scripted.client.close();
+      await closeStream(scripted);
     }
   });
 
@@ -250,9 +251,7 @@ describe('worker protocol', function () {
       assert.match(second.messages.find((m) => m.cancellation)!.cancellation!.reason, /lease does not name a queue message/);
       await finishTakenOverJob(second.stream, jobId);
     } finally {
-      second.stream.end();
-      await second.ended;
-      second.client.close();
+      await closeStream(second);
     }
   });
 
@@ -285,9 +284,7 @@ describe('worker protocol', function () {
       assert.deepEqual(second.messages.find((m) => m.adoption)?.adoption, { jobId, attempt: 1, outputOffset: 3 });
       await finishTakenOverJob(second.stream, jobId);
     } finally {
-      second.stream.end();
-      await second.ended;
-      second.client.close();
+      await closeStream(second);
     }
   });
 
@@ -306,9 +303,7 @@ describe('worker protocol', function () {
     assert.equal(assignment.submittedAt?.getTime(), job!.createdAt?.getTime());
     lost.stream.write({ update: { jobId: job!.id, attempt: 1, phase: JobPhase.JOB_PHASE_CLONING, commitSha: '', traceContext: {}, entrypoint: '' } });
     await waitFor(async () => (await mesh.client.status(job!.id)).state === JobState.JOB_STATE_RUNNING, 5_000, 'RUNNING');
-    lost.stream.end();
-    await lost.ended;
-    lost.client.close();
+    await closeStream(lost);
 
     await mesh.addWorker();
     const done = await finalRecord(mesh, job!.id);
@@ -331,9 +326,7 @@ describe('worker protocol', function () {
     late.stream.write({
       outcome: { jobId: job!.id, attempt: done.attempt, state: JobState.JOB_STATE_FAILED, commitSha: '', platformFailure: false, traceContext: {} },
     });
-    late.stream.end();
-    await late.ended;
-    late.client.close();
+    await closeStream(late);
     const status = await mesh.client.status(job!.id);
     assert.equal(status.state, JobState.JOB_STATE_SUCCEEDED);
   });
