@@ -34,7 +34,7 @@ export interface JobCgroup {
    * is frozen meanwhile, so no listed process can exit and leave its pid to
    * another process before the signal.
    */
-  signalAllBut(signal: NodeJS.Signals, exceptPid: number): Promise<void>;
+  signalAll(signal: NodeJS.Signals, exceptPid?: number): Promise<void>;
   /** Removes the cgroup folders. Call after `killAll`: a folder with live processes cannot be removed. */
   remove(): Promise<void>;
 }

@@ -133,16 +133,9 @@ class V1Cgroup implements JobCgroup {
    */
   async killAll(): Promise<void> {
     const procs = join(this.folders.freezer, 'cgroup.procs');
-    const state = join(this.folders.freezer, 'freezer.state');
     if (parsePids(await readOptional(procs)).length === 0) return;
 
-    await writeText(state, 'FROZEN');
-    try {
-      await waitForFrozen(state);
-      killPids(parsePids(await readOptional(procs)));
-    } finally {
-      await writeText(state, 'THAWED');
-    }
+    await this.signalAll('SIGKILL');
     if (!(await waitUntilEmpty(procs, settleMs))) {
       // A process that was forking while the freezer settled can survive one pass.
       killPids(parsePids(await readOptional(procs)));
@@ -152,7 +145,7 @@ class V1Cgroup implements JobCgroup {
     }
   }
 
-  async signalAllBut(signal: NodeJS.Signals, exceptPid: number): Promise<void> {
+  async signalAll(signal: NodeJS.Signals, exceptPid?: number): Promise<void> {
     const procs = join(this.folders.freezer, 'cgroup.procs');
     const state = join(this.folders.freezer, 'freezer.state');
     await writeText(state, 'FROZEN');

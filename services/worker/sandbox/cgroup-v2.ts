@@ -6,7 +6,6 @@ import {
   cpuQuotaUs,
   fileExists,
   groupFolder,
-  killPids,
   signalPids,
   parseKeyValues,
   parsePids,
@@ -86,21 +85,14 @@ class V2Cgroup implements JobCgroup {
     if (await fileExists(killFile)) {
       await writeText(killFile, 1);
     } else {
-      const freeze = join(this.folder, 'cgroup.freeze');
-      await writeText(freeze, 1);
-      try {
-        await this.waitForFrozen();
-        killPids(parsePids(await readOptional(procs)));
-      } finally {
-        await writeText(freeze, 0);
-      }
+      await this.signalAll('SIGKILL');
     }
     if (!(await waitUntilEmpty(procs, settleMs))) {
       throw new Error(`processes are still in ${procs} after killing the cgroup`);
     }
   }
 
-  async signalAllBut(signal: NodeJS.Signals, exceptPid: number): Promise<void> {
+  async signalAll(signal: NodeJS.Signals, exceptPid?: number): Promise<void> {
     const freeze = join(this.folder, 'cgroup.freeze');
     await writeText(freeze, 1);
     try {

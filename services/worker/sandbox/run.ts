@@ -72,7 +72,7 @@ export async function runSandboxed(options: SandboxedRunOptions): Promise<Sandbo
         terminate: options.terminate,
         // The sandbox's pid 1 has no handler for SIGTERM, so the kernel drops the signal for it.
         sendTerminate: (sandboxPid) => {
-          terminating = cgroup.signalAllBut('SIGTERM', sandboxPid).catch(() => {
+          terminating = cgroup.signalAll('SIGTERM', sandboxPid).catch(() => {
             // The job still ends when its grace is over.
           });
         },
