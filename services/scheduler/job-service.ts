@@ -335,7 +335,6 @@ export class SchedulerJobService {
   }
 }
 
-/** Tells whether a repeated Submit requests the same job as the stored one. */
 /**
  * Tells whether a Submit requests the job that `job` already is. Both specs
  * are compared with the scheduler's defaults in place of zero values and

@@ -36,10 +36,15 @@ export function retryDelayMs(attempt: number, config: SchedulerConfig, random: (
 }
 
 /** Endings of the record's error of a job that goes back to the queue. The retry marker leaves them out, because the retry has begun. */
-export const retryClauses = ['; it will be retried', '; it runs again'] as const;
+export const retryClauses = {
+  /** After a failed attempt that counts against the job's attempts. */
+  retried: '; it will be retried',
+  /** After an attempt that the scheduler's stop interrupted, which does not count. */
+  runsAgain: '; it runs again',
+} as const;
 
 /** Returns why the previous attempt ended, from the record's error, without the clause that announced its retry. */
 export function previousAttemptError(message: string): string {
-  const clause = retryClauses.find((ending) => message.endsWith(ending));
+  const clause = Object.values(retryClauses).find((ending) => message.endsWith(ending));
   return clause === undefined ? message : message.slice(0, -clause.length);
 }

@@ -517,7 +517,7 @@ export class WorkerLinks {
       const message = cancelReason ?? outcome.error?.message ?? '';
       if (shouldRetry(job, outcome, this.context.config)) {
         settled = 'retried';
-        return requeueJob(job, outcome.error && recordedError(outcome.error, `attempt ${job.attempt} failed: ${message}${retryClauses[0]}`));
+        return requeueJob(job, outcome.error && recordedError(outcome.error, `attempt ${job.attempt} failed: ${message}${retryClauses.retried}`));
       }
       settled = 'ended';
       const failedAgain = outcome.state !== JobState.JOB_STATE_CANCELLED && outcome.state !== JobState.JOB_STATE_SUCCEEDED && outcome.error && job.attempt > 1;
@@ -618,7 +618,7 @@ export class WorkerLinks {
           outcome = 'requeued';
           const error = {
             reason: FailureReason.FAILURE_REASON_WORKER_LOST,
-            message: `the scheduler stopped during attempt ${job.attempt}, which does not count against the job's attempts${retryClauses[1]}`,
+            message: `the scheduler stopped during attempt ${job.attempt}, which does not count against the job's attempts${retryClauses.runsAgain}`,
           };
           return { ...requeueJob(job, error), interruptedAttempts: job.interruptedAttempts + 1 };
         }
