@@ -24,8 +24,8 @@ export async function followJob(context: CommandContext, submitted: Job): Promis
   const progress = new ProgressLine(io.stderr);
   progress.update(describeProgress(submitted));
 
-  // The watch feeds the progress line until the first output, and then
-  // keeps the latest record, so the final state needs no call of its own: a
+  // The watch feeds the progress line until the first output, then keeps the
+  // latest record. So the final state needs no call of its own, for which a
   // script's token may have expired by the time a long job ends. Its errors
   // are dropped, because the logs stream reports any failure of the gateway.
   let latest = submitted;
@@ -63,7 +63,7 @@ export async function followJob(context: CommandContext, submitted: Job): Promis
   stopProgress();
 
   await endOpenLines(io, signal);
-  // The record turns final a moment after the output ends; the watch ends with it.
+  // The record turns final a moment after the output ends, and the watch ends with it.
   await Promise.race([watching, sleep(finalStateWaitMs, watchSignal).catch(() => undefined)]);
   watchController.abort();
   await watching;

@@ -166,11 +166,11 @@ describe('faas main', () => {
       );
     });
 
-    it('takes the final state from the watch, so an expired token cannot fail a finished job', async () => {
+    it('reads the final state from the watch', async () => {
       const final = jobIn(JobState.JOB_STATE_SUCCEEDED, { exitCode: 0 });
       const address = await serve({
         ...runningJobHandlers(final),
-        // As the gateway answers a call made with a token that expired while the job ran.
+        // The gateway's reply to a call whose token expired while the job ran.
         status: (_call, callback) => callback(statusError(GrpcStatus.UNAUTHENTICATED, 'invalid token: it has expired; get a new one (faas login)')),
       });
       const io = makeIo();

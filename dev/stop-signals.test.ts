@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 const helper = fileURLToPath(new URL('./stop-signals.ts', import.meta.url));
 
-// A script that takes 1.5 s to stop, and says which of the two ways it took.
+// A script that takes 1.5 s to stop, and prints which of the two ways it took.
 const script = `
 import { onStopSignals } from ${JSON.stringify(helper)};
 onStopSignals(

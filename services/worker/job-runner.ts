@@ -208,8 +208,8 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
       }
       const entrypoint = plan.source === 'command' ? '' : plan.source;
       result.entrypoint = entrypoint;
-      // A stop during the set-up ends the job here: a step started now could
-      // miss its SIGTERM and run until the stop grace is over.
+      // A stop during the set-up ends the job here, because a step started now
+      // could miss its SIGTERM and run until the stop grace is over.
       const stoppedEarly = stoppedEnding(stopReason, bounds);
       if (stoppedEarly) return outcome(stoppedEarly);
 
