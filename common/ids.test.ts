@@ -14,4 +14,10 @@ describe('newJobId', () => {
     assert.ok(earlier < later);
     assert.ok(newJobId(1_000) < newJobId(2 ** 40));
   });
+
+  it('drops fractions of a millisecond', () => {
+    const id = newJobId(1_700_000_000_000.6);
+    assert.ok(isJobId(id), id);
+    assert.equal(id.slice(0, 10), newJobId(1_700_000_000_000).slice(0, 10));
+  });
 });

@@ -14,7 +14,8 @@ export const jobIdPattern = /^[0-9a-hjkmnp-tv-z]{26}$/;
  */
 export function newJobId(nowMs: number = Date.now()): string {
   let time = '';
-  let remaining = nowMs;
+  // A fraction of a millisecond would pick no character.
+  let remaining = Math.floor(nowMs);
   for (let i = 0; i < timeChars; i++) {
     time = alphabet[remaining % 32] + time;
     remaining = Math.floor(remaining / 32);
