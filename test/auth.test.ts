@@ -8,6 +8,7 @@ import { JobState } from '../gen/faas/v1/job.js';
 import { JobServiceClient, type StatusResponse } from '../gen/faas/v1/job_service.js';
 import { identityDefaults } from '../common/identity-defaults.js';
 import { Mesh, rejection } from './harness.js';
+import { finishedEntryKey } from '../services/scheduler/finished-index.js';
 
 async function drain<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const items: T[] = [];
@@ -299,7 +300,7 @@ describe('active job limit', function () {
     // As after a failed index write: no index entry, and the slot stays taken.
     const { index } = mesh.scheduler.context.nats;
     const owner = Buffer.from(ended.owner).toString('base64url');
-    await index.purge(`o.${owner}.cancelled.${ended.id}`);
+    await mesh.scheduler.context.store.finished.remove({ jobId: ended.id, owner: ended.owner, key: finishedEntryKey(ended.owner, JobState.JOB_STATE_CANCELLED, ended.id) });
     const slots = `a.${owner}`;
     const active = (await index.get(slots))!.json<Array<{ id: string; at: number }>>();
     await index.put(slots, new TextEncoder().encode(JSON.stringify([...active, { id: ended.id, at: Date.now() - 60_000 }])));

@@ -452,7 +452,9 @@ describe('queued jobs', function () {
     const { index } = mesh.scheduler.context.nats;
     const indexKeys = async () => {
       const keys: string[] = [];
-      for await (const key of await index.keys('o.>')) keys.push(key);
+      for (const filter of ['o.>', 'f.>']) {
+        for await (const key of await index.keys(filter)) keys.push(key);
+      }
       return keys;
     };
     const listedIds = async (state?: JobState) => (await mesh.client.list({ state, pageSize: 500 })).jobs.map((job) => job.id);

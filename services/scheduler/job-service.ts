@@ -171,7 +171,7 @@ export class SchedulerJobService {
         // From the owner's active jobs: a reserved slot may have no record yet.
         if (!stored || (state !== undefined && stored.job.state !== state)) continue;
       } else if (!stored || stored.job.state !== entry.state) {
-        await this.context.store.dropStaleIndex(entry.owner, entry.state, entry.jobId);
+        await this.context.store.dropStaleIndex(entry);
         continue;
       }
       jobs.push(stored.job);

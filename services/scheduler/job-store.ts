@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import { Job, JobState } from '../../gen/faas/v1/job.js';
 import { ErrorCode, FaasError } from '../../common/errors.js';
-import { canTransition, isFinal, parseStateName, stateName } from '../../common/job-states.js';
+import { canTransition, isFinal, stateName } from '../../common/job-states.js';
 import type { Logger } from '../../common/logger.js';
-import { ActiveSlots, ownerFromToken, ownerToken, type ActiveEntry } from './active-slots.js';
+import { ActiveSlots, type ActiveEntry } from './active-slots.js';
 import { isCasConflict } from './cas.js';
+import { newestFirst, type FinishedIndex, type IndexEntry } from './finished-index.js';
 import type { RecentRecords } from './recent-records.js';
 
 const maxCasRetries = 50;
@@ -13,14 +14,6 @@ const maxCasRetries = 50;
 
 /** How long a reserved slot counts while its job record is not written yet. */
 const reservationGraceMs = 60_000;
-
-/** A job that List may show: from the owner index, or from its owner's list of active jobs. */
-export interface IndexEntry {
-  jobId: string;
-  owner: string;
-  /** State named by the index key; undefined for a job from the active list, which is queued or running unless it just finished. */
-  state?: JobState;
-}
 
 export interface StoredJob {
   job: Job;
@@ -37,25 +30,30 @@ export type JobMutation = (current: Job, revision: number) => Job | undefined;
  * replicas cannot make an illegal transition.
  *
  * A second bucket contains what List reads: each owner's active jobs
- * (`a.<owner>`, see ActiveSlots) and an index entry per finished job
- * (`o.<owner>.<state>.<id>`). It also contains the idempotency keys
+ * (`a.<owner>`, see ActiveSlots) and an index entry per finished job (see
+ * FinishedIndex). It also contains the idempotency keys
  * (`k.<hash>` holding a job id). Queued and running jobs get no index entry,
  * so starting a job writes only its record.
  */
 export class JobStore {
+  private readonly activeSlots: ActiveSlots;
+  readonly finished: FinishedIndex;
+  /** Called after each stored change of a job, with the record before and after it. */
+  private readonly onChange: (before: Job, after: Job) => void;
+  /** Receives each version this store writes, for Watch streams on this replica. */
+  private readonly recent?: RecentRecords;
+
   constructor(
     private readonly jobs: KV,
     private readonly index: KV,
     private readonly log: Logger,
-    /** Called after each stored change of a job, with the record before and after it. */
-    private readonly onChange: (before: Job, after: Job) => void = () => undefined,
-    /** Receives each version this store writes, for Watch streams on this replica. */
-    private readonly recent?: RecentRecords,
+    options: { finished: FinishedIndex; onChange?: (before: Job, after: Job) => void; recent?: RecentRecords },
   ) {
     this.activeSlots = new ActiveSlots(index, (active) => this.stillActive(active));
+    this.finished = options.finished;
+    this.onChange = options.onChange ?? (() => undefined);
+    this.recent = options.recent;
   }
-
-  private readonly activeSlots: ActiveSlots;
 
   async get(jobId: string): Promise<StoredJob | undefined> {
     const entry = await this.jobs.get(jobId);
@@ -162,33 +160,17 @@ export class JobStore {
   /**
    * Lists the jobs of `owner` (every owner when undefined) that may be in
    * `state` (every state when undefined), newest first, older than
-   * `before`. Callers read each record for its real state. For a final
-   * state the server filters index keys by subject, so the cost grows with
-   * the owner's matching jobs, not with all jobs. Queued and running jobs
-   * come from the owners' active lists, which the job limit keeps short.
-   *
-   * Index entries for queued and running jobs, written by earlier versions,
-   * are listed too; List drops them once their job has moved on.
+   * `before`. Callers read each record for its real state. Finished jobs
+   * come from the index, which reads only the newest slices of time that
+   * fill the page. Queued and running jobs come from the owners' active
+   * lists, which the job limit keeps short.
    */
   async listIds(options: { owner?: string; state?: JobState; before?: string; limit: number }): Promise<IndexEntry[]> {
-    const owner = options.owner === undefined ? '*' : ownerToken(options.owner);
-    const state = options.state === undefined ? '*' : stateName(options.state);
-    const entries: IndexEntry[] = [];
     const older = (jobId: string) => options.before === undefined || jobId < options.before;
-    if (options.state === undefined || !isFinal(options.state)) {
-      for (const active of await this.activeSlots.list(options.owner)) {
-        if (older(active.jobId)) entries.push(active);
-      }
-    }
-    for await (const key of await this.index.keys(`o.${owner}.${state}.*`)) {
-      const [, token, name, jobId] = key.split('.');
-      const entryState = parseStateName(name);
-      if (entryState !== undefined && older(jobId)) {
-        entries.push({ jobId, owner: ownerFromToken(token), state: entryState });
-      }
-    }
-    // Newest first: ids sort by creation time.
-    entries.sort((a, b) => b.jobId.localeCompare(a.jobId));
+    const active = options.state === undefined || !isFinal(options.state) ? this.activeSlots.list(options.owner) : [];
+    const [activeEntries, finished] = await Promise.all([active, this.finished.list(options)]);
+    const entries: IndexEntry[] = [...activeEntries.filter((entry) => older(entry.jobId)), ...finished];
+    entries.sort(newestFirst);
     // A job that just finished is in both lists until its slot is released, so the index entry replaces the active one.
     const unique: IndexEntry[] = [];
     for (const entry of entries) {
@@ -236,8 +218,8 @@ export class JobStore {
   }
 
   /** Removes an index entry that no longer matches its job (see List). */
-  async dropStaleIndex(owner: string, state: JobState, jobId: string): Promise<void> {
-    await this.index.purge(indexKey(owner, state, jobId));
+  async dropStaleIndex(entry: IndexEntry): Promise<void> {
+    await this.finished.remove(entry);
   }
 
   /** Moves a finished job from its owner's active list to the index. Writing the index entry first keeps the job visible to List throughout. */
@@ -256,12 +238,8 @@ export class JobStore {
 
   /** Writes the index entry through which List finds a finished job. */
   private async indexFinished(job: Job): Promise<void> {
-    await this.index.put(indexKey(job.owner, job.state, job.id), new Uint8Array());
+    await this.finished.add(job);
   }
-}
-
-function indexKey(owner: string, state: JobState, jobId: string): string {
-  return `o.${ownerToken(owner)}.${stateName(state)}.${jobId}`;
 }
 
 /** Hashes owner and key together, so equal keys of two owners never collide. */

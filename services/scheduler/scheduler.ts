@@ -22,6 +22,7 @@ import { SchedulerJobService } from './job-service.js';
 import { WorkerPool } from './pool.js';
 import { WorkerLinks } from './worker-link.js';
 import { sweepFinishedJobs } from './retention.js';
+import { FinishedIndex } from './finished-index.js';
 import { requeueOrphans, type OrphanSweepMemo } from './orphans.js';
 
 /** How often a replica looks for queued jobs whose queue message is missing. */
@@ -61,7 +62,11 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
     stopping: shuttingDown.signal,
     pool,
     metrics,
-    store: new JobStore(nats.jobs, nats.index, log, (before, after) => metrics.jobChanged(before, after), recent),
+    store: new JobStore(nats.jobs, nats.index, log, {
+      finished: new FinishedIndex(nats.index, nats.jsm, nats.names.indexBucket, config.retentionMs),
+      onChange: (before, after) => metrics.jobChanged(before, after),
+      recent,
+    }),
     blobs: new JobBlobs(nats.blobs, nats.results, nats.nc.info?.max_payload),
     records: nats.republishesRecords ? new RecordFeed(nats.nc, nats.jsm, nats.names, log, recent) : undefined,
   };
