@@ -2,15 +2,16 @@
  * `npm run bench`: measures the platform against its baselines on this
  * machine, in one run, and reports the figures.
  *
- *   npm run bench -- [--quick] [--rounds N] [--only submit,dispatch,start,end-to-end]
+ *   npm run bench -- [--quick] [--rounds N] [--only list,submit,dispatch,start,end-to-end]
  *                    [--cpu-prof] [--keep-data] [--no-write]
  *
  * It compares Submit throughput with raw JetStream publishes and with two
  * bare gRPC hops (the floor of a Submit's path), dispatch
  * latency with JetStream publish-to-consume, and job start from a cached
  * repository with a fresh shallow clone. It measures end-to-end jobs per
- * second against bare spawn and BullMQ, with the sandbox on and off, and
- * the resident memory of each service. It prints a table, writes bench/results/<start>-<mode>.json and
+ * second against bare spawn and BullMQ, with the sandbox on and off, the
+ * resident memory of each service, and how a List page's time grows with
+ * the caller's finished jobs. It prints a table, writes bench/results/<start>-<mode>.json and
  * rewrites docs/benchmarks.md after a full run (unless --no-write). Every benchmark has fixed
  * counts and a time limit, and every process started here is stopped by pid
  * at the end, also after an error or Ctrl-C.
@@ -33,6 +34,7 @@ import { Platform, workerSlots } from './platform.js';
 import { openRedis, type RedisServer } from './redis.js';
 import { printReport } from './report.js';
 import { benchRepositoryStart } from './repository-start.js';
+import { benchListPage } from './list-page.js';
 import type { BenchmarkResult, Measurement } from './results.js';
 import { writeRunResult, type RunResult } from './run-result.js';
 import { TrivialCommandRunner } from './sandboxed-command.js';
@@ -96,13 +98,19 @@ async function main(): Promise<number> {
 
   try {
     // In this order the worker is replaced the fewest times.
-    log(`${settings.mode} mode; benchmarks run in the order 1, 4, 3, 2 (memory is sampled along); starting the platform (nats-server, scheduler, gateway, observer)`);
+    log(`${settings.mode} mode; benchmarks run in the order List, 1, 4, 3, 2 (memory is sampled along); starting the platform (nats-server, scheduler, gateway, observer)`);
     platform = await Platform.start({
       serviceEnv: profileDir ? { NODE_OPTIONS: `--import tsx --import ${profileHook}`, FAAS_BENCH_CPU_PROFILE_DIR: profileDir } : {},
     });
     log(`platform up; service logs in ${platform.stack.logDir}${settings.keepData ? '' : ' (deleted at the end; --keep-data keeps them)'}`);
     const memory = new MemoryBenchmark(platform);
 
+    if (settings.only.has('list')) {
+      log('List: a page with few and with many finished jobs');
+      results.push(await benchListPage(platform, settings.list, budget('List', settings.list.timeLimitMs)));
+    }
+
+    stopIfInterrupted();
     if (settings.only.has('submit')) {
       log('benchmark 1: Submit throughput against raw JetStream publishes');
       results.push(
@@ -213,6 +221,8 @@ async function main(): Promise<number> {
       dispatchMessagesPerRound: settings.dispatch.messages,
       startJobsPerRound: settings.start.jobs,
       endToEndJobsPerRound: settings.endToEnd.jobs,
+      listSizes: settings.list.sizes.join(','),
+      listCallsPerRound: settings.list.calls,
       workerSlots,
       only: [...settings.only].join(','),
     },

@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
 import type { DispatchLatencyOptions } from './dispatch-latency.js';
 import type { EndToEndOptions } from './end-to-end.js';
+import type { ListPageOptions } from './list-page.js';
 import type { RepositoryStartOptions } from './repository-start.js';
 import type { SubmitThroughputOptions } from './submit-throughput.js';
 
-export const benchmarkNames = ['submit', 'dispatch', 'start', 'end-to-end'] as const;
+export const benchmarkNames = ['list', 'submit', 'dispatch', 'start', 'end-to-end'] as const;
 export type BenchmarkName = (typeof benchmarkNames)[number];
 
 /** Counts and time limits of one run. */
@@ -19,6 +20,7 @@ export interface BenchSettings {
   start: RepositoryStartOptions & { timeLimitMs: number };
   /** Time limit applies to each isolation separately. */
   endToEnd: EndToEndOptions & { timeLimitMs: number };
+  list: ListPageOptions & { timeLimitMs: number };
   /** How long the idle platform's memory is sampled, in ms. */
   idleSampleMs: number;
   /** Limit for starting a worker and running its warm-up job, in ms. */
@@ -71,6 +73,7 @@ export function readSettings(argv: string[] = process.argv.slice(2)): BenchSetti
     dispatch: { rounds, jobs: quick ? 10 : 30, messages: quick ? 50 : 200, timeLimitMs: quick ? 30_000 : 180_000 },
     start: { rounds, jobs: quick ? 2 : 5, timeLimitMs: quick ? 25_000 : 150_000 },
     endToEnd: { rounds, jobs: quick ? 24 : 100, warmUpJobs: quick ? 48 : 300, producers: 32, timeLimitMs: quick ? 40_000 : 420_000 },
+    list: { rounds, sizes: quick ? [1_000, 5_000] : [1_000, 20_000], calls: quick ? 5 : 10, timeLimitMs: quick ? 25_000 : 120_000 },
     idleSampleMs: quick ? 2_000 : 5_000,
     workerStartLimitMs: 90_000,
   };

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { connect as connectNats, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import { decodeJwt } from 'jose';
 import { FaasClient, type SubmitSpec } from '../client/client.js';
 import { isFinal } from '../common/job-states.js';
 import { natsNames, type NatsNames } from '../common/nats-names.js';
@@ -121,6 +122,13 @@ export class Platform {
       for (const cleanup of cleanups) await cleanup().catch(() => undefined);
       throw error;
     }
+  }
+
+  /** Returns the owner of the Submit-throughput client's jobs: the subject of its token. */
+  async throughputOwner(): Promise<string> {
+    const subject = decodeJwt(await this.stack.identity.userToken(throughputUser)).sub;
+    if (!subject) throw new Error(`the token of ${throughputUser} has no subject`);
+    return subject;
   }
 
   /** Spec of the trivial job against `repositoryUrl` (default: the benchmark repository). */
