@@ -188,7 +188,7 @@ function methodSection(): string[] {
     '  stopped by its pid at the end, also after an error or Ctrl-C.',
     '',
     'Options: `npm run bench -- [--quick] [--rounds N] [--only names] [--cpu-prof] [--keep-data] [--no-write]`.',
-    '`--only` takes a comma-separated list of `submit`, `dispatch`, `start`, `end-to-end`.',
+    '`--only` takes a comma-separated list of `list`, `submit`, `dispatch`, `start`, `end-to-end`.',
     '`--cpu-prof` writes a V8 CPU profile of each service process into a temporary folder, which the run',
     'prints with the functions of most self time. `--no-write` leaves `bench/results/` and this page alone.',
   ];
