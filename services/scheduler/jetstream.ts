@@ -20,6 +20,7 @@ import type { Logger } from '../../common/logger.js';
 import type { SchedulerConfig } from './config.js';
 import type { NatsLink } from './nats-link.js';
 import { writeOncePerTurn } from './nats-writes.js';
+import { skipErrorsOfSettledRequests } from './nats-requests.js';
 
 const nanosPerMs = 1_000_000;
 /** Records kept per job key: every state and phase change of a few attempts, for Watch. */
@@ -57,6 +58,7 @@ export async function openJetStream(config: SchedulerConfig, log: Logger): Promi
     noAsyncTraces: true,
   });
   if (!writeOncePerTurn(nc)) log.warn('this nats.js version cannot batch its writes per turn; the scheduler makes more write calls');
+  if (!skipErrorsOfSettledRequests()) log.warn('this nats.js version has no RequestOne to change; each completed request makes an error');
   const names = natsNames(config.natsPrefix);
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
