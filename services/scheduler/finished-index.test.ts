@@ -174,6 +174,27 @@ describe('FinishedIndex', function () {
     assert.deepEqual(ids(await index.list({ owner: 'alice', limit: 10 })), [late.id]);
   });
 
+  it('writes a marker before its first entry', async () => {
+    const { kv } = await newIndex();
+    const puts: string[] = [];
+    const put = kv.put.bind(kv);
+    kv.put = (key, value, options) => {
+      puts.push(key.split('.')[0]);
+      return put(key, value, options);
+    };
+    const index = new FinishedIndex(kv, await jetstreamManager(nc), `finished_${buckets}`, retentionMs);
+    const nowMs = Date.now();
+    const sliceStartMs = idPrefixSpanMs(newJobId(nowMs).slice(0, 6)).startMs;
+    await index.add(finishedJob('alice', sliceStartMs + 1), nowMs);
+    await index.add(finishedJob('alice', sliceStartMs + 2), nowMs);
+    assert.deepEqual(puts, ['s', 'f', 'f']);
+
+    // In a slice past half the retention, the marker is written again after the entry.
+    puts.length = 0;
+    await index.add(finishedJob('alice', nowMs - 5 * dayMs), nowMs);
+    assert.deepEqual(puts, ['s', 'f', 's']);
+  });
+
   it('computes the time a prefix of a job id covers', () => {
     const createdMs = Date.UTC(2026, 11, 5, 12, 0, 0);
     const id = newJobId(createdMs);

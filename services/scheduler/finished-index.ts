@@ -80,15 +80,28 @@ export class FinishedIndex {
   }
 
   /**
-   * Adds a finished job, then the marker of its slice. The entry goes
-   * first, and the sweep reads a marker before it lists the marker's slice,
-   * so a marker the sweep removes covers no entry (see `dropEmptyMarkers`).
+   * Adds a finished job and the marker of its slice. The marker goes first,
+   * so a crash between the two writes cannot leave an entry that no marker
+   * leads to. A replica that wrote the marker of a slice skips it for the
+   * next jobs of the slice, while the slice ended less than half the
+   * retention ago: the sweep removes markers only of slices older than the
+   * whole retention, and the other half leaves room for clocks that differ
+   * between replicas. In an older slice the marker is written again after
+   * the entry, because the sweep may have removed it in between: it reads
+   * a marker before it lists the marker's slice (see `dropEmptyMarkers`).
    */
   async add(job: Job, nowMs = Date.now()): Promise<void> {
     const period = job.id.slice(0, periodChars);
     const slice = job.id.slice(periodChars, sliceChars);
+    const marker = `s.${ownerToken(job.owner)}.${period}.${slice}`;
+    const endMs = idPrefixSpanMs(period + slice).endMs;
+    const young = endMs > nowMs - this.retentionMs / 2;
+    if (!young || !this.knownMarkers.has(marker)) {
+      await this.index.put(marker, empty);
+      if (young) this.remember(marker, endMs, nowMs);
+    }
     await this.index.put(finishedEntryKey(job.owner, job.state, job.id), empty);
-    await this.mark(`s.${ownerToken(job.owner)}.${period}.${slice}`, idPrefixSpanMs(period + slice).endMs, nowMs);
+    if (!young) await this.index.put(marker, empty);
   }
 
   /**
@@ -170,25 +183,14 @@ export class FinishedIndex {
     return dropped;
   }
 
-  /**
-   * Writes a marker unless this replica wrote it already. A remembered
-   * marker is trusted only while its slice ended less than half the
-   * retention ago: the sweep removes markers only of slices older than the
-   * whole retention, and the other half leaves room for clocks that differ
-   * between replicas.
-   */
-  private async mark(key: string, endMs: number, nowMs: number): Promise<void> {
-    const trusted = endMs > nowMs - this.retentionMs / 2;
-    if (trusted && this.knownMarkers.has(key)) return;
-    await this.index.put(key, empty);
-    if (!trusted) return;
+  private remember(marker: string, endMs: number, nowMs: number): void {
     if (this.knownMarkers.size >= maxKnownMarkers) {
       for (const [known, knownEndMs] of this.knownMarkers) {
         if (knownEndMs <= nowMs - this.retentionMs / 2) this.knownMarkers.delete(known);
       }
       if (this.knownMarkers.size >= maxKnownMarkers) this.knownMarkers.clear();
     }
-    this.knownMarkers.set(key, endMs);
+    this.knownMarkers.set(marker, endMs);
   }
 
   private async entries(filter: string): Promise<IndexEntry[]> {
