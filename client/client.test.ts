@@ -526,7 +526,7 @@ describe('FaasClient', () => {
       const requests: ListRequest[] = [];
       const faas = await connect({ list: pagedList(5, requests) });
 
-      const jobs = await collect(faas.listAll({ state: JobState.JOB_STATE_RUNNING }));
+      const jobs = await collect(faas.listAll({ state: JobState.JOB_STATE_RUNNING, pageSize: 2 }));
 
       assert.deepEqual(
         jobs.map((job) => job.id),
@@ -537,6 +537,19 @@ describe('FaasClient', () => {
         ['', '2', '4'],
       );
       assert.ok(requests.every((request) => request.state === JobState.JOB_STATE_RUNNING));
+    });
+
+    it('asks for full pages by default', async () => {
+      const requests: ListRequest[] = [];
+      const faas = await connect({ list: pagedList(600, requests) });
+
+      const jobs = await collect(faas.listAll());
+
+      assert.equal(jobs.length, 600);
+      assert.deepEqual(
+        requests.map((request) => request.pageSize),
+        [500, 500],
+      );
     });
 
     it('stops at the limit', async () => {

@@ -96,7 +96,7 @@ export interface ListOptions extends RequestOptions {
 
 export interface ListAllOptions extends RequestOptions {
   state?: JobState;
-  /** Jobs per request from 1 to 500, or the gateway default (50) when unset. */
+  /** Jobs per request from 1 to 500, or 500 when unset, so that a long listing takes few calls. */
   pageSize?: number;
   /** Maximum number of jobs to yield, or unset for all jobs. */
   limit?: number;
@@ -233,7 +233,7 @@ export class FaasClient {
 
     while (yielded < limit) {
       const remaining = limit - yielded;
-      const pageSize = Math.min(options.pageSize ?? (Number.isFinite(remaining) ? maxPageSize : 0), remaining);
+      const pageSize = Math.min(options.pageSize ?? maxPageSize, remaining);
       const page = await this.list({ state: options.state, pageSize, pageToken, signal: options.signal });
       const jobs = page.jobs.slice(0, remaining);
       yielded += jobs.length;
