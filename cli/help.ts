@@ -157,7 +157,9 @@ ${serverOption}
   list: `Usage: faas list [OPTIONS]
 
 Prints a table of your jobs, newest first: id, state, phase, attempt, creation
-time (UTC) and repository. Requests every page unless --limit is given.
+time (UTC) and repository. An admin gets every user's jobs, with an OWNER
+column when they belong to more than one user. Requests every page unless
+--limit is given.
 
 Options:
   --state STATE            Only jobs in STATE: queued, running, succeeded,
@@ -165,7 +167,8 @@ Options:
   --limit N                Print at most N jobs. When more are left, the command
                            that prints the next N follows on stderr
   --page-token TOKEN       Start after the jobs of an earlier "list --limit",
-                           with the token it printed (nextPageToken in JSON)
+                           with the token it printed (nextPageToken in JSON);
+                           without --limit, every job after it is printed
   --json                   Print the jobs as one ListResponse in JSON
 ${serverOption}
 `,

@@ -535,6 +535,34 @@ describe('faas main', () => {
       );
     });
 
+    it('adds an owner column for several owners', async () => {
+      const address = await serve({
+        list: (_call, callback) => {
+          const jobs = ['alice', 'bob'].map((owner, index) => jobIn(JobState.JOB_STATE_SUCCEEDED, { id: `job-${index}`, owner }));
+          callback(null, ListResponse.fromPartial({ jobs }));
+        },
+      });
+      const io = makeIo();
+
+      assert.equal(await main(['list', '--server', address], io), 0);
+      const [header, first, second] = io.stdout.text().split('\n');
+      assert.match(header, /CREATED {15}OWNER {2}REPOSITORY$/);
+      assert.match(first, /^job-0 .* alice {2}https:/);
+      assert.match(second, /^job-1 .* bob {4}https:/);
+    });
+
+    it('prints an empty list', async () => {
+      const address = await serve({ list: (_call, callback) => callback(null, ListResponse.fromPartial({})) });
+
+      const json = makeIo();
+      assert.equal(await main(['list', '--json', '--server', address], json), 0);
+      assert.deepEqual(JSON.parse(json.stdout.text()), { jobs: [] });
+
+      const table = makeIo();
+      assert.equal(await main(['list', '--page-token', '01hzzzzzzzzzzzzzzzzzzzzzz1', '--server', address], table), 0);
+      assert.equal(table.stderr.text(), 'faas: no jobs after page token 01hzzzzzzzzzzzzzzzzzzzzzz1\n');
+    });
+
     it('prints one watch line per change', async () => {
       const finished = jobIn(JobState.JOB_STATE_SUCCEEDED, { attempt: 1, finishedAt: new Date('2025-03-01T10:00:07Z') });
       const address = await serve(runningJobHandlers(finished));
@@ -622,7 +650,7 @@ describe('faas main', () => {
       const io = makeIo();
       assert.equal(await main(['list', '--limit', '1', '--state', 'succeeded', '--page-token', '01hzzzzzzzzzzzzzzzzzzzzzz3', '--server', address], io), 0);
       assert.deepEqual(requests, [{ pageSize: 1, pageToken: '01hzzzzzzzzzzzzzzzzzzzzzz3' }]);
-      assert.equal(io.stderr.text(), 'faas: more jobs: faas list --state succeeded --limit 1 --page-token 01hzzzzzzzzzzzzzzzzzzzzzz1\n');
+      assert.equal(io.stderr.text(), `faas: more jobs: faas list --state succeeded --limit 1 --server ${address} --page-token 01hzzzzzzzzzzzzzzzzzzzzzz1\n`);
 
       const json = makeIo();
       assert.equal(await main(['list', '--limit', '1', '--json', '--server', address], json), 0);

@@ -99,15 +99,16 @@ function describeRetry(retry: RetryPolicy | undefined): string | undefined {
   return `${attempts}${retry.retryFailedRuns ? ', failed runs included' : ''}`;
 }
 
-/** Formats jobs as a table with a header row and columns padded to their widest cell. */
-export function formatJobTable(jobs: readonly Job[]): string {
-  const header = ['ID', 'STATE', 'PHASE', 'ATTEMPT', 'CREATED', 'REPOSITORY'];
+/** Formats jobs as a table with a header row and columns padded to their widest cell, with an OWNER column when `owners` is set. */
+export function formatJobTable(jobs: readonly Job[], options: { owners?: boolean } = {}): string {
+  const header = ['ID', 'STATE', 'PHASE', 'ATTEMPT', 'CREATED', ...(options.owners ? ['OWNER'] : []), 'REPOSITORY'];
   const rows = jobs.map((job) => [
     job.id,
     stateName(job.state),
     phaseName(job.phase),
     String(job.attempt),
     formatTime(job.createdAt),
+    ...(options.owners ? [job.owner] : []),
     job.spec?.repositoryUrl ?? '',
   ]);
 
