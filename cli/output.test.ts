@@ -28,4 +28,18 @@ describe('formatJobDetails', () => {
     assert.match(formatJobDetails(job), /^attempt: +2 \(1 cut short by the platform, not counted\)$/m);
     assert.match(formatJobDetails({ ...job, interruptedAttempts: 0 }), /^attempt: +2$/m);
   });
+
+  it('shows requested and applied limits', () => {
+    const GiB = 1024 ** 3;
+    const job = Job.fromPartial({
+      id: 'j1',
+      state: JobState.JOB_STATE_RUNNING,
+      spec: { repositoryUrl: 'https://example.com/r.git', limits: { memoryBytes: 8 * GiB } },
+      appliedLimits: { memoryBytes: 4 * GiB, cpuPercent: 100, pids: 256, openFiles: 1024, fileSizeBytes: GiB, diskBytes: GiB },
+    });
+    const details = formatJobDetails(job);
+    assert.match(details, /^limits: +memory 8 GiB \(requested; a worker may lower them\)$/m);
+    assert.match(details, /^applied limits: +memory 4 GiB, cpu 100%, pids 256, open files 1024, file size 1 GiB, disk 1 GiB$/m);
+    assert.doesNotMatch(formatJobDetails({ ...job, appliedLimits: undefined }), /applied limits/);
+  });
 });

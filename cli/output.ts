@@ -69,6 +69,7 @@ export function formatJobDetails(job: Job): string {
     ['input', job.inputSizeBytes > 0 ? `${job.inputSizeBytes} bytes` : undefined],
     ['timeout', spec?.timeoutSeconds ? `${spec.timeoutSeconds} s` : undefined],
     ['limits', describeRequestedLimits(spec?.limits)],
+    ['applied limits', job.appliedLimits && (limitParts(job.appliedLimits).join(', ') || undefined)],
     ['retry', describeRetry(spec?.retry)],
   ];
 
@@ -77,10 +78,9 @@ export function formatJobDetails(job: Job): string {
   return setRows.map(([label, value]) => `${`${label}:`.padEnd(width)} ${value}\n`).join('');
 }
 
-/** Describes the limits a job requested, as `faas submit` takes them; unset ones are left out. */
-function describeRequestedLimits(limits: JobLimits | undefined): string | undefined {
-  if (limits === undefined) return undefined;
-  const parts = [
+/** Names each set limit with its value, as `faas submit` takes them, such as "memory 512 MiB". */
+function limitParts(limits: JobLimits): string[] {
+  return [
     limits.memoryBytes ? `memory ${formatBytes(limits.memoryBytes)}` : '',
     limits.cpuPercent ? `cpu ${limits.cpuPercent}%` : '',
     limits.pids ? `pids ${limits.pids}` : '',
@@ -88,6 +88,11 @@ function describeRequestedLimits(limits: JobLimits | undefined): string | undefi
     limits.fileSizeBytes ? `file size ${formatBytes(limits.fileSizeBytes)}` : '',
     limits.diskBytes ? `disk ${formatBytes(limits.diskBytes)}` : '',
   ].filter(Boolean);
+}
+
+/** Describes the limits a job requested; unset ones are left out. */
+function describeRequestedLimits(limits: JobLimits | undefined): string | undefined {
+  const parts = limits === undefined ? [] : limitParts(limits);
   return parts.length === 0 ? undefined : `${parts.join(', ')} (requested; a worker may lower them)`;
 }
 

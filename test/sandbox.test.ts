@@ -70,6 +70,8 @@ describe('sandboxed jobs through the worker', function () {
     assert.equal(result.appliedLimits!.memoryBytes, 4 * 1024 * MiB);
     assert.equal(result.appliedLimits!.pids, 64);
     assert.match(result.stderr.toString(), /^faas: limits above this worker's maximums were lowered: memory 8 GiB to 4 GiB$/m);
+    // The record names them too, from the moment the worker accepted the job.
+    assert.deepEqual(done.appliedLimits, result.appliedLimits);
   });
 
   it('ends a memory hog as out of memory', async () => {

@@ -433,6 +433,7 @@ export class WorkerLinks {
           startedAt: new Date(),
           commitSha: update.commitSha,
           entrypoint: update.entrypoint,
+          appliedLimits: update.appliedLimits,
           exitCode: undefined,
           signal: '',
           error: undefined,

@@ -22,8 +22,11 @@ const gentleStops: ReadonlySet<StopReason> = new Set<StopReason>(['cancelled', '
 
 /** Channel through which a running job reports to the scheduler. */
 export interface JobReporter {
-  /** `entrypoint` names the convention file the job runs, once found. */
-  update(phase: JobPhase, commitSha: string, entrypoint?: string): void;
+  /**
+   * `entrypoint` names the convention file the job runs, once found. The
+   * first update carries the limits the attempt runs with.
+   */
+  update(phase: JobPhase, commitSha: string, details?: { entrypoint?: string; appliedLimits?: JobLimits }): void;
   /** Resolves once the transport can take more output. */
   output(stream: LogStream, data: Buffer): Promise<void>;
 }
@@ -101,7 +104,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
     return outcome({ state: JobState.JOB_STATE_FAILED, reason, message, platformFailure });
   };
 
-  reporter.update(JobPhase.JOB_PHASE_CLONING, '');
+  reporter.update(JobPhase.JOB_PHASE_CLONING, '', { appliedLimits: limits });
   // The acceptance marks the job RUNNING. Node's HTTP/2 session sends it in a
   // later turn of the event loop, which the job's synchronous set-up would delay.
   await new Promise((resolve) => setImmediate(resolve));
@@ -214,7 +217,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
       if (stoppedEarly) return outcome(stoppedEarly);
 
       if (plan.build) {
-        reporter.update(JobPhase.JOB_PHASE_BUILDING, commitSha, entrypoint);
+        reporter.update(JobPhase.JOB_PHASE_BUILDING, commitSha, { entrypoint });
         const buildStarted = Date.now();
         const buildArgv = [plan.build.file, ...plan.build.args];
         const build = await traceStep('build', { 'process.command': plan.build.file }, () =>
@@ -237,7 +240,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
         }
       }
 
-      reporter.update(JobPhase.JOB_PHASE_RUNNING, commitSha, entrypoint);
+      reporter.update(JobPhase.JOB_PHASE_RUNNING, commitSha, { entrypoint });
       const runStarted = Date.now();
       const runArgv = [plan.run.file, ...plan.run.args];
       const run = await traceStep('run', { 'process.command': plan.run.file }, () =>

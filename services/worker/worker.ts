@@ -9,7 +9,7 @@ import {
   type JobAdoption,
   type JobAssignment,
 } from '../../gen/faas/worker/v1/worker_service.js';
-import type { JobPhase, LogStream } from '../../gen/faas/v1/job.js';
+import type { LogStream } from '../../gen/faas/v1/job.js';
 import { failureReasonName, stateName } from '../../common/job-states.js';
 import { Readiness } from '../../common/readiness.js';
 import type { Logger } from '../../common/logger.js';
@@ -342,9 +342,10 @@ class WorkerAgent implements RunningWorker {
     context.with(spanContext, () => log.info({ repository: assignment.spec?.repositoryUrl, ref: assignment.spec?.ref }, 'job accepted'));
 
     const reporter: JobReporter = {
-      update: (phase: JobPhase, commitSha: string, entrypoint = '') => {
+      update: (phase, commitSha, details = {}) => {
         if (commitSha) span.setAttribute(jobAttributes.commit, commitSha);
-        this.report(job, { update: { jobId, attempt, phase, commitSha, traceContext, entrypoint } });
+        const update = { jobId, attempt, phase, commitSha, traceContext, entrypoint: details.entrypoint ?? '', appliedLimits: details.appliedLimits };
+        this.report(job, { update });
       },
       output: (stream: LogStream, data: Buffer) => this.output(job, stream, data),
     };
