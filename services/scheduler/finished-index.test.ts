@@ -47,9 +47,10 @@ describe('FinishedIndex', function () {
 
   const ids = (entries: IndexEntry[]) => entries.map((entry) => entry.jobId);
   const sliceMarker = (job: Job) => `s.${ownerToken('alice')}.${job.id.slice(0, 5)}.${job.id.slice(5, 6)}`;
-  const sliceMarkers = async (kv: KV) => {
+  const globalMarker = (job: Job) => `g.${job.id.slice(0, 5)}.${job.id.slice(5, 6)}`;
+  const sliceMarkers = async (kv: KV, filter = 's.>') => {
     const keys: string[] = [];
-    for await (const key of await kv.keys('s.>')) keys.push(key);
+    for await (const key of await kv.keys(filter)) keys.push(key);
     return keys.sort();
   };
   const jobIds = (jobs: Job[]) => jobs.map((job) => job.id);
@@ -103,6 +104,18 @@ describe('FinishedIndex', function () {
     assert.deepEqual(ids(next), [old.id]);
   });
 
+  it('lists all owners through shared markers', async () => {
+    const { index, listings } = await newIndex();
+    const nowMs = Date.now();
+    const jobs = [finishedJob('alice', nowMs - hourMs), finishedJob('bob', nowMs - 2 * hourMs), finishedJob('carol', nowMs - dayMs)];
+    for (const job of jobs) await index.add(job, nowMs);
+
+    listings.length = 0;
+    assert.deepEqual(ids(await index.list({ limit: 10 })), jobIds(jobs));
+    assert.ok(listings.includes('g.*.*'), listings.join(', '));
+    assert.ok(!listings.some((filter) => filter.startsWith('s.')), listings.join(', '));
+  });
+
   it('lists a sparse history at once', async () => {
     const { index, listings } = await newIndex();
     const nowMs = Date.now();
@@ -151,8 +164,10 @@ describe('FinishedIndex', function () {
 
     const [emptiedEntry] = (await index.list({ owner: 'alice', limit: 10 })).filter((entry) => entry.jobId === emptied.id);
     await index.remove(emptiedEntry);
-    assert.equal(await index.dropEmptyMarkers(nowMs - retentionMs), 1);
+    // The owner's marker and the marker for all owners.
+    assert.equal(await index.dropEmptyMarkers(nowMs - retentionMs), 2);
     assert.deepEqual(await sliceMarkers(kv), [sliceMarker(withEntry), sliceMarker(young)].sort());
+    assert.deepEqual(await sliceMarkers(kv, 'g.>'), [globalMarker(withEntry), globalMarker(young)].sort());
   });
 
   it('writes a marker again after another replica dropped it', async () => {
@@ -165,16 +180,18 @@ describe('FinishedIndex', function () {
     await index.remove(entry);
     // Eight days later the slice is past the retention, and the other replica drops its marker.
     const laterMs = nowMs + 8 * dayMs;
-    assert.equal(await sweeper.dropEmptyMarkers(laterMs - retentionMs), 1);
+    assert.equal(await sweeper.dropEmptyMarkers(laterMs - retentionMs), 2);
 
     // A job of that slice that finishes only now, on the replica that wrote the marker first.
     const late = Job.fromPartial({ id: `${first.id.slice(0, 10)}${newJobId().slice(10)}`, owner: 'alice', state: JobState.JOB_STATE_FAILED });
     await index.add(late, laterMs);
     assert.deepEqual(await sliceMarkers(kv), [sliceMarker(late)]);
+    assert.deepEqual(await sliceMarkers(kv, 'g.>'), [globalMarker(late)]);
     assert.deepEqual(ids(await index.list({ owner: 'alice', limit: 10 })), [late.id]);
+    assert.deepEqual(ids(await index.list({ limit: 10 })), [late.id]);
   });
 
-  it('writes a marker before its first entry', async () => {
+  it('writes markers before the first entry', async () => {
     const { kv } = await newIndex();
     const puts: string[] = [];
     const put = kv.put.bind(kv);
@@ -187,12 +204,12 @@ describe('FinishedIndex', function () {
     const sliceStartMs = idPrefixSpanMs(newJobId(nowMs).slice(0, 6)).startMs;
     await index.add(finishedJob('alice', sliceStartMs + 1), nowMs);
     await index.add(finishedJob('alice', sliceStartMs + 2), nowMs);
-    assert.deepEqual(puts, ['s', 'f', 'f']);
+    assert.deepEqual(puts, ['s', 'g', 'f', 'f']);
 
-    // In a slice past half the retention, the marker is written again after the entry.
+    // In a slice past half the retention, the markers are written again after the entry.
     puts.length = 0;
     await index.add(finishedJob('alice', nowMs - 5 * dayMs), nowMs);
-    assert.deepEqual(puts, ['s', 'f', 's']);
+    assert.deepEqual(puts, ['s', 'g', 'f', 's', 'g']);
   });
 
   it('computes the time a prefix of a job id covers', () => {

@@ -45,8 +45,10 @@ export function finishedEntryKey(owner: string, state: JobState, jobId: string):
  * The index of finished jobs through which List pages, newest first, in
  * the KV bucket that also contains the active lists. A finished job has the
  * entry `f.<owner>.<period>.<slice>.<state>.<id>`, where period and slice
- * come from the creation time in its id, and each slice with entries has
- * the marker `s.<owner>.<period>.<slice>`.
+ * come from the creation time in its id. Each slice with entries has the
+ * marker `s.<owner>.<period>.<slice>` for each owner of an entry, and
+ * `g.<period>.<slice>` for all owners, which an admin's list and the
+ * retention sweep read.
  *
  * Keys are read from the stream's subject counts, one request per listing,
  * about six times cheaper per key than a KV key listing, which also
@@ -93,15 +95,14 @@ export class FinishedIndex {
   async add(job: Job, nowMs = Date.now()): Promise<void> {
     const period = job.id.slice(0, periodChars);
     const slice = job.id.slice(periodChars, sliceChars);
-    const marker = `s.${ownerToken(job.owner)}.${period}.${slice}`;
+    const markers = [`s.${ownerToken(job.owner)}.${period}.${slice}`, `g.${period}.${slice}`];
     const endMs = idPrefixSpanMs(period + slice).endMs;
     const young = endMs > nowMs - this.retentionMs / 2;
-    if (!young || !this.knownMarkers.has(marker)) {
-      await this.index.put(marker, empty);
-      if (young) this.remember(marker, endMs, nowMs);
-    }
+    const unknown = young ? markers.filter((marker) => !this.knownMarkers.has(marker)) : markers;
+    await Promise.all(unknown.map((marker) => this.index.put(marker, empty)));
+    if (young) for (const marker of unknown) this.remember(marker, endMs, nowMs);
     await this.index.put(finishedEntryKey(job.owner, job.state, job.id), empty);
-    if (!young) await this.index.put(marker, empty);
+    if (!young) await Promise.all(markers.map((marker) => this.index.put(marker, empty)));
   }
 
   /**
@@ -117,7 +118,8 @@ export class FinishedIndex {
     const older = (jobId: string) => before === undefined || jobId < before;
     // Only earlier versions indexed queued and running jobs.
     const finished = options.state === undefined || isFinal(options.state);
-    const [found, markers] = await Promise.all([this.legacyEntries(owner, state, older), finished ? this.subjects(`s.${owner}.*.*`) : []]);
+    const markerFilter = options.owner === undefined ? 'g.*.*' : `s.${owner}.*.*`;
+    const [found, markers] = await Promise.all([this.legacyEntries(owner, state, older), finished ? this.subjects(markerFilter) : []]);
     const slices = distinctSlices(markers).filter((slice) => before === undefined || slice <= before.slice(0, sliceChars));
     let fromSlices = 0;
     let listed = 0;
@@ -146,7 +148,7 @@ export class FinishedIndex {
    */
   async createdBefore(createdBeforeMs: number): Promise<IndexEntry[]> {
     const found = await this.legacyEntries('*', '*', () => true);
-    const periods = new Set(distinctSlices(await this.subjects('s.*.*.*')).map((slice) => slice.slice(0, periodChars)));
+    const periods = new Set(distinctSlices(await this.subjects('g.*.*')).map((slice) => slice.slice(0, periodChars)));
     for (const period of periods) {
       if (idPrefixSpanMs(period).startMs >= createdBeforeMs) continue;
       for (const entry of await this.entries(`f.*.${period}.*.*.*`)) {
@@ -170,8 +172,10 @@ export class FinishedIndex {
    */
   async dropEmptyMarkers(olderThanMs: number): Promise<number> {
     let dropped = 0;
-    for (const key of await this.subjects('s.*.*.*')) {
-      const [, owner, period, slice] = key.split('.');
+    for (const key of [...(await this.subjects('s.*.*.*')), ...(await this.subjects('g.*.*'))]) {
+      const [kind, ...tokens] = key.split('.');
+      const owner = kind === 'g' ? '*' : tokens[0];
+      const [period, slice] = tokens.slice(-2);
       if (idPrefixSpanMs(period + slice).endMs >= olderThanMs) continue;
       const marker = await this.index.get(key);
       if (!marker || marker.operation !== 'PUT') continue;
@@ -224,12 +228,9 @@ export class FinishedIndex {
   }
 }
 
-/** Returns the distinct `<period><slice>` prefixes of marker keys `s.<owner>.<period>.<slice>`, newest first. */
+/** Returns the distinct `<period><slice>` prefixes of marker keys, which end in `.<period>.<slice>`, newest first. */
 function distinctSlices(markers: string[]): string[] {
-  return [...new Set(markers.map((key) => {
-    const [, , period, slice] = key.split('.');
-    return period + slice;
-  }))].sort().reverse();
+  return [...new Set(markers.map((key) => key.split('.').slice(-2).join('')))].sort().reverse();
 }
 
 /** Orders entries by job id, newest first: ids sort by creation time. */
