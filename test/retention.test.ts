@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { JobState } from '../gen/faas/v1/job.js';
+import { idempotencyHash } from '../services/scheduler/job-store.js';
 import { sweepFinishedJobs } from '../services/scheduler/retention.js';
 import { Mesh, finalRecord, rejection, waitFor } from './harness.js';
 
@@ -33,6 +34,13 @@ describe('retention of finished jobs', function () {
     assert.equal(lastLog, null, 'the log of the deleted job is still stored');
     const result = await blobs.info(`result/${finished.id}/1`);
     assert.ok(result === null || result.deleted, 'the result of the deleted job is still stored');
+    // Nothing is left of the job in the buckets, not even a delete marker.
+    const leftIn = async (bucket: string, filter: string) =>
+      Object.keys((await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `$KV.${bucket}.${filter}` })).state.subjects ?? {});
+    assert.deepEqual(await leftIn(names.jobsBucket, finished.id), []);
+    assert.deepEqual(await leftIn(names.resultsBucket, `${finished.id}.*`), []);
+    assert.deepEqual(await leftIn(names.indexBucket, `k.${idempotencyHash(finished.owner, 'retention-1')}`), []);
+    assert.deepEqual(await leftIn(names.indexBucket, `f.*.*.*.*.${finished.id}`), []);
     assert.equal((await mesh.client.status(running.id)).state, JobState.JOB_STATE_RUNNING);
     assert.equal((await mesh.client.status(queued.id)).state, JobState.JOB_STATE_QUEUED);
     const listed = await mesh.client.list({ pageSize: 500 });

@@ -18,11 +18,16 @@ const messageOverheadBytes = 4 * 1024;
 export class JobBlobs {
   private readonly inlineMaxBytes: number;
 
-  /** `maxPayloadBytes` is the server's message size limit (`max_payload`), when known. */
+  /**
+   * `maxPayloadBytes` is the server's message size limit (`max_payload`),
+   * when known. `eraseResult` removes a results key without leaving a
+   * delete marker (see `kvEraser`); by default it is a KV purge.
+   */
   constructor(
     private readonly store: ObjectStore,
     private readonly results: KV,
     maxPayloadBytes?: number,
+    private readonly eraseResult: (key: string) => Promise<void> = (key) => results.purge(key),
   ) {
     this.inlineMaxBytes = Math.min(inlineResultMaxBytes, (maxPayloadBytes ?? inlineResultMaxBytes) - messageOverheadBytes);
   }
@@ -52,7 +57,7 @@ export class JobBlobs {
 
   /** Deletes the result of an attempt from wherever it is. */
   async deleteResult(jobId: string, attempt: number): Promise<void> {
-    await this.results.purge(resultKey(jobId, attempt));
+    await this.eraseResult(resultKey(jobId, attempt));
     await this.store.delete(`result/${jobId}/${attempt}`).catch(() => undefined);
   }
 }

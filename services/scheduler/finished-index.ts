@@ -3,6 +3,7 @@ import type { KV } from '@nats-io/kv';
 import type { Job, JobState } from '../../gen/faas/v1/job.js';
 import { isFinal, parseStateName, stateName } from '../../common/job-states.js';
 import { ownerFromToken, ownerToken } from './active-slots.js';
+import { kvEraser, type KvEraser } from './kv-erase.js';
 
 /** A job that List may show: from the owner index, or from its owner's list of active jobs. */
 export interface IndexEntry {
@@ -69,6 +70,7 @@ export class FinishedIndex {
   private readonly knownMarkers = new Map<string, number>();
   private readonly stream: string;
   private readonly subjectPrefix: string;
+  private readonly erase: KvEraser;
 
   constructor(
     private readonly index: KV,
@@ -79,6 +81,7 @@ export class FinishedIndex {
   ) {
     this.stream = `KV_${bucket}`;
     this.subjectPrefix = `$KV.${bucket}.`;
+    this.erase = kvEraser(jsm, bucket);
   }
 
   /**
@@ -159,7 +162,7 @@ export class FinishedIndex {
   }
 
   async remove(entry: IndexEntry): Promise<void> {
-    if (entry.key !== undefined) await this.jsm.streams.purge(this.stream, { filter: this.subjectPrefix + entry.key });
+    if (entry.key !== undefined) await this.erase(entry.key);
   }
 
   /**
@@ -180,7 +183,7 @@ export class FinishedIndex {
       const marker = await this.index.get(key);
       if (!marker || marker.operation !== 'PUT') continue;
       if ((await this.subjects(`f.${owner}.${period}.${slice}.*.*`)).length > 0) continue;
-      await this.jsm.streams.purge(this.stream, { filter: this.subjectPrefix + key, seq: marker.revision + 1 });
+      await this.erase(key, marker.revision);
       this.knownMarkers.delete(key);
       dropped++;
     }

@@ -42,17 +42,26 @@ export class JobStore {
   private readonly onChange: (before: Job, after: Job) => void;
   /** Receives each version this store writes, for Watch streams on this replica. */
   private readonly recent?: RecentRecords;
+  /** Removes a record without leaving a delete marker (see `kvEraser`). */
+  private readonly eraseRecord: (jobId: string) => Promise<void>;
 
   constructor(
     private readonly jobs: KV,
     private readonly index: KV,
     private readonly log: Logger,
-    options: { finished: FinishedIndex; onChange?: (before: Job, after: Job) => void; recent?: RecentRecords },
+    options: {
+      finished: FinishedIndex;
+      onChange?: (before: Job, after: Job) => void;
+      recent?: RecentRecords;
+      /** Default: a KV purge, which leaves a marker. */
+      eraseRecord?: (jobId: string) => Promise<void>;
+    },
   ) {
     this.activeSlots = new ActiveSlots(index, (active) => this.stillActive(active));
     this.finished = options.finished;
     this.onChange = options.onChange ?? (() => undefined);
     this.recent = options.recent;
+    this.eraseRecord = options.eraseRecord ?? ((jobId) => jobs.purge(jobId));
   }
 
   async get(jobId: string): Promise<StoredJob | undefined> {
@@ -75,7 +84,7 @@ export class JobStore {
   /** Deletes a job's record, and the versions of it that this replica keeps in memory. */
   async purge(jobId: string): Promise<void> {
     this.recent?.forget(jobId);
-    await this.jobs.purge(jobId);
+    await this.eraseRecord(jobId);
   }
 
   /** Stores a new job's record. List finds the job in the owner's active list, where Submit reserved its slot. */

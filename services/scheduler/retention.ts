@@ -1,5 +1,6 @@
 import type { SchedulerContext } from './context.js';
 import { idempotencyHash } from './job-store.js';
+import { kvEraser } from './kv-erase.js';
 
 /** Jobs deleted at the same time. */
 const sweepLanes = 8;
@@ -16,6 +17,7 @@ const sweepLanes = 8;
 export async function sweepFinishedJobs(context: SchedulerContext, retentionMs: number, nowMs = Date.now()): Promise<number> {
   const { store, nats, log, blobs } = context;
   const cutoffMs = nowMs - retentionMs;
+  const eraseIndexKey = kvEraser(nats.jsm, nats.names.indexBucket);
   // A job created after the cutoff cannot have finished before it.
   const entries = await store.finished.createdBefore(cutoffMs);
   let deleted = 0;
@@ -32,7 +34,7 @@ export async function sweepFinishedJobs(context: SchedulerContext, retentionMs: 
       // Every replica sweeps, so each drops what it keeps of the record in memory.
       await store.purge(entry.jobId);
       await store.dropStaleIndex(entry);
-      if (job?.spec?.idempotencyKey) await nats.index.purge(`k.${idempotencyHash(job.owner, job.spec.idempotencyKey)}`);
+      if (job?.spec?.idempotencyKey) await eraseIndexKey(`k.${idempotencyHash(job.owner, job.spec.idempotencyKey)}`);
       if (job && job.inputSizeBytes > 0) await nats.blobs.delete(`input/${job.id}`).catch(() => undefined);
       for (let attempt = 1; attempt <= (job?.attempt ?? 0); attempt++) await blobs.deleteResult(entry.jobId, attempt);
       await nats.jsm.streams.purge(nats.names.logStream, { filter: nats.names.logSubject(entry.jobId) });
