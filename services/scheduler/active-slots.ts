@@ -1,6 +1,7 @@
 import type { KV } from '@nats-io/kv';
 import { ErrorCode, FaasError } from '../../common/errors.js';
 import { isCasConflict } from './cas.js';
+import type { KvKeyLister } from './kv-keys.js';
 
 /** A job counted against its owner's limit of active jobs. */
 export interface ActiveEntry {
@@ -52,6 +53,12 @@ export class ActiveSlots {
     private readonly index: KV,
     /** Drops entries whose job finished or whose reservation lapsed; called only at the limit. */
     private readonly stillActive: (active: ActiveEntry[]) => Promise<ActiveEntry[]>,
+    /** Lists the owners' keys for `list()` of every owner; by default a KV key listing. */
+    private readonly listKeys: KvKeyLister = async (filter) => {
+      const keys: string[] = [];
+      for await (const key of await index.keys(filter)) keys.push(key);
+      return keys;
+    },
   ) {}
 
   /** Counts `jobId` against `owner`'s limit, or throws RESOURCE_EXHAUSTED when the owner is at it. */
@@ -70,9 +77,7 @@ export class ActiveSlots {
    * record is not written yet or is already final.
    */
   async list(owner?: string): Promise<Array<{ owner: string; jobId: string }>> {
-    const keys: string[] = [];
-    if (owner !== undefined) keys.push(slotsKey(owner));
-    else for await (const key of await this.index.keys(`${keyPrefix}*`)) keys.push(key);
+    const keys = owner === undefined ? await this.listKeys(`${keyPrefix}*`) : [slotsKey(owner)];
     const lists = await Promise.all(keys.map(async (key) => {
       const entry = await this.index.get(key);
       if (entry === null || entry.operation !== 'PUT') return [];

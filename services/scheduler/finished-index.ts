@@ -3,7 +3,7 @@ import type { KV } from '@nats-io/kv';
 import type { Job, JobState } from '../../gen/faas/v1/job.js';
 import { isFinal, parseStateName, stateName } from '../../common/job-states.js';
 import { ownerFromToken, ownerToken } from './active-slots.js';
-import { kvEraser, type KvEraser } from './kv-erase.js';
+import { kvEraser, kvKeyLister, type KvEraser, type KvKeyLister } from './kv-keys.js';
 
 /** A job that List may show: from the owner index, or from its owner's list of active jobs. */
 export interface IndexEntry {
@@ -68,20 +68,18 @@ export function finishedEntryKey(owner: string, state: JobState, jobId: string):
 export class FinishedIndex {
   /** Marker keys this replica wrote, with the end of the time they cover. */
   private readonly knownMarkers = new Map<string, number>();
-  private readonly stream: string;
-  private readonly subjectPrefix: string;
   private readonly erase: KvEraser;
+  private readonly keys: KvKeyLister;
 
   constructor(
     private readonly index: KV,
-    private readonly jsm: JetStreamManager,
+    jsm: JetStreamManager,
     bucket: string,
     /** How long finished jobs are kept; the sweep removes markers only of time older than that. */
     private readonly retentionMs: number,
   ) {
-    this.stream = `KV_${bucket}`;
-    this.subjectPrefix = `$KV.${bucket}.`;
     this.erase = kvEraser(jsm, bucket);
+    this.keys = kvKeyLister(jsm, bucket);
   }
 
   /**
@@ -122,7 +120,7 @@ export class FinishedIndex {
     // Only earlier versions indexed queued and running jobs.
     const finished = options.state === undefined || isFinal(options.state);
     const markerFilter = options.owner === undefined ? 'g.*.*' : `s.${owner}.*.*`;
-    const [found, markers] = await Promise.all([this.legacyEntries(owner, state, older), finished ? this.subjects(markerFilter) : []]);
+    const [found, markers] = await Promise.all([this.legacyEntries(owner, state, older), finished ? this.keys(markerFilter) : []]);
     const slices = distinctSlices(markers).filter((slice) => before === undefined || slice <= before.slice(0, sliceChars));
     let fromSlices = 0;
     let listed = 0;
@@ -151,7 +149,7 @@ export class FinishedIndex {
    */
   async createdBefore(createdBeforeMs: number): Promise<IndexEntry[]> {
     const found = await this.legacyEntries('*', '*', () => true);
-    const periods = new Set(distinctSlices(await this.subjects('g.*.*')).map((slice) => slice.slice(0, periodChars)));
+    const periods = new Set(distinctSlices(await this.keys('g.*.*')).map((slice) => slice.slice(0, periodChars)));
     for (const period of periods) {
       if (idPrefixSpanMs(period).startMs >= createdBeforeMs) continue;
       for (const entry of await this.entries(`f.*.${period}.*.*.*`)) {
@@ -175,14 +173,14 @@ export class FinishedIndex {
    */
   async dropEmptyMarkers(olderThanMs: number): Promise<number> {
     let dropped = 0;
-    for (const key of [...(await this.subjects('s.*.*.*')), ...(await this.subjects('g.*.*'))]) {
+    for (const key of [...(await this.keys('s.*.*.*')), ...(await this.keys('g.*.*'))]) {
       const [kind, ...tokens] = key.split('.');
       const owner = kind === 'g' ? '*' : tokens[0];
       const [period, slice] = tokens.slice(-2);
       if (idPrefixSpanMs(period + slice).endMs >= olderThanMs) continue;
       const marker = await this.index.get(key);
       if (!marker || marker.operation !== 'PUT') continue;
-      if ((await this.subjects(`f.${owner}.${period}.${slice}.*.*`)).length > 0) continue;
+      if ((await this.keys(`f.${owner}.${period}.${slice}.*.*`)).length > 0) continue;
       await this.erase(key, marker.revision);
       this.knownMarkers.delete(key);
       dropped++;
@@ -202,7 +200,7 @@ export class FinishedIndex {
 
   private async entries(filter: string): Promise<IndexEntry[]> {
     const found: IndexEntry[] = [];
-    for (const key of await this.subjects(filter)) {
+    for (const key of await this.keys(filter)) {
       const [, owner, , , name, jobId] = key.split('.');
       const state = parseStateName(name);
       if (state !== undefined) found.push({ jobId, owner: ownerFromToken(owner), state, key });
@@ -216,18 +214,12 @@ export class FinishedIndex {
    */
   private async legacyEntries(owner: string, state: string, older: (jobId: string) => boolean): Promise<IndexEntry[]> {
     const found: IndexEntry[] = [];
-    for (const key of await this.subjects(`o.${owner}.${state}.*`)) {
+    for (const key of await this.keys(`o.${owner}.${state}.*`)) {
       const [, token, name, jobId] = key.split('.');
       const entryState = parseStateName(name);
       if (entryState !== undefined && older(jobId)) found.push({ jobId, owner: ownerFromToken(token), state: entryState, key });
     }
     return found;
-  }
-
-  /** Returns the keys matching `filter` that have a message in the stream. */
-  private async subjects(filter: string): Promise<string[]> {
-    const info = await this.jsm.streams.info(this.stream, { subjects_filter: this.subjectPrefix + filter });
-    return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(this.subjectPrefix.length));
   }
 }
 

@@ -7,6 +7,7 @@ import type { Logger } from '../../common/logger.js';
 import { ActiveSlots, type ActiveEntry } from './active-slots.js';
 import { isCasConflict } from './cas.js';
 import { newestFirst, type FinishedIndex, type IndexEntry } from './finished-index.js';
+import type { KvKeyLister } from './kv-keys.js';
 import type { RecentRecords } from './recent-records.js';
 
 const maxCasRetries = 50;
@@ -55,9 +56,11 @@ export class JobStore {
       recent?: RecentRecords;
       /** Default: a KV purge, which leaves a marker. */
       eraseRecord?: (jobId: string) => Promise<void>;
+      /** Lists keys of the index bucket (see `kvKeyLister`); default: a KV key listing. */
+      listIndexKeys?: KvKeyLister;
     },
   ) {
-    this.activeSlots = new ActiveSlots(index, (active) => this.stillActive(active));
+    this.activeSlots = new ActiveSlots(index, (active) => this.stillActive(active), options.listIndexKeys);
     this.finished = options.finished;
     this.onChange = options.onChange ?? (() => undefined);
     this.recent = options.recent;

@@ -1,6 +1,6 @@
 import type { SchedulerContext } from './context.js';
 import { idempotencyHash } from './job-store.js';
-import { kvEraser } from './kv-erase.js';
+import { kvEraser } from './kv-keys.js';
 
 /** Jobs deleted at the same time. */
 const sweepLanes = 8;

@@ -23,7 +23,7 @@ import { WorkerPool } from './pool.js';
 import { WorkerLinks } from './worker-link.js';
 import { sweepFinishedJobs } from './retention.js';
 import { FinishedIndex } from './finished-index.js';
-import { kvEraser } from './kv-erase.js';
+import { kvEraser, kvKeyLister } from './kv-keys.js';
 import { requeueOrphans, type OrphanSweepMemo } from './orphans.js';
 
 /** How often a replica looks for queued jobs whose queue message is missing. */
@@ -68,6 +68,7 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
       onChange: (before, after) => metrics.jobChanged(before, after),
       recent,
       eraseRecord: kvEraser(nats.jsm, nats.names.jobsBucket),
+      listIndexKeys: kvKeyLister(nats.jsm, nats.names.indexBucket),
     }),
     blobs: new JobBlobs(nats.blobs, nats.results, nats.nc.info?.max_payload, kvEraser(nats.jsm, nats.names.resultsBucket)),
     records: nats.republishesRecords ? new RecordFeed(nats.nc, nats.jsm, nats.names, log, recent) : undefined,
