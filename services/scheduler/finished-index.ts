@@ -83,15 +83,16 @@ export class FinishedIndex {
   }
 
   /**
-   * Adds a finished job and the marker of its slice. The marker goes first,
-   * so a crash between the two writes cannot leave an entry that no marker
-   * leads to. A replica that wrote the marker of a slice skips it for the
-   * next jobs of the slice, while the slice ended less than half the
-   * retention ago: the sweep removes markers only of slices older than the
-   * whole retention, and the other half leaves room for clocks that differ
-   * between replicas. In an older slice the marker is written again after
-   * the entry, because the sweep may have removed it in between: it reads
-   * a marker before it lists the marker's slice (see `dropEmptyMarkers`).
+   * Adds a finished job and the two markers of its slice, the owner's and
+   * the one for all owners. The markers go first, so a crash in between
+   * cannot leave an entry that no marker leads to. A replica that wrote a
+   * marker skips it for the next jobs of the slice, while the slice ended
+   * less than half the retention ago: the sweep removes markers only of
+   * slices older than the whole retention, and the other half leaves room
+   * for clocks that differ between replicas. In an older slice the markers
+   * are written again after the entry, because the sweep may have removed
+   * them in between: it reads a marker before it lists the marker's slice
+   * (see `dropEmptyMarkers`).
    */
   async add(job: Job, nowMs = Date.now()): Promise<void> {
     const period = job.id.slice(0, periodChars);
