@@ -130,6 +130,8 @@ describe('browser page', function () {
     const textAtFirstLine = await logView.innerText();
     assert.equal(stateAtFirstLine, 'RUNNING', `the job was ${stateAtFirstLine} when its first line showed`);
     assert.doesNotMatch(textAtFirstLine, /all done/);
+    // The details name the limits the worker applies while the job runs.
+    await page.getByText(/^memory \d+ MiB, \d+ processes, CPU \d+%/).waitFor({ timeout: 5_000 });
 
     await page.locator('[data-testid="job-state"][data-state="SUCCEEDED"]').waitFor();
     await page.getByTestId('result-exit-code').filter({ hasText: /^0$/ }).waitFor();

@@ -1,5 +1,5 @@
 import type { Timestamp } from '../../gen/web/google/protobuf/timestamp';
-import { FailureReason, JobPhase, JobState, type Job } from '../../gen/web/faas/v1/job';
+import { FailureReason, JobPhase, JobState, type Job, type JobLimits } from '../../gen/web/faas/v1/job';
 
 export const stateLabels: Record<JobState, string> = {
   [JobState.UNSPECIFIED]: 'Unknown',
@@ -137,4 +137,16 @@ export function describeRepository(job: Job): string {
 /** Words of a command line as one string, with words that contain spaces or quotes in single quotes. */
 export function formatArgv(argv: string[]): string {
   return argv.map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/** Describes the limits a job runs with, such as "memory 512 MiB, 256 processes, CPU 100%, ...". */
+export function describeLimits(limits: JobLimits): string {
+  return [
+    `memory ${formatBytes(limits.memoryBytes)}`,
+    `${limits.pids} processes`,
+    `CPU ${limits.cpuPercent}%`,
+    `files up to ${formatBytes(limits.fileSizeBytes)}`,
+    `${limits.openFiles} open files`,
+    `disk ${formatBytes(limits.diskBytes)}`,
+  ].join(', ');
 }

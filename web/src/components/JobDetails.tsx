@@ -1,7 +1,7 @@
 import { Card, Code, DataList, Text, Title } from '@mantine/core';
 import type { ReactNode } from 'react';
 import type { Job } from '../../../gen/web/faas/v1/job';
-import { formatArgv, formatBytes, formatDateTime, formatDuration, isFinal, jobDurationMs } from '../format.js';
+import { describeLimits, formatArgv, formatBytes, formatDateTime, formatDuration, isFinal, jobDurationMs } from '../format.js';
 import { useNow } from '../use-now.js';
 import { describeAttempt } from '../../../common/attempts.js';
 
@@ -21,9 +21,10 @@ export function JobDetails({ job }: { job: Job }) {
     ['Arguments', args === '' ? 'none' : <Code style={{ wordBreak: 'break-all' }}>{args}</Code>],
     ['Environment', envNames.length === 0 ? 'none' : envNames.join(', ')],
     ['Input', job.inputSizeBytes === 0 ? 'none' : formatBytes(job.inputSizeBytes)],
-    // What the job requested: a worker caps it at its maximum, and the result shows the limits applied.
+    // What the job requested: a worker caps it at its maximum, and names the limits it applies once it accepts the job.
     ['Timeout requested', spec?.timeoutSeconds ? `${spec.timeoutSeconds} s` : 'operator default'],
     ['Memory requested', spec?.limits?.memoryBytes ? formatBytes(spec.limits.memoryBytes) : 'operator default'],
+    ['Limits applied', job.appliedLimits ? describeLimits(job.appliedLimits) : '-'],
     ['Attempt', job.attempt === 0 ? 'not started' : describeAttempt(job)],
     ['Worker', job.workerId === '' ? '-' : job.workerId],
     ['Created', formatDateTime(job.createdAt)],

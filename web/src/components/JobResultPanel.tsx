@@ -1,9 +1,9 @@
 import { Badge, Card, Center, Group, Loader, SimpleGrid, Stack, Tabs, Text, Title } from '@mantine/core';
 import { useEffect, useState } from 'react';
-import type { Job, JobLimits, JobResult } from '../../../gen/web/faas/v1/job';
+import type { Job, JobResult } from '../../../gen/web/faas/v1/job';
 import { toApiError, type ApiError } from '../api.js';
 import { useApi } from '../app-context.js';
-import { formatBytes, formatDuration } from '../format.js';
+import { describeLimits, formatBytes, formatDuration } from '../format.js';
 import { signalOfExitCode } from '../signals.js';
 import { ErrorAlert } from './ErrorAlert.js';
 
@@ -150,15 +150,4 @@ function OutputBlock({ bytes, truncated, testId }: { bytes: Uint8Array; truncate
       )}
     </>
   );
-}
-
-function describeLimits(limits: JobLimits): string {
-  return [
-    `memory ${formatBytes(limits.memoryBytes)}`,
-    `${limits.pids} processes`,
-    `CPU ${limits.cpuPercent}%`,
-    `files up to ${formatBytes(limits.fileSizeBytes)}`,
-    `${limits.openFiles} open files`,
-    `disk ${formatBytes(limits.diskBytes)}`,
-  ].join(', ');
 }
