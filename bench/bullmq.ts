@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents } from 'bullmq';
 import type { BaselineJobData } from './bullmq-worker.js';
-import { forEachConcurrent } from './concurrency.js';
+import { forEachConcurrent } from '../common/concurrency.js';
 import { startProcess, type BenchProcess } from './processes.js';
 import type { RedisServer } from './redis.js';
 import type { Isolation } from './sandboxed-command.js';

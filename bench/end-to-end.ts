@@ -1,7 +1,7 @@
 import { JobState } from '../gen/faas/v1/job.js';
 import type { Budget } from './budget.js';
 import type { BullmqBaseline } from './bullmq.js';
-import { forEachConcurrent } from './concurrency.js';
+import { forEachConcurrent } from '../common/concurrency.js';
 import { workerSlots, type Platform } from './platform.js';
 import { measurement, pairedRatios, type BenchmarkResult } from './results.js';
 import { CpuPerUnit } from './cpu-time.js';

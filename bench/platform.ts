@@ -7,6 +7,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { Kvm } from '@nats-io/kv';
 import { decodeJwt } from 'jose';
 import { FaasClient, type SubmitSpec } from '../client/client.js';
+import { forEachConcurrent } from '../common/concurrency.js';
 import { isFinal } from '../common/job-states.js';
 import { natsNames, type NatsNames } from '../common/nats-names.js';
 import { startGitHttpServerProcess, type GitHttpServerProcess } from '../dev/git-http-server-process.js';
@@ -207,14 +208,14 @@ export class Platform {
       const state = this.tracker.stateOf(id);
       return state === undefined || !isFinal(state);
     });
-    let next = 0;
-    const lane = async () => {
-      while (next < open.length && !signal.aborted) {
-        const id = open[next++];
-        await client.cancel(id, 'benchmark clean-up', { signal }).catch(() => undefined);
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, lane));
+    await forEachConcurrent(
+      open.length,
+      concurrency,
+      async (index) => {
+        await client.cancel(open[index], 'benchmark clean-up', { signal }).catch(() => undefined);
+      },
+      signal,
+    );
   }
 
   /** Stops every process and server it started and removes the data folder unless `keepData`. */

@@ -3,7 +3,7 @@ import { RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { BareGrpcHops } from './bare-grpc-hops.js';
 import type { Budget } from './budget.js';
-import { forEachConcurrent } from './concurrency.js';
+import { forEachConcurrent } from '../common/concurrency.js';
 import { CpuPerUnit } from './cpu-time.js';
 import type { Platform } from './platform.js';
 import { measurement, pairedRatios, type BenchmarkResult } from './results.js';

@@ -86,8 +86,8 @@ export class FinishedIndex {
    * Adds a finished job and the two markers of its slice, the owner's and
    * the one for all owners. The markers go first, so a crash in between
    * cannot leave an entry that no marker leads to. A replica that wrote a
-   * marker skips it for the next jobs of the slice, while the slice ended
-   * less than half the retention ago: the sweep removes markers only of
+   * marker skips it for the next jobs of the slice while the slice ended
+   * less than half the retention ago. The sweep removes markers only of
    * slices older than the whole retention, and the other half leaves room
    * for clocks that differ between replicas. In an older slice the markers
    * are written again after the entry, because the sweep may have removed

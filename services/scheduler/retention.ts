@@ -1,3 +1,4 @@
+import { forEachConcurrent } from '../../common/concurrency.js';
 import type { SchedulerContext } from './context.js';
 import { idempotencyHash } from './job-store.js';
 import { kvEraser } from './kv-keys.js';
@@ -21,27 +22,23 @@ export async function sweepFinishedJobs(context: SchedulerContext, retentionMs: 
   // A job created after the cutoff cannot have finished before it.
   const entries = await store.finished.createdBefore(cutoffMs);
   let deleted = 0;
-  let next = 0;
-  const lane = async () => {
-    while (next < entries.length) {
-      const entry = entries[next++];
-      const stored = await store.get(entry.jobId);
-      if (stored && stored.job.state !== entry.state) continue;
-      const finishedMs = stored?.job.finishedAt?.getTime() ?? 0;
-      if (stored && finishedMs > cutoffMs) continue;
+  await forEachConcurrent(entries.length, sweepLanes, async (index) => {
+    const entry = entries[index];
+    const stored = await store.get(entry.jobId);
+    if (stored && stored.job.state !== entry.state) return;
+    const finishedMs = stored?.job.finishedAt?.getTime() ?? 0;
+    if (stored && finishedMs > cutoffMs) return;
 
-      const job = stored?.job;
-      // Every replica sweeps, so each drops what it keeps of the record in memory.
-      await store.purge(entry.jobId);
-      await store.dropStaleIndex(entry);
-      if (job?.spec?.idempotencyKey) await eraseIndexKey(`k.${idempotencyHash(job.owner, job.spec.idempotencyKey)}`);
-      if (job && job.inputSizeBytes > 0) await nats.blobs.delete(`input/${job.id}`).catch(() => undefined);
-      for (let attempt = 1; attempt <= (job?.attempt ?? 0); attempt++) await blobs.deleteResult(entry.jobId, attempt);
-      await nats.jsm.streams.purge(nats.names.logStream, { filter: nats.names.logSubject(entry.jobId) });
-      deleted++;
-    }
-  };
-  await Promise.all(Array.from({ length: sweepLanes }, lane));
+    const job = stored?.job;
+    // Every replica sweeps, so each drops what it keeps of the record in memory.
+    await store.purge(entry.jobId);
+    await store.dropStaleIndex(entry);
+    if (job?.spec?.idempotencyKey) await eraseIndexKey(`k.${idempotencyHash(job.owner, job.spec.idempotencyKey)}`);
+    if (job && job.inputSizeBytes > 0) await nats.blobs.delete(`input/${job.id}`).catch(() => undefined);
+    for (let attempt = 1; attempt <= (job?.attempt ?? 0); attempt++) await blobs.deleteResult(entry.jobId, attempt);
+    await nats.jsm.streams.purge(nats.names.logStream, { filter: nats.names.logSubject(entry.jobId) });
+    deleted++;
+  });
   const markers = await store.finished.dropEmptyMarkers(cutoffMs);
   if (deleted > 0 || markers > 0) log.info({ deleted, markers, retentionMs }, 'deleted finished jobs past their retention');
   return deleted;
