@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Platform } from './platform.js';
 import { measurement, type BenchmarkResult, type Measurement } from './results.js';
 import { RssSampler, type RssSamples, type SampledProcess } from './rss.js';
@@ -46,7 +47,9 @@ export class MemoryBenchmark {
       // Services other than the worker are the same processes in both isolations; keep their first figures.
       const key = `${name}-${phase}`;
       if (this.measurements.some((existing) => existing.key === key)) continue;
-      const label = `${name === `worker-${isolation}` ? `worker (sandbox ${isolation === 'sandboxed' ? 'on' : 'off'})` : name}, ${phase === 'idle' ? 'idle' : 'under benchmark 2'}`;
+      const sandbox = `(sandbox ${isolation === 'sandboxed' ? 'on' : 'off'})`;
+      const service = name === `worker-${isolation}` ? `worker ${sandbox}` : name === `launcher-${isolation}` ? `worker's process launcher ${sandbox}` : name;
+      const label = `${service}, ${phase === 'idle' ? 'idle' : 'under benchmark 2'}`;
       this.measurements.push(measurement(key, label, 'MiB', 'min-max', valuesMiB));
     }
   }
@@ -57,7 +60,11 @@ export class MemoryBenchmark {
     for (const service of this.platform.stack.services()) {
       if (!service.running || service.pid === undefined) continue;
       if (service.name.startsWith('worker-')) {
-        if (service.pid === this.platform.workerPid) processes.push({ name: `worker-${isolation}`, pid: service.pid });
+        if (service.pid !== this.platform.workerPid) continue;
+        processes.push({ name: `worker-${isolation}`, pid: service.pid });
+        // The launcher waits for the jobs' programs, so their CPU time shows among its children, not the worker's.
+        const launcher = findChild(service.pid, 'faas-launch');
+        if (launcher !== undefined) processes.push({ name: `launcher-${isolation}`, pid: launcher });
       } else {
         processes.push({ name: service.name, pid: service.pid });
       }
@@ -66,4 +73,22 @@ export class MemoryBenchmark {
     if (nats) processes.push({ name: 'nats-server', pid: nats.pid });
     return processes;
   }
+}
+
+/** The pid of a child of `parent` whose command name starts with `prefix`, from /proc. */
+function findChild(parent: number, prefix: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    // Field 4, the parent pid, is the second after the name.
+    const parentPid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (parentPid === parent && name.startsWith(prefix)) return Number(entry);
+  }
+  return undefined;
 }

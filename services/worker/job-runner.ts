@@ -13,6 +13,7 @@ import { openStepRunner, type IsolationLevel, type StepResult } from './job-step
 import type { ProcessResult } from './process.js';
 import type { RepoCache } from './repo-cache.js';
 import { watchDiskUsage } from './sandbox/disk.js';
+import type { ProcessLauncher } from './launcher/launcher.js';
 import type { SandboxPrograms } from './sandbox/programs.js';
 
 export type { StopReason } from './job-outcome.js';
@@ -38,6 +39,8 @@ export interface RunContext {
   isolation: IsolationLevel;
   /** The sandbox programs, when they were built (see `buildSandboxPrograms`). */
   sandboxPrograms?: SandboxPrograms;
+  /** Starts the jobs' programs; without it, or while it is off, the worker forks them itself. */
+  launcher?: ProcessLauncher;
   /** Worker slot of the job, which picks its sandbox user. */
   slot: number;
   log: Logger;
@@ -155,6 +158,7 @@ export async function runJob(assignment: JobAssignment, context: RunContext, rep
     const runner = await openStepRunner({
       isolation: context.isolation,
       sandboxPrograms: context.sandboxPrograms,
+      launcher: context.launcher,
       config,
       slot: context.slot,
       cgroupPrefix: `${assignment.jobId}-${assignment.attempt}`,

@@ -5,6 +5,7 @@ import { runProcess, type ProcessResult } from './process.js';
 import { cachedUntilRejected } from './promise-cache.js';
 import type { CgroupStats } from './sandbox/cgroup-files.js';
 import { sandboxJobDir } from './sandbox/command.js';
+import type { ProcessLauncher } from './launcher/launcher.js';
 import type { SandboxPrograms } from './sandbox/programs.js';
 import { runSandboxed } from './sandbox/run.js';
 import type { IdentityFiles } from './sandbox/command.js';
@@ -45,6 +46,8 @@ export interface StepRunnerOptions {
   isolation: IsolationLevel;
   /** The compiled sandbox programs; without them, a shell, prlimit, setpriv and bubblewrap's own init stand in. */
   sandboxPrograms?: SandboxPrograms;
+  /** Starts the steps' programs; without it, the worker forks them itself. */
+  launcher?: ProcessLauncher;
   config: WorkerConfig;
   /** Worker slot of the job; each slot has its own host user. */
   slot: number;
@@ -73,7 +76,7 @@ export async function openStepRunner(options: StepRunnerOptions): Promise<StepRu
       isolation: 'none',
       jobPath: (relative) => join(jobDir, relative),
       run: async (step) => ({
-        process: await runProcess({ ...step, file: step.argv[0], args: step.argv.slice(1), cwd: repoDir, env }),
+        process: await runProcess({ ...step, file: step.argv[0], args: step.argv.slice(1), cwd: repoDir, env, launcher: options.launcher }),
       }),
     };
   }
@@ -107,6 +110,7 @@ export async function openStepRunner(options: StepRunnerOptions): Promise<StepRu
         terminate: step.terminate,
         onOutput: step.onOutput,
         captureBytes: step.captureBytes,
+        launcher: options.launcher,
       }),
   };
 }

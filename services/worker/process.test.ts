@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { LogStream } from '../../gen/faas/v1/job.js';
+import { ProcessLauncher } from './launcher/launcher.js';
 import { runProcess } from './process.js';
+import { testPrograms } from './sandbox/test-support.js';
+
+/** The launcher of the variant under test; undefined for child_process.spawn. */
+let launcher: ProcessLauncher | undefined;
 
 function run(script: string, options: { input?: string; captureBytes?: number; signal?: AbortSignal; terminate?: AbortSignal } = {}) {
   const chunks: Array<[LogStream, string]> = [];
@@ -13,6 +18,7 @@ function run(script: string, options: { input?: string; captureBytes?: number; s
     signal: options.signal ?? new AbortController().signal,
     terminate: options.terminate,
     captureBytes: options.captureBytes ?? 1024,
+    launcher,
     onOutput: async (stream, data) => {
       chunks.push([stream, data.toString()]);
     },
@@ -20,7 +26,19 @@ function run(script: string, options: { input?: string; captureBytes?: number; s
   return { result, chunks };
 }
 
-describe('runProcess', () => {
+for (const variant of ['child_process.spawn', 'the process launcher'] as const) describe(`runProcess through ${variant}`, () => {
+  before(async () => {
+    if (variant === 'child_process.spawn') return;
+    const programs = await testPrograms();
+    if (!programs) throw new Error('gcc is needed to build the process launcher');
+    launcher = new ProcessLauncher(programs.launch);
+  });
+
+  after(() => {
+    launcher?.stop();
+    launcher = undefined;
+  });
+
   it('feeds stdin and captures both streams', async () => {
     const { result, chunks } = run('cat; echo err >&2; exit 4', { input: 'in\n' });
     const done = await result;
@@ -94,7 +112,9 @@ describe('runProcess', () => {
       signal: new AbortController().signal,
       captureBytes: 10,
       onOutput: async () => undefined,
+      launcher,
     });
     assert.equal(done.startError?.code, 'ENOENT');
+    assert.equal(done.startError?.message, 'spawn /no/such/program ENOENT');
   });
 });

@@ -22,6 +22,7 @@ import { JobFolders } from './job-folders.js';
 import type { IsolationLevel } from './job-steps.js';
 import { WorkerMetrics } from './metrics.js';
 import { removeStaleJobCgroups } from './sandbox/cgroups.js';
+import { ProcessLauncher } from './launcher/launcher.js';
 import { buildSandboxPrograms, type SandboxPrograms } from './sandbox/programs.js';
 import { probeIsolation, type IsolationReport } from './sandbox/probe.js';
 import { claimUidBlock, type UidBlock } from './sandbox/uid-blocks.js';
@@ -87,7 +88,7 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Ru
   const programs = await prepareSandboxPrograms(config, toolchain, log);
   const { isolation, uidBlock } = await checkIsolation(config, log, programs);
   try {
-    return await startAgent(config, toolchain, isolation, log, uidBlock, isolation === 'sandboxed' ? programs : undefined);
+    return await startAgent(config, toolchain, isolation, log, uidBlock, programs);
   } catch (error) {
     uidBlock?.release();
     throw error;
@@ -121,7 +122,10 @@ async function startAgent(
   await folders.removeLeftovers();
   // Slots run as uids of the block this worker claimed.
   const agentConfig = uidBlock ? { ...config, sandboxUidBase: uidBlock.base } : config;
-  const agent = new WorkerAgent(agentConfig, toolchain, isolation, log.child({ workerId: config.workerId }), folders, deletionCost, repoCache, uidBlock, programs);
+  // The launcher starts jobs with or without a sandbox; the sandbox's own programs only serve a sandbox.
+  const launcher = programs ? new ProcessLauncher(programs.launch, log.child({ workerId: config.workerId, component: 'launcher' })) : undefined;
+  const sandboxPrograms = isolation === 'sandboxed' ? programs : undefined;
+  const agent = new WorkerAgent(agentConfig, toolchain, isolation, log.child({ workerId: config.workerId }), folders, deletionCost, repoCache, uidBlock, sandboxPrograms, launcher);
   agent.connect();
   return agent;
 }
@@ -168,6 +172,8 @@ class WorkerAgent implements RunningWorker {
     private readonly uidBlock?: UidBlock,
     /** The compiled sandbox programs. Absent without a sandbox or gcc. */
     private readonly sandboxPrograms?: SandboxPrograms,
+    /** Starts the jobs' programs. Absent without gcc. */
+    private readonly launcher?: ProcessLauncher,
   ) {
     this.metrics = new WorkerMetrics({ total: config.slots, busy: () => this.jobs.size });
     this.readiness.set('scheduler', false, 'connecting to the scheduler');
@@ -246,6 +252,7 @@ class WorkerAgent implements RunningWorker {
     }
     this.client.close();
     await this.repoCache?.close();
+    this.launcher?.stop();
     this.uidBlock?.release();
     this.log.info('worker stopped');
   }
@@ -354,6 +361,7 @@ class WorkerAgent implements RunningWorker {
       toolchain: this.toolchain,
       isolation: this.isolation,
       sandboxPrograms: this.sandboxPrograms,
+      launcher: this.launcher,
       slot,
       log,
       repoCache: this.repoCache,

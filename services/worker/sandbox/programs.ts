@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { access, chmod, mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { launcherSource } from '../launcher/program.js';
 import { enterSource } from './enter.js';
 import { initSource } from './init.js';
 
@@ -11,6 +12,8 @@ export interface SandboxPrograms {
   enter: string;
   /** The sandbox's first process, which reports a signal apart from an exit code (see init.ts). */
   init: string;
+  /** Starts the jobs' programs, sandboxed or not, for less CPU than the worker's own fork (see launcher/program.ts). */
+  launch: string;
 }
 
 /**
@@ -21,11 +24,12 @@ export interface SandboxPrograms {
 export async function buildSandboxPrograms(folder: string, gcc: string): Promise<SandboxPrograms> {
   await mkdir(folder, { recursive: true, mode: 0o755 });
   await chmod(folder, 0o755);
-  const [enter, init] = await Promise.all([
+  const [enter, init, launch] = await Promise.all([
     buildProgram(folder, gcc, 'faas-enter', enterSource),
     buildProgram(folder, gcc, 'faas-init', initSource),
+    buildProgram(folder, gcc, 'faas-launch', launcherSource),
   ]);
-  return { enter, init };
+  return { enter, init, launch };
 }
 
 async function buildProgram(folder: string, gcc: string, name: string, source: string): Promise<string> {

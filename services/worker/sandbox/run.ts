@@ -1,4 +1,5 @@
 import type { LogStream } from '../../../gen/faas/v1/job.js';
+import type { ProcessLauncher } from '../launcher/launcher.js';
 import { runProcess, type ProcessResult } from '../process.js';
 import { createJobCgroup, defaultCgroupRoot, type CgroupLimits, type CgroupStats } from './cgroups.js';
 import { buildSandboxCommand, type SandboxOptions } from './command.js';
@@ -22,6 +23,8 @@ export interface SandboxedRunOptions {
   onOutput: (stream: LogStream, data: Buffer) => Promise<void>;
   /** Bytes of each output stream kept in the result. */
   captureBytes: number;
+  /** Starts bubblewrap; without it, the worker forks it itself. */
+  launcher?: ProcessLauncher;
 }
 
 export interface SandboxedRunResult {
@@ -79,6 +82,7 @@ export async function runSandboxed(options: SandboxedRunOptions): Promise<Sandbo
         onOutput: options.onOutput,
         captureBytes: options.captureBytes,
         statusPipe: options.sandbox.init !== undefined,
+        launcher: options.launcher,
       });
       result = withInitStatus(result);
     } finally {

@@ -2,6 +2,7 @@ import { access, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findToolchain } from '../entrypoint.js';
+import { ProcessLauncher } from '../launcher/launcher.js';
 import { runProcess, type ProcessResult } from '../process.js';
 import { createJobCgroup, detectCgroups, type CgroupLimits, type JobCgroup } from './cgroups.js';
 import { buildSandboxCommand, type IdentityFiles, type SandboxOptions } from './command.js';
@@ -23,6 +24,15 @@ let programs: Promise<SandboxPrograms | undefined> | undefined;
 export function testPrograms(): Promise<SandboxPrograms | undefined> {
   programs ??= findToolchain().then(({ gcc }) => (gcc ? buildSandboxPrograms(join(tmpdir(), 'faas-sandbox-programs-test'), gcc) : undefined));
   return programs;
+}
+
+let launcher: ProcessLauncher | undefined;
+
+/** The process launcher that the sandbox tests start jobs through, as a worker does; undefined without gcc. */
+async function testLauncher(): Promise<ProcessLauncher | undefined> {
+  const built = await testPrograms();
+  if (built) launcher ??= new ProcessLauncher(built.launch);
+  return launcher;
 }
 
 /**
@@ -90,7 +100,11 @@ export interface TestRunOptions {
   identityFiles?: IdentityFiles;
   /** Host path of the sandbox init to run as the sandbox's first process. */
   init?: string;
-  /** Starts the sandbox through a shell, prlimit and setpriv, as a worker without gcc does, instead of through the sandbox entry. */
+  /**
+   * Starts the sandbox through a shell, prlimit and setpriv, and with
+   * child_process.spawn, as a worker without gcc does, instead of through the
+   * sandbox entry and the process launcher.
+   */
   chain?: boolean;
 }
 
@@ -138,6 +152,7 @@ export async function startInCgroup(job: TestJob, argv: string[], options: TestR
     signal: controller.signal,
     onOutput: async () => undefined,
     captureBytes: 256 * 1024,
+    launcher: options.chain ? undefined : await testLauncher(),
   }).finally(() => clearTimeout(timer));
   return { cgroup, done, abort: () => controller.abort() };
 }
@@ -154,6 +169,7 @@ export async function runInSandbox(job: TestJob, argv: string[], options: TestRu
     signal,
     onOutput: async () => undefined,
     captureBytes: 256 * 1024,
+    launcher: options.chain ? undefined : await testLauncher(),
   });
 }
 
