@@ -6,7 +6,8 @@ import { workerSlots, type Platform } from './platform.js';
 import { measurement, pairedRatios, type BenchmarkResult } from './results.js';
 import { CpuPerUnit } from './cpu-time.js';
 import type { SampledProcess } from './rss.js';
-import type { Isolation, TrivialCommandRunner } from './sandboxed-command.js';
+import type { BareBaseline } from './bare.js';
+import type { Isolation } from './sandboxed-command.js';
 import { ratePerSecond } from './stats.js';
 
 export interface EndToEndOptions {
@@ -21,7 +22,7 @@ export interface EndToEndOptions {
 
 /** The systems of benchmark 2 besides the platform. */
 export interface Baselines {
-  runner: TrivialCommandRunner;
+  bare: BareBaseline;
   /** Missing when Redis could not be reached or started; `bullmqProblem` gives the reason. */
   bullmq?: BullmqBaseline;
   bullmqProblem?: string;
@@ -31,8 +32,8 @@ export interface Baselines {
  * Benchmark 2: trivial jobs (`sh -c true`) per second end to end with
  * `workerSlots` slots, for one isolation. The platform round submits with
  * `producers` calls in flight and lasts until every job is final. The bare
- * round spawns the same command with `child_process.spawn`, as many at once
- * as there are slots, and the BullMQ round runs it with the same
+ * round spawns the same command with `child_process.spawn`, from a process
+ * of its own, as many at once as there are slots, and the BullMQ round runs it with the same
  * concurrency. Each round runs the three one after another, so noise hits
  * them alike. Before the first round each system runs `warmUpJobs` jobs
  * untimed, so that the rounds measure processes whose hot code V8 has
@@ -40,9 +41,9 @@ export interface Baselines {
  * worker is a new process for each isolation.
  *
  * It also reads from /proc the CPU time per job of each platform process in
- * `processes`, with the worker's children (git and the sandboxed commands).
- * For the baselines it reads the children of this process during the bare
- * rounds and the BullMQ worker process with its children.
+ * `processes`, with the children of the worker (git) and of its launcher
+ * (the sandboxed commands). For the baselines it reads the children of the
+ * bare baseline's process and the BullMQ worker process with its children.
  * `onPlatformRound` brackets the platform's part, for memory sampling.
  */
 export async function benchEndToEnd(
@@ -64,7 +65,7 @@ export async function benchEndToEnd(
 
   try {
     await platformRound(platform, { ...options, jobs: options.warmUpJobs }, budget);
-    await forEachConcurrent(options.warmUpJobs, workerSlots, () => baselines.runner.run(isolation), budget.signal);
+    await baselines.bare.runRound(options.warmUpJobs, isolation, budget.remainingMs);
     await baselines.bullmq?.runRound(options.warmUpJobs, options.producers, isolation, budget.signal);
     for (let round = 0; round < options.rounds; round++) {
       budget.check();
@@ -81,12 +82,9 @@ export async function benchEndToEnd(
       }
 
       budget.check();
-      const bareProcess = [{ name: 'bare', pid: process.pid }];
+      const bareProcess = [{ name: 'bare', pid: baselines.bare.pid }];
       await cpuPerJob.begin(bareProcess);
-      const bareStart = performance.now();
-      await forEachConcurrent(options.jobs, workerSlots, () => baselines.runner.run(isolation), budget.signal);
-      budget.check();
-      bareRates.push(ratePerSecond(options.jobs, performance.now() - bareStart));
+      bareRates.push(ratePerSecond(options.jobs, await baselines.bare.runRound(options.jobs, isolation, budget.remainingMs)));
       await cpuPerJob.end(bareProcess, 'children');
 
       if (baselines.bullmq) {
@@ -115,7 +113,7 @@ export async function benchEndToEnd(
       'Without it the first rounds of the platform spend up to a quarter of their CPU compiling hot code. ' +
       `The platform has 1 worker of ${workerSlots} slots with its repository cache on, filled by the job that starts it. Every job has ref HEAD. The worker looks it up on the git server, and one lookup serves the jobs submitted before it started (FAAS_CACHE_REF_REUSE, default 10s). ` +
       `The platform round submits with ${options.producers} calls in flight and lasts from the first Submit to the last job seen final in the job bucket. ` +
-      `The bare baseline spawns the same command with child_process.spawn, ${workerSlots} at once. ` +
+      `The bare baseline spawns the same command with child_process.spawn, ${workerSlots} at once, from a process of its own, since a fork costs more the larger the forking process. ` +
       `BullMQ on Redis has a worker process of concurrency ${workerSlots}, and its round adds with ${options.producers} calls in flight and lasts until the last completed event. ` +
       'The CPU of redis-server is the time it reports in INFO cpu; a shared server counts the work of its other clients too.',
     measurements: [

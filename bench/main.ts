@@ -37,7 +37,7 @@ import { benchRepositoryStart } from './repository-start.js';
 import { benchListPage } from './list-page.js';
 import type { BenchmarkResult, Measurement } from './results.js';
 import { writeRunResult, type RunResult } from './run-result.js';
-import { TrivialCommandRunner } from './sandboxed-command.js';
+import { BareBaseline } from './bare.js';
 import { benchSubmitThroughput } from './submit-throughput.js';
 import { evaluateTargets } from './targets.js';
 import { dispatchBreakdown } from './timeline.js';
@@ -93,7 +93,7 @@ async function main(): Promise<number> {
   let platform: Platform | undefined;
   let redis: RedisServer | undefined;
   let bullmq: BullmqBaseline | undefined;
-  let runner: TrivialCommandRunner | undefined;
+  let bare: BareBaseline | undefined;
   const servicesByPid = new Map<number, string>();
 
   try {
@@ -144,7 +144,7 @@ async function main(): Promise<number> {
 
     stopIfInterrupted();
     if (settings.only.has('end-to-end')) {
-      runner = await TrivialCommandRunner.create(join(platform.sandboxRoot, 'bare'), workerSlots, bareUidBase);
+      bare = await BareBaseline.start({ slots: workerSlots, workRoot: join(platform.sandboxRoot, 'bare'), uidBase: bareUidBase, logDir: platform.stack.logDir });
       let bullmqProblem: string | undefined;
       try {
         redis = await openRedis(platform.stack.logDir);
@@ -172,7 +172,7 @@ async function main(): Promise<number> {
         results.push(
           await benchEndToEnd(
             platform,
-            { runner, bullmq, bullmqProblem },
+            { bare, bullmq, bullmqProblem },
             isolation,
             settings.endToEnd,
             budget(`end-to-end (${isolation})`, settings.endToEnd.timeLimitMs),
@@ -192,7 +192,7 @@ async function main(): Promise<number> {
     log('stopping everything the run started');
     await bullmq?.stop().catch((error: Error) => console.error(`stopping the BullMQ baseline failed: ${error.message}`));
     await redis?.stop().catch((error: Error) => console.error(`stopping Redis failed: ${error.message}`));
-    await runner?.remove().catch(() => undefined);
+    await bare?.stop().catch((error: Error) => console.error(`stopping the bare baseline failed: ${error.message}`));
     for (const service of platform?.stack.services() ?? []) if (service.pid !== undefined) servicesByPid.set(service.pid, service.name);
     const failed = exitCode !== 0 && !interrupt.signal.aborted;
     const keepData = settings.keepData || settings.cpuProfile || failed;

@@ -9,6 +9,8 @@ export interface BenchProcess {
   waitForOutput(text: string, timeoutMs: number): Promise<string>;
   /** Sends SIGTERM to the pid, then SIGKILL after `graceMs`, and waits for the exit. */
   stop(graceMs?: number): Promise<void>;
+  /** Writes `text` to the process's stdin; only for a process started with `input`. */
+  write(text: string): void;
 }
 
 const running = new Set<ChildProcess>();
@@ -25,13 +27,15 @@ function installExitHook(): void {
   });
 }
 
-/** Starts `file` with `args`, appending its output to `logFile`. */
-export function startProcess(name: string, file: string, args: string[], options: { env?: NodeJS.ProcessEnv; logFile: string }): BenchProcess {
+/** Starts `file` with `args`, appending its output to `logFile`; with `input`, its stdin is a pipe for `write`. */
+export function startProcess(name: string, file: string, args: string[], options: { env?: NodeJS.ProcessEnv; logFile: string; input?: boolean }): BenchProcess {
   installExitHook();
   const log = createWriteStream(options.logFile, { flags: 'a' });
-  const child = spawn(file, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(file, args, { env: options.env ?? process.env, stdio: [options.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`starting ${name} (${file}) failed: no pid; is it installed?`);
   const pid = child.pid;
+  // A process that died is reported by waitForOutput.
+  child.stdin?.on('error', () => undefined);
   running.add(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.once('exit', () => running.delete(child));
@@ -75,6 +79,10 @@ export function startProcess(name: string, file: string, args: string[], options
         clearTimeout(killTimer);
       }
       log.end();
+    },
+    write(text) {
+      if (!child.stdin) throw new Error(`${name} was started without input`);
+      child.stdin.write(text);
     },
   };
 }
