@@ -577,13 +577,14 @@ async function removeStaleCgroups(log: Logger): Promise<void> {
 }
 
 /**
- * Compiles the sandbox programs into the work folder. Without gcc, or when
- * the build fails, a shell, prlimit and setpriv start each job instead, and
- * jobs run under bubblewrap's own init, which reports a signal as exit code
- * 128 + its number.
+ * Compiles the sandbox programs and the process launcher into the work
+ * folder. Without gcc, or when the build fails, the worker forks each job
+ * itself, a shell, prlimit and setpriv start it, and jobs run under
+ * bubblewrap's own init, which reports a signal as exit code 128 + its
+ * number.
  */
 async function prepareSandboxPrograms(config: WorkerConfig, toolchain: Toolchain, log: Logger): Promise<SandboxPrograms | undefined> {
-  const consequence = 'so a job killed by a signal is reported as exit code 128 + the signal number, and each job starts three more programs';
+  const consequence = 'so a job killed by a signal is reported as exit code 128 + the signal number, and each job starts three more programs and costs the worker a fork of its own';
   if (!toolchain.gcc) {
     log.warn(`gcc is not installed and the sandbox programs cannot be built, ${consequence}. Install gcc to report signals.`);
     return undefined;
