@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { JobState } from '../gen/faas/v1/job.js';
 import { readMeshTls } from '../common/tls.js';
@@ -102,6 +102,47 @@ describe('local actuator', function () {
     assert.equal(observer.managedWorkers(), 1);
     assert.equal((await finalRecord(mesh, job!.id)).state, JobState.JOB_STATE_SUCCEEDED);
   });
+
+  it('starts no worker once it is stopping', async () => {
+    await observer!.stop();
+    observer = undefined;
+    const repo = await mesh.repository({ 'main.sh': 'sleep 1\n' });
+    const { job } = await mesh.client.submit({ repositoryUrl: repo.url });
+    const stopping = await startObserver(config, mesh.log);
+    // The decision reads the queue first, so the stop begins while it is in flight.
+    const deciding = stopping.refresh();
+    await stopping.stop();
+    await deciding.catch(() => undefined);
+
+    const left = await liveRecords();
+    try {
+      assert.deepEqual(left, [], 'a worker outlived the observer that started it');
+    } finally {
+      for (const { pid } of left) process.kill(pid, 'SIGKILL');
+    }
+    await mesh.client.cancel(job!.id);
+  });
+
+  it('removes worker records it cannot read', async () => {
+    const folder = join(config.stateDir, 'workers');
+    await writeFile(join(folder, 'vm-scaled-empty.json'), '');
+    await writeFile(join(folder, 'vm-scaled-cut.json'), '{"workerId":"vm-scaled-cut","pi');
+    await writeFile(join(folder, 'vm-scaled-left.json.tmp'), '{}');
+    observer = await startObserver(config, mesh.log);
+    const names = await readdir(folder);
+    for (const name of ['vm-scaled-empty.json', 'vm-scaled-cut.json', 'vm-scaled-left.json.tmp']) assert.ok(!names.includes(name), `${name} is still there`);
+  });
+
+  /** Returns the worker records whose process is alive. */
+  async function liveRecords(): Promise<Array<{ pid: number; workerId: string }>> {
+    const live = [];
+    for (const name of await readdir(join(config.stateDir, 'workers'))) {
+      const record = JSON.parse(await readFile(join(config.stateDir, 'workers', name), 'utf8')) as { pid: number; workerId: string };
+      const alive = await readFile(`/proc/${record.pid}/cmdline`, 'utf8').then((cmdline) => cmdline.includes('worker'), () => false);
+      if (alive) live.push(record);
+    }
+    return live;
+  }
 
   /** Describes what ended a job's first attempt: its stored result, and the warnings and errors in the workers' logs. */
   async function whyRepeated(jobId: string): Promise<string> {

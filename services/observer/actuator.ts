@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +43,8 @@ export interface ActuatorOptions {
  */
 export class LocalActuator {
   private readonly workers = new Map<string, ManagedWorker>();
+  /** Set by `stopAll`: a decision still in flight starts no worker after it. */
+  private closed = false;
 
   private constructor(private readonly options: ActuatorOptions) {}
 
@@ -72,7 +74,8 @@ export class LocalActuator {
    * a later round finds them idle.
    */
   async reconcile(desired: number, connected: WorkerStatus[]): Promise<void> {
-    for (let count = this.activeCount; count < desired; count++) await this.startWorker();
+    for (let count = this.activeCount; count < desired && !this.closed; count++) await this.startWorker();
+    if (this.closed) return;
     const active = [...this.workers.values()].filter((worker) => !worker.stopping);
 
     let excess = this.activeCount - desired;
@@ -89,6 +92,7 @@ export class LocalActuator {
 
   /** Stops every worker this actuator started (for `npm start`'s own shutdown). */
   async stopAll(): Promise<void> {
+    this.closed = true;
     for (const worker of this.workers.values()) this.stopWorker(worker);
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline && [...this.workers.values()].some((worker) => isAlive(worker.pid))) {
@@ -98,6 +102,7 @@ export class LocalActuator {
   }
 
   private async startWorker(): Promise<void> {
+    if (this.closed) return;
     // Named like a worker's default id, with "scaled" for the observer that started it.
     const workerId = `${hostname()}-scaled-${randomBytes(3).toString('hex')}`;
     // The worker writes to its log file itself, so its log goes on after an observer restart.
@@ -122,7 +127,10 @@ export class LocalActuator {
       if (!worker.stopping) this.options.log.warn({ workerId, workerPid: worker.pid, code, signal }, 'a worker exited without being asked to');
       this.forgetExited();
     });
-    await writeFile(this.recordPath(workerId), JSON.stringify(worker));
+    // Through a new file renamed into place, so an observer killed meanwhile leaves no half-written record.
+    const record = this.recordPath(workerId);
+    await writeFile(`${record}.tmp`, JSON.stringify(worker));
+    await rename(`${record}.tmp`, record);
     this.options.log.info({ workerId, workerPid: worker.pid }, 'started a worker');
   }
 
@@ -142,7 +150,12 @@ export class LocalActuator {
     const folder = join(this.options.stateDir, 'workers');
     for (const name of await readdir(folder)) {
       const path = join(folder, name);
-      const record = JSON.parse(await readFile(path, 'utf8')) as ManagedWorker;
+      const record = await readRecord(path);
+      if (!record) {
+        this.options.log.warn({ path }, 'removed a worker record that cannot be read, as one left by an observer killed while it wrote it');
+        await rm(path, { force: true });
+        continue;
+      }
       if (await isOurWorker(record.pid)) {
         this.workers.set(record.workerId, { ...record, stopping: false, adopted: true });
         this.options.log.info({ workerId: record.workerId, workerPid: record.pid }, 'adopted a worker started earlier');
@@ -164,6 +177,18 @@ export class LocalActuator {
 
   private recordPath(workerId: string): string {
     return join(this.options.stateDir, 'workers', `${workerId}.json`);
+  }
+}
+
+/** Reads a worker record; undefined when the file is not one (empty, cut short, or a leftover temporary file). */
+async function readRecord(path: string): Promise<ManagedWorker | undefined> {
+  if (!path.endsWith('.json')) return undefined;
+  try {
+    const record = JSON.parse(await readFile(path, 'utf8')) as Partial<ManagedWorker>;
+    if (typeof record.workerId !== 'string' || !Number.isSafeInteger(record.pid) || record.pid! <= 0 || typeof record.startedAtMs !== 'number') return undefined;
+    return record as ManagedWorker;
+  } catch {
+    return undefined;
   }
 }
 
