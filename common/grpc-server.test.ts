@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { JobServiceService, SubmitRequest } from '../gen/faas/v1/job_service.js';
-import { Metadata, type ServerUnaryCall } from '@grpc/grpc-js';
+import { EventEmitter } from 'node:events';
+import { Metadata, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { ErrorCode, FaasError } from './errors.js';
-import { rejectUndecodable, tolerantService, unary } from './grpc-server.js';
+import { rejectUndecodable, serverStream, tolerantService, unary } from './grpc-server.js';
 
 /** Decodes `bytes` with the tolerant decoder of Submit and returns the handler's error message, if any. */
 function submitAnswer(bytes: Uint8Array): string | undefined {
@@ -61,5 +62,27 @@ describe('unary', () => {
       lines.map((line) => line.method),
       ['Submit', 'Status'],
     );
+  });
+});
+
+describe('serverStream', () => {
+  it('takes many open streams without a listener warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    const shutdown = new AbortController();
+    try {
+      const watch = serverStream(pino({ level: 'silent' }), 'Watch', (_request, _metadata, _send, signal) => new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve())), shutdown.signal);
+      for (let index = 0; index < 20; index++) {
+        const call = Object.assign(new EventEmitter(), { request: {}, metadata: new Metadata(), write: () => true, end: () => undefined });
+        call.on('error', () => undefined);
+        watch(call as unknown as ServerWritableStream<object, object>);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings, []);
+    } finally {
+      shutdown.abort();
+      process.off('warning', onWarning);
+    }
   });
 });

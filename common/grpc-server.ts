@@ -8,6 +8,7 @@ import {
   type ServerWritableStream,
   type sendUnaryData,
 } from '@grpc/grpc-js';
+import { setMaxListeners } from 'node:events';
 import { metrics, type Histogram } from '@opentelemetry/api';
 import { HealthImplementation } from 'grpc-health-check';
 import { ErrorCode, errorMessage, FaasError, invalidArgument } from './errors.js';
@@ -222,6 +223,8 @@ export function serverStream<Request, Response>(
   shutdownSignal?: AbortSignal,
   options: HandlerOptions = {},
 ) {
+  // Each open stream listens for the shutdown, and hundreds at once are normal.
+  if (shutdownSignal) setMaxListeners(0, shutdownSignal);
   return (call: ServerWritableStream<Request, Response>): void => {
     const startedMs = performance.now();
     const controller = new AbortController();
