@@ -23,6 +23,22 @@ static long read_input(char *buffer, size_t capacity) {
     return (long)length;
 }
 
+/* Tells whether the input is empty or looks like a JSON object: only whitespace, or text from '{' to '}'. */
+static int is_empty_or_object(const char *input) {
+    const char *first = input;
+    while (*first == ' ' || *first == '\t' || *first == '\n' || *first == '\r') {
+        first++;
+    }
+    if (*first == '\0') {
+        return 1;
+    }
+    const char *last = input + strlen(input) - 1;
+    while (*last == ' ' || *last == '\t' || *last == '\n' || *last == '\r') {
+        last--;
+    }
+    return *first == '{' && *last == '}';
+}
+
 /*
  * Reads the integer after the "n" key. This is not a full JSON parser: it
  * finds the first "n" key in the text. Returns 0 on success, -1 on an invalid value.
@@ -60,6 +76,11 @@ int main(void) {
     static char input[MAX_INPUT_BYTES];
     if (read_input(input, sizeof input) < 0) {
         fprintf(stderr, "input is larger than %d bytes\n", MAX_INPUT_BYTES - 1);
+        return 2;
+    }
+
+    if (!is_empty_or_object(input)) {
+        fprintf(stderr, "invalid input: expected a JSON object like {\"n\": 100}\n");
         return 2;
     }
 

@@ -16,6 +16,16 @@ constexpr int kDefaultCount = 10;
 // F(93) is the largest Fibonacci number that fits in 64 bits, so at most F(0)..F(93).
 constexpr int kMaxCount = 94;
 
+// Tells whether the input is empty or looks like a JSON object: only whitespace, or text from '{' to '}'.
+bool isEmptyOrObject(const std::string& input) {
+  const std::size_t first = input.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) {
+    return true;
+  }
+  const std::size_t last = input.find_last_not_of(" \t\r\n");
+  return input[first] == '{' && input[last] == '}';
+}
+
 // Reads the "n" key with a regular expression, not a full JSON parser.
 // Returns the default when the key is missing and nothing when its value is invalid.
 std::optional<int> parseCount(const std::string& input) {
@@ -41,6 +51,11 @@ std::optional<int> parseCount(const std::string& input) {
 int main() {
   const auto started = std::chrono::steady_clock::now();
   const std::string input{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+
+  if (!isEmptyOrObject(input)) {
+    std::cerr << "invalid input: expected a JSON object like {\"n\": 10}\n";
+    return 2;
+  }
 
   const std::optional<int> count = parseCount(input);
   if (!count) {
