@@ -42,4 +42,22 @@ describe('formatJobDetails', () => {
     assert.match(details, /^applied limits: +memory 4 GiB, cpu 100%, pids 256, open files 1024, file size 1 GiB, disk 1 GiB$/m);
     assert.doesNotMatch(formatJobDetails({ ...job, appliedLimits: undefined }), /applied limits/);
   });
+
+  it('shows the wait in the queue and the run time', () => {
+    const job = Job.fromPartial({
+      id: 'j1',
+      state: JobState.JOB_STATE_SUCCEEDED,
+      attempt: 1,
+      createdAt: new Date('2026-12-06T10:00:00.000Z'),
+      startedAt: new Date('2026-12-06T10:00:00.250Z'),
+      finishedAt: new Date('2026-12-06T10:00:04.450Z'),
+    });
+    const details = formatJobDetails(job);
+    assert.match(details, /^queued for: +250 ms$/m);
+    assert.match(details, /^ran for: +4\.2 s$/m);
+    const retried = formatJobDetails({ ...job, attempt: 2 });
+    assert.doesNotMatch(retried, /queued for/);
+    assert.match(retried, /^ran for: +4\.2 s \(attempt 2\)$/m);
+    assert.doesNotMatch(formatJobDetails({ ...job, finishedAt: undefined }), /ran for/);
+  });
 });

@@ -1,6 +1,7 @@
 import { failureReasonName, isFinal, stateName } from '../common/job-states.js';
 import { FailureReason, JobPhase, JobState, type Job, type JobLimits, type RetryPolicy } from '../gen/faas/v1/job.js';
 import { formatBytes } from '../common/config.js';
+import { formatDuration } from '../common/duration.js';
 import { withOptionNames } from './field-options.js';
 import { describeAttempt } from '../common/attempts.js';
 
@@ -61,6 +62,9 @@ export function formatJobDetails(job: Job): string {
     ['created', job.createdAt && formatTime(job.createdAt)],
     ['started', job.startedAt && formatTime(job.startedAt)],
     ['finished', job.finishedAt && formatTime(job.finishedAt)],
+    // Later attempts start when the earlier ones have run, so only the first one's wait is a time in the queue.
+    ['queued for', job.attempt <= 1 && job.createdAt && job.startedAt ? formatDuration(job.startedAt.getTime() - job.createdAt.getTime()) : undefined],
+    ['ran for', job.startedAt && job.finishedAt && `${formatDuration(job.finishedAt.getTime() - job.startedAt.getTime())}${job.attempt > 1 ? ` (attempt ${job.attempt})` : ''}`],
     ['worker', job.workerId || undefined],
     ['exit code', job.exitCode === undefined ? undefined : String(job.exitCode)],
     ['signal', job.signal || undefined],

@@ -1,4 +1,7 @@
 import type { Timestamp } from '../../gen/web/google/protobuf/timestamp';
+import { formatDuration } from '../../common/duration.js';
+
+export { formatDuration };
 import { FailureReason, JobPhase, JobState, type Job, type JobLimits } from '../../gen/web/faas/v1/job';
 
 export const stateLabels: Record<JobState, string> = {
@@ -93,15 +96,6 @@ export function formatTime(timestamp: Timestamp | undefined): string {
 export function formatDateTime(timestamp: Timestamp | undefined): string {
   const date = toDate(timestamp);
   return date === undefined ? '-' : dateTimeFormat.format(date);
-}
-
-/** Formats a duration as "850 ms", "4.2 s" or "3 min 5 s". */
-export function formatDuration(milliseconds: number): string {
-  if (milliseconds < 1000) return `${Math.round(milliseconds)} ms`;
-  if (milliseconds < 60_000) return `${(milliseconds / 1000).toFixed(1)} s`;
-  const minutes = Math.floor(milliseconds / 60_000);
-  const seconds = Math.round((milliseconds % 60_000) / 1000);
-  return `${minutes} min ${seconds} s`;
 }
 
 /** Returns how long the job has run so far, or ran from start to finish, in milliseconds. */
