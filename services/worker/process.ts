@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { LogStream } from '../../gen/faas/v1/job.js';
-import { LauncherError, type LaunchedProcess, type LaunchRequest, type ProcessExit, type ProcessLauncher } from './launcher/launcher.js';
+import { LauncherError, signalGroup, type LaunchedProcess, type LaunchRequest, type ProcessExit, type ProcessLauncher } from './launcher/launcher.js';
 
 export interface ProcessOptions {
   file: string;
@@ -100,24 +100,11 @@ export async function runProcess(options: ProcessOptions): Promise<ProcessResult
   }
 
   let exited = false;
-  const killGroup = () => {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // The group is already gone.
-    }
-  };
+  const killGroup = () => signalGroup(child.pid, 'SIGKILL');
   const terminate = () => {
     if (exited) return;
-    if (options.sendTerminate) {
-      options.sendTerminate(child.pid);
-      return;
-    }
-    try {
-      process.kill(-child.pid, 'SIGTERM');
-    } catch {
-      // The group is already gone.
-    }
+    if (options.sendTerminate) options.sendTerminate(child.pid);
+    else signalGroup(child.pid, 'SIGTERM');
   };
   options.signal.addEventListener('abort', killGroup, { once: true });
   options.terminate?.addEventListener('abort', terminate, { once: true });

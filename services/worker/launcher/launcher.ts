@@ -229,7 +229,7 @@ class LauncherProcess {
       start.resolve(launched);
     } catch (error) {
       for (const socket of opened) socket.destroy();
-      killGroup(pid);
+      signalGroup(pid, 'SIGKILL');
       this.child.stdin!.write(frame(['taken', String(id)]));
       const reason = `opening the pipes of a program that the process launcher started failed: ${(error as Error).message}`;
       start.reject(new LauncherError(reason));
@@ -257,7 +257,7 @@ class LauncherProcess {
     this.starts.clear();
     // How these end cannot be known any more, so they end now.
     for (const exit of this.exits.values()) {
-      killGroup(exit.pid);
+      signalGroup(exit.pid, 'SIGKILL');
       exit.reject(error);
     }
     this.exits.clear();
@@ -294,9 +294,10 @@ function signalName(signal: number): NodeJS.Signals {
   return (entry?.[0] ?? 'SIGKILL') as NodeJS.Signals;
 }
 
-function killGroup(pid: number): void {
+/** Sends `signal` to the process group that `pid` leads, if it is still there. */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(-pid, 'SIGKILL');
+    process.kill(-pid, signal);
   } catch {
     // The group is already gone.
   }
