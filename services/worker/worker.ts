@@ -252,7 +252,7 @@ class WorkerAgent implements RunningWorker {
     }
     this.client.close();
     await this.repoCache?.close();
-    this.launcher?.stop();
+    await this.launcher?.stop();
     this.uidBlock?.release();
     this.log.info('worker stopped');
   }

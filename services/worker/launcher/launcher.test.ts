@@ -162,6 +162,13 @@ describe('ProcessLauncher', () => {
     );
   });
 
+  it('stop waits for the launcher to exit', async () => {
+    await run(launcher, 'true');
+    const pid = launcher.pid!;
+    await launcher.stop();
+    assert.equal(processState(pid), undefined, 'the launcher is still there, or a zombie');
+  });
+
   it('dies with the worker', async () => {
     const launcherModule = fileURLToPath(new URL('./launcher.ts', import.meta.url));
     const script = `

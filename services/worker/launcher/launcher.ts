@@ -87,16 +87,20 @@ export class ProcessLauncher {
     return this.current?.running ? this.current.pid : undefined;
   }
 
-  /** Ends the launcher process once it has read what was sent; programs it started keep running. */
-  stop(): void {
-    this.current?.stop();
+  /**
+   * Ends the launcher process once it has read what was sent, and waits up to
+   * `waitMs` for it to exit, so that the worker can reap it. Programs it
+   * started keep running.
+   */
+  async stop(waitMs = 2_000): Promise<void> {
+    await this.current?.stop(waitMs);
   }
 
   private disable(reason: string): void {
     if (this.disabled) return;
     this.disabled = new LauncherError(reason);
     this.log?.warn({ reason }, 'the process launcher is off; the worker starts programs with Node.js, at about 2 ms more CPU each');
-    this.current?.stop();
+    void this.current?.stop(0);
   }
 }
 
@@ -168,8 +172,15 @@ class LauncherProcess {
     });
   }
 
-  stop(): void {
+  async stop(waitMs: number): Promise<void> {
     this.child.stdin!.end();
+    if (this.child.exitCode !== null || this.child.signalCode !== null || this.child.pid === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise((resolve) => this.child.once('exit', resolve)),
+      new Promise((resolve) => (timer = setTimeout(resolve, waitMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   private read(text: string): void {
