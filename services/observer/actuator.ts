@@ -86,14 +86,14 @@ export class LocalActuator {
       .sort((a, b) => b.startedAtMs - a.startedAtMs);
     for (const worker of idle) {
       if (excess-- <= 0) break;
-      this.stopWorker(worker);
+      this.stopWorker(worker, 'stopping an idle worker');
     }
   }
 
   /** Stops every worker this actuator started (for `npm start`'s own shutdown). */
   async stopAll(): Promise<void> {
     this.closed = true;
-    for (const worker of this.workers.values()) this.stopWorker(worker);
+    for (const worker of this.workers.values()) this.stopWorker(worker, 'stopping a worker, as the observer stops');
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline && [...this.workers.values()].some((worker) => isAlive(worker.pid))) {
       await new Promise((resolveWait) => setTimeout(resolveWait, 100));
@@ -134,12 +134,12 @@ export class LocalActuator {
     this.options.log.info({ workerId, workerPid: worker.pid }, 'started a worker');
   }
 
-  private stopWorker(worker: ManagedWorker): void {
+  private stopWorker(worker: ManagedWorker, message: string): void {
     if (worker.stopping) return;
     worker.stopping = true;
     try {
       process.kill(worker.pid, 'SIGTERM');
-      this.options.log.info({ workerId: worker.workerId, workerPid: worker.pid }, 'stopping an idle worker');
+      this.options.log.info({ workerId: worker.workerId, workerPid: worker.pid }, message);
     } catch {
       // It already exited.
     }

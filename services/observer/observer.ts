@@ -69,8 +69,8 @@ export async function startObserver(config: ObserverConfig, log: Logger): Promis
       const replies = await nc.requestMany(names.poolSubject, undefined, { strategy: 'stall', stall: 300, maxWait: 2_000 });
       for await (const reply of replies) found.push(GetPoolResponse.decode(reply.data));
     } catch (error) {
-      // "No responders" means that no replica of this version runs.
-      if (!isNoResponders(error)) log.warn({ err: error, replies: found.length }, 'failed to request the schedulers\' pools over NATS');
+      // "No responders" means that no replica of this version runs; a closing connection means that the observer stops.
+      if (!isNoResponders(error) && !nc.isDraining() && !nc.isClosed()) log.warn({ err: error, replies: found.length }, 'failed to request the schedulers\' pools over NATS');
     }
     return found;
   };
