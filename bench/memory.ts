@@ -12,6 +12,8 @@ import type { Isolation } from './sandboxed-command.js';
 export class MemoryBenchmark {
   private readonly measurements: Measurement[] = [];
   private readonly started = performance.now();
+  /** The launcher found for each worker pid, kept while it stays that worker's child. */
+  private readonly launchers = new Map<number, number>();
 
   constructor(private readonly platform: Platform) {}
 
@@ -48,7 +50,9 @@ export class MemoryBenchmark {
       const key = `${name}-${phase}`;
       if (this.measurements.some((existing) => existing.key === key)) continue;
       const sandbox = `(sandbox ${isolation === 'sandboxed' ? 'on' : 'off'})`;
-      const service = name === `worker-${isolation}` ? `worker ${sandbox}` : name === `launcher-${isolation}` ? `worker's process launcher ${sandbox}` : name;
+      let service = name;
+      if (name === `worker-${isolation}`) service = `worker ${sandbox}`;
+      if (name === `launcher-${isolation}`) service = `worker's process launcher ${sandbox}`;
       const label = `${service}, ${phase === 'idle' ? 'idle' : 'under benchmark 2'}`;
       this.measurements.push(measurement(key, label, 'MiB', 'min-max', valuesMiB));
     }
@@ -63,7 +67,7 @@ export class MemoryBenchmark {
         if (service.pid !== this.platform.workerPid) continue;
         processes.push({ name: `worker-${isolation}`, pid: service.pid });
         // The launcher waits for the jobs' programs, so their CPU time shows among its children, not the worker's.
-        const launcher = findChild(service.pid, 'faas-launch');
+        const launcher = this.launcherOf(service.pid);
         if (launcher !== undefined) processes.push({ name: `launcher-${isolation}`, pid: launcher });
       } else {
         processes.push({ name: service.name, pid: service.pid });
@@ -73,22 +77,41 @@ export class MemoryBenchmark {
     if (nats) processes.push({ name: 'nats-server', pid: nats.pid });
     return processes;
   }
+
+  /**
+   * Returns the pid of the worker's launcher, which starts with the first job.
+   * The sampler calls this every 200 ms, so /proc is scanned only until the launcher is found.
+   */
+  private launcherOf(worker: number): number | undefined {
+    const known = this.launchers.get(worker);
+    if (known !== undefined && readParent(known)?.parent === worker) return known;
+    const found = findChild(worker, 'faas-launch');
+    if (found === undefined) this.launchers.delete(worker);
+    else this.launchers.set(worker, found);
+    return found;
+  }
 }
 
-/** The pid of a child of `parent` whose command name starts with `prefix`, from /proc. */
+/** Finds, in /proc, a child of `parent` whose command name starts with `prefix`, and returns its pid. */
 function findChild(parent: number, prefix: string): number | undefined {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    // Field 4, the parent pid, is the second after the name.
-    const parentPid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (parentPid === parent && name.startsWith(prefix)) return Number(entry);
+    const candidate = readParent(Number(entry));
+    if (candidate?.parent === parent && candidate.name.startsWith(prefix)) return Number(entry);
   }
   return undefined;
+}
+
+/** Reads the command name and parent pid of `pid` from /proc; undefined once it is gone. */
+function readParent(pid: number): { name: string; parent: number } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+  // Field 4, the parent pid, is the second after the name.
+  const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  return { name, parent };
 }
