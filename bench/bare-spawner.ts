@@ -12,16 +12,14 @@
  */
 import { createInterface } from 'node:readline';
 import { forEachConcurrent } from '../common/concurrency.js';
+import { requiredEnv } from './processes.js';
 import { TrivialCommandRunner, type Isolation } from './sandboxed-command.js';
 
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set; bench/bare.ts sets it when it starts this process`);
-  return value;
-}
+/** Reads a variable that bench/bare.ts sets when it starts this process. */
+const setting = (name: string) => requiredEnv(name, 'bench/bare.ts');
 
-const slots = Number(required('BENCH_SLOTS'));
-const runner = await TrivialCommandRunner.create(required('BENCH_WORK_ROOT'), slots, Number(required('BENCH_UID_BASE')));
+const slots = Number(setting('BENCH_SLOTS'));
+const runner = await TrivialCommandRunner.create(setting('BENCH_WORK_ROOT'), slots, Number(setting('BENCH_UID_BASE')));
 process.once('SIGTERM', () => void runner.remove().finally(() => process.exit(0)));
 console.log('ready');
 

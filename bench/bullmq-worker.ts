@@ -9,6 +9,7 @@
  * BENCH_UID_BASE (host uid of slot 0).
  */
 import { Worker, type Job } from 'bullmq';
+import { requiredEnv } from './processes.js';
 import { TrivialCommandRunner, type Isolation } from './sandboxed-command.js';
 
 /** Data of a baseline job. */
@@ -16,23 +17,20 @@ export interface BaselineJobData {
   isolation: Isolation;
 }
 
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set; bench/bullmq.ts sets it when it starts this worker`);
-  return value;
-}
+/** Reads a variable that bench/bullmq.ts sets when it starts this process. */
+const setting = (name: string) => requiredEnv(name, 'bench/bullmq.ts');
 
-const concurrency = Number(required('BENCH_CONCURRENCY'));
-const runner = await TrivialCommandRunner.create(required('BENCH_WORK_ROOT'), concurrency, Number(required('BENCH_UID_BASE')));
+const concurrency = Number(setting('BENCH_CONCURRENCY'));
+const runner = await TrivialCommandRunner.create(setting('BENCH_WORK_ROOT'), concurrency, Number(setting('BENCH_UID_BASE')));
 const worker = new Worker<BaselineJobData>(
-  required('BENCH_QUEUE'),
+  setting('BENCH_QUEUE'),
   async (job: Job<BaselineJobData>) => {
     await runner.run(job.data.isolation);
     return { exitCode: 0 };
   },
   {
-    connection: { host: required('BENCH_REDIS_HOST'), port: Number(required('BENCH_REDIS_PORT')), maxRetriesPerRequest: null },
-    prefix: required('BENCH_PREFIX'),
+    connection: { host: setting('BENCH_REDIS_HOST'), port: Number(setting('BENCH_REDIS_PORT')), maxRetriesPerRequest: null },
+    prefix: setting('BENCH_PREFIX'),
     concurrency,
   },
 );

@@ -95,3 +95,10 @@ function signalPid(pid: number, signal: NodeJS.Signals): void {
     if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
   }
 }
+
+/** Returns the variable `name` that `starter` set for this process, a child of the benchmark; throws when it is missing. */
+export function requiredEnv(name: string, starter: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set; ${starter} sets it when it starts this process`);
+  return value;
+}
