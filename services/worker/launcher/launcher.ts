@@ -38,9 +38,9 @@ export interface LaunchedProcess {
 }
 
 /**
- * The launcher cannot start programs, or stopped while one ran, so how that
- * program ended is unknown. Not a failure of the program itself, which
- * rejects with the system error (ENOENT and the like) instead.
+ * Error of the launcher itself: it cannot start programs, or it stopped while
+ * one ran, so how that program ended is unknown. A program that cannot start
+ * rejects with its system error (ENOENT and the like) instead.
  */
 export class LauncherError extends Error {
   override name = 'LauncherError';
@@ -68,6 +68,7 @@ export class ProcessLauncher {
     private readonly log?: Logger,
   ) {}
 
+  /** Starts a program; rejects with its system error when it cannot start, or with a LauncherError while the launcher is off. */
   launch(request: LaunchRequest): Promise<LaunchedProcess> {
     if (this.disabled) return Promise.reject(this.disabled);
     if (this.current && !this.current.running) {

@@ -139,7 +139,7 @@ static void start_program(int report, int *sources, int count, const char *cwd, 
 
 static void spawn_program(unsigned long id, unsigned long flags, const char *cwd, const char *file, char **argv, char **envp) {
   char line[160];
-  // read ends of stdout, stderr, status; write end and read end of stdin; exec report.
+  // The pipes of stdout, stderr, the status and stdin, and one that reports a failed exec.
   int out[2] = { -1, -1 }, err[2] = { -1, -1 }, status[2] = { -1, -1 }, in[2] = { -1, -1 }, report[2] = { -1, -1 };
   int ok = pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0 && pipe2(report, O_CLOEXEC) == 0;
   if (ok && (flags & 2)) ok = pipe2(status, O_CLOEXEC) == 0;

@@ -28,7 +28,7 @@ export function testPrograms(): Promise<SandboxPrograms | undefined> {
 
 let launcher: ProcessLauncher | undefined;
 
-/** The process launcher that the sandbox tests start jobs through, as a worker does; undefined without gcc. */
+/** Returns the process launcher that the sandbox tests start jobs through, as a worker does; undefined without gcc. */
 async function testLauncher(): Promise<ProcessLauncher | undefined> {
   const built = await testPrograms();
   if (built) launcher ??= new ProcessLauncher(built.launch);
