@@ -67,8 +67,8 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() !== 'true') {
     const exporter = await traceExporterFromEnv(env);
     exporting = exporter !== undefined;
-    if (exporter) register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, { data: { include: ['@grpc/grpc-js'] } });
     if (exporter) {
+      register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, { data: { include: ['@grpc/grpc-js'] } });
       sdk = new NodeSDK({
         ...(env.OTEL_SERVICE_NAME ? {} : { serviceName: options.serviceName }),
         instrumentations: [new GrpcInstrumentation({ ignoreGrpcMethods: untracedMethods })],
@@ -96,7 +96,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     async shutdown() {
       await server?.close();
       await sdk?.shutdown().catch((error: unknown) => options.log.warn({ err: error }, 'failed to flush telemetry'));
-      await meters?.shutdown();
+      await meters?.shutdown().catch((error: unknown) => options.log.warn({ err: error }, 'failed to stop the metrics provider'));
     },
   };
 }
