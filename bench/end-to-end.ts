@@ -33,8 +33,8 @@ export interface Baselines {
  * `workerSlots` slots, for one isolation. The platform round submits with
  * `producers` calls in flight and lasts until every job is final. The bare
  * round spawns the same command with `child_process.spawn`, from a process
- * of its own, as many at once as there are slots, and the BullMQ round runs it with the same
- * concurrency. Each round runs the three one after another, so noise hits
+ * of its own, as many at once as there are slots, and the BullMQ round runs
+ * it with the same concurrency. Each round runs the three one after another, so noise hits
  * them alike. Before the first round each system runs `warmUpJobs` jobs
  * untimed, so that the rounds measure processes whose hot code V8 has
  * already compiled, as in a platform that runs for days. The platform's
