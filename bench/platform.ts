@@ -66,6 +66,8 @@ export class Platform {
      * alice), so the queue of that benchmark stays apart from the others.
      */
     readonly throughputClient: FaasClient,
+    /** The same as `throughputClient`, with batchSubmits off: one Submit call per job. */
+    readonly singleSubmitClient: FaasClient,
     readonly nc: NatsConnection,
     readonly js: JetStreamClient,
     readonly jsm: JetStreamManager,
@@ -112,13 +114,15 @@ export class Platform {
       const userToken = renewingToken(() => stack.identity.userToken(throughputUser));
       const throughputClient = new FaasClient({ address: stack.gatewayAddress, deadlineMs: 30_000, retries: 0, token: userToken });
       cleanups.unshift(async () => throughputClient.close());
+      const singleSubmitClient = new FaasClient({ address: stack.gatewayAddress, deadlineMs: 30_000, retries: 0, token: userToken, batchSubmits: false });
+      cleanups.unshift(async () => singleSubmitClient.close());
       const nc = await connectNats({ servers: stack.natsUrl, name: 'faas-bench' });
       cleanups.unshift(() => nc.close());
       const js = jetstream(nc);
       const jsm = await jetstreamManager(nc);
       const names = natsNames(natsPrefix);
       const tracker = await JobTracker.start(await new Kvm(js).open(names.jobsBucket));
-      return new Platform(dataDir, sandboxRoot, stack, git, client, throughputClient, nc, js, jsm, names, tracker, git.repositoryUrl('trivial'), repository.commitSha);
+      return new Platform(dataDir, sandboxRoot, stack, git, client, throughputClient, singleSubmitClient, nc, js, jsm, names, tracker, git.repositoryUrl('trivial'), repository.commitSha);
     } catch (error) {
       for (const cleanup of cleanups) await cleanup().catch(() => undefined);
       throw error;
@@ -223,6 +227,7 @@ export class Platform {
     this.tracker.stop();
     this.client.close();
     this.throughputClient.close();
+    this.singleSubmitClient.close();
     await this.nc.close().catch(() => undefined);
     await this.stack.stop();
     await this.git.stop();

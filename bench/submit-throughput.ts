@@ -5,6 +5,7 @@ import { BareGrpcHops } from './bare-grpc-hops.js';
 import type { Budget } from './budget.js';
 import { forEachConcurrent } from '../common/concurrency.js';
 import { CpuPerUnit } from './cpu-time.js';
+import type { FaasClient } from '../client/client.js';
 import type { Platform } from './platform.js';
 import { measurement, pairedRatios, type BenchmarkResult } from './results.js';
 import type { SampledProcess } from './rss.js';
@@ -42,11 +43,12 @@ export async function benchSubmitThroughput(
   const spec = platform.trivialSpec();
   const payloadBytes = platform.encodedSpecBytes();
   const platformRates: number[] = [];
+  const singleRates: number[] = [];
   const rawRates: number[] = [];
   const bareRates: number[] = [];
   const notes: string[] = [
     `payload ${payloadBytes} bytes (the encoded job spec); ${options.concurrency} concurrent callers`,
-    'CPU per Submit call covers the platform rounds only; "client" is the benchmark process, where FaasClient runs',
+    'CPU per Submit call covers the rounds of the batching client only; "client" is the benchmark process, where FaasClient runs',
   ];
   let failures = 0;
   let firstFailure = '';
@@ -65,33 +67,20 @@ export async function benchSubmitThroughput(
     await warmUp(platform, hops, { subject, payload, stream, concurrency: options.concurrency, calls: Math.min(options.submits, warmUpCalls) }, budget);
     for (let round = 0; round < options.rounds; round++) {
       budget.check();
-      const accepted: string[] = [];
-      const roundStart = performance.now();
-      let lastAccepted = roundStart;
       // The benchmark's own process is the client: FaasClient and its gRPC channel.
       const measured = [...processes(), { name: 'client', pid: process.pid }];
       await cpuPerCall.begin(measured);
-      await forEachConcurrent(
-        options.submits,
-        options.concurrency,
-        async () => {
-          try {
-            const { job } = await platform.throughputClient.submit(spec, { signal: budget.signal });
-            accepted.push(job!.id);
-            lastAccepted = performance.now();
-          } catch (caught) {
-            if (budget.signal.aborted) throw caught;
-            failures++;
-            firstFailure ||= (caught as Error).message;
-          }
-        },
-        budget.signal,
-      );
+      const batched = await submitRound(platform, platform.throughputClient, options, budget);
       await cpuPerCall.end(measured);
-      budget.check();
-      if (accepted.length > 0) platformRates.push(ratePerSecond(accepted.length, lastAccepted - roundStart));
-      await platform.cancelAll(accepted, options.concurrency, budget.cleanupSignal(), platform.throughputClient);
-      platform.tracker.forget(accepted);
+      await cancelJobs(platform, platform.throughputClient, batched.accepted, options.concurrency, budget);
+      if (batched.rate !== undefined) platformRates.push(batched.rate);
+      const single = await submitRound(platform, platform.singleSubmitClient, options, budget);
+      await cancelJobs(platform, platform.singleSubmitClient, single.accepted, options.concurrency, budget);
+      if (single.rate !== undefined) singleRates.push(single.rate);
+      for (const failure of [...batched.failures, ...single.failures]) {
+        failures++;
+        firstFailure ||= failure;
+      }
 
       budget.check();
       const rawStart = performance.now();
@@ -128,15 +117,19 @@ export async function benchSubmitThroughput(
     method:
       `Accepted Submit calls per second through the gateway, with ${options.concurrency} callers, no worker connected and ${options.submits} calls per round, none retried. ` +
       'The client is FaasClient with the token of one development user, so every job has the same owner. ' +
+      'It sends the calls made in one turn of the event loop as SubmitBatch calls of up to 100 jobs (batchSubmits, its default), so with 32 callers a batch carries up to 32 jobs; ' +
+      'a second client with batchSubmits off sends one Submit per job, right after. ' +
       `The baseline is acknowledged JetStream publishes of the same size at the same concurrency, to a file-backed work-queue stream on the same nats-server, ${options.publishes} per round. ` +
       `The floor sends the same bytes over two bare gRPC hops at the same concurrency, ${options.bareCalls} calls per round: from the benchmark to a relay process, which calls a server process that returns them. ` +
       'Both are plain grpc-js on 127.0.0.1 with no TLS, token, telemetry or storage, so the floor is what two hops cost before any work. ' +
       `Each round runs the three one after the other, after an untimed warm-up of ${warmUpCalls} calls of each kind.`,
     measurements: [
       measurement('platform', 'Submit through the gateway', 'calls/s', 'min-max', platformRates),
+      measurement('single', 'Submit through the gateway, one call per job (batchSubmits off)', 'calls/s', 'min-max', singleRates),
       measurement('raw', 'JetStream publish, acknowledged', 'publishes/s', 'min-max', rawRates),
       measurement('bare', 'Two bare gRPC hops (the floor)', 'calls/s', 'min-max', bareRates),
       measurement('ratio', 'Submit / raw publish (paired rounds)', 'x', 'min-max', pairedRatios(platformRates, rawRates)),
+      measurement('single-ratio', 'Submit, one call per job / raw publish (paired rounds)', 'x', 'min-max', pairedRatios(singleRates, rawRates)),
       measurement('bare-ratio', 'Two bare gRPC hops / raw publish (paired rounds)', 'x', 'min-max', pairedRatios(bareRates, rawRates)),
       measurement('platform-bare-ratio', 'Submit / two bare gRPC hops (paired rounds)', 'x', 'min-max', pairedRatios(platformRates, bareRates)),
       ...cpuPerCall.measurements(),
@@ -145,6 +138,48 @@ export async function benchSubmitThroughput(
     error,
     elapsedMs: performance.now() - started,
   };
+}
+
+/**
+ * Submits `options.submits` jobs through `client` with `options.concurrency`
+ * callers. Returns the rate of accepted calls, their job ids and the
+ * messages of the failed calls.
+ */
+async function submitRound(
+  platform: Platform,
+  client: FaasClient,
+  options: SubmitThroughputOptions,
+  budget: Budget,
+): Promise<{ rate: number | undefined; accepted: string[]; failures: string[] }> {
+  const spec = platform.trivialSpec();
+  const accepted: string[] = [];
+  const failures: string[] = [];
+  const roundStart = performance.now();
+  let lastAccepted = roundStart;
+  await forEachConcurrent(
+    options.submits,
+    options.concurrency,
+    async () => {
+      try {
+        const { job } = await client.submit(spec, { signal: budget.signal });
+        accepted.push(job!.id);
+        lastAccepted = performance.now();
+      } catch (caught) {
+        if (budget.signal.aborted) throw caught;
+        failures.push((caught as Error).message);
+      }
+    },
+    budget.signal,
+  );
+  budget.check();
+  const rate = accepted.length > 0 ? ratePerSecond(accepted.length, lastAccepted - roundStart) : undefined;
+  return { rate, accepted, failures };
+}
+
+/** Cancels a round's jobs, so that every round starts with an empty queue. */
+async function cancelJobs(platform: Platform, client: FaasClient, jobIds: string[], concurrency: number, budget: Budget): Promise<void> {
+  await platform.cancelAll(jobIds, concurrency, budget.cleanupSignal(), client);
+  platform.tracker.forget(jobIds);
 }
 
 /** Calls of each kind before the first round. */
@@ -162,13 +197,14 @@ async function warmUp(
   budget: Budget,
 ): Promise<void> {
   const spec = platform.trivialSpec();
-  const accepted: string[] = [];
-  await forEachConcurrent(options.calls, options.concurrency, async () => {
-    const { job } = await platform.throughputClient.submit(spec, { signal: budget.signal });
-    accepted.push(job!.id);
-  }, budget.signal);
-  await platform.cancelAll(accepted, options.concurrency, budget.cleanupSignal(), platform.throughputClient);
-  platform.tracker.forget(accepted);
+  for (const client of [platform.throughputClient, platform.singleSubmitClient]) {
+    const accepted: string[] = [];
+    await forEachConcurrent(options.calls, options.concurrency, async () => {
+      const { job } = await client.submit(spec, { signal: budget.signal });
+      accepted.push(job!.id);
+    }, budget.signal);
+    await cancelJobs(platform, client, accepted, options.concurrency, budget);
+  }
   await forEachConcurrent(options.calls, options.concurrency, async () => {
     await platform.js.publish(options.subject, options.payload);
   }, budget.signal);

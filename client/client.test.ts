@@ -6,6 +6,7 @@ import {
   LogsResponse,
   StatusResponse,
   SubmitResponse,
+  type SubmitBatchEntry,
   WatchResponse,
   type ListRequest,
   type LogsRequest,
@@ -257,6 +258,131 @@ describe('FaasClient', () => {
       await assert.rejects(faas.status(jobId), (error: unknown) => error === renewalFailure);
       await assert.rejects(collect(faas.logs(jobId)), (error: unknown) => error === renewalFailure);
       assert.equal(calls, 0);
+    });
+  });
+
+  describe('batched submits', () => {
+    const spec = { repositoryUrl: 'https://example.com/a.git' };
+
+    /** Returns handlers that reply to SubmitBatch with `entry` for each request and record the requests. */
+    function batchServer(entry: (request: SubmitRequest, index: number) => SubmitBatchEntry) {
+      const batches: SubmitRequest[][] = [];
+      const singles: SubmitRequest[] = [];
+      const handlers: Partial<JobServiceServer> = {
+        submitBatch: (call, callback) => {
+          batches.push(call.request.requests);
+          callback(null, { entries: call.request.requests.map(entry) });
+        },
+        submit: (call, callback) => {
+          singles.push(call.request);
+          callback(null, SubmitResponse.fromPartial({ job: { id: `single-${singles.length}` } }));
+        },
+      };
+      return { batches, singles, handlers };
+    }
+
+    const accept = (request: SubmitRequest): SubmitBatchEntry => ({
+      submitted: SubmitResponse.fromPartial({ job: { id: request.spec!.idempotencyKey } }),
+    });
+
+    it('sends concurrent calls as one batch and a lone call as Submit', async () => {
+      const { batches, singles, handlers } = batchServer(accept);
+      const faas = await connect(handlers);
+
+      const responses = await Promise.all(Array.from({ length: 5 }, (_, index) => faas.submit({ ...spec, idempotencyKey: `key-${index}` })));
+      await faas.submit(spec);
+
+      assert.deepEqual(responses.map((response) => response.job?.id), ['key-0', 'key-1', 'key-2', 'key-3', 'key-4']);
+      assert.equal(batches.length, 1);
+      assert.equal(batches[0].length, 5);
+      assert.equal(singles.length, 1);
+    });
+
+    it('splits at 100 requests and at 4 MiB', async () => {
+      const { batches, singles, handlers } = batchServer(accept);
+      const faas = await connect(handlers);
+
+      await Promise.all(Array.from({ length: 230 }, () => faas.submit(spec)));
+      // Batches travel side by side, so they can arrive in any order.
+      const sizes = () => batches.map((batch) => batch.length).sort((a, b) => b - a);
+      assert.deepEqual(sizes(), [100, 100, 30]);
+
+      batches.length = 0;
+      const input = Buffer.alloc(1024 * 1024);
+      await Promise.all(Array.from({ length: 5 }, () => faas.submit({ ...spec, input })));
+      // Three inputs of 1 MiB and their specs fit in 4 MiB; a fourth does not.
+      assert.deepEqual(sizes(), [3, 2]);
+      assert.equal(singles.length, 0);
+    });
+
+    it('rejects only the callers whose request was turned away', async () => {
+      const { handlers } = batchServer((request, index) =>
+        index === 1 ? { error: { code: GrpcStatus.RESOURCE_EXHAUSTED, message: 'you have 20 queued or running jobs' } } : accept(request),
+      );
+      const faas = await connect(handlers);
+
+      const outcomes = await Promise.allSettled([faas.submit(spec), faas.submit(spec), faas.submit(spec)]);
+
+      assert.deepEqual(outcomes.map((outcome) => outcome.status), ['fulfilled', 'rejected', 'fulfilled']);
+      const error = (outcomes[1] as PromiseRejectedResult).reason as unknown;
+      assert.ok(error instanceof FaasClientError);
+      assert.equal(error.codeName, 'RESOURCE_EXHAUSTED');
+      assert.equal(error.message, 'you have 20 queued or running jobs');
+    });
+
+    it('sends a request that failed with UNAVAILABLE again alone, with its key', async () => {
+      const { singles, handlers } = batchServer((request, index) =>
+        index === 0 ? { error: { code: GrpcStatus.UNAVAILABLE, message: 'the job queue is unavailable; retry shortly' } } : accept(request),
+      );
+      const faas = await connect(handlers);
+
+      const responses = await Promise.all([faas.submit({ ...spec, idempotencyKey: 'first' }), faas.submit(spec)]);
+
+      assert.equal(responses[0].job?.id, 'single-1');
+      assert.equal(singles.length, 1);
+      assert.equal(singles[0].spec?.idempotencyKey, 'first');
+    });
+
+    it('falls back to Submit for good when the gateway lacks SubmitBatch', async () => {
+      const singles: SubmitRequest[] = [];
+      const faas = await connect({
+        submit: (call, callback) => {
+          singles.push(call.request);
+          callback(null, SubmitResponse.fromPartial({ job: { id: call.request.spec!.idempotencyKey } }));
+        },
+      });
+
+      const first = await Promise.all([faas.submit(spec), faas.submit(spec)]);
+      const second = await Promise.all([faas.submit(spec), faas.submit(spec)]);
+
+      assert.equal(first.length + second.length, 4);
+      assert.equal(singles.length, 4);
+    });
+
+    it('rejects an aborted caller at once and leaves it out of the batch', async () => {
+      const { batches, handlers } = batchServer(accept);
+      const faas = await connect(handlers);
+      const controller = new AbortController();
+
+      const first = faas.submit(spec);
+      const aborted = faas.submit(spec, { signal: controller.signal });
+      controller.abort(new Error('caller gave up'));
+      const third = faas.submit(spec);
+
+      await assert.rejects(aborted, /caller gave up/);
+      await Promise.all([first, third]);
+      assert.equal(batches.length, 1);
+      assert.equal(batches[0].length, 2);
+    });
+
+    it('sends one Submit per call when batchSubmits is false', async () => {
+      const { batches, singles, handlers } = batchServer(accept);
+      const faas = await connect(handlers, { batchSubmits: false });
+
+      await Promise.all([faas.submit(spec), faas.submit(spec), faas.submit(spec)]);
+
+      assert.equal(batches.length, 0);
+      assert.equal(singles.length, 3);
     });
   });
 

@@ -149,7 +149,8 @@ export const unavailableLogIntervalMs = 5_000;
 /** When each method's UNAVAILABLE failure was last logged, and how many failed since without a line. */
 const unavailableLogged = new WeakMap<Logger, Map<string, { atMs: number; since: number }>>();
 
-function logFailure(log: Logger, method: string, error: FaasError): void {
+/** Logs a failed call, or one failed request of a batch, at the level its code calls for. */
+export function logFailure(log: Logger, method: string, error: FaasError): void {
   if (error.code === ErrorCode.Internal) {
     log.error({ method, err: error.cause ?? error, code: error.code }, `${method} failed`);
   } else if (error.code === ErrorCode.Unavailable) {

@@ -87,7 +87,7 @@ describe('gateway reflection', function () {
     assert.ok(service.dependency.includes('faas/v1/job.proto'));
     assert.deepEqual(
       service.service[0].method.map((method) => method.name),
-      ['Submit', 'Status', 'Result', 'List', 'Watch', 'Logs', 'Cancel'],
+      ['Submit', 'SubmitBatch', 'Status', 'Result', 'List', 'Watch', 'Logs', 'Cancel'],
     );
   });
 });

@@ -8,16 +8,19 @@ import {
   type LogsResponse,
   type ResultRequest,
   type StatusRequest,
+  type SubmitBatchEntry,
+  type SubmitBatchRequest,
   type SubmitRequest,
   type WatchRequest,
   type WatchResponse,
 } from '../../gen/faas/v1/job_service.js';
 import { callerMetadata } from '../../common/caller.js';
-import { invalidArgument } from '../../common/errors.js';
+import { ErrorCode, FaasError, invalidArgument } from '../../common/errors.js';
 import { isJobId } from '../../common/ids.js';
-import { addHealth, createServer, listen, serverStream, shutdown, unary, tolerantService } from '../../common/grpc-server.js';
+import { addHealth, createServer, listen, logFailure, serverStream, shutdown, unary, tolerantService } from '../../common/grpc-server.js';
 import { followUpstreamHealth } from '../../common/health-probe.js';
 import { specLimits } from '../../common/limits.js';
+import { rejectedEntry, validateBatchSize } from '../../common/submit-batch.js';
 import { Readiness } from '../../common/readiness.js';
 import type { Logger } from '../../common/logger.js';
 import { validateCancelReason, validateJobId, validateSpec, validateStateFilter } from '../../common/validation.js';
@@ -66,6 +69,34 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       const outgoing = await forward(metadata, 'submit');
       validateSpec(request.spec, policy);
       return callUnary(scheduler.submit.bind(scheduler), request, outgoing, timeout, signal);
+    }, authenticateFirst),
+    submitBatch: unary(log, 'SubmitBatch', async (request: SubmitBatchRequest, metadata, signal) => {
+      const outgoing = await forward(metadata, 'submit');
+      validateBatchSize(request.requests.length);
+      // A request that fails validation gets its entry here; the others go to the scheduler in one call.
+      const entries: SubmitBatchEntry[] = [];
+      const forwarded: number[] = [];
+      request.requests.forEach((item, index) => {
+        try {
+          validateSpec(item.spec, policy);
+          forwarded.push(index);
+        } catch (error) {
+          const failure = FaasError.from(error);
+          logFailure(log, 'SubmitBatch', failure);
+          entries[index] = rejectedEntry(failure);
+        }
+      });
+      if (forwarded.length > 0) {
+        const requests = forwarded.map((index) => request.requests[index]);
+        const response = await callUnary(scheduler.submitBatch.bind(scheduler), { requests }, outgoing, timeout, signal);
+        if (response.entries.length !== requests.length) {
+          throw new FaasError(ErrorCode.Internal, `the scheduler returned ${response.entries.length} entries for ${requests.length} requests`);
+        }
+        forwarded.forEach((index, position) => {
+          entries[index] = response.entries[position];
+        });
+      }
+      return { entries };
     }, authenticateFirst),
     status: unary(log, 'Status', async (request: StatusRequest, metadata, signal) => {
       const outgoing = await forward(metadata, 'read');

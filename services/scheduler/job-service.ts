@@ -13,6 +13,8 @@ import type {
   ResultResponse,
   StatusRequest,
   StatusResponse,
+  SubmitBatchRequest,
+  SubmitBatchResponse,
   SubmitRequest,
   SubmitResponse,
   WatchRequest,
@@ -23,6 +25,8 @@ import { ErrorCode, FaasError, invalidArgument } from '../../common/errors.js';
 import { isJobId, newJobId } from '../../common/ids.js';
 import { isFinal, stateName } from '../../common/job-states.js';
 import { specLimits } from '../../common/limits.js';
+import { logFailure } from '../../common/grpc-server.js';
+import { submitEach, validateBatchSize } from '../../common/submit-batch.js';
 import { inSpan, injectHeaders, jobAttributes, messagingAttributes, SpanKind } from '../../common/tracing.js';
 import { validateCancelReason, validateJobId, validateSpec, validateStateFilter } from '../../common/validation.js';
 import type { SchedulerConfig } from './config.js';
@@ -118,6 +122,17 @@ export class SchedulerJobService {
     await this.enqueue(stored.job, { revision: stored.revision });
     this.context.metrics.jobSubmitted();
     return { job: stored.job, existing: false };
+  }
+
+  /** Submits each request of the batch side by side, as `submit` would on its own. */
+  async submitBatch(request: SubmitBatchRequest, metadata: Metadata): Promise<SubmitBatchResponse> {
+    validateBatchSize(request.requests.length);
+    const entries = await submitEach(
+      request.requests,
+      (item) => this.submit(item, metadata),
+      (error) => logFailure(this.context.log, 'SubmitBatch', error),
+    );
+    return { entries };
   }
 
   async status(request: StatusRequest, metadata: Metadata): Promise<StatusResponse> {

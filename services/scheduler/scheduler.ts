@@ -96,6 +96,7 @@ export async function startScheduler(config: SchedulerConfig, log: Logger): Prom
     };
   server.addService(tolerantService(JobServiceService), {
     submit: unary(log, 'Submit', connected((request, metadata) => jobs.submit(request, metadata))),
+    submitBatch: unary(log, 'SubmitBatch', connected((request, metadata) => jobs.submitBatch(request, metadata))),
     status: unary(log, 'Status', connected((request, metadata) => jobs.status(request, metadata))),
     result: unary(log, 'Result', connected((request, metadata) => jobs.result(request, metadata))),
     list: unary(log, 'List', connected((request, metadata) => jobs.list(request, metadata))),

@@ -1,0 +1,37 @@
+import type { SubmitBatchEntry, SubmitError, SubmitRequest, SubmitResponse } from '../gen/faas/v1/job_service.js';
+import { FaasError, invalidArgument } from './errors.js';
+
+/** Maximum number of requests in one SubmitBatch call. */
+export const submitBatchMaxRequests = 100;
+
+/** Throws INVALID_ARGUMENT for an empty batch or one over `submitBatchMaxRequests`. */
+export function validateBatchSize(count: number): void {
+  if (count === 0) throw invalidArgument('requests', `is empty; send 1 to ${submitBatchMaxRequests} requests`);
+  if (count > submitBatchMaxRequests) {
+    throw invalidArgument('requests', `has ${count} requests; send at most ${submitBatchMaxRequests} per call and split the rest into more calls`);
+  }
+}
+
+/** Returns the entry of a rejected request: the status and message that Submit would have returned. */
+export function rejectedEntry(error: unknown): SubmitBatchEntry & { error: SubmitError } {
+  const failure = FaasError.from(error);
+  return { error: { code: failure.grpcStatus, message: failure.message } };
+}
+
+/**
+ * Submits each request side by side and returns one entry per request, in
+ * order. `onRejected` is called with each error before it becomes an entry, to log it.
+ */
+export async function submitEach(
+  requests: SubmitRequest[],
+  submit: (request: SubmitRequest) => Promise<SubmitResponse>,
+  onRejected: (error: FaasError) => void,
+): Promise<SubmitBatchEntry[]> {
+  const settled = await Promise.allSettled(requests.map((request) => submit(request)));
+  return settled.map((outcome) => {
+    if (outcome.status === 'fulfilled') return { submitted: outcome.value };
+    const failure = FaasError.from(outcome.reason);
+    onRejected(failure);
+    return rejectedEntry(failure);
+  });
+}
