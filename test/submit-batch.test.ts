@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { credentials, Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { JobState } from '../gen/faas/v1/job.js';
-import { JobServiceClient, SubmitRequest, type SubmitBatchRequest, type SubmitBatchResponse } from '../gen/faas/v1/job_service.js';
+import { JobServiceClient, SubmitRequest, SubmitResponse, type SubmitBatchRequest, type SubmitBatchResponse } from '../gen/faas/v1/job_service.js';
+import { startTestServer, type TestServer } from '../client/test-server.js';
+import { readGatewayConfig } from '../services/gateway/config.js';
+import { startGateway, type RunningGateway } from '../services/gateway/gateway.js';
 import { finalRecord, Mesh, rejection } from './harness.js';
 
 /** Sends one SubmitBatch with the generated client, so the call's own status can be checked. */
@@ -60,7 +63,7 @@ describe('SubmitBatch', function () {
     assert.match(badUrl.error?.message ?? '', /repository_url.*scheme "ftp"/);
     assert.equal(noSpec.error?.code, GrpcStatus.INVALID_ARGUMENT);
     assert.match(noSpec.error?.message ?? '', /^spec: is required/);
-    // The two requests with one key race; whichever came second learns that the key has another spec.
+    // The two requests with one key race, and the later one finds the key used with another spec.
     const accepted = [one, two, reused].filter((entry) => entry.submitted);
     const conflicts = [one, reused].filter((entry) => entry.error);
     assert.equal(accepted.length, 2, JSON.stringify(response.entries));
@@ -115,5 +118,54 @@ describe('SubmitBatch', function () {
     for (const outcome of accepted) {
       if (outcome.status === 'fulfilled') await finalRecord(mesh, outcome.value.job!.id);
     }
+  });
+});
+
+describe('SubmitBatch before a scheduler without it', function () {
+  this.timeout(60_000);
+  let mesh: Mesh;
+  let scheduler: TestServer;
+  let gateway: RunningGateway;
+
+  before(async () => {
+    mesh = await Mesh.start({ workers: 0 });
+    // A scheduler of an earlier version: Submit only, so SubmitBatch gets UNIMPLEMENTED.
+    scheduler = await startTestServer({
+      submit: (call, callback) => {
+        const key = call.request.spec?.idempotencyKey ?? '';
+        if (key === 'over-limit') callback({ code: GrpcStatus.RESOURCE_EXHAUSTED, details: 'the limit is 20' });
+        else callback(null, SubmitResponse.fromPartial({ job: { id: key } }));
+      },
+    });
+    gateway = await startGateway(
+      {
+        ...readGatewayConfig({ FAAS_OIDC_ISSUER: mesh.identity.issuer }),
+        listenAddress: '127.0.0.1:0',
+        schedulerAddress: scheduler.address,
+        observerAddress: '127.0.0.1:9',
+        allowHttp: true,
+        meshTls: undefined,
+      },
+      mesh.log.child({ service: 'gateway' }),
+    );
+  });
+  after(async () => {
+    await gateway?.stop();
+    scheduler?.close();
+    await mesh?.stop();
+  });
+
+  it('sends each request as Submit', async () => {
+    const spec = { repositoryUrl: 'https://example.com/repo.git' };
+    const request: SubmitBatchRequest = {
+      requests: ['first', 'over-limit', 'third'].map((idempotencyKey) => SubmitRequest.fromPartial({ spec: { ...spec, idempotencyKey } })),
+    };
+
+    const response = await submitBatch(gateway.address, request, await mesh.identity.userToken('alice'));
+
+    assert.equal(response.entries[0].submitted?.job?.id, 'first');
+    assert.equal(response.entries[1].error?.code, GrpcStatus.RESOURCE_EXHAUSTED);
+    assert.equal(response.entries[1].error?.message, 'the limit is 20');
+    assert.equal(response.entries[2].submitted?.job?.id, 'third');
   });
 });

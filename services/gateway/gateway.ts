@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ServerCredentials, type Metadata } from '@grpc/grpc-js';
+import { ServerCredentials, status as GrpcStatus, type Metadata } from '@grpc/grpc-js';
 import {
   JobServiceService,
   type CancelRequest,
@@ -15,12 +15,12 @@ import {
   type WatchResponse,
 } from '../../gen/faas/v1/job_service.js';
 import { callerMetadata } from '../../common/caller.js';
-import { ErrorCode, FaasError, invalidArgument } from '../../common/errors.js';
+import { ErrorCode, FaasError, invalidArgument, isServiceError } from '../../common/errors.js';
 import { isJobId } from '../../common/ids.js';
 import { addHealth, createServer, listen, logFailure, serverStream, shutdown, unary, tolerantService } from '../../common/grpc-server.js';
 import { followUpstreamHealth } from '../../common/health-probe.js';
 import { specLimits } from '../../common/limits.js';
-import { rejectedEntry, validateBatchSize } from '../../common/submit-batch.js';
+import { rejectedEntry, submitEach, validateBatchSize } from '../../common/submit-batch.js';
 import { Readiness } from '../../common/readiness.js';
 import type { Logger } from '../../common/logger.js';
 import { validateCancelReason, validateJobId, validateSpec, validateStateFilter } from '../../common/validation.js';
@@ -62,6 +62,24 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   // A call without valid credentials gets UNAUTHENTICATED even when its body cannot be decoded.
   const authenticateFirst = { authenticate: (metadata: Metadata) => verifier.authenticate(metadata) };
 
+  // A scheduler of an earlier version, met during a rolling upgrade, has no SubmitBatch, so each request then goes as Submit.
+  let warnedNoBatch = false;
+  const forwardBatch = async (requests: SubmitRequest[], outgoing: Metadata, signal: AbortSignal): Promise<SubmitBatchEntry[]> => {
+    try {
+      const response = await callUnary(scheduler.submitBatch.bind(scheduler), { requests }, outgoing, timeout, signal);
+      return response.entries;
+    } catch (error) {
+      if (!(isServiceError(error) && error.code === GrpcStatus.UNIMPLEMENTED)) throw error;
+      if (!warnedNoBatch) log.warn('the scheduler has no SubmitBatch (an earlier version), so each request of a batch goes to it as a Submit; upgrade the scheduler');
+      warnedNoBatch = true;
+      return submitEach(
+        requests,
+        (item) => callUnary(scheduler.submit.bind(scheduler), item, outgoing, timeout, signal),
+        (failure) => logFailure(log, 'SubmitBatch', failure),
+      );
+    }
+  };
+
   const shuttingDown = new AbortController();
   const server = createServer();
   server.addService(tolerantService(JobServiceService), {
@@ -73,7 +91,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     submitBatch: unary(log, 'SubmitBatch', async (request: SubmitBatchRequest, metadata, signal) => {
       const outgoing = await forward(metadata, 'submit');
       validateBatchSize(request.requests.length);
-      // A request that fails validation gets its entry here; the others go to the scheduler in one call.
+      // A request that fails validation gets its entry here, and the others go to the scheduler in one call.
       const entries: SubmitBatchEntry[] = [];
       const forwarded: number[] = [];
       request.requests.forEach((item, index) => {
@@ -88,12 +106,12 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       });
       if (forwarded.length > 0) {
         const requests = forwarded.map((index) => request.requests[index]);
-        const response = await callUnary(scheduler.submitBatch.bind(scheduler), { requests }, outgoing, timeout, signal);
-        if (response.entries.length !== requests.length) {
-          throw new FaasError(ErrorCode.Internal, `the scheduler returned ${response.entries.length} entries for ${requests.length} requests`);
+        const response = await forwardBatch(requests, outgoing, signal);
+        if (response.length !== requests.length) {
+          throw new FaasError(ErrorCode.Internal, `the scheduler returned ${response.length} entries for ${requests.length} requests`);
         }
         forwarded.forEach((index, position) => {
-          entries[index] = response.entries[position];
+          entries[index] = response[position];
         });
       }
       return { entries };
