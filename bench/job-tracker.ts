@@ -17,13 +17,28 @@ export class JobTracker {
   private readonly seen = new Map<string, Seen>();
   private waiters: Array<() => void> = [];
 
-  private constructor(private readonly watcher: AsyncIterable<KvWatchEntry> & { stop(): void }) {}
+  private watcher: (AsyncIterable<KvWatchEntry> & { stop(): void }) | undefined;
+
+  private constructor(private readonly jobs: KV) {}
 
   static async start(jobs: KV): Promise<JobTracker> {
-    const watcher = await jobs.watch({ include: KvWatchInclude.UpdatesOnly });
-    const tracker = new JobTracker(watcher);
-    void tracker.follow();
+    const tracker = new JobTracker(jobs);
+    await tracker.resume();
     return tracker;
+  }
+
+  /** Stops reading records until `resume`; the jobs whose records change meanwhile keep their last state. */
+  pause(): void {
+    this.watcher?.stop();
+    this.watcher = undefined;
+  }
+
+  /** Reads records again after `pause`, from the next change on. */
+  async resume(): Promise<void> {
+    if (this.watcher) return;
+    const watcher = await this.jobs.watch({ include: KvWatchInclude.UpdatesOnly });
+    this.watcher = watcher;
+    void this.follow(watcher);
   }
 
   stateOf(jobId: string): JobState | undefined {
@@ -61,12 +76,12 @@ export class JobTracker {
   }
 
   stop(): void {
-    this.watcher.stop();
+    this.pause();
     this.wakeAll();
   }
 
-  private async follow(): Promise<void> {
-    for await (const entry of this.watcher) {
+  private async follow(watcher: AsyncIterable<KvWatchEntry>): Promise<void> {
+    for await (const entry of watcher) {
       if (entry.operation !== 'PUT') continue;
       const { state } = Job.decode(entry.value);
       const previous = this.seen.get(entry.key);

@@ -1,3 +1,4 @@
+import { metrics, type Counter } from '@opentelemetry/api';
 import type { SubmitBatchEntry, SubmitError, SubmitRequest, SubmitResponse } from '../gen/faas/v1/job_service.js';
 import { FaasError, invalidArgument } from './errors.js';
 
@@ -34,4 +35,20 @@ export async function submitEach(
     onRejected(failure);
     return rejectedEntry(failure);
   });
+}
+
+let entriesCounter: Counter | undefined;
+
+/** Counts the entries of a SubmitBatch response in `faas.submit_batch.entries`, by status code (0 for an accepted request). */
+export function countEntries(entries: SubmitBatchEntry[]): void {
+  // Made on first use, once the process's telemetry has started.
+  entriesCounter ??= metrics.getMeter('faas').createCounter('faas.submit_batch.entries', {
+    description: 'Requests of SubmitBatch calls, by the status code of their entry',
+  });
+  const byCode = new Map<number, number>();
+  for (const entry of entries) {
+    const code = entry.error?.code ?? 0;
+    byCode.set(code, (byCode.get(code) ?? 0) + 1);
+  }
+  for (const [code, count] of byCode) entriesCounter.add(count, { 'rpc.grpc.status_code': code });
 }

@@ -17,7 +17,7 @@ const shaPattern = /^[0-9a-f]{40}$/;
 
 /** Throws INVALID_ARGUMENT naming the field unless `spec` is acceptable. */
 export function validateSpec(spec: JobSpec | undefined, policy: SpecPolicy): asserts spec is JobSpec {
-  if (!spec) throw invalidArgument('spec', 'is required');
+  if (!spec) throw invalidArgument('spec', 'is required; send a JobSpec with at least repository_url');
   validateRepositoryUrl(spec.repositoryUrl, policy);
   validateRef(spec.ref);
   validateArgv('spec.command', spec.command);

@@ -175,6 +175,28 @@ describe('telemetry across separate service processes', function () {
     assert.ok(total(after.worker, 'process_memory_usage') > 0);
   });
 
+  it('counts batch entries by status', async () => {
+    const client = processes.client();
+    const repositoryUrl = await processes.repository({ 'main.sh': 'true\n' });
+    const before = await metricsOf('gateway');
+
+    const outcomes = await Promise.allSettled([
+      client.submit({ repositoryUrl }),
+      client.submit({ repositoryUrl: 'ftp://example.com/repo.git' }),
+      client.submit({ repositoryUrl }),
+    ]);
+
+    assert.deepEqual(outcomes.map((outcome) => outcome.status), ['fulfilled', 'rejected', 'fulfilled']);
+    const after = await metricsOf('gateway');
+    const moved = (name: string, labels: Record<string, string>) => total(after, name, labels) - total(before, name, labels);
+    assert.equal(moved('rpc_server_call_duration_count', { rpc_method: 'SubmitBatch', rpc_grpc_status_code: '0' }), 1);
+    assert.equal(moved('faas_submit_batch_entries_total', { rpc_grpc_status_code: '0' }), 2);
+    assert.equal(moved('faas_submit_batch_entries_total', { rpc_grpc_status_code: '3' }), 1);
+    for (const outcome of outcomes) {
+      if (outcome.status === 'fulfilled') await waitForFinal(client, outcome.value.job!.id, 60_000);
+    }
+  });
+
   it('continues a browser trace through the grpc-web edge', async () => {
     const account = defaultDevServiceAccounts[0];
     const token = await processes.stack.identity.serviceToken(account.clientId, account.secret);

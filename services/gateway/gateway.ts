@@ -20,7 +20,7 @@ import { isJobId } from '../../common/ids.js';
 import { addHealth, createServer, listen, logFailure, serverStream, shutdown, unary, tolerantService } from '../../common/grpc-server.js';
 import { followUpstreamHealth } from '../../common/health-probe.js';
 import { specLimits } from '../../common/limits.js';
-import { rejectedEntry, submitEach, validateBatchSize } from '../../common/submit-batch.js';
+import { countEntries, rejectedEntry, submitEach, validateBatchSize } from '../../common/submit-batch.js';
 import { Readiness } from '../../common/readiness.js';
 import type { Logger } from '../../common/logger.js';
 import { validateCancelReason, validateJobId, validateSpec, validateStateFilter } from '../../common/validation.js';
@@ -114,6 +114,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
           entries[index] = response[position];
         });
       }
+      countEntries(entries);
       return { entries };
     }, authenticateFirst),
     status: unary(log, 'Status', async (request: StatusRequest, metadata, signal) => {
