@@ -84,7 +84,8 @@ function submitFloorLines(run: RunResult): string[] {
   if (single !== undefined) lines.push(`  One Submit per job reaches ${single.toFixed(3)}x of the raw publishes.`);
   lines.push(
     '  FaasClient sends the Submits of 32 callers as SubmitBatch calls, which share the cost of a call',
-    `  among their jobs, and reaches ${ofFloor.toFixed(2)}x of the floor; the rest of its cost is the services' own work per job.`,
+    `  among their jobs, and reaches ${ofFloor.toFixed(2)}x of the floor. What bounds it then is the work per job:`,
+    '  the NATS requests and their handling in the scheduler, as the CPU rows show.',
   );
   return lines;
 }
