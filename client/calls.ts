@@ -74,7 +74,17 @@ async function callUnaryOnce<Request, Response>(
   signal: AbortSignal | undefined,
 ): Promise<Response> {
   signal?.throwIfAborted();
+  const metadataStartedMs = Date.now();
   const metadata = await settings.metadata();
+  const now = Date.now();
+  if (now >= deadline.getTime()) {
+    // grpc-js would report only the moment it gave up, such as "after 0.002s".
+    throw new FaasClientError(
+      GrpcStatus.DEADLINE_EXCEEDED,
+      `the call's deadline of ${settings.deadlineMs} ms passed before it was sent, while the token function ran for ${now - metadataStartedMs} ms; ` +
+        'return a cached token from it, or raise deadlineMs',
+    );
+  }
 
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {

@@ -416,6 +416,22 @@ describe('FaasClient', () => {
       });
     });
 
+    it('names a slow token function as the cause', async () => {
+      let statusCalls = 0;
+      const token = () => new Promise<string>((resolve) => setTimeout(() => resolve('token'), 150));
+      const faas = await connect({ status: () => statusCalls++ }, { deadlineMs: 100, token });
+
+      await assert.rejects(faas.status(jobId), (error: unknown) => {
+        assert.ok(error instanceof FaasClientError);
+        assert.equal(error.codeName, 'DEADLINE_EXCEEDED');
+        const ran = /deadline of 100 ms passed before it was sent, while the token function ran for (\d+) ms/.exec(error.message);
+        assert.ok(ran, error.message);
+        assert.ok(Number(ran[1]) >= 100, `the token function ran for ${ran[1]} ms`);
+        return true;
+      });
+      assert.equal(statusCalls, 0);
+    });
+
     it('rejects with the abort reason', async () => {
       const faas = await connect({ status: () => undefined });
       const controller = new AbortController();
