@@ -1,28 +1,18 @@
 import assert from 'node:assert/strict';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { ErrorCode, FaasError } from '../../common/errors.js';
-import { startNatsServer, type NatsServerHandle } from '../../dev/nats-server.js';
+import { useNatsServer } from '../../dev/nats-suite.js';
 import { ActiveSlots, type ActiveEntry } from './active-slots.js';
 
 describe('ActiveSlots', function () {
   this.timeout(30_000);
-  let nats: NatsServerHandle;
-  let nc: NatsConnection;
+  const nats = useNatsServer();
   let kv: KV;
   let bucket = 0;
 
-  before(async () => {
-    nats = await startNatsServer({});
-    nc = await connect({ servers: nats.url });
-  });
   beforeEach(async () => {
-    kv = await new Kvm(jetstream(nc)).create(`slots_${bucket++}`, { history: 1 });
-  });
-  after(async () => {
-    await nc?.close();
-    await nats?.stop();
+    kv = await new Kvm(jetstream(nats.nc)).create(`slots_${bucket++}`, { history: 1 });
   });
 
   const keep = async (active: ActiveEntry[]) => active;

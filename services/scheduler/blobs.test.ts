@@ -2,38 +2,28 @@ import assert from 'node:assert/strict';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { JobResult } from '../../gen/faas/v1/job.js';
-import { startNatsServer, type NatsServerHandle } from '../../dev/nats-server.js';
+import { useNatsServer } from '../../dev/nats-suite.js';
 import { JobBlobs, resultKey } from './blobs.js';
 
 describe('JobBlobs', function () {
   this.timeout(30_000);
-  let nats: NatsServerHandle;
-  let nc: NatsConnection;
+  const nats = useNatsServer();
   let store: ObjectStore;
   let results: KV;
   let buckets = 0;
 
-  before(async () => {
-    nats = await startNatsServer({});
-    nc = await connect({ servers: nats.url });
-  });
   beforeEach(async () => {
     const suffix = buckets++;
-    store = await new Objm(jetstream(nc)).create(`blobs_${suffix}`);
-    results = await new Kvm(jetstream(nc)).create(`results_${suffix}`, { history: 1 });
-  });
-  after(async () => {
-    await nc?.close();
-    await nats?.stop();
+    store = await new Objm(jetstream(nats.nc)).create(`blobs_${suffix}`);
+    results = await new Kvm(jetstream(nats.nc)).create(`results_${suffix}`, { history: 1 });
   });
 
   const result = (stdoutBytes: number) => JobResult.fromPartial({ exitCode: 0, stdout: Buffer.alloc(stdoutBytes, 0x61), durationMs: 12 });
   const objectNames = async () => (await store.list()).filter((info) => !info.deleted).map((info) => info.name);
 
   it('keeps a small result in the results bucket', async () => {
-    const blobs = new JobBlobs(store, results, nc.info?.max_payload);
+    const blobs = new JobBlobs(store, results, nats.nc.info?.max_payload);
     await blobs.putResult('job-a', 1, result(100));
     assert.equal((await results.get(resultKey('job-a', 1)))?.operation, 'PUT');
     assert.deepEqual(await objectNames(), []);
@@ -41,7 +31,7 @@ describe('JobBlobs', function () {
   });
 
   it('sends a large result to the object store', async () => {
-    const blobs = new JobBlobs(store, results, nc.info?.max_payload);
+    const blobs = new JobBlobs(store, results, nats.nc.info?.max_payload);
     await blobs.putResult('job-b', 2, result(600 * 1024));
     assert.equal(await results.get(resultKey('job-b', 2)), null);
     assert.deepEqual(await objectNames(), ['result/job-b/2']);
@@ -56,7 +46,7 @@ describe('JobBlobs', function () {
   });
 
   it('deletes a result from either place', async () => {
-    const blobs = new JobBlobs(store, results, nc.info?.max_payload);
+    const blobs = new JobBlobs(store, results, nats.nc.info?.max_payload);
     await blobs.putResult('job-d', 1, result(10));
     await blobs.putResult('job-d', 2, result(600 * 1024));
     await blobs.deleteResult('job-d', 1);

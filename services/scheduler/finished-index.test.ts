@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Job, JobState } from '../../gen/faas/v1/job.js';
 import { newJobId } from '../../common/ids.js';
-import { startNatsServer, type NatsServerHandle } from '../../dev/nats-server.js';
+import { useNatsServer } from '../../dev/nats-suite.js';
 import { ownerToken } from './active-slots.js';
 import { FinishedIndex, idPrefixSpanMs, type IndexEntry } from './finished-index.js';
 
@@ -14,24 +13,15 @@ const retentionMs = 7 * dayMs;
 
 describe('FinishedIndex', function () {
   this.timeout(30_000);
-  let nats: NatsServerHandle;
-  let nc: NatsConnection;
+  const nats = useNatsServer();
   let buckets = 0;
 
-  before(async () => {
-    nats = await startNatsServer({});
-    nc = await connect({ servers: nats.url });
-  });
-  after(async () => {
-    await nc?.close();
-    await nats?.stop();
-  });
 
   /** Creates a bucket and an index on it, and records the subject filter of every listing. */
   async function newIndex(): Promise<{ kv: KV; index: FinishedIndex; listings: string[] }> {
     const bucket = `finished_${++buckets}`;
-    const kv = await new Kvm(jetstream(nc)).create(bucket, { history: 1 });
-    const jsm = await jetstreamManager(nc);
+    const kv = await new Kvm(jetstream(nats.nc)).create(bucket, { history: 1 });
+    const jsm = await jetstreamManager(nats.nc);
     const listings: string[] = [];
     const info = jsm.streams.info.bind(jsm.streams);
     jsm.streams.info = (name, request) => {
@@ -172,7 +162,7 @@ describe('FinishedIndex', function () {
 
   it('writes a marker again after another replica dropped it', async () => {
     const { kv, index } = await newIndex();
-    const sweeper = new FinishedIndex(kv, await jetstreamManager(nc), `finished_${buckets}`, retentionMs);
+    const sweeper = new FinishedIndex(kv, await jetstreamManager(nats.nc), `finished_${buckets}`, retentionMs);
     const nowMs = Date.now();
     const first = finishedJob('alice', nowMs - hourMs);
     await index.add(first, nowMs);
@@ -199,7 +189,7 @@ describe('FinishedIndex', function () {
       puts.push(key.split('.')[0]);
       return put(key, value, options);
     };
-    const index = new FinishedIndex(kv, await jetstreamManager(nc), `finished_${buckets}`, retentionMs);
+    const index = new FinishedIndex(kv, await jetstreamManager(nats.nc), `finished_${buckets}`, retentionMs);
     const nowMs = Date.now();
     const sliceStartMs = idPrefixSpanMs(newJobId(nowMs).slice(0, 6)).startMs;
     await index.add(finishedJob('alice', sliceStartMs + 1), nowMs);

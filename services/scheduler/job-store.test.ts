@@ -1,32 +1,22 @@
 import assert from 'node:assert/strict';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { JobState } from '../../gen/faas/v1/job.js';
 import { createLogger } from '../../common/logger.js';
-import { startNatsServer, type NatsServerHandle } from '../../dev/nats-server.js';
+import { useNatsServer } from '../../dev/nats-suite.js';
 import { ownerToken } from './active-slots.js';
 import { FinishedIndex } from './finished-index.js';
 import { JobStore } from './job-store.js';
 
 describe('JobStore.listIds', function () {
   this.timeout(30_000);
-  let nats: NatsServerHandle;
-  let nc: NatsConnection;
+  const nats = useNatsServer();
 
-  before(async () => {
-    nats = await startNatsServer({});
-    nc = await connect({ servers: nats.url });
-  });
-  after(async () => {
-    await nc?.close();
-    await nats?.stop();
-  });
 
   it('lists a just-finished job once', async () => {
-    const kvm = new Kvm(jetstream(nc));
+    const kvm = new Kvm(jetstream(nats.nc));
     const index = await kvm.create('index_listing', { history: 1 });
-    const finished = new FinishedIndex(index, await jetstreamManager(nc), 'index_listing', 86_400_000);
+    const finished = new FinishedIndex(index, await jetstreamManager(nats.nc), 'index_listing', 86_400_000);
     const store = new JobStore(await kvm.create('jobs_listing', { history: 1 }), index, createLogger('test', 'silent'), { finished });
     await store.reserveActiveSlot('alice', 'j1', 5);
     await store.reserveActiveSlot('alice', 'j2', 5);

@@ -1,36 +1,28 @@
 import assert from 'node:assert/strict';
 import { RequestOne } from '@nats-io/nats-core/internal';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startNatsServer, type NatsServerHandle } from '../../dev/nats-server.js';
+import { useNatsServer } from '../../dev/nats-suite.js';
 import { skipErrorsOfSettledRequests } from './nats-requests.js';
 
 type Resolver = (error: Error | null, message: unknown) => void;
 
 describe('skipErrorsOfSettledRequests', function () {
   this.timeout(30_000);
-  let nats: NatsServerHandle;
-  let nc: NatsConnection;
+  const nats = useNatsServer({ noAsyncTraces: true });
 
   before(async () => {
     assert.equal(skipErrorsOfSettledRequests(), true);
-    nats = await startNatsServer({});
-    nc = await connect({ servers: nats.url, noAsyncTraces: true });
-    nc.subscribe('echo', {
+    nats.nc.subscribe('echo', {
       callback: (_error, message) => {
         message.respond(message.data);
       },
     });
-    await nc.flush();
-  });
-  after(async () => {
-    await nc?.close();
-    await nats?.stop();
+    await nats.nc.flush();
   });
 
   it('answers requests as before', async () => {
-    const reply = await nc.request('echo', 'ping', { timeout: 5_000 });
+    const reply = await nats.nc.request('echo', 'ping', { timeout: 5_000 });
     assert.equal(reply.string(), 'ping');
-    await assert.rejects(nc.request('nobody.listens', 'ping', { timeout: 5_000 }), /no responders/i);
+    await assert.rejects(nats.nc.request('nobody.listens', 'ping', { timeout: 5_000 }), /no responders/i);
   });
 
   it('makes no error for a settled request', async () => {
@@ -47,8 +39,8 @@ describe('skipErrorsOfSettledRequests', function () {
       resolver.call(this, error, message);
     };
     try {
-      await nc.request('echo', 'one', { timeout: 5_000 });
-      await nc.request('echo', 'two', { timeout: 5_000 });
+      await nats.nc.request('echo', 'one', { timeout: 5_000 });
+      await nats.nc.request('echo', 'two', { timeout: 5_000 });
     } finally {
       methods.resolver = resolver;
     }

@@ -1,18 +1,17 @@
 import assert from 'node:assert/strict';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { Job, JobPhase, JobState } from '../../gen/faas/v1/job.js';
 import { natsNames, type NatsNames } from '../../common/nats-names.js';
-import { startNatsServer, type NatsServerHandle } from '../../dev/nats-server.js';
+import { useNatsServer } from '../../dev/nats-suite.js';
 import { RecentRecords } from './recent-records.js';
 import { RecordFeed } from './record-feed.js';
 
 describe('RecordFeed', function () {
   this.timeout(30_000);
-  let nats: NatsServerHandle;
-  let nc: NatsConnection;
+  const nats = useNatsServer({ maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   let jsm: JetStreamManager;
   let names: NatsNames;
   let kv: KV;
@@ -20,21 +19,15 @@ describe('RecordFeed', function () {
   let prefixes = 0;
 
   before(async () => {
-    nats = await startNatsServer({});
-    nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-    jsm = await jetstreamManager(nc);
+    jsm = await jetstreamManager(nats.nc);
   });
   beforeEach(async () => {
     names = natsNames(`feed${prefixes++}`);
-    kv = await new Kvm(jetstream(nc)).create(names.jobsBucket, {
+    kv = await new Kvm(jetstream(nats.nc)).create(names.jobsBucket, {
       history: 32,
       republish: { src: `$KV.${names.jobsBucket}.>`, dest: `${names.recordSubjectPrefix}.>` },
     });
-    feed = new RecordFeed(nc, jsm, names, pino({ level: 'silent' }));
-  });
-  after(async () => {
-    await nc?.close();
-    await nats?.stop();
+    feed = new RecordFeed(nats.nc, jsm, names, pino({ level: 'silent' }));
   });
 
   const record = (id: string, state: JobState, phase = JobPhase.JOB_PHASE_UNSPECIFIED) =>
@@ -94,8 +87,8 @@ describe('RecordFeed', function () {
     const forged = headers();
     forged.set('Nats-Sequence', '9000');
     forged.set('Nats-Last-Sequence', '8999');
-    nc.publish(names.recordSubject('job-c'), record('job-c', JobState.JOB_STATE_FAILED), { headers: forged });
-    await nc.flush();
+    nats.nc.publish(names.recordSubject('job-c'), record('job-c', JobState.JOB_STATE_FAILED), { headers: forged });
+    await nats.nc.flush();
     await kv.update('job-c', record('job-c', JobState.JOB_STATE_SUCCEEDED), first);
     await done;
     assert.deepEqual(seen, [queued, succeeded]);
@@ -136,11 +129,11 @@ describe('RecordFeed', function () {
   /** Counts the direct gets by sequence on the job bucket's stream while `work` runs. */
   const countDirectGets = async (work: () => Promise<void>): Promise<number> => {
     let gets = 0;
-    const spy = nc.subscribe(`$JS.API.DIRECT.GET.KV_${names.jobsBucket}`, { callback: () => void gets++ });
-    await nc.flush();
+    const spy = nats.nc.subscribe(`$JS.API.DIRECT.GET.KV_${names.jobsBucket}`, { callback: () => void gets++ });
+    await nats.nc.flush();
     try {
       await work();
-      await nc.flush();
+      await nats.nc.flush();
     } finally {
       spy.unsubscribe();
     }
@@ -149,7 +142,7 @@ describe('RecordFeed', function () {
 
   it('reads written versions from memory', async () => {
     const recent = new RecentRecords(10);
-    const remembered = new RecordFeed(nc, jsm, names, pino({ level: 'silent' }), recent);
+    const remembered = new RecordFeed(nats.nc, jsm, names, pino({ level: 'silent' }), recent);
     const write = async (data: Uint8Array, previous: number) => {
       const seq = previous === 0 ? await kv.create('job-h', data) : await kv.update('job-h', data, previous);
       recent.remember('job-h', seq, previous, data);
@@ -168,7 +161,7 @@ describe('RecordFeed', function () {
 
   it('reads others\' versions from the stream', async () => {
     const recent = new RecentRecords(10);
-    const remembered = new RecordFeed(nc, jsm, names, pino({ level: 'silent' }), recent);
+    const remembered = new RecordFeed(nats.nc, jsm, names, pino({ level: 'silent' }), recent);
     const first = await kv.create('job-i', record('job-i', JobState.JOB_STATE_QUEUED));
     recent.remember('job-i', first, 0, record('job-i', JobState.JOB_STATE_QUEUED));
     // Written elsewhere: this replica does not know it.
@@ -185,7 +178,7 @@ describe('RecordFeed', function () {
 
   it('catches up after a NATS restart', async () => {
     // The follower reconnects 2 s after the restart, well after the writer stored its version, so only reading again after the reconnect finds it.
-    const slow = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 2_000 });
+    const slow = await connect({ servers: nats.server.url, maxReconnectAttempts: -1, reconnectTimeWait: 2_000 });
     try {
       const slowFeed = new RecordFeed(slow, await jetstreamManager(slow), names, pino({ level: 'silent' }));
       slowFeed.start();
@@ -193,9 +186,9 @@ describe('RecordFeed', function () {
       const seen: string[] = [];
       const done = slowFeed.follow({ jobId: 'job-g', signal: new AbortController().signal, send: async (job) => void seen.push(JobState[job.state]) });
       await until(() => seen.length === 1);
-      await nats.kill();
-      await nats.restart();
-      const writer = await connect({ servers: nats.url });
+      await nats.server.kill();
+      await nats.server.restart();
+      const writer = await connect({ servers: nats.server.url });
       try {
         await (await new Kvm(jetstream(writer)).open(names.jobsBucket)).update('job-g', record('job-g', JobState.JOB_STATE_SUCCEEDED), first);
       } finally {
