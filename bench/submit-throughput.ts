@@ -27,11 +27,12 @@ export interface SubmitThroughputOptions {
  * Benchmark 1: accepted Submit calls per second through the gateway, with
  * no worker connected so that only Submit runs, against acknowledged
  * JetStream publishes of a payload of the encoded job spec's size to a
- * work-queue stream on the same nats-server. A third figure, the floor,
- * sends the same bytes over two bare gRPC hops (see BareGrpcHops). Each
- * round runs the three one after the other, after an untimed warm-up of
- * each. Each round's jobs are cancelled afterwards, outside the timing, so
- * every round starts with an empty queue.
+ * work-queue stream on the same nats-server. Submit runs twice, through a
+ * FaasClient that batches and through one that does not. The floor sends
+ * the same bytes over two bare gRPC hops (see BareGrpcHops). Each round
+ * runs the four one after the other, after an untimed warm-up of each.
+ * Each round's jobs are cancelled afterwards, outside the timing, so every
+ * round starts with an empty queue.
  */
 export async function benchSubmitThroughput(
   platform: Platform,
@@ -126,7 +127,7 @@ export async function benchSubmitThroughput(
       `The baseline is acknowledged JetStream publishes of the same size at the same concurrency, to a file-backed work-queue stream on the same nats-server, ${options.publishes} per round. ` +
       `The floor sends the same bytes over two bare gRPC hops at the same concurrency, ${options.bareCalls} calls per round: from the benchmark to a relay process, which calls a server process that returns them. ` +
       'Both are plain grpc-js on 127.0.0.1 with no TLS, token, telemetry or storage, so the floor is what two hops cost before any work. ' +
-      `Each round runs the three one after the other, after an untimed warm-up of ${warmUpCalls} calls of each kind. ` +
+      `Each round runs the four one after the other, after an untimed warm-up of ${warmUpCalls} calls of each kind. ` +
       'The watch of job records that the other benchmarks use to see jobs end is stopped meanwhile, since the raw baseline has no such reader.',
     measurements: [
       measurement('platform', 'Submit through the gateway', 'calls/s', 'min-max', platformRates),
