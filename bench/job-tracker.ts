@@ -27,7 +27,7 @@ export class JobTracker {
     return tracker;
   }
 
-  /** Stops reading records until `resume`; the jobs whose records change meanwhile keep their last state. */
+  /** Stops reading records until `resume`. Jobs whose records change meanwhile keep their last known state. */
   pause(): void {
     this.watcher?.stop();
     this.watcher = undefined;

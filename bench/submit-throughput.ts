@@ -122,8 +122,8 @@ export async function benchSubmitThroughput(
     method:
       `Accepted Submit calls per second through the gateway, with ${options.concurrency} callers, no worker connected and ${options.submits} calls per round, none retried. ` +
       'The client is FaasClient with the token of one development user, so every job has the same owner. ' +
-      'It sends the calls made in one turn of the event loop as SubmitBatch calls of up to 100 jobs (batchSubmits, its default), so with 32 callers a batch carries up to 32 jobs; ' +
-      'a second client with batchSubmits off sends one Submit per job, right after. ' +
+      'It sends the calls made in one turn of the event loop as SubmitBatch calls of up to 100 jobs (batchSubmits, its default), so with 32 callers a batch carries up to 32 jobs. ' +
+      'Right after, a second client with batchSubmits off sends one Submit per job. ' +
       `The baseline is acknowledged JetStream publishes of the same size at the same concurrency, to a file-backed work-queue stream on the same nats-server, ${options.publishes} per round. ` +
       `The floor sends the same bytes over two bare gRPC hops at the same concurrency, ${options.bareCalls} calls per round: from the benchmark to a relay process, which calls a server process that returns them. ` +
       'Both are plain grpc-js on 127.0.0.1 with no TLS, token, telemetry or storage, so the floor is what two hops cost before any work. ' +

@@ -285,7 +285,7 @@ describe('FaasClient', () => {
       submitted: SubmitResponse.fromPartial({ job: { id: request.spec!.idempotencyKey } }),
     });
 
-    it('sends concurrent calls as one batch and a lone call as Submit', async () => {
+    it('batches concurrent calls, not lone ones', async () => {
       const { batches, singles, handlers } = batchServer(accept);
       const faas = await connect(handlers);
 
@@ -315,7 +315,7 @@ describe('FaasClient', () => {
       assert.equal(singles.length, 0);
     });
 
-    it('rejects only the callers whose request was turned away', async () => {
+    it('rejects only the failed entries', async () => {
       const { handlers } = batchServer((request, index) =>
         index === 1 ? { error: { code: GrpcStatus.RESOURCE_EXHAUSTED, message: 'you have 20 queued or running jobs' } } : accept(request),
       );
@@ -330,7 +330,7 @@ describe('FaasClient', () => {
       assert.equal(error.message, 'you have 20 queued or running jobs');
     });
 
-    it('sends a request that failed with UNAVAILABLE again alone, with its key', async () => {
+    it('resends UNAVAILABLE entries alone', async () => {
       const { singles, handlers } = batchServer((request, index) =>
         index === 0 ? { error: { code: GrpcStatus.UNAVAILABLE, message: 'the job queue is unavailable; retry shortly' } } : accept(request),
       );
@@ -343,7 +343,7 @@ describe('FaasClient', () => {
       assert.equal(singles[0].spec?.idempotencyKey, 'first');
     });
 
-    it('falls back to Submit for good when the gateway lacks SubmitBatch', async () => {
+    it('falls back to Submit on UNIMPLEMENTED', async () => {
       const singles: SubmitRequest[] = [];
       const faas = await connect({
         submit: (call, callback) => {
@@ -359,7 +359,7 @@ describe('FaasClient', () => {
       assert.equal(singles.length, 4);
     });
 
-    it('rejects an aborted caller at once and leaves it out of the batch', async () => {
+    it('leaves aborted callers out', async () => {
       const { batches, handlers } = batchServer(accept);
       const faas = await connect(handlers);
       const controller = new AbortController();
@@ -375,7 +375,7 @@ describe('FaasClient', () => {
       assert.equal(batches[0].length, 2);
     });
 
-    it('sends one Submit per call when batchSubmits is false', async () => {
+    it('sends single Submits when batchSubmits is false', async () => {
       const { batches, singles, handlers } = batchServer(accept);
       const faas = await connect(handlers, { batchSubmits: false });
 

@@ -166,7 +166,7 @@ export class FaasClient {
     this.scaleStub = new ObserverServiceClient(this.address, options.channelCredentials ?? credentials.createInsecure());
     if (options.batchSubmits ?? true) {
       this.submitter = new SubmitBatcher({
-        one: (request, signal) => callUnary(this.settings, this.stub.submit.bind(this.stub), request, signal),
+        single: (request, signal) => this.submitAlone(request, signal),
         batch: (requests) => callUnary(this.settings, this.stub.submitBatch.bind(this.stub), { requests }, undefined),
       });
     }
@@ -205,7 +205,12 @@ export class FaasClient {
     checkSpec(jobSpec);
     const request = SubmitRequest.fromPartial({ spec: jobSpec });
     if (this.submitter) return this.submitter.submit(request, options.signal);
-    return callUnary(this.settings, this.stub.submit.bind(this.stub), request, options.signal);
+    return this.submitAlone(request, options.signal);
+  }
+
+  /** Sends one Submit call, with the client's deadline and retries. */
+  private submitAlone(request: SubmitRequest, signal: AbortSignal | undefined): Promise<SubmitResponse> {
+    return callUnary(this.settings, this.stub.submit.bind(this.stub), request, signal);
   }
 
   /** Returns the job's current record. */

@@ -8,7 +8,7 @@ export const maxBatchBytes = 4 * 1024 * 1024;
 
 /** Calls that reach the gateway, each with its own retries after UNAVAILABLE. */
 export interface SubmitSender {
-  one(request: SubmitRequest, signal: AbortSignal | undefined): Promise<SubmitResponse>;
+  single(request: SubmitRequest, signal: AbortSignal | undefined): Promise<SubmitResponse>;
   batch(requests: SubmitRequest[]): Promise<SubmitBatchResponse>;
 }
 
@@ -22,8 +22,8 @@ interface Waiting {
 
 /**
  * Gathers the Submits made in one turn of the event loop and sends them as
- * SubmitBatch calls of up to 100 requests and 4 MiB, or one that is alone as
- * a plain Submit. Callers with many jobs in flight thus share each call's
+ * SubmitBatch calls of up to 100 requests and 4 MiB. A call that is alone
+ * goes as a plain Submit. Callers with many jobs in flight thus share each call's
  * cost, and the replies of one batch release the callers together, so their
  * next Submits gather again.
  *
@@ -43,7 +43,7 @@ export class SubmitBatcher {
   constructor(private readonly sender: SubmitSender) {}
 
   submit(request: SubmitRequest, signal: AbortSignal | undefined): Promise<SubmitResponse> {
-    if (this.batchesUnsupported) return this.sender.one(request, signal);
+    if (this.batchesUnsupported) return this.sender.single(request, signal);
     signal?.throwIfAborted();
     return new Promise((resolve, reject) => {
       const waiting: Waiting = { request, bytes: SubmitRequest.encode(request).finish().length, signal, resolve, reject };
@@ -122,6 +122,6 @@ export class SubmitBatcher {
 
   private sendAlone(item: Waiting): void {
     if (item.signal?.aborted) return;
-    this.sender.one(item.request, item.signal).then(item.resolve, item.reject);
+    this.sender.single(item.request, item.signal).then(item.resolve, item.reject);
   }
 }

@@ -14,8 +14,7 @@ export function validateBatchSize(count: number): void {
 }
 
 /** Returns the entry of a rejected request: the status and message that Submit would have returned. */
-export function rejectedEntry(error: unknown): SubmitBatchEntry & { error: SubmitError } {
-  const failure = FaasError.from(error);
+export function rejectedEntry(failure: FaasError): SubmitBatchEntry & { error: SubmitError } {
   return { error: { code: failure.grpcStatus, message: failure.message } };
 }
 

@@ -10,7 +10,7 @@ export interface NatsSuite {
 /**
  * Starts a private nats-server and connects to it in a `before` hook of the
  * enclosing mocha suite, and closes both in an `after` hook. Call it inside
- * `describe`; the returned fields can be read once the hook has run.
+ * `describe`. The returned fields can be read once the hook has run.
  */
 export function useNatsServer(options: Omit<NodeConnectionOptions, 'servers'> = {}): NatsSuite {
   let server: NatsServerHandle | undefined;

@@ -41,7 +41,7 @@ describe('SubmitBatch', function () {
     await mesh?.stop();
   });
 
-  it('gives each request its job or the error Submit would have returned', async () => {
+  it('answers each request in order', async () => {
     const repo = await mesh.repository({ 'main.sh': 'echo "job $1"\n' });
     const { jsm, names } = mesh.scheduler.context.nats;
     const before = await jsm.streams.info(names.jobStream);
@@ -103,7 +103,7 @@ describe('SubmitBatch', function () {
     assert.equal(anonymous.code, GrpcStatus.UNAUTHENTICATED);
   });
 
-  it('turns away the requests over the owner limit and accepts the rest', async () => {
+  it('applies the owner limit per request', async () => {
     const repo = await mesh.repository({ 'main.sh': 'sleep 1\n' });
     const outcomes = await Promise.allSettled(Array.from({ length: 25 }, () => mesh.client.submit({ repositoryUrl: repo.url })));
 
